@@ -1,0 +1,293 @@
+//! The claims a token carries: the registered ones this crate checks, read strictly and in one pass,
+//! and [`Verified`], what a handler gets.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::time::{NumericDate, Timestamp};
+
+/// Which kind of token an endpoint accepts. The [`TokenIssuer`](crate::TokenIssuer) writes it in the
+/// `token_use` claim, so neither kind can stand in for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenType {
+    /// A short-lived token presented on every request.
+    Access,
+    /// A long-lived token exchanged for a new pair at a refresh endpoint.
+    Refresh,
+}
+
+impl TokenType {
+    /// The value of the `token_use` claim for this type.
+    #[must_use]
+    pub const fn claim_value(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
+/// A token that passed every check, cutoff included; the layer puts it in the request extensions.
+///
+/// `C` is the application's own claims type, deserialized from the same payload. The registered
+/// claims this crate checks are available here already, so `C` need not repeat them (and must not
+/// declare `iat` as an integer: this crate's issuer writes it with microseconds).
+#[derive(Clone)]
+pub struct Verified<C = NoClaims> {
+    pub(crate) subject: Arc<str>,
+    pub(crate) issued_at: NumericDate,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) token_type: Option<TokenType>,
+    pub(crate) claims: C,
+}
+
+impl<C> Verified<C> {
+    /// The subject the token speaks for (the `sub` claim, or the configured subject claim).
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// When the token was issued (`iat`).
+    #[must_use]
+    pub fn issued_at(&self) -> Timestamp {
+        self.issued_at.at
+    }
+
+    /// When the token expires (`exp`).
+    #[must_use]
+    pub fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+
+    /// The `token_use` claim, if the token has one.
+    #[must_use]
+    pub fn token_type(&self) -> Option<TokenType> {
+        self.token_type
+    }
+
+    /// The application's claims.
+    #[must_use]
+    pub fn claims(&self) -> &C {
+        &self.claims
+    }
+
+    /// The application's claims, by value.
+    #[must_use]
+    pub fn into_claims(self) -> C {
+        self.claims
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for Verified<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("subject", &self.subject)
+            .field("issued_at", &self.issued_at.at)
+            .field("expires_at", &self.expires_at)
+            .field("token_type", &self.token_type)
+            .field("claims", &self.claims)
+            .finish()
+    }
+}
+
+/// The claims type for applications that need nothing beyond the registered claims.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoClaims;
+
+impl<'de> Deserialize<'de> for NoClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_ignored_any(IgnoredAny)?;
+        Ok(Self)
+    }
+}
+
+/// A JSON string, borrowed from the payload unless it had escapes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(PhantomData<Text<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(value.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor(PhantomData))
+    }
+}
+
+/// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Debug)]
+pub(crate) struct Audience<'a>(pub(crate) Vec<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor<'a>(PhantomData<Audience<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for AudienceVisitor<'a> {
+            type Value = Audience<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Text(Cow::Borrowed(value))]))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Text(Cow::Owned(value.to_owned()))]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut audiences = Vec::new();
+                while let Some(audience) = seq.next_element::<Text<'a>>()? {
+                    audiences.push(audience);
+                }
+                Ok(Audience(audiences))
+            }
+        }
+        deserializer.deserialize_any(AudienceVisitor(PhantomData))
+    }
+}
+
+/// The registered claims, borrowed from the decoded payload. NumericDates stay raw JSON text here so
+/// [`NumericDate::parse`] can read them exactly.
+#[derive(Debug, Default)]
+pub(crate) struct Registered<'a> {
+    pub(crate) subject: Option<Text<'a>>,
+    pub(crate) issued_at: Option<&'a RawValue>,
+    pub(crate) expires_at: Option<&'a RawValue>,
+    pub(crate) not_before: Option<&'a RawValue>,
+    pub(crate) issuer: Option<Text<'a>>,
+    pub(crate) audience: Option<Audience<'a>>,
+    pub(crate) token_use: Option<Text<'a>>,
+}
+
+/// Reads [`Registered`] from a payload, with the subject under a configurable claim name. Every
+/// claim it reads may appear once: a duplicate is an error, never "last one wins".
+pub(crate) struct RegisteredSeed<'s> {
+    pub(crate) subject_claim: &'s str,
+}
+
+impl<'de> DeserializeSeed<'de> for RegisteredSeed<'_> {
+    type Value = Registered<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+fn set_once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    map: &mut A,
+    name: &str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::custom(format_args!("duplicate claim `{name}`")));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+impl<'de> Visitor<'de> for RegisteredSeed<'_> {
+    type Value = Registered<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut claims = Registered::default();
+        while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+            match &*name {
+                name if name == self.subject_claim => {
+                    set_once(&mut claims.subject, &mut map, name)?;
+                }
+                "iat" => set_once(&mut claims.issued_at, &mut map, "iat")?,
+                "exp" => set_once(&mut claims.expires_at, &mut map, "exp")?,
+                "nbf" => set_once(&mut claims.not_before, &mut map, "nbf")?,
+                "iss" => set_once(&mut claims.issuer, &mut map, "iss")?,
+                "aud" => set_once(&mut claims.audience, &mut map, "aud")?,
+                "token_use" => set_once(&mut claims.token_use, &mut map, "token_use")?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// The JOSE header fields this crate reads. `jku`, `jwk`, `x5u` and `x5c` are never followed: the
+/// key comes from the configuration, never from the token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct JoseHeader<'a> {
+    #[serde(borrow)]
+    pub(crate) alg: Text<'a>,
+    #[serde(borrow, default)]
+    pub(crate) kid: Option<Text<'a>>,
+    /// Extensions the verifier must understand (RFC 7515 §4.1.11); this one understands none.
+    #[serde(default)]
+    pub(crate) crit: Option<IgnoredAny>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(json: &str) -> Result<Registered<'_>, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        RegisteredSeed {
+            subject_claim: "sub",
+        }
+        .deserialize(&mut deserializer)
+    }
+
+    #[test]
+    fn reads_registered_claims_and_skips_the_rest() {
+        let claims = registered(
+            r#"{"sub":"alice","iat":1764384000.5,"exp":1764384300,"aud":["a","b"],"x":{"y":[1]}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(claims.subject, Some(Text(Cow::Borrowed("alice"))));
+        assert_eq!(claims.issued_at.map(RawValue::get), Some("1764384000.5"));
+        assert_eq!(claims.expires_at.map(RawValue::get), Some("1764384300"));
+        assert_eq!(claims.audience.map(|aud| aud.0.len()), Some(2));
+    }
+
+    #[test]
+    fn duplicate_claims_are_refused_even_when_escaped() {
+        assert!(registered(r#"{"sub":"a","iat":1,"iat":2}"#).is_err());
+        assert!(registered(r#"{"sub":"a","\u0069at":1,"iat":2}"#).is_err());
+        assert!(registered(r#"{"sub":"a","sub":"b"}"#).is_err());
+    }
+
+    #[test]
+    fn wrong_types_are_refused() {
+        assert!(registered(r#"{"sub":1}"#).is_err());
+        assert!(registered(r#"{"sub":null}"#).is_err());
+        assert!(registered(r#"{"aud":[1]}"#).is_err());
+        assert!(registered(r#"[]"#).is_err());
+        assert!(registered(r#""claims""#).is_err());
+    }
+
+    #[test]
+    fn escaped_subjects_are_decoded() {
+        let claims = registered(r#"{"sub":"al\u0069ce"}"#).unwrap_or_default();
+        assert_eq!(
+            claims.subject.map(|s| s.0.into_owned()).as_deref(),
+            Some("alice")
+        );
+    }
+}

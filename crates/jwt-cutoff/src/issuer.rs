@@ -1,0 +1,324 @@
+//! [`TokenIssuer`]: mints access and refresh tokens that the [`Validator`](crate::Validator) reads
+//! exactly as they were meant.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::claims::TokenType;
+use crate::keys::SigningKey;
+use crate::time::Timestamp;
+
+/// Claim names the issuer writes itself; the application's extra claims may not use them.
+const RESERVED: [&str; 7] = ["sub", "iat", "exp", "nbf", "iss", "aud", "token_use"];
+const MAX_SUBJECT_BYTES: usize = 256;
+
+/// Mints access and refresh tokens.
+///
+/// - `iat` is written with microseconds from the same strictly increasing clock that
+///   [`Cutoffs::logout_all`](crate::Cutoffs::logout_all) stamps cutoffs with, so in one process a
+///   token minted after a logout returned is accepted and one minted before it is refused, even
+///   within one second.
+/// - `token_use` says `access` or `refresh`, so neither can stand in for the other.
+/// - `exp` is `iat` plus the lifetime, in whole seconds.
+///
+/// ```
+/// use jwt_cutoff::{Algorithm, SigningKey, TokenIssuer};
+/// use std::time::Duration;
+///
+/// let issuer = TokenIssuer::builder(SigningKey::hmac(b"an access secret of at least 32 bytes", Algorithm::HS256)?)
+///     .refresh_key(SigningKey::hmac(b"a refresh secret of at least 32 bytes", Algorithm::HS256)?)
+///     .access_lifetime(Duration::from_secs(300))
+///     .build();
+/// let pair = issuer.issue_pair("alice", &serde_json::json!({ "username": "alice" }))?;
+/// assert!(pair.access.expires_at < pair.refresh.expires_at);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenIssuer {
+    config: Arc<IssuerConfig>,
+}
+
+struct IssuerConfig {
+    access_key: SigningKey,
+    refresh_key: SigningKey,
+    subject_claim: String,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_lifetime: Duration,
+    refresh_lifetime: Duration,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &*self.config;
+        f.debug_struct("TokenIssuer")
+            .field("access_key", &config.access_key)
+            .field("refresh_key", &config.refresh_key)
+            .field("subject_claim", &config.subject_claim)
+            .field("issuer", &config.issuer)
+            .field("audience", &config.audience)
+            .field("access_lifetime", &config.access_lifetime)
+            .field("refresh_lifetime", &config.refresh_lifetime)
+            .finish()
+    }
+}
+
+/// Configures a [`TokenIssuer`]; made by [`TokenIssuer::builder`].
+#[must_use]
+pub struct TokenIssuerBuilder {
+    config: IssuerConfig,
+}
+
+impl fmt::Debug for TokenIssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuerBuilder").finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuerBuilder {
+    /// Signs refresh tokens with their own key (default: the access key). With separate keys, a
+    /// validator that only holds the access key cannot be fooled into accepting a refresh token even
+    /// if it is misconfigured.
+    pub fn refresh_key(mut self, key: SigningKey) -> Self {
+        self.config.refresh_key = key;
+        self
+    }
+
+    /// The claim that names the subject (default `sub`); match the validator's.
+    pub fn subject_claim(mut self, claim: impl Into<String>) -> Self {
+        self.config.subject_claim = claim.into();
+        self
+    }
+
+    /// Writes `iss`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Writes `aud`.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.config.audience = Some(audience.into());
+        self
+    }
+
+    /// How long access tokens live (default 5 minutes).
+    pub fn access_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.access_lifetime = lifetime;
+        self
+    }
+
+    /// How long refresh tokens live (default 30 days).
+    pub fn refresh_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.refresh_lifetime = lifetime;
+        self
+    }
+
+    /// The issuer.
+    #[must_use]
+    pub fn build(self) -> TokenIssuer {
+        TokenIssuer {
+            config: Arc::new(self.config),
+        }
+    }
+}
+
+/// A freshly minted token.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct IssuedToken {
+    /// The compact JWT, to hand to the client. Secret: do not log it.
+    pub token: String,
+    /// Its `iat`.
+    pub issued_at: Timestamp,
+    /// Its `exp`.
+    pub expires_at: Timestamp,
+}
+
+/// An access token and a refresh token, minted together.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TokenPair {
+    /// The short-lived token for requests.
+    pub access: IssuedToken,
+    /// The long-lived token for the refresh endpoint.
+    pub refresh: IssuedToken,
+}
+
+/// A token could not be minted.
+#[derive(Debug)]
+pub struct IssueError {
+    message: String,
+}
+
+impl IssueError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for IssueError {}
+
+impl TokenIssuer {
+    /// Configures an issuer that signs with `access_key` (and refresh tokens too, unless
+    /// [`refresh_key`](TokenIssuerBuilder::refresh_key) says otherwise).
+    pub fn builder(access_key: SigningKey) -> TokenIssuerBuilder {
+        TokenIssuerBuilder {
+            config: IssuerConfig {
+                refresh_key: access_key.clone(),
+                access_key,
+                subject_claim: "sub".to_owned(),
+                issuer: None,
+                audience: None,
+                access_lifetime: Duration::from_secs(5 * 60),
+                refresh_lifetime: Duration::from_secs(30 * 24 * 60 * 60),
+            },
+        }
+    }
+
+    /// Mints an access token for `subject`, with `extra` claims (any value that serializes to a JSON
+    /// object, or `()` for none).
+    ///
+    /// # Errors
+    /// The subject is empty or longer than 256 bytes, `extra` is not an object or uses a reserved
+    /// claim name, or signing failed.
+    pub fn issue_access(
+        &self,
+        subject: &str,
+        extra: &impl Serialize,
+    ) -> Result<IssuedToken, IssueError> {
+        self.issue(TokenType::Access, subject, extra)
+    }
+
+    /// Mints a refresh token for `subject`.
+    ///
+    /// # Errors
+    /// As for [`issue_access`](TokenIssuer::issue_access).
+    pub fn issue_refresh(
+        &self,
+        subject: &str,
+        extra: &impl Serialize,
+    ) -> Result<IssuedToken, IssueError> {
+        self.issue(TokenType::Refresh, subject, extra)
+    }
+
+    /// Mints an access and a refresh token for `subject`, with the same extra claims.
+    ///
+    /// # Errors
+    /// As for [`issue_access`](TokenIssuer::issue_access).
+    pub fn issue_pair(
+        &self,
+        subject: &str,
+        extra: &impl Serialize,
+    ) -> Result<TokenPair, IssueError> {
+        Ok(TokenPair {
+            access: self.issue_access(subject, extra)?,
+            refresh: self.issue_refresh(subject, extra)?,
+        })
+    }
+
+    /// How long access tokens live.
+    #[must_use]
+    pub fn access_lifetime(&self) -> Duration {
+        self.config.access_lifetime
+    }
+
+    fn issue(
+        &self,
+        token_type: TokenType,
+        subject: &str,
+        extra: &impl Serialize,
+    ) -> Result<IssuedToken, IssueError> {
+        let config = &*self.config;
+        if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
+            return Err(IssueError::new("the subject must be 1 to 256 bytes long"));
+        }
+        let extra = match serde_json::to_value(extra) {
+            Ok(Value::Object(map)) => map,
+            Ok(Value::Null) => Map::new(),
+            Ok(_) => return Err(IssueError::new("extra claims must serialize to an object")),
+            Err(error) => return Err(IssueError::new(format!("extra claims: {error}"))),
+        };
+        if let Some(name) = extra
+            .keys()
+            .find(|name| RESERVED.contains(&name.as_str()) || **name == config.subject_claim)
+        {
+            return Err(IssueError::new(format!(
+                "extra claims may not set {name:?}; the issuer writes it"
+            )));
+        }
+        let (key, lifetime) = match token_type {
+            TokenType::Access => (&config.access_key, config.access_lifetime),
+            TokenType::Refresh => (&config.refresh_key, config.refresh_lifetime),
+        };
+        let issued_at = Timestamp::now();
+        let expires_at =
+            Timestamp::from_unix_secs(issued_at.saturating_add(lifetime).as_unix_secs());
+        let issued_at_json = RawValue::from_string(issued_at.to_numeric_date())
+            .map_err(|error| IssueError::new(format!("iat: {error}")))?;
+        let claims = IssuedClaims {
+            subject_claim: &config.subject_claim,
+            subject,
+            issued_at: &issued_at_json,
+            expires_at: expires_at.as_unix_secs(),
+            issuer: config.issuer.as_deref(),
+            audience: config.audience.as_deref(),
+            token_use: token_type.claim_value(),
+            extra: &extra,
+        };
+        let mut header = jsonwebtoken::Header::new(key.algorithm.to_jsonwebtoken());
+        header.kid.clone_from(&key.kid);
+        let token = jsonwebtoken::encode(&header, &claims, &key.key)
+            .map_err(|error| IssueError::new(format!("signing failed: {error}")))?;
+        Ok(IssuedToken {
+            token,
+            issued_at,
+            expires_at,
+        })
+    }
+}
+
+struct IssuedClaims<'a> {
+    subject_claim: &'a str,
+    subject: &'a str,
+    issued_at: &'a RawValue,
+    expires_at: i64,
+    issuer: Option<&'a str>,
+    audience: Option<&'a str>,
+    token_use: &'static str,
+    extra: &'a Map<String, Value>,
+}
+
+impl Serialize for IssuedClaims<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry(self.subject_claim, self.subject)?;
+        map.serialize_entry("iat", self.issued_at)?;
+        map.serialize_entry("exp", &self.expires_at)?;
+        if let Some(issuer) = self.issuer {
+            map.serialize_entry("iss", issuer)?;
+        }
+        if let Some(audience) = self.audience {
+            map.serialize_entry("aud", audience)?;
+        }
+        map.serialize_entry("token_use", self.token_use)?;
+        for (name, value) in self.extra {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,460 @@
+//! Keys and algorithms: which key verifies a token, and which algorithms each key may be used with.
+
+use std::fmt;
+
+use jsonwebtoken::{DecodingKey, EncodingKey};
+
+use crate::reject::Reason;
+
+/// A JWS signature algorithm this crate verifies and signs with. `none` is not one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA with P-256 and SHA-256.
+    ES256,
+    /// ECDSA with P-384 and SHA-384.
+    ES384,
+    /// Ed25519.
+    EdDSA,
+}
+
+/// The kind of key an algorithm needs; a key only ever verifies algorithms of its own family, which
+/// is what makes algorithm confusion (an HMAC tag made with an RSA public key) impossible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Hmac,
+    Rsa,
+    Ec,
+    Ed,
+}
+
+impl Algorithm {
+    const ALL: [Self; 12] = [
+        Self::HS256,
+        Self::HS384,
+        Self::HS512,
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+        Self::ES256,
+        Self::ES384,
+        Self::EdDSA,
+    ];
+
+    /// The name in a token's `alg` header.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::HS256 => "HS256",
+            Self::HS384 => "HS384",
+            Self::HS512 => "HS512",
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    /// The algorithm an `alg` header names, matched exactly (case-sensitive, as RFC 7515 requires).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
+    const fn family(self) -> Family {
+        match self {
+            Self::HS256 | Self::HS384 | Self::HS512 => Family::Hmac,
+            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => {
+                Family::Rsa
+            }
+            Self::ES256 | Self::ES384 => Family::Ec,
+            Self::EdDSA => Family::Ed,
+        }
+    }
+
+    /// RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
+    const fn min_hmac_secret_len(self) -> usize {
+        match self {
+            Self::HS384 => 48,
+            Self::HS512 => 64,
+            _ => 32,
+        }
+    }
+
+    pub(crate) const fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as Jwt;
+        match self {
+            Self::HS256 => Jwt::HS256,
+            Self::HS384 => Jwt::HS384,
+            Self::HS512 => Jwt::HS512,
+            Self::RS256 => Jwt::RS256,
+            Self::RS384 => Jwt::RS384,
+            Self::RS512 => Jwt::RS512,
+            Self::PS256 => Jwt::PS256,
+            Self::PS384 => Jwt::PS384,
+            Self::PS512 => Jwt::PS512,
+            Self::ES256 => Jwt::ES256,
+            Self::ES384 => Jwt::ES384,
+            Self::EdDSA => Jwt::EdDSA,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A key could not be read, or the configuration of keys and algorithms is unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    message: String,
+}
+
+impl KeyError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+fn key_error(what: &str) -> impl FnOnce(jsonwebtoken::errors::Error) -> KeyError + '_ {
+    move |error| KeyError::new(format!("invalid {what}: {error}"))
+}
+
+/// A key that verifies token signatures: an HMAC secret or a public key.
+///
+/// Give it a `kid` when several keys are configured so tokens name the one they were signed with
+/// (key rotation: the old and the new key side by side). A key only verifies algorithms of its own
+/// family, further narrowed by the validator's allow-list and by [`VerifyingKey::algorithms`].
+#[derive(Clone)]
+pub struct VerifyingKey {
+    key: DecodingKey,
+    family: Family,
+    hmac_secret_len: usize,
+    kid: Option<String>,
+    algorithms: Option<Vec<Algorithm>>,
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("family", &self.family)
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    fn new(key: DecodingKey, family: Family) -> Self {
+        Self {
+            key,
+            family,
+            hmac_secret_len: 0,
+            kid: None,
+            algorithms: None,
+        }
+    }
+
+    /// An HMAC secret (HS256/384/512), at least 32 bytes long.
+    ///
+    /// # Errors
+    /// The secret is shorter than 32 bytes.
+    pub fn hmac(secret: &[u8]) -> Result<Self, KeyError> {
+        check_hmac_secret(secret)?;
+        let key = DecodingKey::from_secret(secret).map_err(key_error("HMAC secret"))?;
+        Ok(Self {
+            hmac_secret_len: secret.len(),
+            ..Self::new(key, Family::Hmac)
+        })
+    }
+
+    /// An RSA public key in PEM (RS256/384/512 and PS256/384/512).
+    ///
+    /// # Errors
+    /// The PEM does not hold an RSA public key.
+    pub fn rsa_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let key = DecodingKey::from_rsa_pem(pem).map_err(key_error("RSA public key"))?;
+        Ok(Self::new(key, Family::Rsa))
+    }
+
+    /// An RSA public key from its base64url modulus and exponent, as a JWK carries them.
+    ///
+    /// # Errors
+    /// The components are not valid base64url.
+    pub fn rsa_components(modulus: &str, exponent: &str) -> Result<Self, KeyError> {
+        let key = DecodingKey::from_rsa_components(modulus, exponent)
+            .map_err(key_error("RSA public key"))?;
+        Ok(Self::new(key, Family::Rsa))
+    }
+
+    /// An ECDSA public key (P-256 or P-384) in PEM.
+    ///
+    /// # Errors
+    /// The PEM does not hold an EC public key.
+    pub fn ec_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let key = DecodingKey::from_ec_pem(pem).map_err(key_error("EC public key"))?;
+        Ok(Self::new(key, Family::Ec))
+    }
+
+    /// An Ed25519 public key in PEM.
+    ///
+    /// # Errors
+    /// The PEM does not hold an Ed25519 public key.
+    pub fn ed_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let key = DecodingKey::from_ed_pem(pem).map_err(key_error("Ed25519 public key"))?;
+        Ok(Self::new(key, Family::Ed))
+    }
+
+    /// Names this key: tokens whose header carries this `kid` are verified with it, and only with it.
+    #[must_use]
+    pub fn kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// Narrows the algorithms this key verifies (it never widens past its family or the allow-list).
+    #[must_use]
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    fn permits(&self, alg: Algorithm) -> bool {
+        alg.family() == self.family
+            && (self.family != Family::Hmac || self.hmac_secret_len >= alg.min_hmac_secret_len())
+            && self
+                .algorithms
+                .as_ref()
+                .is_none_or(|narrowed| narrowed.contains(&alg))
+    }
+}
+
+fn check_hmac_secret(secret: &[u8]) -> Result<(), KeyError> {
+    if secret.len() < 32 {
+        return Err(KeyError::new(
+            "an HMAC secret must be at least 32 bytes (RFC 7518 §3.2)",
+        ));
+    }
+    Ok(())
+}
+
+/// The configured keys, each with the algorithms it may verify. Built once, checked once.
+#[derive(Clone, Debug)]
+pub(crate) struct KeySet {
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Clone, Debug)]
+struct KeyEntry {
+    key: VerifyingKey,
+    algorithms: Vec<Algorithm>,
+}
+
+impl KeySet {
+    pub(crate) fn new(allowed: &[Algorithm], keys: Vec<VerifyingKey>) -> Result<Self, KeyError> {
+        if allowed.is_empty() {
+            return Err(KeyError::new(
+                "no algorithms allowed: name them explicitly with `algorithms([..])`",
+            ));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::new("no verifying key configured"));
+        }
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let algorithms: Vec<Algorithm> = allowed
+                .iter()
+                .copied()
+                .filter(|alg| key.permits(*alg))
+                .collect();
+            if algorithms.is_empty() {
+                return Err(KeyError::new(format!(
+                    "key {:?} can verify none of the allowed algorithms {allowed:?}",
+                    key.kid.as_deref().unwrap_or("(no kid)")
+                )));
+            }
+            if let Some(kid) = &key.kid
+                && entries
+                    .iter()
+                    .any(|entry: &KeyEntry| entry.key.kid.as_ref() == Some(kid))
+            {
+                return Err(KeyError::new(format!("two keys share the kid {kid:?}")));
+            }
+            entries.push(KeyEntry { key, algorithms });
+        }
+        Ok(Self { keys: entries })
+    }
+
+    /// Verifies `signature` (base64url) over `message` with the key the header points to.
+    ///
+    /// A token that names a `kid` is checked against that key alone. A token without one is checked
+    /// against the keys that have no `kid` and allow its algorithm.
+    pub(crate) fn verify(
+        &self,
+        alg: Algorithm,
+        kid: Option<&str>,
+        message: &[u8],
+        signature: &str,
+    ) -> Result<(), Reason> {
+        if !self
+            .keys
+            .iter()
+            .any(|entry| entry.algorithms.contains(&alg))
+        {
+            return Err(Reason::AlgorithmNotAllowed);
+        }
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|entry| entry.key.kid.as_deref() == kid)
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(Reason::UnknownKey);
+        }
+        let mut algorithm_matched = false;
+        for entry in candidates.filter(|entry| entry.algorithms.contains(&alg)) {
+            algorithm_matched = true;
+            let valid = jsonwebtoken::crypto::verify(
+                signature,
+                message,
+                &entry.key.key,
+                alg.to_jsonwebtoken(),
+            );
+            if matches!(valid, Ok(true)) {
+                return Ok(());
+            }
+        }
+        if algorithm_matched {
+            Err(Reason::BadSignature)
+        } else {
+            Err(Reason::AlgorithmNotAllowed)
+        }
+    }
+}
+
+/// A key that signs tokens, for the [`TokenIssuer`](crate::TokenIssuer): an HMAC secret or a private
+/// key, with the one algorithm it signs with.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub(crate) key: EncodingKey,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) kid: Option<String>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    fn new(key: EncodingKey, algorithm: Algorithm, family: Family) -> Result<Self, KeyError> {
+        if algorithm.family() != family {
+            return Err(KeyError::new(format!(
+                "{algorithm} cannot be used with this kind of key"
+            )));
+        }
+        Ok(Self {
+            key,
+            algorithm,
+            kid: None,
+        })
+    }
+
+    /// An HMAC secret signing with `algorithm` (HS256/384/512); at least as long as the hash output.
+    ///
+    /// # Errors
+    /// The algorithm is not an HMAC one, or the secret is too short for it.
+    pub fn hmac(secret: &[u8], algorithm: Algorithm) -> Result<Self, KeyError> {
+        check_hmac_secret(secret)?;
+        if secret.len() < algorithm.min_hmac_secret_len() {
+            return Err(KeyError::new(format!(
+                "{algorithm} needs a secret of at least {} bytes",
+                algorithm.min_hmac_secret_len()
+            )));
+        }
+        let key = EncodingKey::from_secret(secret).map_err(key_error("HMAC secret"))?;
+        Self::new(key, algorithm, Family::Hmac)
+    }
+
+    /// An RSA private key in PEM, signing with an RS* or PS* `algorithm`.
+    ///
+    /// # Errors
+    /// The PEM holds no RSA private key, or the algorithm is not an RSA one.
+    pub fn rsa_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, KeyError> {
+        let key = EncodingKey::from_rsa_pem(pem).map_err(key_error("RSA private key"))?;
+        Self::new(key, algorithm, Family::Rsa)
+    }
+
+    /// An ECDSA private key in PKCS#8 PEM, signing with ES256 or ES384.
+    ///
+    /// # Errors
+    /// The PEM holds no EC private key, or the algorithm is not an ECDSA one.
+    pub fn ec_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, KeyError> {
+        let key = EncodingKey::from_ec_pem(pem).map_err(key_error("EC private key"))?;
+        Self::new(key, algorithm, Family::Ec)
+    }
+
+    /// An Ed25519 private key in PKCS#8 PEM (signs with EdDSA).
+    ///
+    /// # Errors
+    /// The PEM holds no Ed25519 private key.
+    pub fn ed_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let key = EncodingKey::from_ed_pem(pem).map_err(key_error("Ed25519 private key"))?;
+        Self::new(key, Algorithm::EdDSA, Family::Ed)
+    }
+
+    /// Writes `kid` into the header of every token this key signs.
+    #[must_use]
+    pub fn kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// The algorithm this key signs with.
+    #[must_use]
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}

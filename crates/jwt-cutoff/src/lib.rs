@@ -1,0 +1,125 @@
+//! "Log out from all devices" for JWT bearer tokens, in any [tower] service.
+//!
+//! A JWT cannot be recalled once issued. So each subject (user) gets one instant, its *cutoff*:
+//! every token issued before it is refused. Logging out from all devices moves the cutoff to now; a
+//! deleted or disabled user is refused outright. [`JwtCutoffLayer`] verifies the bearer token of each
+//! request, looks the subject's cutoff up through a [`CutoffSource`] (cached by [`Cutoffs`]), and
+//! either refuses the request or hands the inner service a [`Verified`] in the request extensions.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode};
+//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator, Verified, VerifyingKey};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = b"an access secret of at least 32 bytes";
+//! let cutoffs = Cutoffs::new(MemoryStore::new());
+//! let validator = Validator::builder()
+//!     .algorithms([Algorithm::HS256])
+//!     .key(VerifyingKey::hmac(secret)?)
+//!     .build(cutoffs.clone())?;
+//! let service = ServiceBuilder::new()
+//!     .layer(JwtCutoffLayer::new(validator))
+//!     .service_fn(|request: Request<String>| async move {
+//!         let subject = request.extensions().get::<Verified>().map(Verified::subject).unwrap_or_default();
+//!         Ok::<_, Infallible>(Response::new(format!("hello {subject}")))
+//!     });
+//!
+//! let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build();
+//! let token = issuer.issue_access("alice", &())?.token;
+//! let request = || Request::get("/").header("authorization", format!("Bearer {token}")).body(String::new());
+//!
+//! assert_eq!(service.clone().oneshot(request()?).await?.status(), StatusCode::OK);
+//! cutoffs.logout_all("alice").await?; // log alice out from all devices
+//! assert_eq!(service.clone().oneshot(request()?).await?.status(), StatusCode::UNAUTHORIZED);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is promised
+//!
+//! - **Fail closed.** A cutoff store that cannot answer (error, or no answer within the lookup
+//!   timeout) gives 503 with `Retry-After`, never a pass and never a 401. Opt in to a bounded
+//!   [serve-stale](CutoffsBuilder::serve_stale_for) policy if you prefer availability.
+//! - **Exact cutoffs.** Cutoffs and `iat` are compared to the microsecond. [`TokenIssuer`] writes
+//!   `iat` with microseconds from the same strictly increasing clock that
+//!   [`Cutoffs::logout_all`] stamps cutoffs with. So in one process, a token minted before a
+//!   logout-all returned is refused and one minted after it is accepted, even within one second.
+//!   A token from another issuer with a whole-second `iat` in the same second as the cutoff is
+//!   refused: it may have been made before the logout, and refusing is the safe side.
+//! - **Leeway never helps a token past a cutoff.** The leeway covers `exp`, `nbf`, and an `iat`
+//!   slightly in the future; an `iat` further in the future is refused, or a future-dated token
+//!   would survive every logout.
+//! - **Strict tokens.** `iat`, `exp` and the subject are required; NumericDates are parsed from the
+//!   JSON text exactly (no floats, no exponents, no signs, no strings); claims may not repeat. The
+//!   allowed algorithms are explicit, each key verifies only its own family (so an HMAC tag made
+//!   with an RSA public key is refused), `none` does not exist, `crit` is refused, and
+//!   `jku`/`jwk`/`x5u` are never followed. Access and refresh tokens carry `token_use` and cannot
+//!   stand in for each other.
+//! - **Staleness.** A change made through this instance's [`Cutoffs`] is in force here when the call
+//!   returns. A change made elsewhere is seen within the cache TTL, or at once when the store pushes
+//!   changes to [`Cutoffs::apply`].
+//! - **RFC 6750 answers.** 401 with `WWW-Authenticate: Bearer` for a missing token (no error code),
+//!   400 `invalid_request` for a malformed `Authorization` header or several of them, 401
+//!   `invalid_token` for a refused token. Bodies never echo the token, and logs never hold it.
+//!
+//! # Crypto backends
+//!
+//! Signatures are checked by [`jsonwebtoken`](https://docs.rs/jsonwebtoken) with one of two
+//! backends, chosen by exactly one feature:
+//! - `aws-lc-rs` (default): aws-lc, the faster one for RSA and ECDSA; builds a C library.
+//! - `rust-crypto`: pure Rust. It pulls the `rsa` crate, which has RUSTSEC-2023-0071 (a timing
+//!   side channel in *private-key* operations). Verifying only uses public keys; if this process
+//!   also *signs* with RSA keys, prefer `aws-lc-rs`.
+//!
+//! Enabling both, or neither, is a compile error rather than a panic on the first request.
+//!
+//! # Features
+//! - `metrics`: counters through the [`metrics`](https://docs.rs/metrics) facade
+//!   (`jwt_cutoff_requests_total`, `jwt_cutoff_cache_total`).
+//!
+//! [tower]: https://docs.rs/tower
+
+#[cfg(all(feature = "aws-lc-rs", feature = "rust-crypto"))]
+compile_error!(
+    "jwt-cutoff: enable exactly one of the features `aws-lc-rs` and `rust-crypto` \
+     (use `default-features = false` to pick `rust-crypto`)"
+);
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!("jwt-cutoff: enable one crypto backend feature: `aws-lc-rs` or `rust-crypto`");
+
+mod bearer;
+mod cache;
+mod claims;
+mod cutoff;
+mod issuer;
+mod keys;
+mod layer;
+mod memory;
+mod metrics;
+mod reject;
+mod service;
+mod source;
+mod time;
+mod validate;
+
+pub use cache::{Cutoffs, CutoffsBuilder};
+pub use claims::{NoClaims, TokenType, Verified};
+pub use cutoff::Cutoff;
+pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
+pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
+pub use layer::JwtCutoffLayer;
+pub use memory::MemoryStore;
+pub use reject::{Reason, Rejection, Responder, Rfc6750Responder};
+pub use service::{JwtCutoff, ResponseFuture};
+pub use source::{BoxFuture, CutoffSource, Scope, SourceError};
+pub use time::Timestamp;
+pub use validate::{Validator, ValidatorBuilder};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,106 @@
+//! [`MemoryStore`]: cutoffs in this process's memory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::cutoff::Cutoff;
+use crate::source::{BoxFuture, CutoffSource, Scope, SourceError};
+
+/// Cutoffs kept in memory: the embedded default for a single process, and handy in tests.
+///
+/// Nothing survives a restart, and other processes do not see it; use a shared store (SQL, Redis)
+/// when several instances serve one user base. Subjects it has never heard of have no cutoff.
+/// Clones share one map.
+///
+/// ```
+/// use jwt_cutoff::{Cutoff, CutoffSource, MemoryStore, Scope, Timestamp};
+///
+/// # tokio_test_block_on(async {
+/// let store = MemoryStore::new();
+/// let at = Timestamp::from_unix_secs(1_764_384_000);
+/// store.raise(Scope::Subject("alice"), Cutoff::ValidFrom(at)).await.unwrap();
+/// assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::ValidFrom(at));
+/// assert_eq!(store.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    state: Arc<RwLock<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    subjects: HashMap<String, Cutoff>,
+    everyone: Cutoff,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            subjects: HashMap::new(),
+            everyone: Cutoff::NoCutoff,
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store: no subject has a cutoff.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        // A panic while holding the lock cannot leave a cutoff half-written (each write is a
+        // single insert of a `Copy` value), so a poisoned lock still holds consistent data.
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&state)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state)
+    }
+}
+
+impl CutoffSource for MemoryStore {
+    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        let cutoff = self.read(|state| {
+            let own = state
+                .subjects
+                .get(subject)
+                .copied()
+                .unwrap_or(Cutoff::NoCutoff);
+            own.max(state.everyone)
+        });
+        Box::pin(async move { Ok(cutoff) })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        to: Cutoff,
+    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        let stored = self.write(|state| {
+            let slot = match scope {
+                Scope::Subject(subject) => state
+                    .subjects
+                    .entry(subject.to_owned())
+                    .or_insert(Cutoff::NoCutoff),
+                Scope::Everyone => &mut state.everyone,
+            };
+            *slot = (*slot).max(to);
+            *slot
+        });
+        Box::pin(async move { Ok(stored) })
+    }
+}

@@ -1,0 +1,54 @@
+//! Counters through the `metrics` facade (feature `metrics`); without the feature these compile to
+//! nothing.
+//!
+//! - `jwt_cutoff_requests_total{outcome="accepted"}` and `{outcome="rejected", reason="…"}`
+//! - `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}`
+
+use crate::reject::Reason;
+
+#[cfg(feature = "metrics")]
+mod enabled {
+    use super::Reason;
+
+    pub(crate) fn accepted() {
+        metrics::counter!("jwt_cutoff_requests_total", "outcome" => "accepted").increment(1);
+    }
+
+    pub(crate) fn rejected(reason: Reason) {
+        metrics::counter!(
+            "jwt_cutoff_requests_total",
+            "outcome" => "rejected",
+            "reason" => reason.as_str()
+        )
+        .increment(1);
+    }
+
+    pub(crate) fn cache_hit() {
+        metrics::counter!("jwt_cutoff_cache_total", "result" => "hit").increment(1);
+    }
+
+    pub(crate) fn cache_miss() {
+        metrics::counter!("jwt_cutoff_cache_total", "result" => "miss").increment(1);
+    }
+
+    pub(crate) fn source_error() {
+        metrics::counter!("jwt_cutoff_cache_total", "result" => "source_error").increment(1);
+    }
+}
+
+#[cfg(feature = "metrics")]
+pub(crate) use enabled::*;
+
+#[cfg(not(feature = "metrics"))]
+mod disabled {
+    use super::Reason;
+
+    pub(crate) fn accepted() {}
+    pub(crate) fn rejected(_reason: Reason) {}
+    pub(crate) fn cache_hit() {}
+    pub(crate) fn cache_miss() {}
+    pub(crate) fn source_error() {}
+}
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) use disabled::*;

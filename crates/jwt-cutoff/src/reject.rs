@@ -1,0 +1,376 @@
+//! Why a request was refused, and how the refusal is answered (RFC 6750 by default).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::source::SourceError;
+
+/// Why a token or request was refused. Safe to log and to show: it never holds the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No bearer token: no `Authorization` header, or one with another scheme.
+    MissingToken,
+    /// The `Authorization` header is not `Bearer <token68>`, or there are several of them.
+    MalformedRequest,
+    /// The token is larger than the configured cap; refused before any decoding.
+    TokenTooLarge,
+    /// The token is not three base64url segments of JSON.
+    MalformedToken,
+    /// The header asks for something this verifier does not do (`crit`), so it must not be trusted.
+    UnsupportedHeader,
+    /// The header's `alg` is `none`, unknown, or not allowed for the key.
+    AlgorithmNotAllowed,
+    /// No configured key matches the header's `kid`.
+    UnknownKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// A required claim (`exp`, `iat`, the subject, `token_use`) is missing.
+    MissingClaim,
+    /// A claim has the wrong type or an impossible value, or appears twice.
+    InvalidClaim,
+    /// `exp` has passed (beyond the leeway).
+    Expired,
+    /// `nbf` is still in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `iss` is not the required issuer.
+    WrongIssuer,
+    /// `aud` does not name a required audience.
+    WrongAudience,
+    /// An access token where a refresh token is expected, or the reverse.
+    WrongTokenType,
+    /// The token was issued before its subject's cutoff ("logged out from all devices").
+    Revoked,
+    /// The subject is refused outright (deleted or disabled).
+    SubjectRefused,
+    /// The cutoff store could not answer; the request fails closed.
+    Unavailable,
+}
+
+impl Reason {
+    /// A short, stable, lower-case name, for logs and metrics labels.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::MalformedRequest => "malformed_request",
+            Self::TokenTooLarge => "token_too_large",
+            Self::MalformedToken => "malformed_token",
+            Self::UnsupportedHeader => "unsupported_header",
+            Self::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::MissingClaim => "missing_claim",
+            Self::InvalidClaim => "invalid_claim",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::WrongTokenType => "wrong_token_type",
+            Self::Revoked => "revoked",
+            Self::SubjectRefused => "subject_refused",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The text for `error_description`: short, and free of anything secret.
+    #[must_use]
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::MissingToken => "a bearer token is required",
+            Self::MalformedRequest => {
+                "the Authorization header must be a single \"Bearer <token>\""
+            }
+            Self::TokenTooLarge => "the token is too large",
+            Self::MalformedToken => "the token is malformed",
+            Self::UnsupportedHeader => "the token header is not supported",
+            Self::AlgorithmNotAllowed => "the token algorithm is not allowed",
+            Self::UnknownKey => "the token key is unknown",
+            Self::BadSignature => "the token signature is invalid",
+            Self::MissingClaim => "the token lacks a required claim",
+            Self::InvalidClaim => "the token has an invalid claim",
+            Self::Expired => "the token has expired",
+            Self::NotYetValid => "the token is not valid yet",
+            Self::IssuedInFuture => "the token was issued in the future",
+            Self::WrongIssuer => "the token issuer is not accepted",
+            Self::WrongAudience => "the token audience is not accepted",
+            Self::WrongTokenType => "the token is of the wrong type",
+            Self::Revoked => "the token has been revoked",
+            Self::SubjectRefused => "the token subject is not allowed",
+            Self::Unavailable => "token revocation cannot be checked right now",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused request: the [`Reason`], and for [`Reason::Unavailable`] the store's error.
+///
+/// Adapters turn it into their protocol's answer; [`Rfc6750Responder`] gives the HTTP one.
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    reason: Reason,
+    source_error: Option<SourceError>,
+}
+
+/// The `Retry-After` sent with 503 when the cutoff store is unavailable.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl Rejection {
+    pub(crate) const fn new(reason: Reason) -> Self {
+        Self {
+            reason,
+            source_error: None,
+        }
+    }
+
+    pub(crate) fn unavailable(error: SourceError) -> Self {
+        Self {
+            reason: Reason::Unavailable,
+            source_error: Some(error),
+        }
+    }
+
+    /// Why the request was refused.
+    #[must_use]
+    pub const fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The store's error, when the reason is [`Reason::Unavailable`]. For logs, not for clients.
+    #[must_use]
+    pub fn source_error(&self) -> Option<&SourceError> {
+        self.source_error.as_ref()
+    }
+
+    /// The HTTP status: 401 for a missing or invalid token, 400 for a malformed request, 503 when the
+    /// cutoff store is unavailable.
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        match self.reason {
+            Reason::MalformedRequest => StatusCode::BAD_REQUEST,
+            Reason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 error code: none for a missing token, `invalid_request` for a malformed request,
+    /// `invalid_token` for a token that was refused, and none when the store is unavailable.
+    #[must_use]
+    pub const fn error_code(&self) -> Option<&'static str> {
+        match self.reason {
+            Reason::MissingToken | Reason::Unavailable => None,
+            Reason::MalformedRequest => Some("invalid_request"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// How long the client should wait before retrying, for [`Reason::Unavailable`].
+    #[must_use]
+    pub const fn retry_after(&self) -> Option<Duration> {
+        match self.reason {
+            Reason::Unavailable => Some(RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3) for this rejection, or `None` when the status
+    /// is not 401/400 (a 503 challenges nobody).
+    ///
+    /// `realm` is written as a quoted string, escaped as needed.
+    #[must_use]
+    pub fn www_authenticate(&self, realm: Option<&str>) -> Option<HeaderValue> {
+        if self.reason == Reason::Unavailable {
+            return None;
+        }
+        let mut challenge = String::from("Bearer");
+        let mut separator = " ";
+        if let Some(realm) = realm {
+            challenge.push_str(separator);
+            push_param(&mut challenge, "realm", realm);
+            separator = ", ";
+        }
+        if let Some(code) = self.error_code() {
+            challenge.push_str(separator);
+            push_param(&mut challenge, "error", code);
+            challenge.push_str(", ");
+            push_param(
+                &mut challenge,
+                "error_description",
+                self.reason.description(),
+            );
+        }
+        HeaderValue::from_str(&challenge).ok()
+    }
+
+    /// Records this rejection: a `tracing` event (the reason, never the token) and a counter.
+    pub(crate) fn record(&self) {
+        crate::metrics::rejected(self.reason);
+        match &self.source_error {
+            Some(error) => tracing::warn!(
+                reason = self.reason.as_str(),
+                error = %error,
+                "jwt-cutoff: request refused"
+            ),
+            None => tracing::debug!(reason = self.reason.as_str(), "jwt-cutoff: request refused"),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason.description())
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source_error
+            .as_ref()
+            .map(|error| error as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Writes `name="value"` with `value` as an RFC 9110 quoted-string; characters a header value cannot
+/// carry are dropped.
+fn push_param(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => {}
+        }
+    }
+    out.push('"');
+}
+
+/// Turns a [`Rejection`] into the response the client gets.
+///
+/// The layer calls it for every refused request, so the tonic adapter can answer with gRPC statuses
+/// and an application with its own error bodies.
+pub trait Responder<B>: Clone + Send + Sync + 'static {
+    /// The response for `rejection`.
+    fn respond(&self, rejection: &Rejection) -> Response<B>;
+}
+
+/// The default responder: the status and `WWW-Authenticate` challenge of RFC 6750, `Retry-After` on
+/// 503, and an empty body.
+#[derive(Clone, Debug, Default)]
+pub struct Rfc6750Responder {
+    realm: Option<Arc<str>>,
+}
+
+impl Rfc6750Responder {
+    /// A responder with no realm.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `realm="…"` to every challenge.
+    #[must_use]
+    pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// The response parts for `rejection`, with `body`: for responders that only change the body.
+    pub fn respond_with<B>(&self, rejection: &Rejection, body: B) -> Response<B> {
+        let mut response = Response::new(body);
+        *response.status_mut() = rejection.status();
+        let headers = response.headers_mut();
+        if let Some(challenge) = rejection.www_authenticate(self.realm.as_deref()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(after) = rejection.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl<B: Default> Responder<B> for Rfc6750Responder {
+    fn respond(&self, rejection: &Rejection) -> Response<B> {
+        self.respond_with(rejection, B::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(reason: Reason, realm: Option<&str>) -> Option<String> {
+        Rejection::new(reason)
+            .www_authenticate(realm)
+            .map(|value| value.to_str().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn missing_token_challenges_without_an_error_code() {
+        assert_eq!(
+            challenge(Reason::MissingToken, None).as_deref(),
+            Some("Bearer")
+        );
+        assert_eq!(
+            challenge(Reason::MissingToken, Some("api")).as_deref(),
+            Some("Bearer realm=\"api\"")
+        );
+    }
+
+    #[test]
+    fn invalid_tokens_and_requests_carry_quoted_parameters() {
+        assert_eq!(
+            challenge(Reason::Expired, Some("api")).as_deref(),
+            Some(
+                "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token has expired\""
+            )
+        );
+        assert_eq!(
+            challenge(Reason::MalformedRequest, None).as_deref(),
+            Some(
+                "Bearer error=\"invalid_request\", error_description=\"the Authorization header must be a single \\\"Bearer <token>\\\"\""
+            )
+        );
+        assert_eq!(
+            Rejection::new(Reason::MalformedRequest).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            Rejection::new(Reason::Revoked).status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[test]
+    fn realm_is_escaped_and_control_characters_dropped() {
+        assert_eq!(
+            challenge(Reason::MissingToken, Some("a\"b\\c\r\nd")).as_deref(),
+            Some("Bearer realm=\"a\\\"b\\\\cd\"")
+        );
+    }
+
+    #[test]
+    fn unavailable_is_503_with_retry_after_and_no_challenge() {
+        let rejection = Rejection::unavailable(SourceError::new("down"));
+        let response: Response<()> = Rfc6750Responder::new().respond(&rejection);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+}

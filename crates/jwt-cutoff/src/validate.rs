@@ -1,0 +1,437 @@
+//! [`Validator`]: every check on a token, in one place, for the layer and for standalone use.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderMap;
+use serde::de::{DeserializeOwned, DeserializeSeed as _};
+
+use crate::bearer::bearer_token;
+use crate::cache::Cutoffs;
+use crate::claims::{JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified};
+use crate::cutoff::Cutoff;
+use crate::keys::{Algorithm, KeyError, KeySet, VerifyingKey};
+use crate::reject::{Reason, Rejection};
+use crate::time::{NumericDate, Timestamp};
+
+/// The default cap on a token's length: 8 KiB.
+const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The longest subject accepted; a longer one is refused before any lookup.
+const DEFAULT_MAX_SUBJECT_BYTES: usize = 256;
+
+/// Verifies tokens: signature, `exp`/`nbf` with leeway, a strict `iat`, issuer, audience, token
+/// type, subject, and finally the subject's cutoff.
+///
+/// The [`JwtCutoffLayer`](crate::JwtCutoffLayer) runs one on every request. Use one directly where
+/// there is no layer: a refresh endpoint (with [`TokenType::Refresh`]), a WebSocket handshake, a
+/// message queue consumer. `C` is the application's claims type, read from the same payload.
+///
+/// Cheap to clone: clones share the configuration and the [`Cutoffs`].
+///
+/// ```
+/// use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let secret = b"a refresh secret of at least 32 bytes!";
+/// let cutoffs = Cutoffs::new(MemoryStore::new());
+/// let refresh = Validator::builder()
+///     .algorithms([Algorithm::HS256])
+///     .key(VerifyingKey::hmac(secret)?)
+///     .token_type(TokenType::Refresh)
+///     .build(cutoffs.clone())?;
+/// let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build();
+///
+/// let token = issuer.issue_refresh("alice", &())?;
+/// let verified = refresh.validate(&token.token).await?;
+/// assert_eq!(verified.subject(), "alice");
+///
+/// cutoffs.logout_all("alice").await?;
+/// assert!(refresh.validate(&token.token).await.is_err());
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Validator<C = NoClaims> {
+    config: Arc<Config>,
+    cutoffs: Cutoffs,
+    claims: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for Validator<C> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            cutoffs: self.cutoffs.clone(),
+            claims: PhantomData,
+        }
+    }
+}
+
+impl<C> fmt::Debug for Validator<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("config", &self.config)
+            .field("cutoffs", &self.cutoffs)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct Config {
+    keys: KeySet,
+    subject_claim: Box<str>,
+    issuer: Option<Box<str>>,
+    audiences: Vec<Box<str>>,
+    leeway: Duration,
+    token_type: TokenType,
+    accept_untyped: bool,
+    max_token_bytes: usize,
+}
+
+/// Configures a [`Validator`]; made by [`Validator::builder`]. Checked once, in
+/// [`build`](ValidatorBuilder::build).
+#[derive(Debug)]
+#[must_use]
+pub struct ValidatorBuilder {
+    algorithms: Vec<Algorithm>,
+    keys: Vec<VerifyingKey>,
+    subject_claim: String,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    leeway: Duration,
+    token_type: TokenType,
+    accept_untyped: bool,
+    max_token_bytes: usize,
+}
+
+impl ValidatorBuilder {
+    /// The algorithms tokens may be signed with. Required: there is no default, and `none` does
+    /// not exist. Each key verifies only those of them its kind of key supports.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Adds a key. With several, give each a `kid`: a token naming a `kid` is verified with that key
+    /// alone; a token without one, with the keys that have none.
+    pub fn key(mut self, key: VerifyingKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// The claim that names the subject (default `sub`), e.g. `user` for a custom claim.
+    pub fn subject_claim(mut self, claim: impl Into<String>) -> Self {
+        self.subject_claim = claim.into();
+        self
+    }
+
+    /// Requires `iss` to equal `issuer`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires `aud` to name `audience` (call again to accept any of several).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and a future `iat` (default 30 s). It never moves a token
+    /// past a cutoff.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The kind of token accepted (default [`TokenType::Access`]), read from the `token_use` claim.
+    pub fn token_type(mut self, token_type: TokenType) -> Self {
+        self.token_type = token_type;
+        self
+    }
+
+    /// Accepts tokens without a `token_use` claim as access tokens, for third-party issuers that do
+    /// not write one. They are never accepted as refresh tokens.
+    pub fn accept_untyped_tokens(mut self) -> Self {
+        self.accept_untyped = true;
+        self
+    }
+
+    /// Refuses longer tokens before any decoding (default 8 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// The validator, checking tokens against `cutoffs`.
+    ///
+    /// # Errors
+    /// No algorithm or no key was given, a key can verify none of the allowed algorithms, two keys
+    /// share a `kid`, or the subject claim is one of the other registered claims.
+    pub fn build(self, cutoffs: Cutoffs) -> Result<Validator, KeyError> {
+        let keys = KeySet::new(&self.algorithms, self.keys)?;
+        if self.subject_claim.is_empty()
+            || ["iat", "exp", "nbf", "iss", "aud", "token_use"].contains(&&*self.subject_claim)
+        {
+            return Err(KeyError::new(format!(
+                "{:?} cannot name the subject",
+                self.subject_claim
+            )));
+        }
+        if self.accept_untyped && self.token_type == TokenType::Refresh {
+            return Err(KeyError::new(
+                "untyped tokens are never accepted as refresh tokens",
+            ));
+        }
+        Ok(Validator {
+            config: Arc::new(Config {
+                keys,
+                subject_claim: self.subject_claim.into(),
+                issuer: self.issuer.map(Into::into),
+                audiences: self.audiences.into_iter().map(Into::into).collect(),
+                leeway: self.leeway,
+                token_type: self.token_type,
+                accept_untyped: self.accept_untyped,
+                max_token_bytes: self.max_token_bytes,
+            }),
+            cutoffs,
+            claims: PhantomData,
+        })
+    }
+}
+
+impl Validator {
+    /// Configures a validator.
+    pub fn builder() -> ValidatorBuilder {
+        ValidatorBuilder {
+            algorithms: Vec::new(),
+            keys: Vec::new(),
+            subject_claim: "sub".to_owned(),
+            issuer: None,
+            audiences: Vec::new(),
+            leeway: Duration::from_secs(30),
+            token_type: TokenType::Access,
+            accept_untyped: false,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+        }
+    }
+}
+
+impl<C> Validator<C> {
+    /// The same validator, reading the application's claims as `D` (default: [`NoClaims`]).
+    ///
+    /// ```
+    /// # use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, Validator, VerifyingKey};
+    /// #[derive(Clone, serde::Deserialize)]
+    /// struct Claims {
+    ///     username: String,
+    /// }
+    ///
+    /// let validator = Validator::builder()
+    ///     .algorithms([Algorithm::HS256])
+    ///     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
+    ///     .build(Cutoffs::new(MemoryStore::new()))?
+    ///     .with_claims::<Claims>();
+    /// # Ok::<_, jwt_cutoff::KeyError>(())
+    /// ```
+    #[must_use]
+    pub fn with_claims<D>(self) -> Validator<D> {
+        Validator {
+            config: self.config,
+            cutoffs: self.cutoffs,
+            claims: PhantomData,
+        }
+    }
+
+    /// The cutoffs this validator checks against; write through them to log subjects out.
+    #[must_use]
+    pub fn cutoffs(&self) -> &Cutoffs {
+        &self.cutoffs
+    }
+
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        self.config.max_token_bytes
+    }
+}
+
+impl<C: DeserializeOwned> Validator<C> {
+    /// Validates `token` completely, its subject's cutoff included.
+    ///
+    /// # Errors
+    /// The token is refused, or the cutoff store is unavailable ([`Reason::Unavailable`]).
+    pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
+        let result = match self.verify(token) {
+            Ok(verified) => self
+                .check_cutoff(&verified.subject, verified.issued_at)
+                .await
+                .map(|()| verified),
+            Err(reason) => Err(Rejection::new(reason)),
+        };
+        record(result)
+    }
+
+    /// Validates the bearer token of a request's headers completely.
+    ///
+    /// # Errors
+    /// The header is missing or malformed, the token is refused, or the cutoff store is unavailable.
+    pub async fn validate_headers(&self, headers: &HeaderMap) -> Result<Verified<C>, Rejection> {
+        match bearer_token(headers, self.config.max_token_bytes) {
+            Ok(token) => self.validate(token).await,
+            Err(reason) => record(Err(Rejection::new(reason))),
+        }
+    }
+
+    /// Everything but the cutoff: the part that needs no I/O.
+    pub(crate) fn verify(&self, token: &str) -> Result<Verified<C>, Reason> {
+        let config = &*self.config;
+        if token.len() > config.max_token_bytes {
+            return Err(Reason::TokenTooLarge);
+        }
+        let mut segments = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(Reason::MalformedToken);
+        };
+        if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
+            return Err(Reason::MalformedToken);
+        }
+
+        let header_json = decode_segment(header_b64)?;
+        let header: JoseHeader<'_> =
+            serde_json::from_slice(&header_json).map_err(|_| Reason::MalformedToken)?;
+        if header.crit.is_some() {
+            return Err(Reason::UnsupportedHeader);
+        }
+        let alg = Algorithm::from_name(&header.alg.0).ok_or(Reason::AlgorithmNotAllowed)?;
+        let signed = token
+            .get(..header_b64.len() + 1 + payload_b64.len())
+            .ok_or(Reason::MalformedToken)?;
+        config.keys.verify(
+            alg,
+            header.kid.as_ref().map(|kid| &*kid.0),
+            signed.as_bytes(),
+            signature_b64,
+        )?;
+
+        let payload = decode_segment(payload_b64)?;
+        let registered = RegisteredSeed {
+            subject_claim: &config.subject_claim,
+        }
+        .deserialize(&mut serde_json::Deserializer::from_slice(&payload))
+        .map_err(claim_error)?;
+
+        let now = Timestamp::from_system_time(SystemTime::now());
+        let latest_acceptable = now.saturating_add(config.leeway);
+        let expires_at = numeric_date(registered.expires_at)?;
+        if now.saturating_sub(config.leeway) >= expires_at.at {
+            return Err(Reason::Expired);
+        }
+        if let Some(not_before) = registered.not_before
+            && parse_numeric_date(not_before)?.at > latest_acceptable
+        {
+            return Err(Reason::NotYetValid);
+        }
+        let issued_at = numeric_date(registered.issued_at)?;
+        if issued_at.at > latest_acceptable {
+            return Err(Reason::IssuedInFuture);
+        }
+
+        if let Some(required) = &config.issuer {
+            match &registered.issuer {
+                Some(Text(issuer)) if **issuer == **required => {}
+                Some(_) => return Err(Reason::WrongIssuer),
+                None => return Err(Reason::MissingClaim),
+            }
+        }
+        if !config.audiences.is_empty() {
+            let audience = registered.audience.as_ref().ok_or(Reason::MissingClaim)?;
+            let accepted = audience
+                .0
+                .iter()
+                .any(|Text(aud)| config.audiences.iter().any(|required| **required == **aud));
+            if !accepted {
+                return Err(Reason::WrongAudience);
+            }
+        }
+
+        let token_type = match registered.token_use.as_ref().map(|text| &*text.0) {
+            Some("access") => Some(TokenType::Access),
+            Some("refresh") => Some(TokenType::Refresh),
+            Some(_) => return Err(Reason::WrongTokenType),
+            None => None,
+        };
+        let type_accepted = match token_type {
+            Some(token_type) => token_type == config.token_type,
+            None => config.accept_untyped,
+        };
+        if !type_accepted {
+            return Err(Reason::WrongTokenType);
+        }
+
+        let Text(subject) = registered.subject.ok_or(Reason::MissingClaim)?;
+        if subject.is_empty() || subject.len() > DEFAULT_MAX_SUBJECT_BYTES {
+            return Err(Reason::InvalidClaim);
+        }
+
+        let claims = serde_json::from_slice(&payload).map_err(claim_error)?;
+        Ok(Verified {
+            subject: Arc::from(subject),
+            issued_at,
+            expires_at: expires_at.at,
+            token_type,
+            claims,
+        })
+    }
+
+    /// The cutoff check: the subject's cutoff, looked up through the cache, against `iat`.
+    pub(crate) async fn check_cutoff(
+        &self,
+        subject: &str,
+        issued_at: NumericDate,
+    ) -> Result<(), Rejection> {
+        match self.cutoffs.lookup(subject).await {
+            Ok(cutoff) if cutoff.admits(issued_at) => Ok(()),
+            Ok(Cutoff::Refused) => Err(Rejection::new(Reason::SubjectRefused)),
+            Ok(_) => Err(Rejection::new(Reason::Revoked)),
+            Err(error) => Err(Rejection::unavailable(error)),
+        }
+    }
+}
+
+/// Counts and logs the outcome of a validation.
+pub(crate) fn record<T>(result: Result<T, Rejection>) -> Result<T, Rejection> {
+    match &result {
+        Ok(_) => crate::metrics::accepted(),
+        Err(rejection) => rejection.record(),
+    }
+    result
+}
+
+fn decode_segment(segment: &str) -> Result<Vec<u8>, Reason> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| Reason::MalformedToken)
+}
+
+fn numeric_date(raw: Option<&serde_json::value::RawValue>) -> Result<NumericDate, Reason> {
+    parse_numeric_date(raw.ok_or(Reason::MissingClaim)?)
+}
+
+fn parse_numeric_date(raw: &serde_json::value::RawValue) -> Result<NumericDate, Reason> {
+    NumericDate::parse(raw.get()).ok_or(Reason::InvalidClaim)
+}
+
+fn claim_error(error: serde_json::Error) -> Reason {
+    if error.is_data() {
+        Reason::InvalidClaim
+    } else {
+        Reason::MalformedToken
+    }
+}
