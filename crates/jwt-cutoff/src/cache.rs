@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use moka::future::Cache;
 use moka::ops::compute::Op;
 
 use crate::cutoff::Cutoff;
 use crate::metrics;
+use crate::reject::Rejection;
 use crate::source::{CutoffSource, Scope, SourceError};
-use crate::time::Timestamp;
+use crate::time::{NumericDate, Timestamp};
 
 /// Cached cutoffs for one service instance, in front of a [`CutoffSource`].
 ///
@@ -179,6 +181,35 @@ impl Cutoffs {
             }
         };
         Ok(own.max(self.everyone()))
+    }
+
+    /// The cutoff check of a verified token: its subject's cutoff, from the cache or the source,
+    /// against its `iat`.
+    pub(crate) async fn check(
+        &self,
+        subject: &str,
+        issued_at: NumericDate,
+    ) -> Result<(), Rejection> {
+        match self.lookup(subject).await {
+            Ok(cutoff) => cutoff.check(issued_at).map_err(Rejection::new),
+            Err(error) => Err(Rejection::unavailable(error)),
+        }
+    }
+
+    /// The cutoff check answered from the cache alone, without waiting: `None` when the subject is not
+    /// cached (or the cache is busy), and [`check`](Self::check) must run instead.
+    pub(crate) fn check_cached(
+        &self,
+        subject: &str,
+        issued_at: NumericDate,
+    ) -> Option<Result<(), Rejection>> {
+        let own = self.shared.fresh.get(subject).now_or_never().flatten()?;
+        metrics::cache_hit();
+        Some(
+            own.max(self.everyone())
+                .check(issued_at)
+                .map_err(Rejection::new),
+        )
     }
 
     async fn load(&self, subject: &str) -> Result<Cutoff, SourceError> {

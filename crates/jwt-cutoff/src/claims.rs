@@ -231,15 +231,43 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
 
 /// The JOSE header fields this crate reads. `jku`, `jwk`, `x5u` and `x5c` are never followed: the
 /// key comes from the configuration, never from the token.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub(crate) struct JoseHeader<'a> {
-    #[serde(borrow)]
-    pub(crate) alg: Text<'a>,
-    #[serde(borrow, default)]
+    pub(crate) alg: Option<Text<'a>>,
     pub(crate) kid: Option<Text<'a>>,
-    /// Extensions the verifier must understand (RFC 7515 §4.1.11); this one understands none.
-    #[serde(default)]
-    pub(crate) crit: Option<IgnoredAny>,
+    /// Whether `crit` is present, whatever its value: it names extensions the verifier must
+    /// understand (RFC 7515 §4.1.11), and this one understands none.
+    pub(crate) has_crit: bool,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JoseHeader<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor<'a>(PhantomData<JoseHeader<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for HeaderVisitor<'a> {
+            type Value = JoseHeader<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JOSE header object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut header = JoseHeader::default();
+                let mut crit = None::<IgnoredAny>;
+                while let Some(Text(name)) = map.next_key::<Text<'a>>()? {
+                    match &*name {
+                        "alg" => set_once(&mut header.alg, &mut map, "alg")?,
+                        "kid" => set_once(&mut header.kid, &mut map, "kid")?,
+                        "crit" => set_once(&mut crit, &mut map, "crit")?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                header.has_crit = crit.is_some();
+                Ok(header)
+            }
+        }
+        // A map and nothing else: a JSON array must not be read field by field.
+        deserializer.deserialize_map(HeaderVisitor(PhantomData))
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +308,16 @@ mod tests {
         assert!(registered(r#"{"aud":[1]}"#).is_err());
         assert!(registered(r#"[]"#).is_err());
         assert!(registered(r#""claims""#).is_err());
+    }
+
+    #[test]
+    fn headers_are_objects_with_unique_members() {
+        let header = |json| serde_json::from_str::<JoseHeader<'_>>(json);
+        assert!(header(r#"["HS256"]"#).is_err());
+        assert!(header(r#"{"alg":"HS256","alg":"none"}"#).is_err());
+        assert!(header(r#"{"alg":"HS256","kid":null}"#).is_err());
+        assert!(header(r#"{"alg":"HS256","crit":null}"#).is_ok_and(|h| h.has_crit));
+        assert!(header(r#"{"alg":"HS256","jku":"https://x"}"#).is_ok_and(|h| !h.has_crit));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The answer a cutoff source gives for a subject, and the one rule that compares it with `iat`.
 
+use crate::reject::Reason;
 use crate::time::{NumericDate, Timestamp};
 
 /// What a subject's tokens must satisfy, as a [`CutoffSource`](crate::CutoffSource) answers it.
@@ -21,6 +22,15 @@ impl Cutoff {
     #[must_use]
     pub fn max(self, other: Self) -> Self {
         Ord::max(self, other)
+    }
+
+    /// Whether a token issued at `issued_at` passes this cutoff, and if not, why.
+    pub(crate) fn check(self, issued_at: NumericDate) -> Result<(), Reason> {
+        match self {
+            _ if self.admits(issued_at) => Ok(()),
+            Self::Refused => Err(Reason::SubjectRefused),
+            _ => Err(Reason::Revoked),
+        }
     }
 
     /// Whether a token issued at `issued_at` passes this cutoff.

@@ -322,3 +322,91 @@ impl Serialize for IssuedClaims<'_> {
         map.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Algorithm, Cutoffs, MemoryStore, Reason, Validator, VerifyingKey};
+
+    const SECRET: &[u8] = b"a secret of exactly sixty-four bytes for every HMAC algorithm...";
+
+    fn signing_and_verifying(algorithm: Algorithm) -> (SigningKey, VerifyingKey) {
+        let pem = |name: &str| -> &'static [u8] {
+            match name {
+                "rsa_private" => include_bytes!("../tests/keys/rsa_private.pem"),
+                "rsa_public" => include_bytes!("../tests/keys/rsa_public.pem"),
+                "ec_private" => include_bytes!("../tests/keys/ec_private.pem"),
+                "ec_public" => include_bytes!("../tests/keys/ec_public.pem"),
+                "ed_private" => include_bytes!("../tests/keys/ed_private.pem"),
+                _ => include_bytes!("../tests/keys/ed_public.pem"),
+            }
+        };
+        match algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => (
+                SigningKey::hmac(SECRET, algorithm).unwrap(),
+                VerifyingKey::hmac(SECRET).unwrap(),
+            ),
+            Algorithm::ES256 => (
+                SigningKey::ec_pem(pem("ec_private"), algorithm).unwrap(),
+                VerifyingKey::ec_pem(pem("ec_public")).unwrap(),
+            ),
+            Algorithm::EdDSA => (
+                SigningKey::ed_pem(pem("ed_private")).unwrap(),
+                VerifyingKey::ed_pem(pem("ed_public")).unwrap(),
+            ),
+            _ => (
+                SigningKey::rsa_pem(pem("rsa_private"), algorithm).unwrap(),
+                VerifyingKey::rsa_pem(pem("rsa_public")).unwrap(),
+            ),
+        }
+    }
+
+    /// Run under each crypto backend by `.ci/run`: a backend that compiles but cannot sign or verify
+    /// fails here, not on a user's first request.
+    #[tokio::test]
+    async fn every_algorithm_round_trips_through_the_enabled_backend() {
+        for algorithm in [
+            Algorithm::HS256,
+            Algorithm::HS384,
+            Algorithm::HS512,
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ] {
+            let (signing, verifying) = signing_and_verifying(algorithm);
+            let cutoffs = Cutoffs::new(MemoryStore::new());
+            let validator = Validator::builder()
+                .algorithms([algorithm])
+                .key(verifying)
+                .build(cutoffs.clone())
+                .unwrap();
+            let issuer = TokenIssuer::builder(signing).build();
+            let token = issuer.issue_access("alice", &()).unwrap();
+            let verified = validator.validate(&token.token).await.unwrap();
+            assert_eq!(verified.subject(), "alice", "{algorithm}");
+            assert_eq!(verified.issued_at(), token.issued_at, "{algorithm}");
+
+            cutoffs.logout_all("alice").await.unwrap();
+            let refused = validator.validate(&token.token).await.unwrap_err();
+            assert_eq!(refused.reason(), Reason::Revoked, "{algorithm}");
+        }
+    }
+
+    #[test]
+    fn extra_claims_cannot_overwrite_registered_ones() {
+        let (signing, _) = signing_and_verifying(Algorithm::HS256);
+        let issuer = TokenIssuer::builder(signing).build();
+        for reserved in RESERVED {
+            let extra = serde_json::json!({ reserved: "x" });
+            assert!(issuer.issue_access("alice", &extra).is_err(), "{reserved}");
+        }
+        assert!(issuer.issue_access("alice", &[1, 2]).is_err());
+        assert!(issuer.issue_access("", &()).is_err());
+        assert!(issuer.issue_access(&"a".repeat(257), &()).is_err());
+    }
+}

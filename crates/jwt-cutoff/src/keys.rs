@@ -418,7 +418,8 @@ impl SigningKey {
         Self::new(key, algorithm, Family::Hmac)
     }
 
-    /// An RSA private key in PEM, signing with an RS* or PS* `algorithm`.
+    /// An RSA private key in PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), signing with an RS* or PS*
+    /// `algorithm`. Convert a PKCS#8 key with `openssl rsa -in key.pem -traditional`.
     ///
     /// # Errors
     /// The PEM holds no RSA private key, or the algorithm is not an RSA one.

@@ -104,12 +104,22 @@ where
             Ok(verified) => verified,
             Err(reason) => return self.reject(Rejection::new(reason)),
         };
+        let cutoffs = self.validator.cutoffs();
+        if let Some(checked) = cutoffs.check_cached(&verified.subject, verified.issued_at) {
+            return match record(checked) {
+                Ok(()) => {
+                    request.extensions_mut().insert(verified);
+                    ResponseFuture::calling(inner.call(request))
+                }
+                Err(rejection) => self.respond(&rejection),
+            };
+        }
+        let cutoffs = cutoffs.clone();
         let subject = Arc::clone(&verified.subject);
         let issued_at = verified.issued_at;
         // Handed to the inner service only if the cutoff check below passes.
         request.extensions_mut().insert(verified);
-        let validator = self.validator.clone();
-        let check = Box::pin(async move { validator.check_cutoff(&subject, issued_at).await });
+        let check = Box::pin(async move { cutoffs.check(&subject, issued_at).await });
         ResponseFuture {
             state: State::Checking { check },
             pending: Some((inner, request)),
@@ -125,9 +135,17 @@ impl<S, C, R> JwtCutoff<S, C, R> {
         R: Responder<ResBody>,
     {
         rejection.record();
+        self.respond(&rejection)
+    }
+
+    fn respond<ReqBody, ResBody>(&self, rejection: &Rejection) -> ResponseFuture<S, ReqBody, R>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        R: Responder<ResBody>,
+    {
         ResponseFuture {
             state: State::Rejected {
-                response: Some(self.responder.respond(&rejection)),
+                response: Some(self.responder.respond(rejection)),
             },
             pending: None,
             responder: None,

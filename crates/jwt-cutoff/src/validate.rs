@@ -13,7 +13,6 @@ use serde::de::{DeserializeOwned, DeserializeSeed as _};
 use crate::bearer::bearer_token;
 use crate::cache::Cutoffs;
 use crate::claims::{JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified};
-use crate::cutoff::Cutoff;
 use crate::keys::{Algorithm, KeyError, KeySet, VerifyingKey};
 use crate::reject::{Reason, Rejection};
 use crate::time::{NumericDate, Timestamp};
@@ -265,7 +264,8 @@ impl<C: DeserializeOwned> Validator<C> {
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
         let result = match self.verify(token) {
             Ok(verified) => self
-                .check_cutoff(&verified.subject, verified.issued_at)
+                .cutoffs
+                .check(&verified.subject, verified.issued_at)
                 .await
                 .map(|()| verified),
             Err(reason) => Err(Rejection::new(reason)),
@@ -305,11 +305,14 @@ impl<C: DeserializeOwned> Validator<C> {
 
         let header_json = decode_segment(header_b64)?;
         let header: JoseHeader<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| Reason::MalformedToken)?;
-        if header.crit.is_some() {
+            serde_json::from_str(utf8(&header_json)?).map_err(|_| Reason::MalformedToken)?;
+        if header.has_crit {
             return Err(Reason::UnsupportedHeader);
         }
-        let alg = Algorithm::from_name(&header.alg.0).ok_or(Reason::AlgorithmNotAllowed)?;
+        let Some(Text(alg)) = &header.alg else {
+            return Err(Reason::MalformedToken);
+        };
+        let alg = Algorithm::from_name(alg).ok_or(Reason::AlgorithmNotAllowed)?;
         let signed = token
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(Reason::MalformedToken)?;
@@ -321,10 +324,11 @@ impl<C: DeserializeOwned> Validator<C> {
         )?;
 
         let payload = decode_segment(payload_b64)?;
+        let payload = utf8(&payload)?;
         let registered = RegisteredSeed {
             subject_claim: &config.subject_claim,
         }
-        .deserialize(&mut serde_json::Deserializer::from_slice(&payload))
+        .deserialize(&mut serde_json::Deserializer::from_str(payload))
         .map_err(claim_error)?;
 
         let now = Timestamp::from_system_time(SystemTime::now());
@@ -380,7 +384,7 @@ impl<C: DeserializeOwned> Validator<C> {
             return Err(Reason::InvalidClaim);
         }
 
-        let claims = serde_json::from_slice(&payload).map_err(claim_error)?;
+        let claims = serde_json::from_str(payload).map_err(claim_error)?;
         Ok(Verified {
             subject: Arc::from(subject),
             issued_at,
@@ -388,20 +392,6 @@ impl<C: DeserializeOwned> Validator<C> {
             token_type,
             claims,
         })
-    }
-
-    /// The cutoff check: the subject's cutoff, looked up through the cache, against `iat`.
-    pub(crate) async fn check_cutoff(
-        &self,
-        subject: &str,
-        issued_at: NumericDate,
-    ) -> Result<(), Rejection> {
-        match self.cutoffs.lookup(subject).await {
-            Ok(cutoff) if cutoff.admits(issued_at) => Ok(()),
-            Ok(Cutoff::Refused) => Err(Rejection::new(Reason::SubjectRefused)),
-            Ok(_) => Err(Rejection::new(Reason::Revoked)),
-            Err(error) => Err(Rejection::unavailable(error)),
-        }
     }
 }
 
@@ -418,6 +408,11 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, Reason> {
     URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| Reason::MalformedToken)
+}
+
+/// JSON text must be UTF-8 (RFC 8259 §8.1); serde_json would not check members it skips.
+fn utf8(json: &[u8]) -> Result<&str, Reason> {
+    std::str::from_utf8(json).map_err(|_| Reason::MalformedToken)
 }
 
 fn numeric_date(raw: Option<&serde_json::value::RawValue>) -> Result<NumericDate, Reason> {
