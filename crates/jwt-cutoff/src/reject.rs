@@ -262,10 +262,32 @@ fn push_param(out: &mut String, name: &str, value: &str) {
 /// Turns a [`Rejection`] into the response the client gets.
 ///
 /// The layer calls it for every refused request, so the tonic adapter can answer with gRPC statuses
-/// and an application with its own error bodies.
+/// and an application with its own error bodies. Closures `Fn(&Rejection) -> Response<B>` are
+/// responders too:
+///
+/// ```
+/// use http::Response;
+/// use jwt_cutoff::{JwtCutoffLayer, Rejection, Rfc6750Responder, Validator};
+///
+/// fn with_text_bodies(layer: JwtCutoffLayer) -> JwtCutoffLayer<jwt_cutoff::NoClaims, impl jwt_cutoff::Responder<String>> {
+///     let rfc6750 = Rfc6750Responder::new().realm("api");
+///     layer.responder(move |rejection: &Rejection| -> Response<String> {
+///         rfc6750.respond_with(rejection, rejection.reason().description().to_owned())
+///     })
+/// }
+/// ```
 pub trait Responder<B>: Clone + Send + Sync + 'static {
     /// The response for `rejection`.
     fn respond(&self, rejection: &Rejection) -> Response<B>;
+}
+
+impl<F, B> Responder<B> for F
+where
+    F: Fn(&Rejection) -> Response<B> + Clone + Send + Sync + 'static,
+{
+    fn respond(&self, rejection: &Rejection) -> Response<B> {
+        self(rejection)
+    }
 }
 
 /// The default responder: the status and `WWW-Authenticate` challenge of RFC 6750, `Retry-After` on

@@ -303,9 +303,11 @@ impl<C: DeserializeOwned> Validator<C> {
             return Err(Reason::MalformedToken);
         }
 
-        let header_json = decode_segment(header_b64)?;
+        // Typical segments decode into these stack buffers; larger ones (up to the size cap) spill.
+        let (mut header_buffer, mut header_spill) = ([0_u8; 512], Vec::new());
+        let header_json = decode_segment(header_b64, &mut header_buffer, &mut header_spill)?;
         let header: JoseHeader<'_> =
-            serde_json::from_str(utf8(&header_json)?).map_err(|_| Reason::MalformedToken)?;
+            serde_json::from_str(utf8(header_json)?).map_err(|_| Reason::MalformedToken)?;
         if header.has_crit {
             return Err(Reason::UnsupportedHeader);
         }
@@ -323,8 +325,9 @@ impl<C: DeserializeOwned> Validator<C> {
             signature_b64,
         )?;
 
-        let payload = decode_segment(payload_b64)?;
-        let payload = utf8(&payload)?;
+        let (mut payload_buffer, mut payload_spill) = ([0_u8; 2048], Vec::new());
+        let payload = decode_segment(payload_b64, &mut payload_buffer, &mut payload_spill)?;
+        let payload = utf8(payload)?;
         let registered = RegisteredSeed {
             subject_claim: &config.subject_claim,
         }
@@ -404,10 +407,23 @@ pub(crate) fn record<T>(result: Result<T, Rejection>) -> Result<T, Rejection> {
     result
 }
 
-fn decode_segment(segment: &str) -> Result<Vec<u8>, Reason> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| Reason::MalformedToken)
+/// Decodes a base64url segment (canonical, unpadded) into `buffer` if it fits, else into `spill`.
+fn decode_segment<'b>(
+    segment: &str,
+    buffer: &'b mut [u8],
+    spill: &'b mut Vec<u8>,
+) -> Result<&'b [u8], Reason> {
+    if base64::decoded_len_estimate(segment.len()) <= buffer.len() {
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(segment, buffer)
+            .map_err(|_| Reason::MalformedToken)?;
+        buffer.get(..len).ok_or(Reason::MalformedToken)
+    } else {
+        URL_SAFE_NO_PAD
+            .decode_vec(segment, spill)
+            .map_err(|_| Reason::MalformedToken)?;
+        Ok(spill)
+    }
 }
 
 /// JSON text must be UTF-8 (RFC 8259 §8.1); serde_json would not check members it skips.
