@@ -52,3 +52,105 @@ mod disabled {
 
 #[cfg(not(feature = "metrics"))]
 pub(crate) use disabled::*;
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+
+    use crate::{
+        Algorithm, Cutoffs, MemoryStore, SigningKey, TokenIssuer, Validator, VerifyingKey,
+    };
+
+    /// Keeps every counter, by name and labels, so the test can read them back.
+    #[derive(Default)]
+    struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
+
+    struct Cell(Arc<AtomicU64>);
+
+    impl CounterFn for Cell {
+        fn increment(&self, value: u64) {
+            self.0.fetch_add(value, Ordering::Relaxed);
+        }
+        fn absolute(&self, value: u64) {
+            self.0.store(value, Ordering::Relaxed);
+        }
+    }
+
+    impl Counters {
+        fn get(&self, key: &str) -> u64 {
+            let counters = self.0.lock().unwrap();
+            counters
+                .get(key)
+                .map_or(0, |cell| cell.load(Ordering::Relaxed))
+        }
+    }
+
+    impl Recorder for Counters {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let mut name = key.name().to_owned();
+            for label in key.labels() {
+                name.push_str(&format!(",{}={}", label.key(), label.value()));
+            }
+            let cell = Arc::clone(self.0.lock().unwrap().entry(name).or_default());
+            Counter::from_arc(Arc::new(Cell(cell)))
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn outcomes_and_cache_results_are_counted() {
+        let counters = Counters::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&counters, || {
+            runtime.block_on(async {
+                let secret = b"a metrics test secret of 32 bytes or more";
+                let cutoffs = Cutoffs::new(MemoryStore::new());
+                let validator = Validator::builder()
+                    .algorithms([Algorithm::HS256])
+                    .key(VerifyingKey::hmac(secret).unwrap())
+                    .build(cutoffs.clone())
+                    .unwrap();
+                let issuer =
+                    TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap())
+                        .build();
+                let token = issuer.issue_access("alice", &()).unwrap().token;
+                validator.validate(&token).await.unwrap();
+                validator.validate(&token).await.unwrap();
+                cutoffs.logout_all("alice").await.unwrap();
+                validator.validate(&token).await.unwrap_err();
+                validator.validate("garbage").await.unwrap_err();
+            });
+        });
+        assert_eq!(
+            counters.get("jwt_cutoff_requests_total,outcome=accepted"),
+            2
+        );
+        assert_eq!(
+            counters.get("jwt_cutoff_requests_total,outcome=rejected,reason=revoked"),
+            1
+        );
+        assert_eq!(
+            counters.get("jwt_cutoff_requests_total,outcome=rejected,reason=malformed_token"),
+            1
+        );
+        assert_eq!(counters.get("jwt_cutoff_cache_total,result=miss"), 1);
+        assert_eq!(counters.get("jwt_cutoff_cache_total,result=hit"), 2);
+    }
+}
