@@ -3,10 +3,11 @@
 use std::fmt;
 use std::future::ready;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
+use moka::Expiry;
 use moka::future::Cache;
 use moka::ops::compute::Op;
 
@@ -21,7 +22,8 @@ use crate::time::{NumericDate, Timestamp};
 /// - Lookups are cached for a time-to-live (default 30 s) in a bounded cache (default 100 000
 ///   subjects). "No cutoff" is cached too. Without a push channel from the store, a change written by
 ///   *another* instance is seen here at the latest one TTL later; changes written through this
-///   `Cutoffs` (and pushed ones passed to [`apply`](Cutoffs::apply)) are in force at once.
+///   `Cutoffs` (and pushed ones, see [`follow`](Cutoffs::follow) and [`apply`](Cutoffs::apply)) are
+///   in force at once.
 /// - Concurrent lookups of one uncached subject make exactly one source call; its answer, or its
 ///   error, reaches every waiter. Errors are never cached. Each call is bounded by a timeout (default
 ///   2 s), so a hanging store cannot hold requests, and a waiter that goes away never strands the
@@ -45,10 +47,10 @@ use crate::time::{NumericDate, Timestamp};
 /// ```
 #[derive(Clone)]
 pub struct Cutoffs {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     source: Box<dyn CutoffSource>,
     fresh: Cache<String, Cutoff>,
     /// Answers kept past the TTL for the opt-in serve-stale policy, each for at most its maximum age.
@@ -56,6 +58,51 @@ struct Shared {
     /// The [`Scope::Everyone`] cutoff as last written or pushed here, encoded by [`encode_everyone`].
     everyone: AtomicI64,
     lookup_timeout: Duration,
+    push_state: Arc<AtomicU8>,
+}
+
+/// Whether a push channel keeps this cache current; it decides how long new entries live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum PushState {
+    /// No channel is followed.
+    None = 0,
+    Connected = 1,
+    Disconnected = 2,
+}
+
+/// Entries live for the TTL with push while a push channel is connected, else for the plain TTL.
+/// A raise counts as fresh knowledge and restarts the clock.
+struct PushAwareExpiry {
+    time_to_live: Duration,
+    time_to_live_with_push: Duration,
+    push_state: Arc<AtomicU8>,
+}
+
+impl PushAwareExpiry {
+    fn current(&self) -> Option<Duration> {
+        if self.push_state.load(Ordering::Acquire) == PushState::Connected as u8 {
+            Some(self.time_to_live_with_push)
+        } else {
+            Some(self.time_to_live)
+        }
+    }
+}
+
+impl Expiry<String, Cutoff> for PushAwareExpiry {
+    fn expire_after_create(&self, _: &String, _: &Cutoff, _: Instant) -> Option<Duration> {
+        self.current()
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        _: &Cutoff,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        self.current()
+    }
 }
 
 impl fmt::Debug for Cutoffs {
@@ -74,6 +121,7 @@ impl fmt::Debug for Cutoffs {
 pub struct CutoffsBuilder {
     source: Box<dyn CutoffSource>,
     time_to_live: Duration,
+    time_to_live_with_push: Option<Duration>,
     max_subjects: u64,
     lookup_timeout: Duration,
     serve_stale_for: Option<Duration>,
@@ -83,6 +131,7 @@ impl fmt::Debug for CutoffsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CutoffsBuilder")
             .field("time_to_live", &self.time_to_live)
+            .field("time_to_live_with_push", &self.time_to_live_with_push)
             .field("max_subjects", &self.max_subjects)
             .field("lookup_timeout", &self.lookup_timeout)
             .field("serve_stale_for", &self.serve_stale_for)
@@ -97,6 +146,16 @@ impl CutoffsBuilder {
     /// seen here. Keep it well under the access-token lifetime.
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.time_to_live = ttl;
+        self
+    }
+
+    /// How long a looked-up cutoff is trusted while a push channel followed with
+    /// [`Cutoffs::follow`] is connected (default: the same as [`time_to_live`](Self::time_to_live)).
+    ///
+    /// Pushed changes are applied at once, so this can be minutes; it bounds the damage of a lost
+    /// message. While the channel is down the plain TTL applies again.
+    pub fn time_to_live_with_push(mut self, ttl: Duration) -> Self {
+        self.time_to_live_with_push = Some(ttl);
         self
     }
 
@@ -124,9 +183,14 @@ impl CutoffsBuilder {
     /// The configured cache.
     #[must_use]
     pub fn build(self) -> Cutoffs {
+        let push_state = Arc::new(AtomicU8::new(PushState::None as u8));
         let fresh = Cache::builder()
             .max_capacity(self.max_subjects)
-            .time_to_live(self.time_to_live)
+            .expire_after(PushAwareExpiry {
+                time_to_live: self.time_to_live,
+                time_to_live_with_push: self.time_to_live_with_push.unwrap_or(self.time_to_live),
+                push_state: Arc::clone(&push_state),
+            })
             .build();
         let last_known = self.serve_stale_for.map(|max_age| {
             Cache::builder()
@@ -141,6 +205,7 @@ impl CutoffsBuilder {
                 last_known,
                 everyone: AtomicI64::new(encode_everyone(Cutoff::NoCutoff)),
                 lookup_timeout: self.lookup_timeout,
+                push_state,
             }),
         }
     }
@@ -157,6 +222,7 @@ impl Cutoffs {
         CutoffsBuilder {
             source: Box::new(source),
             time_to_live: Duration::from_secs(30),
+            time_to_live_with_push: None,
             max_subjects: 100_000,
             lookup_timeout: Duration::from_secs(2),
             serve_stale_for: None,
@@ -338,6 +404,17 @@ impl Cutoffs {
     /// been missed. The [`Scope::Everyone`] cutoff known here is kept: it only moves forward.
     pub fn invalidate_all(&self) {
         self.shared.fresh.invalidate_all();
+    }
+
+    /// Whether a push channel followed with [`follow`](Cutoffs::follow) is connected right now; for
+    /// health checks.
+    #[must_use]
+    pub fn push_connected(&self) -> bool {
+        self.shared.push_state.load(Ordering::Acquire) == PushState::Connected as u8
+    }
+
+    pub(crate) fn set_push_state(&self, state: PushState) {
+        self.shared.push_state.store(state as u8, Ordering::Release);
     }
 
     fn everyone(&self) -> Cutoff {

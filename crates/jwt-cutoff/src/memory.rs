@@ -3,14 +3,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::broadcast;
+
 use crate::cutoff::Cutoff;
+use crate::push::{CutoffChange, PushChannel, PushSubscription};
 use crate::source::{BoxFuture, CutoffSource, Scope, SourceError};
 
 /// Cutoffs kept in memory: the embedded default for a single process, and handy in tests.
 ///
 /// Nothing survives a restart, and other processes do not see it; use a shared store (SQL, Redis)
 /// when several instances serve one user base. Subjects it has never heard of have no cutoff.
-/// Clones share one map.
+/// Clones share one map, and it pushes every change to the [`Cutoffs`](crate::Cutoffs) that
+/// [`follow`](crate::Cutoffs::follow) it, like the shared stores do.
 ///
 /// ```
 /// use jwt_cutoff::{Cutoff, CutoffSource, MemoryStore, Scope, Timestamp};
@@ -26,10 +30,24 @@ use crate::source::{BoxFuture, CutoffSource, Scope, SourceError};
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MemoryStore {
     state: Arc<RwLock<State>>,
+    changes: broadcast::Sender<CutoffChange>,
 }
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+            changes: broadcast::Sender::new(CHANGES_IN_FLIGHT),
+        }
+    }
+}
+
+/// Changes a slow follower may fall behind by before it must resynchronise (by reconnecting, which
+/// clears its cache).
+const CHANGES_IN_FLIGHT: usize = 1024;
 
 #[derive(Debug)]
 struct State {
@@ -101,6 +119,42 @@ impl CutoffSource for MemoryStore {
             *slot = (*slot).max(to);
             *slot
         });
+        // Nobody following is not an error.
+        let _ = self.changes.send(CutoffChange {
+            subject: match scope {
+                Scope::Subject(subject) => Some(subject.to_owned()),
+                Scope::Everyone => None,
+            },
+            cutoff: stored,
+        });
         Box::pin(async move { Ok(stored) })
+    }
+}
+
+impl PushChannel for MemoryStore {
+    type Subscription = MemorySubscription;
+
+    fn subscribe(&self) -> BoxFuture<'_, Result<MemorySubscription, SourceError>> {
+        let receiver = self.changes.subscribe();
+        Box::pin(async move { Ok(MemorySubscription { receiver }) })
+    }
+}
+
+/// A [`MemoryStore`]'s stream of changes, for [`Cutoffs::follow`](crate::Cutoffs::follow).
+#[derive(Debug)]
+pub struct MemorySubscription {
+    receiver: broadcast::Receiver<CutoffChange>,
+}
+
+impl PushSubscription for MemorySubscription {
+    fn next_change(&mut self) -> BoxFuture<'_, Result<CutoffChange, SourceError>> {
+        Box::pin(async move {
+            self.receiver.recv().await.map_err(|error| match error {
+                broadcast::error::RecvError::Lagged(missed) => {
+                    SourceError::new(format!("fell behind by {missed} changes"))
+                }
+                broadcast::error::RecvError::Closed => SourceError::new("the store is gone"),
+            })
+        })
     }
 }

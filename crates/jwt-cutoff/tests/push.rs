@@ -1,0 +1,217 @@
+//! Push: two instances (two `Cutoffs`, two caches) on one store that pushes its changes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::time::{Duration, Instant};
+
+use jwt_cutoff::{
+    BoxFuture, Cutoff, CutoffChange, CutoffSource, Cutoffs, MemoryStore, MemorySubscription,
+    PushChannel, PushSubscription, Scope, SourceError, Timestamp,
+};
+use tokio::sync::watch;
+
+const MINUTES: Duration = Duration::from_secs(600);
+
+/// A store's push channel that the test can cut and restore, like a network link.
+#[derive(Clone)]
+struct CuttableChannel {
+    store: MemoryStore,
+    cut: watch::Sender<bool>,
+}
+
+struct CuttableSubscription {
+    inner: MemorySubscription,
+    cut: watch::Receiver<bool>,
+}
+
+impl CuttableChannel {
+    fn new(store: &MemoryStore) -> Self {
+        Self {
+            store: store.clone(),
+            cut: watch::Sender::new(false),
+        }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+impl PushChannel for CuttableChannel {
+    type Subscription = CuttableSubscription;
+
+    fn subscribe(&self) -> BoxFuture<'_, Result<CuttableSubscription, SourceError>> {
+        Box::pin(async move {
+            if *self.cut.borrow() {
+                return Err(SourceError::new("link is cut"));
+            }
+            Ok(CuttableSubscription {
+                inner: self.store.subscribe().await?,
+                cut: self.cut.subscribe(),
+            })
+        })
+    }
+}
+
+impl PushSubscription for CuttableSubscription {
+    fn next_change(&mut self) -> BoxFuture<'_, Result<CutoffChange, SourceError>> {
+        Box::pin(async move {
+            tokio::select! {
+                change = self.inner.next_change() => change,
+                _ = self.cut.wait_for(|cut| *cut) => Err(SourceError::new("link is cut")),
+            }
+        })
+    }
+}
+
+async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn instance(store: &MemoryStore, ttl: Duration) -> Cutoffs {
+    Cutoffs::builder(store.clone())
+        .time_to_live(ttl)
+        .time_to_live_with_push(MINUTES)
+        .build()
+}
+
+async fn raise_in_store(store: &MemoryStore, subject: &str) -> Cutoff {
+    let cutoff = Cutoff::ValidFrom(Timestamp::now());
+    store.raise(Scope::Subject(subject), cutoff).await.unwrap();
+    cutoff
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_reaches_the_other_by_push() {
+    let store = MemoryStore::new();
+    let (a, b) = (instance(&store, MINUTES), instance(&store, MINUTES));
+    let _push_a = a.follow(store.clone());
+    let _push_b = b.follow(store.clone());
+    eventually("both follow", Duration::from_secs(5), async || {
+        a.push_connected() && b.push_connected()
+    })
+    .await;
+
+    for round in 0..20 {
+        let subject = format!("user-{round}");
+        assert_eq!(b.lookup(&subject).await.unwrap(), Cutoff::NoCutoff);
+        let at = a.logout_all(&subject).await.unwrap();
+        // B cached "no cutoff" for ten minutes: only the push can change its answer.
+        eventually("B sees the logout", Duration::from_secs(5), async || {
+            b.lookup(&subject).await.unwrap() == Cutoff::ValidFrom(at)
+        })
+        .await;
+    }
+
+    let at = b.logout_everyone().await.unwrap();
+    eventually(
+        "A sees the global logout",
+        Duration::from_secs(5),
+        async || a.lookup("user-0").await.unwrap() >= Cutoff::ValidFrom(at),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_channel_clears_the_cache_and_falls_back_to_the_plain_ttl() {
+    let store = MemoryStore::new();
+    let channel = CuttableChannel::new(&store);
+    let b = instance(&store, Duration::from_millis(200));
+    let _push = b.follow(channel.clone());
+    eventually("B follows", Duration::from_secs(5), async || {
+        b.push_connected()
+    })
+    .await;
+
+    assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    channel.set_cut(true);
+    eventually("B notices the cut", Duration::from_secs(5), async || {
+        !b.push_connected()
+    })
+    .await;
+
+    // The entry cached while connected (ten minutes) was dropped with the channel.
+    let first = raise_in_store(&store, "alice").await;
+    assert_eq!(b.lookup("alice").await.unwrap(), first);
+
+    // Entries cached while disconnected live for the plain TTL: a later change shows up by lookup.
+    let second = raise_in_store(&store, "alice").await;
+    assert_eq!(
+        b.lookup("alice").await.unwrap(),
+        first,
+        "cached until the TTL"
+    );
+    eventually(
+        "the 200 ms TTL expires",
+        Duration::from_secs(5),
+        async || b.lookup("alice").await.unwrap() == second,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_missed_while_disconnected_are_caught_up_on_reconnect() {
+    let store = MemoryStore::new();
+    let channel = CuttableChannel::new(&store);
+    // Even the plain TTL is long: only the reconnect can explain B catching up.
+    let b = instance(&store, MINUTES);
+    let _push = b.follow(channel.clone());
+    eventually("B follows", Duration::from_secs(5), async || {
+        b.push_connected()
+    })
+    .await;
+
+    channel.set_cut(true);
+    eventually("B notices the cut", Duration::from_secs(5), async || {
+        !b.push_connected()
+    })
+    .await;
+    assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    let missed = raise_in_store(&store, "alice").await;
+    assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+
+    channel.set_cut(false);
+    eventually(
+        "B reconnects and catches up",
+        Duration::from_secs(15),
+        async || b.push_connected() && b.lookup("alice").await.unwrap() == missed,
+    )
+    .await;
+
+    // And pushes flow again.
+    assert_eq!(b.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
+    let later = raise_in_store(&store, "carol").await;
+    eventually(
+        "B sees the pushed change",
+        Duration::from_secs(5),
+        async || b.lookup("carol").await.unwrap() == later,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_push_task_stops_with_the_last_cutoffs() {
+    let store = MemoryStore::new();
+    let cutoffs = instance(&store, MINUTES);
+    let task = cutoffs.follow(store.clone());
+    eventually("connected", Duration::from_secs(5), async || {
+        cutoffs.push_connected()
+    })
+    .await;
+    drop(cutoffs);
+    // The task holds only a weak reference: the next change finds nobody and it ends.
+    raise_in_store(&store, "alice").await;
+    eventually("the task ends", Duration::from_secs(5), async || {
+        task.is_finished()
+    })
+    .await;
+}
