@@ -101,6 +101,13 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NoClaims;
 
+/// Serializes as an empty object, so it can be passed on as extra claims when minting a new pair.
+impl serde::Serialize for NoClaims {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::ser::SerializeMap::end(serializer.serialize_map(Some(0))?)
+    }
+}
+
 impl<'de> Deserialize<'de> for NoClaims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_ignored_any(IgnoredAny)?;

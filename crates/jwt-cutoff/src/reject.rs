@@ -103,7 +103,7 @@ impl Reason {
             Self::WrongTokenType => "the token is of the wrong type",
             Self::Revoked => "the token has been revoked",
             Self::SubjectRefused => "the token subject is not allowed",
-            Self::Unavailable => "token revocation cannot be checked right now",
+            Self::Unavailable => "the token store is unavailable right now",
         }
     }
 }
@@ -127,14 +127,19 @@ pub struct Rejection {
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl Rejection {
-    pub(crate) const fn new(reason: Reason) -> Self {
+    /// A rejection for `reason`; for adapters and handlers that refuse on their own (an extractor
+    /// that finds no verified token, say) and want the same answer as the layer.
+    #[must_use]
+    pub const fn new(reason: Reason) -> Self {
         Self {
             reason,
             source_error: None,
         }
     }
 
-    pub(crate) fn unavailable(error: SourceError) -> Self {
+    /// The fail-closed rejection for a cutoff store that could not answer or write.
+    #[must_use]
+    pub fn unavailable(error: SourceError) -> Self {
         Self {
             reason: Reason::Unavailable,
             source_error: Some(error),
@@ -224,6 +229,18 @@ impl Rejection {
             ),
             None => tracing::debug!(reason = self.reason.as_str(), "jwt-cutoff: request refused"),
         }
+    }
+}
+
+impl From<Reason> for Rejection {
+    fn from(reason: Reason) -> Self {
+        Self::new(reason)
+    }
+}
+
+impl From<SourceError> for Rejection {
+    fn from(error: SourceError) -> Self {
+        Self::unavailable(error)
     }
 }
 

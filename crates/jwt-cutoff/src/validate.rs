@@ -251,6 +251,12 @@ impl<C> Validator<C> {
         &self.cutoffs
     }
 
+    /// The kind of token this validator accepts.
+    #[must_use]
+    pub fn token_type(&self) -> TokenType {
+        self.config.token_type
+    }
+
     pub(crate) fn max_token_bytes(&self) -> usize {
         self.config.max_token_bytes
     }

@@ -1,0 +1,173 @@
+//! [`Claims`]: the extractor for the token the layer verified.
+
+use std::any::type_name;
+use std::convert::Infallible;
+use std::fmt;
+use std::ops::Deref;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use jwt_cutoff::{NoClaims, Timestamp, TokenType, Verified};
+
+use crate::rejection::MissingClaims;
+
+/// The verified token of the request: its subject, its times, and the application's claims `T`.
+///
+/// Reads the [`Verified<T>`] that [`JwtCutoffLayer`](jwt_cutoff::JwtCutoffLayer) put in the request
+/// extensions; it checks nothing itself. `T` must be the claims type of the layer's validator
+/// (`Validator::with_claims::<T>()`, or [`NoClaims`] by default): extensions are keyed by type, so
+/// `Claims<Other>` finds nothing.
+///
+/// - `Claims<T>` refuses the request with [`MissingClaims`] (401) when there is no verified token:
+///   the layer does not guard this route, or guards it in optional mode and no token came.
+/// - `Option<Claims<T>>` gives `None` then, for routes where a token is optional. Pair it with
+///   [`JwtCutoffLayer::optional`](jwt_cutoff::JwtCutoffLayer::optional): a request without a token
+///   reaches the handler with `None`, a bad or revoked token is still refused by the layer.
+///
+/// `Claims<T>` dereferences to `T`, so the application's claims read as fields
+/// (`claims.username`); the registered claims have methods ([`subject`](Claims::subject),
+/// [`issued_at`](Claims::issued_at), …).
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use jwt_cutoff_axum::Claims;
+///
+/// #[derive(Clone, serde::Deserialize)]
+/// struct User {
+///     username: String,
+/// }
+///
+/// async fn me(claims: Claims<User>) -> String {
+///     format!("{} ({})", claims.username, claims.subject())
+/// }
+///
+/// async fn greeting(claims: Option<Claims<User>>) -> String {
+///     match claims {
+///         Some(claims) => format!("hello {}", claims.username),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+///
+/// let app: Router = Router::new().route("/me", get(me)).route("/", get(greeting));
+/// ```
+pub struct Claims<T = NoClaims>(Verified<T>);
+
+impl<T> Claims<T> {
+    /// The subject the token speaks for (the `sub` claim, or the configured subject claim).
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        self.0.subject()
+    }
+
+    /// When the token was issued (`iat`).
+    #[must_use]
+    pub fn issued_at(&self) -> Timestamp {
+        self.0.issued_at()
+    }
+
+    /// When the token expires (`exp`).
+    #[must_use]
+    pub fn expires_at(&self) -> Timestamp {
+        self.0.expires_at()
+    }
+
+    /// The token's `token_use` claim, if it has one.
+    #[must_use]
+    pub fn token_type(&self) -> Option<TokenType> {
+        self.0.token_type()
+    }
+
+    /// The application's claims (also reachable through `Deref`).
+    #[must_use]
+    pub fn claims(&self) -> &T {
+        self.0.claims()
+    }
+
+    /// The application's claims, by value.
+    #[must_use]
+    pub fn into_inner(self) -> T {
+        self.0.into_claims()
+    }
+
+    /// Everything the layer verified.
+    #[must_use]
+    pub fn verified(&self) -> &Verified<T> {
+        &self.0
+    }
+
+    /// Everything the layer verified, by value.
+    #[must_use]
+    pub fn into_verified(self) -> Verified<T> {
+        self.0
+    }
+}
+
+impl<T> From<Verified<T>> for Claims<T> {
+    fn from(verified: Verified<T>) -> Self {
+        Self(verified)
+    }
+}
+
+impl<T> Deref for Claims<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.claims()
+    }
+}
+
+impl<T: Clone> Clone for Claims<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Claims<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Claims").field(&self.0).finish()
+    }
+}
+
+fn from_extensions<T>(parts: &Parts) -> Option<Claims<T>>
+where
+    T: Clone + Send + Sync + 'static,
+{
+    parts.extensions.get::<Verified<T>>().cloned().map(Claims)
+}
+
+impl<T, S> FromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = MissingClaims;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        from_extensions(parts).ok_or_else(|| {
+            // Only a route the layer does not guard (or guards in optional mode) gets here: an
+            // invalid token never reaches a handler.
+            tracing::warn!(
+                claims = type_name::<T>(),
+                "jwt-cutoff-axum: no verified token in the request extensions; is JwtCutoffLayer \
+                 (with a validator for these claims) applied to this route, and not in optional \
+                 mode? Refusing with 401"
+            );
+            MissingClaims::new()
+        })
+    }
+}
+
+impl<T, S> OptionalFromRequestParts<S> for Claims<T>
+where
+    T: Clone + Send + Sync + 'static,
+    S: Send + Sync,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(from_extensions(parts))
+    }
+}

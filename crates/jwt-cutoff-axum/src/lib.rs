@@ -1,0 +1,142 @@
+//! [axum] 0.8 integration for [`jwt_cutoff`]: "log out from all devices" for JWT bearer tokens.
+//!
+//! The core's [`JwtCutoffLayer`] does every check (signature, expiry, token type, the subject's
+//! cutoff). This crate only translates for axum:
+//! - [`Claims<T>`]: the extractor for the verified token, and `Option<Claims<T>>` for routes where a
+//!   token is optional;
+//! - [`JsonResponder`]: the layer's refusals with a small JSON body, and [`AuthRejection`], the same
+//!   answers for handlers that `?` a core [`Rejection`](jwt_cutoff::Rejection), a store error or an
+//!   issuer error;
+//! - [`logout_all`] and [`refresh`], the two write endpoints, with [`RefreshRequest`] and
+//!   [`TokenResponse`].
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Json, Router, extract::State, http::StatusCode, routing::{get, post}};
+//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
+//! use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
+//!
+//! #[derive(Clone)]
+//! struct App {
+//!     cutoffs: Cutoffs,
+//!     refresh: Validator,
+//!     issuer: TokenIssuer,
+//! }
+//!
+//! async fn me(claims: Claims) -> String {
+//!     format!("hello {}", claims.subject())
+//! }
+//!
+//! async fn logout_all(State(app): State<App>, claims: Claims) -> Result<StatusCode, AuthRejection> {
+//!     jwt_cutoff_axum::logout_all(&app.cutoffs, &claims).await
+//! }
+//!
+//! async fn refresh(State(app): State<App>, Json(request): Json<RefreshRequest>) -> Result<TokenResponse, AuthRejection> {
+//!     jwt_cutoff_axum::refresh(&app.refresh, &app.issuer, &request, |_| ()).await
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let secret = b"an access secret of at least 32 bytes";
+//! let cutoffs = Cutoffs::new(MemoryStore::new());
+//! let validator = |token_type| {
+//!     Validator::builder()
+//!         .algorithms([Algorithm::HS256])
+//!         .key(VerifyingKey::hmac(secret)?)
+//!         .token_type(token_type)
+//!         .build(cutoffs.clone())
+//! };
+//! let app = App {
+//!     cutoffs: cutoffs.clone(),
+//!     refresh: validator(TokenType::Refresh)?,
+//!     issuer: TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build(),
+//! };
+//! let guard = JwtCutoffLayer::new(validator(TokenType::Access)?).responder(JsonResponder::new());
+//!
+//! let router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/logout-all", post(logout_all))
+//!     .route_layer(guard) // the routes above need an access token
+//!     .route("/refresh", post(refresh)) // this one reads a refresh token from its body
+//!     .with_state(app.clone());
+//!
+//! // Try it without a socket:
+//! use axum::{body::Body, http::Request};
+//! use tower::ServiceExt as _;
+//! let token = app.issuer.issue_access("alice", &())?.token;
+//! let me = || Request::get("/me").header("authorization", format!("Bearer {token}")).body(Body::empty());
+//! assert_eq!(router.clone().oneshot(me()?).await?.status(), StatusCode::OK);
+//! cutoffs.logout_all("alice").await?;
+//! assert_eq!(router.clone().oneshot(me()?).await?.status(), StatusCode::UNAUTHORIZED);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Where the layer goes
+//!
+//! - [`Router::route_layer`](axum::Router::route_layer) guards the routes added before it, and
+//!   only requests that match one of them (an unknown path stays a 404, not a 401). Add the
+//!   public routes (login, refresh) after it, or merge a guarded router into a public one.
+//! - [`Router::layer`](axum::Router::layer) guards everything, fallback included. With
+//!   [`JwtCutoffLayer::optional`] it suits a router where every route reads
+//!   `Option<Claims<T>>`.
+//! - **CORS goes outside the guard.** A browser's preflight (`OPTIONS` with `Origin` and
+//!   `Access-Control-Request-Method`) carries no `Authorization` header; a `CorsLayer` outside the
+//!   guard answers it before the guard sees it, and adds the CORS headers to the guard's 401s so the
+//!   page can read them. Inside the guard, every preflight is a 401. In axum, a layer added later
+//!   wraps the ones before it, so add the `CorsLayer` after the guard (and list `WWW-Authenticate`
+//!   in its exposed headers if the page reads it). Timeouts and tracing go outside too, so they
+//!   cover the guard's cutoff lookup and log its refusals:
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Router, http::{StatusCode, header}, routing::get};
+//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, Validator, VerifyingKey};
+//! use jwt_cutoff_axum::{Claims, JsonResponder};
+//! use tower_http::{cors::CorsLayer, timeout::TimeoutLayer, trace::TraceLayer};
+//!
+//! # fn main() -> Result<(), jwt_cutoff::KeyError> {
+//! # let validator = Validator::builder()
+//! #     .algorithms([Algorithm::HS256])
+//! #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
+//! #     .build(Cutoffs::new(MemoryStore::new()))?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|claims: Claims| async move { claims.subject().to_owned() }))
+//!     .route_layer(JwtCutoffLayer::new(validator).responder(JsonResponder::new())) // innermost
+//!     .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(10)))
+//!     .layer(CorsLayer::permissive().expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER]))
+//!     .layer(TraceLayer::new_for_http()); // outermost
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Shaping the refusals
+//!
+//! The layer answers refused requests itself; its handlers never run. Pick the answer with
+//! [`JwtCutoffLayer::responder`]: the default [`Rfc6750Responder`](jwt_cutoff::Rfc6750Responder)
+//! (empty body), [`JsonResponder`], or any closure `Fn(&Rejection) -> Response<Body>` (see
+//! [`JsonResponder`] for one). [`AuthRejection`], returned from handlers, always answers in JSON.
+//!
+//! # Crypto backend features
+//!
+//! `aws-lc-rs` (default) and `rust-crypto` select the core's backend; see [`jwt_cutoff`].
+//!
+//! [axum]: https://docs.rs/axum
+//! [`JwtCutoffLayer`]: jwt_cutoff::JwtCutoffLayer
+//! [`JwtCutoffLayer::optional`]: jwt_cutoff::JwtCutoffLayer::optional
+//! [`JwtCutoffLayer::responder`]: jwt_cutoff::JwtCutoffLayer::responder
+
+mod endpoints;
+mod extract;
+mod rejection;
+mod responder;
+
+pub use endpoints::{RefreshRequest, TokenResponse, logout_all, refresh};
+pub use extract::Claims;
+pub use rejection::{AuthRejection, MissingClaims};
+pub use responder::JsonResponder;
+
+/// The core crate, for its types ([`Validator`](jwt_cutoff::Validator),
+/// [`Cutoffs`](jwt_cutoff::Cutoffs), …) without a second dependency line.
+pub use jwt_cutoff;

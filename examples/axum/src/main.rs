@@ -1,0 +1,144 @@
+//! A small axum server with "log out from all devices".
+//!
+//! Run with `cargo run -p example-axum`, then in another terminal:
+//!
+//! ```sh
+//! curl -s -X POST localhost:3000/login -H 'content-type: application/json' \
+//!      -d '{"username":"alice","password":"wonderland"}'            # -> {"access_token":…}
+//! curl -s localhost:3000/me -H "authorization: Bearer $ACCESS"        # -> hello Alice (alice)
+//! curl -s localhost:3000/ -H "authorization: Bearer $ACCESS"          # optional auth
+//! curl -s -X POST localhost:3000/refresh -H 'content-type: application/json' \
+//!      -d "{\"refresh_token\":\"$REFRESH\"}"                         # -> a new pair
+//! curl -si -X POST localhost:3000/logout-all -H "authorization: Bearer $ACCESS"  # -> 204
+//! curl -si localhost:3000/me -H "authorization: Bearer $ACCESS"       # -> 401, revoked
+//! ```
+//!
+//! Set `ADDR` to listen elsewhere (default `127.0.0.1:3000`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jwt_cutoff::{
+    Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator,
+    VerifyingKey,
+};
+use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
+use serde::{Deserialize, Serialize};
+
+// Demo secrets: load real ones from your secret store.
+const ACCESS_SECRET: &[u8] = b"demo access secret, at least 32 bytes long";
+const REFRESH_SECRET: &[u8] = b"demo refresh secret, at least 32 bytes long";
+
+/// Our own claims, carried in every token next to the registered ones.
+#[derive(Clone, Serialize, Deserialize)]
+struct Profile {
+    name: String,
+}
+
+#[derive(Clone)]
+struct AppState {
+    cutoffs: Cutoffs,
+    refresh: Validator<Profile>,
+    issuer: TokenIssuer,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+/// Public: swaps the demo user's password for a token pair.
+async fn login(
+    State(app): State<AppState>,
+    Json(login): Json<Login>,
+) -> Result<TokenResponse, StatusCode> {
+    if login.username != "alice" || login.password != "wonderland" {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let profile = Profile {
+        name: "Alice".to_owned(),
+    };
+    let pair = app
+        .issuer
+        .issue_pair(&login.username, &profile)
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok(TokenResponse::new(pair))
+}
+
+/// Public: a refresh token (in the body) for a new pair; refused after a logout-all.
+async fn refresh(
+    State(app): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> Result<TokenResponse, AuthRejection> {
+    jwt_cutoff_axum::refresh(&app.refresh, &app.issuer, &request, |verified| {
+        verified.claims().clone()
+    })
+    .await
+}
+
+/// Guarded: needs a valid access token.
+async fn me(claims: Claims<Profile>) -> String {
+    format!("hello {} ({})\n", claims.name, claims.subject())
+}
+
+/// Guarded: every token of the caller issued until now stops working.
+async fn logout_all(
+    State(app): State<AppState>,
+    claims: Claims<Profile>,
+) -> Result<StatusCode, AuthRejection> {
+    jwt_cutoff_axum::logout_all(&app.cutoffs, &claims).await
+}
+
+/// Optional auth: works without a token, but a bad or revoked one is still refused.
+async fn home(claims: Option<Claims<Profile>>) -> String {
+    match claims {
+        Some(claims) => format!("welcome back, {}\n", claims.name),
+        None => "hello stranger; POST /login to sign in\n".to_owned(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let validator = |secret: &[u8], token_type| {
+        Ok::<_, jwt_cutoff::KeyError>(
+            Validator::builder()
+                .algorithms([Algorithm::HS256])
+                .key(VerifyingKey::hmac(secret)?)
+                .token_type(token_type)
+                .build(cutoffs.clone())?
+                .with_claims::<Profile>(),
+        )
+    };
+    let access = validator(ACCESS_SECRET, TokenType::Access)?;
+    let state = AppState {
+        cutoffs: cutoffs.clone(),
+        refresh: validator(REFRESH_SECRET, TokenType::Refresh)?,
+        issuer: TokenIssuer::builder(SigningKey::hmac(ACCESS_SECRET, Algorithm::HS256)?)
+            .refresh_key(SigningKey::hmac(REFRESH_SECRET, Algorithm::HS256)?)
+            .build(),
+    };
+
+    let guard = JwtCutoffLayer::new(access).responder(JsonResponder::new());
+    let guarded = Router::new()
+        .route("/me", get(me))
+        .route("/logout-all", post(logout_all))
+        .route_layer(guard.clone());
+    let optional = Router::new()
+        .route("/", get(home))
+        .route_layer(guard.optional());
+    let app = Router::new()
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .merge(guarded)
+        .merge(optional)
+        .with_state(state);
+
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
