@@ -1,0 +1,117 @@
+//! Graceful shutdown over a real socket: in-flight requests finish, new connections are refused,
+//! the serve future resolves; the timeout closes what is left.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::StatusCode;
+use jwt_cutoff::MemoryStore;
+use support::{Server, clients, get, guarded, http1_client, send};
+use tokio::net::TcpStream;
+
+/// Waits until connecting to `addr` is refused: the listener is closed.
+async fn until_refused(addr: SocketAddr) {
+    guarded("the listener to close", async {
+        loop {
+            match TcpStream::connect(addr).await {
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return,
+                // Accepted before the signal was seen, or caught in the backlog as the listener
+                // closed (a reset): try again.
+                Ok(_) | Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn in_flight_requests_finish_while_new_connections_are_refused() {
+    for (name, client, _) in clients() {
+        let mut server = Server::start(MemoryStore::new()).await;
+        let bearer = format!("Bearer {}", server.token("alice"));
+        let in_flight = {
+            let request = get(&server.url("/slow"), &[&bearer]);
+            let client = client.clone();
+            tokio::spawn(async move { send(&client, request).await })
+        };
+        guarded("the slow request to start", server.started.recv())
+            .await
+            .unwrap();
+
+        server.shut_down();
+        until_refused(server.addr).await;
+        assert!(
+            !server.served.is_finished(),
+            "{name}: the server must wait for the in-flight request"
+        );
+
+        server.release_one();
+        let answer = guarded("the in-flight request", in_flight)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK, "{name}");
+        assert_eq!(answer.body, "slow alice", "{name}");
+        guarded("the serve future", &mut server.served)
+            .await
+            .unwrap();
+
+        // Still refused after the drain, through the client too.
+        let after = send(&client, get(&server.url("/me"), &[&bearer])).await;
+        assert!(after.is_err(), "{name}: served after shutdown");
+    }
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_do_not_hold_the_shutdown() {
+    for (name, client, _) in clients() {
+        let mut server = Server::start(MemoryStore::new()).await;
+        let bearer = format!("Bearer {}", server.token("alice"));
+        // The client keeps this connection open in its pool.
+        let answer = send(&client, get(&server.url("/me"), &[&bearer]))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK, "{name}");
+
+        server.shut_down();
+        guarded("the serve future", &mut server.served)
+            .await
+            .unwrap();
+        drop(client);
+    }
+}
+
+#[tokio::test]
+async fn the_shutdown_timeout_closes_requests_that_never_finish() {
+    let mut server = Server::start_with(MemoryStore::new(), Some(Duration::from_millis(200))).await;
+    let bearer = format!("Bearer {}", server.token("alice"));
+    let client = http1_client();
+    let stuck = {
+        let request = get(&server.url("/slow"), &[&bearer]);
+        tokio::spawn(async move { send(&client, request).await })
+    };
+    guarded("the slow request to start", server.started.recv())
+        .await
+        .unwrap();
+
+    // The slow request is never released: only the timeout can end the drain.
+    server.shut_down();
+    guarded("the serve future", &mut server.served)
+        .await
+        .unwrap();
+    let outcome = guarded("the stuck request", stuck).await.unwrap();
+    assert!(
+        outcome.is_err(),
+        "the connection was closed, so no answer came"
+    );
+}

@@ -1,0 +1,365 @@
+//! [`GrpcJwtCutoffLayer`]: the core layer with gRPC answers, and services left unguarded by name.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use jwt_cutoff::{JwtCutoff, JwtCutoffLayer, NoClaims, Responder, Validator};
+use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use tonic::server::NamedService;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::responder::GrpcResponder;
+
+/// The services a [`GrpcJwtCutoffLayer`] leaves unguarded unless told otherwise: gRPC health
+/// checking and both versions of server reflection.
+pub const DEFAULT_UNGUARDED_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// Guards gRPC services: [`JwtCutoffLayer`] with [`GrpcResponder`] answers, plus a list of services
+/// it lets through untouched.
+///
+/// Every check is the core layer's. Refused calls get a trailers-only response: `UNAUTHENTICATED`
+/// for a missing, malformed, invalid or revoked token, `UNAVAILABLE` when the cutoff store cannot
+/// answer. Accepted calls reach the service with a [`Verified<C>`](jwt_cutoff::Verified) in their
+/// extensions; read it with [`RequestExt::verified`](crate::RequestExt::verified).
+///
+/// Apply it to every service with `Server::builder().layer(..)`, or to one service with
+/// [`Layer::layer`] (the wrapped service is still a [`NamedService`], so `add_service` takes it).
+///
+/// # Unguarded services
+///
+/// Calls to the services in [`DEFAULT_UNGUARDED_SERVICES`] (health and reflection) pass without a
+/// token, so load balancers and `grpcurl` keep working when the layer guards the whole server. The
+/// service is the first segment of the request path (`/grpc.health.v1.Health/Check`), compared
+/// exactly, the same segment tonic routes by. Add your own with
+/// [`unguarded_service`](Self::unguarded_service); guard everything with
+/// [`guard_all`](Self::guard_all). The list applies to a layer put on one service too: a default
+/// layer wrapped around the health service alone leaves it open.
+///
+/// ```
+/// use jwt_cutoff::Validator;
+/// use jwt_cutoff_tonic::GrpcJwtCutoffLayer;
+///
+/// fn layers(validator: Validator) -> (GrpcJwtCutoffLayer, GrpcJwtCutoffLayer) {
+///     // Health and reflection open, everything else guarded.
+///     let server_wide = GrpcJwtCutoffLayer::new(validator.clone());
+///     // Nothing open but a public catalogue service.
+///     let strict = GrpcJwtCutoffLayer::new(validator)
+///         .guard_all()
+///         .unguarded_service("shop.v1.Catalogue");
+///     (server_wide, strict)
+/// }
+/// ```
+#[must_use]
+pub struct GrpcJwtCutoffLayer<C = NoClaims, R = GrpcResponder> {
+    inner: JwtCutoffLayer<C, R>,
+    unguarded: Arc<Vec<String>>,
+}
+
+impl<C, R: Clone> Clone for GrpcJwtCutoffLayer<C, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            unguarded: Arc::clone(&self.unguarded),
+        }
+    }
+}
+
+impl<C, R: fmt::Debug> fmt::Debug for GrpcJwtCutoffLayer<C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcJwtCutoffLayer")
+            .field("inner", &self.inner)
+            .field("unguarded", &self.unguarded)
+            .finish()
+    }
+}
+
+impl<C> GrpcJwtCutoffLayer<C> {
+    /// A layer that checks every call with `validator`, except health and reflection.
+    pub fn new(validator: Validator<C>) -> Self {
+        Self {
+            inner: JwtCutoffLayer::new(validator).responder(GrpcResponder::new()),
+            unguarded: Arc::new(
+                DEFAULT_UNGUARDED_SERVICES
+                    .iter()
+                    .map(|&name| name.to_owned())
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl<C, R> GrpcJwtCutoffLayer<C, R> {
+    /// Answers refused calls with `responder` instead: a closure
+    /// `Fn(&Rejection) -> http::Response<B>` or any [`Responder`]. Start from
+    /// [`rejection_status`](crate::rejection_status) to keep the gRPC codes.
+    pub fn responder<T>(self, responder: T) -> GrpcJwtCutoffLayer<C, T> {
+        GrpcJwtCutoffLayer {
+            inner: self.inner.responder(responder),
+            unguarded: self.unguarded,
+        }
+    }
+
+    /// Lets calls without any bearer token through, without a [`Verified`](jwt_cutoff::Verified)
+    /// in their extensions. A token that is present but invalid or revoked is still refused.
+    pub fn optional(mut self) -> Self {
+        self.inner = self.inner.optional();
+        self
+    }
+
+    /// Lets calls to the service with this full name (`package.Service`, as in the generated
+    /// `SERVICE_NAME` constants) through without any check.
+    pub fn unguarded_service(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        let unguarded = Arc::make_mut(&mut self.unguarded);
+        if !unguarded.contains(&name) {
+            unguarded.push(name);
+        }
+        self
+    }
+
+    /// Guards every service, health and reflection included (until
+    /// [`unguarded_service`](Self::unguarded_service) opens one again).
+    pub fn guard_all(mut self) -> Self {
+        self.unguarded = Arc::new(Vec::new());
+        self
+    }
+
+    /// The services this layer lets through without any check.
+    pub fn unguarded_services(&self) -> impl Iterator<Item = &str> {
+        self.unguarded.iter().map(String::as_str)
+    }
+
+    /// The validator every guarded call goes through.
+    #[must_use]
+    pub fn validator(&self) -> &Validator<C> {
+        self.inner.validator()
+    }
+}
+
+impl<S, C, R: Clone> Layer<S> for GrpcJwtCutoffLayer<C, R> {
+    type Service = GrpcJwtCutoff<S, C, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcJwtCutoff {
+            guarded: self.inner.layer(inner),
+            unguarded: Arc::clone(&self.unguarded),
+        }
+    }
+}
+
+/// The service made by [`GrpcJwtCutoffLayer`]: the core [`JwtCutoff`] service, bypassed for the
+/// unguarded services.
+pub struct GrpcJwtCutoff<S, C = NoClaims, R = GrpcResponder> {
+    guarded: JwtCutoff<S, C, R>,
+    unguarded: Arc<Vec<String>>,
+}
+
+impl<S, C, R> GrpcJwtCutoff<S, C, R> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        self.guarded.get_ref()
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.guarded.get_mut()
+    }
+
+    /// The wrapped service, by value.
+    pub fn into_inner(self) -> S {
+        self.guarded.into_inner()
+    }
+
+    fn is_unguarded(&self, path: &str) -> bool {
+        let Some((service, _method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/'))
+        else {
+            return false;
+        };
+        self.unguarded.iter().any(|name| name == service)
+    }
+}
+
+impl<S: Clone, C, R: Clone> Clone for GrpcJwtCutoff<S, C, R> {
+    fn clone(&self) -> Self {
+        Self {
+            guarded: self.guarded.clone(),
+            unguarded: Arc::clone(&self.unguarded),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, R: fmt::Debug> fmt::Debug for GrpcJwtCutoff<S, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcJwtCutoff")
+            .field("guarded", &self.guarded)
+            .field("unguarded", &self.unguarded)
+            .finish()
+    }
+}
+
+/// Keeps the wrapped service's name, so a guarded service can be passed to `add_service`.
+impl<S: NamedService, C, R> NamedService for GrpcJwtCutoff<S, C, R> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for GrpcJwtCutoff<S, C, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
+    R: Responder<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The core service polls the wrapped one, and nothing else.
+        self.guarded.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if self.is_unguarded(request.uri().path()) {
+            // The wrapped service was polled ready through the core one: call that instance and
+            // leave a clone behind, as the core service does.
+            let inner = self.guarded.get_mut();
+            let clone = inner.clone();
+            let mut ready = std::mem::replace(inner, clone);
+            return ResponseFuture {
+                kind: Kind::Unguarded {
+                    future: ready.call(request),
+                },
+            };
+        }
+        ResponseFuture {
+            kind: Kind::Guarded {
+                future: self.guarded.call(request),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`GrpcJwtCutoff`].
+    pub struct ResponseFuture<S, ReqBody, R>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        kind: Kind<jwt_cutoff::ResponseFuture<S, ReqBody, R>, S::Future>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<G, U> {
+        Guarded { #[pin] future: G },
+        Unguarded { #[pin] future: U },
+    }
+}
+
+impl<S, ReqBody, R> fmt::Debug for ResponseFuture<S, ReqBody, R>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Guarded { .. } => "guarded",
+            Kind::Unguarded { .. } => "unguarded",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, R, ResBody> Future for ResponseFuture<S, ReqBody, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: Responder<ResBody>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Guarded { future } => future.poll(cx),
+            KindProj::Unguarded { future } => future.poll(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, VerifyingKey};
+
+    fn service(layer: GrpcJwtCutoffLayer) -> GrpcJwtCutoff<()> {
+        layer.layer(())
+    }
+
+    fn validator() -> Validator {
+        Validator::builder()
+            .algorithms([Algorithm::HS256])
+            .key(
+                VerifyingKey::hmac(b"an access secret of at least 32 bytes")
+                    .unwrap_or_else(|_| unreachable!()),
+            )
+            .build(Cutoffs::new(MemoryStore::new()))
+            .unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn health_and_reflection_are_unguarded_by_default() {
+        let service = service(GrpcJwtCutoffLayer::new(validator()));
+        assert!(service.is_unguarded("/grpc.health.v1.Health/Check"));
+        assert!(service.is_unguarded("/grpc.health.v1.Health/Watch"));
+        assert!(service.is_unguarded("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
+        assert!(
+            service.is_unguarded("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+        );
+    }
+
+    #[test]
+    fn only_the_exact_service_segment_is_unguarded() {
+        let service = service(GrpcJwtCutoffLayer::new(validator()));
+        for path in [
+            "/grpc.health.v1.HealthX/Check",
+            "/grpc.health.v1.Health",
+            "grpc.health.v1.Health/Check",
+            "/x/grpc.health.v1.Health/Check",
+            "/grpc.health.v1/Health/Check",
+            "//grpc.health.v1.Health/Check",
+            "/GRPC.health.v1.Health/Check",
+            "/hello.v1.Greeter/SayHello",
+            "/",
+            "",
+        ] {
+            assert!(!service.is_unguarded(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_list_is_configurable() {
+        let layer = GrpcJwtCutoffLayer::new(validator()).guard_all();
+        assert_eq!(layer.unguarded_services().count(), 0);
+        assert!(!service(layer.clone()).is_unguarded("/grpc.health.v1.Health/Check"));
+
+        let layer = layer
+            .unguarded_service("hello.v1.Public")
+            .unguarded_service("hello.v1.Public");
+        assert_eq!(
+            layer.unguarded_services().collect::<Vec<_>>(),
+            ["hello.v1.Public"]
+        );
+        assert!(service(layer).is_unguarded("/hello.v1.Public/Get"));
+    }
+}
