@@ -1,9 +1,10 @@
 //! [`Cutoffs`]: the cached view of a [`CutoffSource`], and the writes that take effect at once.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::ready;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
@@ -59,6 +60,45 @@ pub(crate) struct Shared {
     everyone: AtomicI64,
     lookup_timeout: Duration,
     push_state: Arc<AtomicU8>,
+    /// Subjects with a lookup under way, counted per caller: see [`Cutoffs::apply`].
+    loading: Mutex<HashMap<String, usize>>,
+}
+
+impl Shared {
+    fn loading(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        // The map only holds counters that are updated in one step each, so a panic elsewhere
+        // cannot leave it inconsistent.
+        self.loading.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_loading(&self, subject: &str) -> bool {
+        self.loading().contains_key(subject)
+    }
+}
+
+/// Marks a subject as loading from creation until drop, which comes after the cache insert.
+struct Loading<'a> {
+    shared: &'a Shared,
+    subject: &'a str,
+}
+
+impl<'a> Loading<'a> {
+    fn start(shared: &'a Shared, subject: &'a str) -> Self {
+        *shared.loading().entry(subject.to_owned()).or_insert(0) += 1;
+        Self { shared, subject }
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        let mut loading = self.shared.loading();
+        if let Some(count) = loading.get_mut(self.subject) {
+            *count -= 1;
+            if *count == 0 {
+                loading.remove(self.subject);
+            }
+        }
+    }
 }
 
 /// Whether a push channel keeps this cache current; it decides how long new entries live.
@@ -165,7 +205,8 @@ impl CutoffsBuilder {
         self
     }
 
-    /// How long one source lookup may take before it counts as failed (default 2 s).
+    /// How long one source call (a lookup, or the write behind a logout) may take before it counts
+    /// as failed (default 2 s).
     pub fn lookup_timeout(mut self, timeout: Duration) -> Self {
         self.lookup_timeout = timeout;
         self
@@ -206,6 +247,7 @@ impl CutoffsBuilder {
                 everyone: AtomicI64::new(encode_everyone(Cutoff::NoCutoff)),
                 lookup_timeout: self.lookup_timeout,
                 push_state,
+                loading: Mutex::default(),
             }),
         }
     }
@@ -280,11 +322,14 @@ impl Cutoffs {
 
     async fn load(&self, subject: &str) -> Result<Cutoff, SourceError> {
         let shared = &self.shared;
-        match shared
-            .fresh
-            .try_get_with_by_ref(subject, self.fetch(subject))
-            .await
-        {
+        let loaded = {
+            let _loading = Loading::start(shared, subject);
+            shared
+                .fresh
+                .try_get_with_by_ref(subject, self.fetch(subject))
+                .await
+        };
+        match loaded {
             Ok(cutoff) => Ok(cutoff),
             Err(error) => {
                 metrics::source_error();
@@ -360,7 +405,14 @@ impl Cutoffs {
     }
 
     async fn raise(&self, scope: Scope<'_>, to: Cutoff) -> Result<(), SourceError> {
-        let stored = self.shared.source.raise(scope, to).await?;
+        let timeout = self.shared.lookup_timeout;
+        let stored = tokio::time::timeout(timeout, self.shared.source.raise(scope, to))
+            .await
+            .unwrap_or_else(|_elapsed| {
+                Err(SourceError::new(format!(
+                    "write timed out after {timeout:?}"
+                )))
+            })?;
         self.apply(scope, stored).await;
         Ok(())
     }
@@ -369,7 +421,9 @@ impl Cutoffs {
     /// after another instance wrote it, or one your own code wrote to a read-only source.
     ///
     /// Monotonic: an older or replayed change never lowers what is cached. Returns when the change
-    /// is in force here.
+    /// is in force here. A subject this instance has not cached is left alone: its next lookup
+    /// reads the store, which must therefore already hold the change (read-your-writes; a lagging
+    /// read replica would be read for up to one TTL).
     pub async fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
         match scope {
             Scope::Everyone => {
@@ -380,14 +434,18 @@ impl Cutoffs {
             Scope::Subject(subject) => {
                 // A lookup of this subject may be in flight, holding what the store said before this
                 // change; it would overwrite a raise made now. Joining it (one `try_get_with`
-                // coalesces with it) lets it insert first, so the raise below lands after it. With
-                // nothing in flight this loads the subject, change included, from the store.
-                let _ = self
-                    .shared
-                    .fresh
-                    .try_get_with_by_ref(subject, self.fetch(subject))
-                    .await;
-                raise_if_cached(&self.shared.fresh, subject, cutoff).await;
+                // coalesces with it) lets it insert first, so the raise below lands after it.
+                // `loading` is read before the cache: a lookup inserts before it stops counting as
+                // loading, so one that finished in between is seen as cached. A subject neither
+                // loading nor cached needs nothing: its next lookup reads the changed store.
+                if self.shared.is_loading(subject) || self.shared.fresh.contains_key(subject) {
+                    let _ = self
+                        .shared
+                        .fresh
+                        .try_get_with_by_ref(subject, self.fetch(subject))
+                        .await;
+                    raise_if_cached(&self.shared.fresh, subject, cutoff).await;
+                }
                 if let Some(last_known) = &self.shared.last_known {
                     raise_if_cached(last_known, subject, cutoff).await;
                 }

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cache::{Cutoffs, PushState, Shared};
 use crate::cutoff::Cutoff;
@@ -81,6 +81,10 @@ pub trait PushChannel: Send + Sync + 'static {
 pub trait PushSubscription: Send + 'static {
     /// The next change, or an error once the connection is lost (it is then dropped and a new one
     /// made through [`PushChannel::subscribe`]).
+    ///
+    /// A dead connection must turn into an error within a bounded time: a half-open TCP
+    /// connection never ends a stream by itself, and until the error comes this instance keeps
+    /// trusting its cache for the longer TTL with push. Send a heartbeat if the client has none.
     fn next_change(&mut self) -> BoxFuture<'_, Result<CutoffChange, SourceError>>;
 }
 
@@ -113,6 +117,7 @@ impl PushTask {
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
+const HEALTHY_FOR: Duration = Duration::from_secs(10);
 
 impl Cutoffs {
     /// Follows a store's push channel in a background Tokio task: each change stored by any
@@ -122,8 +127,9 @@ impl Cutoffs {
     /// [`time_to_live_with_push`](crate::CutoffsBuilder::time_to_live_with_push). When the channel
     /// drops, the cache is cleared and entries live for the plain
     /// [`time_to_live`](crate::CutoffsBuilder::time_to_live) again, so changes are picked up by
-    /// lookups while the task reconnects with backoff (100 ms doubling to 5 s). On every
-    /// (re)connect the cache is cleared once more, so nothing missed while disconnected is kept.
+    /// lookups while the task reconnects with backoff (100 ms doubling to 5 s, started over once a
+    /// connection has held for 10 s). On every (re)connect the cache is cleared once more, so
+    /// nothing missed while disconnected is kept.
     pub fn follow(&self, channel: impl PushChannel) -> PushTask {
         let shared = std::sync::Arc::downgrade(&self.shared);
         PushTask {
@@ -139,13 +145,13 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
         let Some(cutoffs) = upgrade(&shared) else {
             return;
         };
-        match subscribed {
+        let error = match subscribed {
             Ok(mut subscription) => {
-                retry = FIRST_RETRY;
                 cutoffs.set_push_state(PushState::Connected);
                 cutoffs.invalidate_all();
                 tracing::info!("jwt-cutoff: push channel connected");
                 drop(cutoffs);
+                let connected_at = Instant::now();
                 let error = loop {
                     let next = subscription.next_change().await;
                     let Some(cutoffs) = upgrade(&shared) else {
@@ -156,21 +162,26 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
                         Err(error) => break error,
                     }
                 };
+                // A channel that held for a while was healthy: start the backoff over. One that
+                // drops right after connecting keeps backing off instead of spinning.
+                if connected_at.elapsed() >= HEALTHY_FOR {
+                    retry = FIRST_RETRY;
+                }
                 let Some(cutoffs) = upgrade(&shared) else {
                     return;
                 };
                 cutoffs.set_push_state(PushState::Disconnected);
                 cutoffs.invalidate_all();
-                tracing::warn!(%error, "jwt-cutoff: push channel lost; reconnecting");
+                error
             }
             Err(error) => {
                 cutoffs.set_push_state(PushState::Disconnected);
-                tracing::warn!(%error, retry_in = ?retry, "jwt-cutoff: push channel unavailable");
-                drop(cutoffs);
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(LAST_RETRY);
+                error
             }
-        }
+        };
+        tracing::warn!(%error, retry_in = ?retry, "jwt-cutoff: push channel down; reconnecting");
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(LAST_RETRY);
     }
 }
 

@@ -692,6 +692,8 @@ async fn older_and_replayed_applies_are_no_ops() {
         at_secs(1_700_000_003),
     );
 
+    // `apply` brings a cached subject up to a change already stored; cache alice first.
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
     cutoffs.apply(Scope::Subject("alice"), t2).await;
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2);
     cutoffs.apply(Scope::Subject("alice"), t1).await;
@@ -713,6 +715,7 @@ async fn older_and_replayed_applies_are_no_ops() {
 
     // Everyone: affects every subject, cached or not, and never goes back.
     assert_eq!(cutoffs.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(cutoffs.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
     cutoffs.apply(Scope::Subject("carol"), t3).await;
     cutoffs.apply(Scope::Everyone, t2).await;
     assert_eq!(cutoffs.lookup("bob").await.unwrap(), t2, "cached subject");
@@ -1163,4 +1166,30 @@ async fn failed_write_changes_nothing() {
     assert_eq!(reason(&validator, &token).await, None, "nothing changed");
     cutoffs.invalidate("alice").await;
     assert_eq!(reason(&validator, &token).await, None, "nor in the store");
+}
+
+#[tokio::test]
+async fn a_change_for_a_subject_not_cached_here_costs_no_lookup() {
+    let store = MemoryStore::new();
+    let source = TestSource::new(store.clone());
+    let cutoffs = Cutoffs::new(Arc::clone(&source));
+    for i in 0..100 {
+        let subject = format!("user-{i}");
+        let stored = store
+            .raise(Scope::Subject(&subject), at_secs(1_700_000_000 + i))
+            .await
+            .unwrap();
+        cutoffs.apply(Scope::Subject(&subject), stored).await;
+    }
+    assert_eq!(
+        source.calls(),
+        0,
+        "pushed changes for strangers must not load them"
+    );
+    // Their first lookup reads the changed store.
+    assert_eq!(
+        cutoffs.lookup("user-7").await.unwrap(),
+        at_secs(1_700_000_007)
+    );
+    assert_eq!(source.calls(), 1);
 }

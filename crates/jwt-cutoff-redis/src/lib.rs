@@ -1,0 +1,144 @@
+//! A [Redis] store for [`jwt_cutoff`]: "log out from all devices" shared by every instance of a
+//! service, with each change pushed to all of them over pub/sub.
+//!
+//! - [`RedisStore`] is a [`CutoffSource`](jwt_cutoff::CutoffSource): a lookup reads the subject's
+//!   cutoff and the global one in one `MGET`; a write is one Lua script that raises the cutoff only
+//!   if the new one is later (so racing writers never move it back) and, in the same script,
+//!   publishes the change. A write and its notification cannot be split: if the script ran, the
+//!   message went out.
+//! - It is also a [`PushChannel`](jwt_cutoff::PushChannel): hand it to
+//!   [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow) and a logout on one instance is in force on
+//!   every other one as soon as the message arrives (a millisecond or two on a local network),
+//!   instead of after a cache TTL.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, Validator, VerifyingKey};
+//! use jwt_cutoff_redis::RedisStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::builder(redis::Client::open("redis://127.0.0.1:6379")?)
+//!     .key_prefix("my-service:jwt-cutoff:")
+//!     .connect()
+//!     .await?;
+//! let cutoffs = Cutoffs::builder(store.clone())
+//!     .time_to_live(Duration::from_secs(30)) // while the push channel is down
+//!     .time_to_live_with_push(Duration::from_secs(600)) // while it is up
+//!     .build();
+//! let _push = cutoffs.follow(store); // every instance applies every change as it happens
+//!
+//! let validator = Validator::builder()
+//!     .algorithms([Algorithm::HS256])
+//!     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
+//!     .build(cutoffs.clone())?;
+//! let layer = JwtCutoffLayer::new(validator); // wrap your tower service with it
+//!
+//! cutoffs.logout_all("alice").await?; // refused here at once, and on every instance by push
+//! # let _ = layer;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `redis` is re-exported as [`jwt_cutoff_redis::redis`](redis), so the [`redis::Client`] you pass
+//! is always of the version this crate was built with.
+//!
+//! # In Redis
+//!
+//! | what | key | value |
+//! | --- | --- | --- |
+//! | a subject's cutoff | prefix, `s:`, then the subject's bytes | see below |
+//! | the cutoff of everyone | prefix, then `g` | see below |
+//! | change notifications | pub/sub channel, prefix then `changes` by default | [`CutoffChange::encode`](jwt_cutoff::CutoffChange::encode) |
+//!
+//! The prefix defaults to `jwt-cutoff:` (so `jwt-cutoff:s:alice` and `jwt-cutoff:g`) and is set
+//! with [`RedisStoreBuilder::key_prefix`], so tenants and tests can share a server. A subject may
+//! be any string, spaces, newlines or the prefix itself included: keys are binary-safe and the
+//! subject is their whole tail, so two subjects never share a key and no subject's key is the
+//! global one.
+//!
+//! A cutoff is stored as plain text: microseconds since the Unix epoch as a decimal integer
+//! (`1764384000123456`) for "valid from", the word `refused` for a refused subject, and no key at
+//! all for "no cutoff". Values are compared exactly, as decimal strings, inside the script (Lua's
+//! numbers are doubles and would round past 2^53). A value the store cannot read makes lookups and
+//! writes of that key fail rather than guess. Keys never expire: a refused subject must stay
+//! refused.
+//!
+//! Redis Cluster is not supported: a lookup reads two keys that would live in different slots.
+//! Point the client at a primary (a replica refuses the writes, which then fail).
+//!
+//! # Failures
+//!
+//! Commands go through a [`ConnectionManager`](redis::aio::ConnectionManager), one multiplexed
+//! connection that reconnects on its own. Each command is bounded by
+//! [`RedisStoreBuilder::timeout`] (default 2 s); a command that fails or times out is a
+//! [`SourceError`](jwt_cutoff::SourceError), and the request that needed it fails closed (503).
+//!
+//! Push uses a dedicated pub/sub connection per [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow).
+//! When it drops, [`RedisSubscription::next_change`](jwt_cutoff::PushSubscription::next_change)
+//! returns an error and the core does the rest: it clears the cache, falls back to the plain TTL,
+//! reconnects with backoff and clears the cache again once subscribed, so nothing published while
+//! it was away is missed. A connection that dies without closing (a silent network partition)
+//! would never end the stream, so the subscription also pings Redis every
+//! [`heartbeat`](RedisStoreBuilder::heartbeat) (default 5 s) and gives up on a missing answer. A
+//! message on the channel that is not a change this crate understands also counts as a lost
+//! connection: it might have been a logout.
+//!
+//! # Durability: read this before relying on Redis alone
+//!
+//! A subject Redis knows nothing about has no cutoff. So a cutoff that Redis *loses* re-admits every
+//! token it had revoked, and a refused (deleted) user whose `refused` marker is lost can log in with
+//! any unexpired token again. Redis loses recent writes more easily than a database:
+//!
+//! - With RDB snapshots only (the default), a restart loses everything written since the last
+//!   snapshot: minutes of logouts. With `appendonly yes` and the default `appendfsync everysec`, a
+//!   crash of the machine loses up to about one second. Only **`appendonly yes` with `appendfsync
+//!   always`** loses nothing that was acknowledged, at the cost of one fsync per write (logouts are
+//!   rare, so this is usually affordable). The tests of this crate kill a server configured that way
+//!   with `SIGKILL` and find the cutoff after the restart, and show it gone without persistence.
+//! - **Eviction**: with a `maxmemory-policy` of `allkeys-*`, Redis silently deletes cutoffs under
+//!   memory pressure. Use `noeviction` (or a `volatile-*` policy: these keys have no TTL, so they are
+//!   never chosen).
+//! - **Replication** is asynchronous: a failover to a replica can lose the last writes the old
+//!   primary acknowledged.
+//! - `FLUSHALL`, `FLUSHDB` and a careless `DEL jwt-cutoff:*` do the same.
+//!
+//! If you cannot run Redis like that, keep the cutoffs in your database as the source of truth (see
+//! `jwt-cutoff-sqlx`), and use Redis only for what loses nothing when it forgets: caching and push.
+//! If your users table already knows which subjects exist, a source that answers
+//! [`Cutoff::Refused`](jwt_cutoff::Cutoff::Refused) for unknown ones turns a lost deletion into a
+//! refusal rather than a pass; this store cannot know that, so it does not offer it.
+//!
+//! # Why the `redis` crate and not `fred`
+//!
+//! Both are maintained and both would do. We chose [`redis`] (pinned to 1.x; a 2.0 release
+//! candidate exists) because:
+//! - it is the common choice, so a service that already talks to Redis most likely has it in its
+//!   tree, and this crate adds no second Redis client;
+//! - what this store needs is small: a connection that reconnects by itself
+//!   ([`ConnectionManager`](redis::aio::ConnectionManager)), `EVALSHA` with a fallback to `EVAL`
+//!   ([`redis::Script`]), and a plain pub/sub connection. With `default-features = false` and only
+//!   those features (`tokio-comp`, `connection-manager`, `script`) it adds about 35 crates to what
+//!   the core already pulls, most of them the `url` crate's IDNA support. We did not build fred to
+//!   compare its tree;
+//! - fred's strengths (its own reconnect policies and automatic resubscription, cluster and sentinel
+//!   routing, client-side caching) either duplicate what [`Cutoffs`](jwt_cutoff::Cutoffs) already
+//!   does for every store (reconnect with backoff, clear the cache on resubscribe, cache lookups)
+//!   or are not needed here. We did not benchmark the two: a lookup is one round trip either way.
+//!
+//! # Crypto backends
+//!
+//! The features `aws-lc-rs` (default) and `rust-crypto` pick the core's backend, as in
+//! [`jwt_cutoff`]; enable exactly one.
+//!
+//! [Redis]: https://redis.io
+
+mod push;
+mod store;
+
+pub use push::RedisSubscription;
+pub use redis;
+pub use store::{RedisStore, RedisStoreBuilder};

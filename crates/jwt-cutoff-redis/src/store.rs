@@ -1,0 +1,398 @@
+//! [`RedisStore`]: cutoffs in Redis, written by a Lua script that also publishes each change.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwt_cutoff::{BoxFuture, Cutoff, CutoffChange, CutoffSource, Scope, SourceError, Timestamp};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError, Script};
+
+const DEFAULT_PREFIX: &str = "jwt-cutoff:";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
+const REFUSED: &str = "refused";
+
+/// Raises one cutoff if the new one is later, and publishes the change in the same script.
+///
+/// `KEYS[1]`: the cutoff's key. `ARGV[1]`: the new cutoff (`refused` or decimal microseconds).
+/// `ARGV[2]`: the pub/sub channel. `ARGV[3]`: the notification, the change as the core encodes it.
+/// Returns the value stored afterwards, or nil when there is none. Values are compared as exact
+/// decimal strings: Lua numbers are doubles.
+const RAISE_SCRIPT: &str = r"
+local function valid(v)
+  return v == 'refused' or v == '0' or string.match(v, '^%-?[1-9]%d*$') ~= nil
+end
+local function later(a, b)
+  if a == b or b == 'refused' then return false end
+  if a == 'refused' then return true end
+  local a_negative = string.sub(a, 1, 1) == '-'
+  local b_negative = string.sub(b, 1, 1) == '-'
+  if a_negative ~= b_negative then return b_negative end
+  local greater
+  if #a ~= #b then greater = #a > #b else greater = a > b end
+  if a_negative then return not greater end
+  return greater
+end
+local to = ARGV[1]
+if not valid(to) then
+  return redis.error_reply('jwt-cutoff: not a cutoff: ' .. to)
+end
+local current = redis.call('GET', KEYS[1])
+if current then
+  if not valid(current) then
+    return redis.error_reply('jwt-cutoff: unreadable cutoff stored at ' .. KEYS[1])
+  end
+  if not later(to, current) then
+    return current
+  end
+end
+redis.call('SET', KEYS[1], to)
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return to
+";
+
+/// Cutoffs in Redis, shared by every instance of a service, with each change pushed to all of them.
+///
+/// Made by [`RedisStore::connect`] or [`RedisStore::builder`]. Clones share one connection. Use it
+/// as the source of [`Cutoffs`](jwt_cutoff::Cutoffs), and hand a clone to
+/// [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow) for push (see the [crate docs](crate) for the
+/// key layout, the failure behaviour and what Redis must be configured with).
+///
+/// Subjects Redis has no key for have no cutoff.
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    connection: ConnectionManager,
+    prefix: Vec<u8>,
+    pub(crate) channel: String,
+    pub(crate) timeout: Duration,
+    pub(crate) heartbeat: Duration,
+    raise_script: Script,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the client: its connection info may hold a password.
+        f.debug_struct("RedisStore")
+            .field("key_prefix", &String::from_utf8_lossy(&self.inner.prefix))
+            .field("channel", &self.inner.channel)
+            .field("timeout", &self.inner.timeout)
+            .field("heartbeat", &self.inner.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`RedisStore`]; made by [`RedisStore::builder`].
+#[must_use]
+pub struct RedisStoreBuilder {
+    client: Client,
+    prefix: String,
+    channel: Option<String>,
+    timeout: Duration,
+    heartbeat: Duration,
+    connection_config: Option<ConnectionManagerConfig>,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("key_prefix", &self.prefix)
+            .field("channel", &self.channel)
+            .field("timeout", &self.timeout)
+            .field("heartbeat", &self.heartbeat)
+            .field("connection_config", &self.connection_config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// What every key starts with (default `jwt-cutoff:`), so several services, tenants or test runs
+    /// can share one server. Also the start of the default [channel](Self::channel).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The pub/sub channel changes are published on and followed from (default: the key prefix
+    /// followed by `changes`, so `jwt-cutoff:changes`). Every instance sharing the keys must use the
+    /// same channel.
+    pub fn channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = Some(channel.into());
+        self
+    }
+
+    /// How long one command may take, waiting for a reconnect included, before it fails (default
+    /// 2 s). Also bounds connecting and subscribing the push channel, and each heartbeat.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How often a push subscription pings Redis to find out that its connection died without
+    /// closing (default 5 s, at least 10 ms). A ping unanswered within the [timeout](Self::timeout)
+    /// counts as a lost connection.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval.max(MIN_HEARTBEAT);
+        self
+    }
+
+    /// Replaces the command connection's reconnect settings (by default: 100 ms doubling to at most
+    /// 1 s, six attempts per reconnect; connection and response timeouts of the
+    /// [timeout](Self::timeout)).
+    pub fn connection_config(mut self, config: ConnectionManagerConfig) -> Self {
+        self.connection_config = Some(config);
+        self
+    }
+
+    /// Connects, and fails if Redis cannot be reached (after a few quick retries).
+    ///
+    /// # Errors
+    /// Redis could not be reached, or refused the connection (authentication, say).
+    pub async fn connect(self) -> Result<RedisStore, RedisError> {
+        let (client, config, store) = self.parts();
+        let connection = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(store(client, connection))
+    }
+
+    /// Makes the store without connecting: the first command connects. For services that must
+    /// start while Redis is down (they answer 503 until it is back).
+    ///
+    /// # Errors
+    /// Called outside a Tokio runtime (the connection's background task needs one).
+    pub fn connect_lazily(self) -> Result<RedisStore, RedisError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisError::from((
+                redis::ErrorKind::Client,
+                "jwt-cutoff-redis: connect_lazily must be called within a Tokio runtime",
+            )));
+        }
+        let (client, config, store) = self.parts();
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Ok(store(client, connection))
+    }
+
+    fn parts(
+        self,
+    ) -> (
+        Client,
+        ConnectionManagerConfig,
+        impl FnOnce(Client, ConnectionManager) -> RedisStore,
+    ) {
+        let config = self.connection_config.unwrap_or_else(|| {
+            ConnectionManagerConfig::new()
+                .set_min_delay(Duration::from_millis(100))
+                .set_max_delay(Duration::from_secs(1))
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout))
+        });
+        let channel = self
+            .channel
+            .unwrap_or_else(|| format!("{}changes", self.prefix));
+        let (prefix, timeout, heartbeat) = (self.prefix.into_bytes(), self.timeout, self.heartbeat);
+        let store = move |client, connection| RedisStore {
+            inner: Arc::new(Inner {
+                client,
+                connection,
+                prefix,
+                channel,
+                timeout,
+                heartbeat,
+                raise_script: Script::new(RAISE_SCRIPT),
+            }),
+        };
+        (self.client, config, store)
+    }
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (such as `redis://127.0.0.1:6379`) with the default settings.
+    ///
+    /// # Errors
+    /// The URL is invalid, or Redis could not be reached.
+    pub async fn connect(url: &str) -> Result<Self, RedisError> {
+        Self::builder(Client::open(url)?).connect().await
+    }
+
+    /// Configures a store that talks to Redis through `client`.
+    pub fn builder(client: Client) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            client,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            channel: None,
+            timeout: DEFAULT_TIMEOUT,
+            heartbeat: DEFAULT_HEARTBEAT,
+            connection_config: None,
+        }
+    }
+
+    /// The key holding `scope`'s cutoff, for operators and tests that look at Redis directly.
+    #[must_use]
+    pub fn key(&self, scope: Scope<'_>) -> Vec<u8> {
+        let prefix = &self.inner.prefix;
+        match scope {
+            Scope::Subject(subject) => {
+                let mut key = Vec::with_capacity(prefix.len() + 2 + subject.len());
+                key.extend_from_slice(prefix);
+                key.extend_from_slice(b"s:");
+                key.extend_from_slice(subject.as_bytes());
+                key
+            }
+            Scope::Everyone => {
+                let mut key = Vec::with_capacity(prefix.len() + 1);
+                key.extend_from_slice(prefix);
+                key.push(b'g');
+                key
+            }
+        }
+    }
+
+    /// The pub/sub channel changes are published on.
+    #[must_use]
+    pub fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// Runs one command against the shared connection, bounded by the timeout.
+    async fn bounded<T>(
+        &self,
+        command: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, SourceError> {
+        match tokio::time::timeout(self.inner.timeout, command).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(SourceError::from_error(error)),
+            Err(_elapsed) => Err(SourceError::new(format!(
+                "redis did not answer within {:?}",
+                self.inner.timeout
+            ))),
+        }
+    }
+}
+
+impl CutoffSource for RedisStore {
+    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async move {
+            let mut connection = self.inner.connection.clone();
+            let keys = [self.key(Scope::Subject(subject)), self.key(Scope::Everyone)];
+            let values: Vec<Option<String>> = self
+                .bounded(
+                    redis::cmd("MGET")
+                        .arg(&keys[..])
+                        .query_async(&mut connection),
+                )
+                .await?;
+            values.iter().try_fold(Cutoff::NoCutoff, |cutoff, value| {
+                Ok(cutoff.max(decode(value.as_deref())?))
+            })
+        })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        to: Cutoff,
+    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async move {
+            let mut connection = self.inner.connection.clone();
+            let key = self.key(scope);
+            let stored: Option<String> = match encode(to) {
+                // Nothing to raise to: report what is stored.
+                None => {
+                    self.bounded(redis::cmd("GET").arg(&key).query_async(&mut connection))
+                        .await?
+                }
+                Some(value) => {
+                    let change = CutoffChange {
+                        subject: match scope {
+                            Scope::Subject(subject) => Some(subject.to_owned()),
+                            Scope::Everyone => None,
+                        },
+                        cutoff: to,
+                    };
+                    self.bounded(
+                        self.inner
+                            .raise_script
+                            .key(&key)
+                            .arg(value)
+                            .arg(&self.inner.channel)
+                            .arg(change.encode())
+                            .invoke_async(&mut connection),
+                    )
+                    .await?
+                }
+            };
+            decode(stored.as_deref())
+        })
+    }
+}
+
+/// A cutoff as stored in Redis; `None` for [`Cutoff::NoCutoff`], which is the absence of a key.
+fn encode(cutoff: Cutoff) -> Option<String> {
+    match cutoff {
+        Cutoff::NoCutoff => None,
+        Cutoff::ValidFrom(at) => Some(at.as_unix_micros().to_string()),
+        Cutoff::Refused => Some(REFUSED.to_owned()),
+    }
+}
+
+/// Reads a stored cutoff; only what [`encode`] writes, exactly.
+fn decode(value: Option<&str>) -> Result<Cutoff, SourceError> {
+    let Some(value) = value else {
+        return Ok(Cutoff::NoCutoff);
+    };
+    if value == REFUSED {
+        return Ok(Cutoff::Refused);
+    }
+    match value.parse::<i64>() {
+        // Canonical decimal only: no sign, leading zeros or spaces that the script would not accept.
+        Ok(micros) if micros.to_string() == value => {
+            Ok(Cutoff::ValidFrom(Timestamp::from_unix_micros(micros)))
+        }
+        _ => Err(SourceError::new(
+            "redis holds a value that is not a cutoff under a cutoff key",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn cutoffs_round_trip_through_their_stored_form() {
+        for cutoff in [
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(1_764_384_000_123_456)),
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(0)),
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(-42)),
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(i64::MAX)),
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(i64::MIN)),
+            Cutoff::Refused,
+            Cutoff::NoCutoff,
+        ] {
+            assert_eq!(decode(encode(cutoff).as_deref()).unwrap(), cutoff);
+        }
+    }
+
+    #[test]
+    fn connecting_lazily_outside_a_runtime_is_an_error_not_a_panic() {
+        let client = Client::open("redis://127.0.0.1:6379").unwrap();
+        assert!(RedisStore::builder(client).connect_lazily().is_err());
+    }
+
+    #[test]
+    fn only_canonical_values_decode() {
+        for value in [
+            "", " 1", "1 ", "+1", "01", "-0", "1.5", "1e3", "Refused", "none", "-",
+        ] {
+            assert!(decode(Some(value)).is_err(), "{value:?}");
+        }
+    }
+}
