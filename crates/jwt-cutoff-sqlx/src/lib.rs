@@ -1,0 +1,343 @@
+//! SQL cutoff stores for [`jwt_cutoff`], through [sqlx]: [`SqliteStore`] and [`PostgresStore`].
+//!
+//! Both implement the core's [`CutoffSource`](jwt_cutoff::CutoffSource), so a [`Cutoffs`] cache in
+//! front of either one answers the layer's lookups and stores
+//! [`logout_all`](jwt_cutoff::Cutoffs::logout_all), [`refuse`](jwt_cutoff::Cutoffs::refuse) and
+//! [`logout_everyone`](jwt_cutoff::Cutoffs::logout_everyone) durably.
+//!
+//! # Which one
+//!
+//! - **SQLite** (feature `sqlite`) is the embedded default: one file next to the service, no server
+//!   to run, SQLite compiled in. It suits one instance (or a few processes on one machine sharing the
+//!   file). It has no push: a change written by *another* process is seen here at the latest one
+//!   [cache TTL](jwt_cutoff::CutoffsBuilder::time_to_live) later (30 s by default); changes written
+//!   through this process's [`Cutoffs`] are in force here at once.
+//! - **PostgreSQL** (feature `postgres`) is for several instances behind a load balancer. Every
+//!   write sends a `NOTIFY` in the same transaction, and each instance that
+//!   [follows](jwt_cutoff::Cutoffs::follow) [`PostgresStore::push_channel`] applies it within
+//!   milliseconds, so the cache TTL can be minutes. When the listening connection drops, the core
+//!   clears the cache, falls back to the plain TTL and reconnects with backoff; on reconnect it
+//!   clears the cache again, so nothing missed while disconnected survives.
+//!
+//! # Features
+//!
+//! - `sqlite` (default): [`SqliteStore`], with SQLite compiled in (no system library needed).
+//! - `postgres` (default): [`PostgresStore`] and its push channel.
+//! - `aws-lc-rs` (default) or `rust-crypto`: the core's crypto backend, passed through to
+//!   `jwt-cutoff` (exactly one; see its docs).
+//!
+//! # Example
+//!
+//! ```
+//! use jwt_cutoff::{Algorithm, Cutoff, Cutoffs, SigningKey, TokenIssuer, Validator, VerifyingKey};
+//! use jwt_cutoff_sqlx::SqliteStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A file in production ("sqlite://cutoffs.db"); in memory here. The table is created if missing.
+//! let store = SqliteStore::connect("sqlite::memory:").await?;
+//! let cutoffs = Cutoffs::new(store);
+//!
+//! let secret = b"an access secret of at least 32 bytes";
+//! let validator = Validator::builder()
+//!     .algorithms([Algorithm::HS256])
+//!     .key(VerifyingKey::hmac(secret)?)
+//!     .build(cutoffs.clone())?;
+//! let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build();
+//!
+//! let token = issuer.issue_access("alice", &())?.token;
+//! assert!(validator.validate(&token).await.is_ok());
+//!
+//! let at = cutoffs.logout_all("alice").await?; // stored in SQLite
+//! assert!(validator.validate(&token).await.is_err());
+//! assert_eq!(cutoffs.lookup("alice").await?, Cutoff::ValidFrom(at));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With PostgreSQL and push (needs a server, so not run here):
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use jwt_cutoff::Cutoffs;
+//! use jwt_cutoff_sqlx::PostgresStore;
+//!
+//! let store = PostgresStore::builder()
+//!     .table("auth.jwt_cutoffs") // beside your users table; the schema must exist
+//!     .connect("postgres://app@db/app")
+//!     .await?;
+//! let cutoffs = Cutoffs::builder(store.clone())
+//!     .time_to_live(Duration::from_secs(30)) // while the push channel is down
+//!     .time_to_live_with_push(Duration::from_secs(600))
+//!     .build();
+//! let _push = cutoffs.follow(store.push_channel());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Schema
+//!
+//! The store creates its two tables with `CREATE TABLE IF NOT EXISTS` when it connects (turn that
+//! off with `create_tables(false)` on the builder, and run [`SqliteStore::schema`] or
+//! [`PostgresStore::schema`] yourself, if the service's database role may not create tables).
+//! With the default table name `jwt_cutoffs`, on PostgreSQL:
+//!
+//! ```sql
+//! -- One row per subject that has ever been logged out or refused.
+//! CREATE TABLE IF NOT EXISTS "jwt_cutoffs" (
+//!     subject           TEXT    NOT NULL PRIMARY KEY,  -- the token's subject, exactly
+//!     valid_from_micros BIGINT  NULL,                  -- tokens issued before this are refused
+//!     refused           BOOLEAN NOT NULL DEFAULT FALSE -- every token is refused
+//! );
+//! -- The cutoff for everyone: at most one row, id = 1.
+//! CREATE TABLE IF NOT EXISTS "jwt_cutoffs_everyone" (
+//!     id                SMALLINT NOT NULL PRIMARY KEY CHECK (id = 1),
+//!     valid_from_micros BIGINT   NULL,
+//!     refused           BOOLEAN  NOT NULL DEFAULT FALSE
+//! );
+//! ```
+//!
+//! SQLite uses the same columns (`INTEGER` for the `BIGINT`s; the subjects table is
+//! `WITHOUT ROWID`).
+//!
+//! - A row's cutoff is [`Refused`](jwt_cutoff::Cutoff::Refused) when `refused` is true, else
+//!   [`ValidFrom`](jwt_cutoff::Cutoff::ValidFrom)`(valid_from_micros)` (microseconds since the Unix
+//!   epoch, as [`Timestamp`] counts them; `to_timestamp(valid_from_micros /
+//!   1e6)` shows it in PostgreSQL), else (no row, or `NULL`)
+//!   [`NoCutoff`](jwt_cutoff::Cutoff::NoCutoff). `valid_from_micros` is kept when a subject is
+//!   refused, for the record.
+//! - The cutoff for everyone lives in its own table, so no subject name is reserved: a subject may
+//!   be any string. A lookup returns the later of the subject's cutoff and everyone's.
+//! - Writes are monotonic in SQL: one `INSERT ... ON CONFLICT DO UPDATE` takes the later of the
+//!   stored and the new cutoff (`refused = refused OR new`, `valid_from_micros` the greater), so
+//!   racing writers, on any number of connections or instances, never move a cutoff back.
+//! - The table name is configurable (`builder().table(..)`): ASCII letters, digits and `_`, not
+//!   starting with a digit, with an optional `schema.` prefix on PostgreSQL; the second table is the
+//!   same name plus `_everyone`. Names are quoted, so they are case-sensitive. The stores only
+//!   ever raise cutoffs; to re-enable a refused subject, update or delete its row yourself (caches
+//!   keep the old answer until their TTL runs out or the process restarts).
+//! - On PostgreSQL a subject can be at most about 2,700 bytes (the limit of a B-tree index entry);
+//!   storing a longer one fails with an error. JWT subjects are far shorter.
+//!
+//! # TLS
+//!
+//! This crate turns on no TLS backend in sqlx. To reach PostgreSQL over TLS, enable one in your own
+//! dependency on sqlx (for example `sqlx = { version = "0.9", features = ["tls-rustls-aws-lc-rs"] }`);
+//! Cargo unifies the features.
+//!
+//! [sqlx]: https://docs.rs/sqlx
+//! [`Cutoffs`]: jwt_cutoff::Cutoffs
+
+// With neither backend there is nothing to use the shared helpers.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
+use std::fmt;
+
+use jwt_cutoff::{Cutoff, SourceError, Timestamp};
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    PostgresPushChannel, PostgresStore, PostgresStoreBuilder, PostgresSubscription,
+};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteStore, SqliteStoreBuilder};
+
+/// The table name used unless the builder is given another.
+pub const DEFAULT_TABLE: &str = "jwt_cutoffs";
+
+/// What the stores' constructors and [`migrate`](SqliteStore::migrate) can fail with.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A table or channel name is not a plain identifier (see the crate docs).
+    InvalidName {
+        /// What the name was for: `"table"` or `"channel"`.
+        what: &'static str,
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The database refused or could not be reached.
+    Database(sqlx::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidName { what, name, reason } => {
+                write!(f, "invalid {what} name {name:?}: {reason}")
+            }
+            Self::Database(error) => write!(f, "database error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidName { .. } => None,
+            Self::Database(error) => Some(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl From<Error> for SourceError {
+    fn from(error: Error) -> Self {
+        SourceError::from_error(error)
+    }
+}
+
+/// A validated, possibly schema-qualified table name, with both tables' quoted SQL forms.
+#[derive(Clone, Debug)]
+struct TableNames {
+    /// As the user gave it.
+    name: String,
+    /// The subjects table, quoted for SQL.
+    subjects: String,
+    /// The everyone table, quoted for SQL.
+    everyone: String,
+}
+
+/// PostgreSQL truncates longer identifiers (NAMEDATALEN - 1).
+const MAX_IDENTIFIER_BYTES: usize = 63;
+const EVERYONE_SUFFIX: &str = "_everyone";
+
+impl TableNames {
+    fn new(name: &str, allow_schema: bool) -> Result<Self, Error> {
+        let invalid = |reason| Error::InvalidName {
+            what: "table",
+            name: name.to_owned(),
+            reason,
+        };
+        let (schema, table) = match name.split_once('.') {
+            Some(_) if !allow_schema => {
+                return Err(invalid("a schema prefix is only supported on PostgreSQL"));
+            }
+            Some((schema, table)) => (Some(schema), table),
+            None => (None, name),
+        };
+        if let Some(schema) = schema {
+            check_identifier(schema).map_err(invalid)?;
+        }
+        check_identifier(table).map_err(invalid)?;
+        if table.len() + EVERYONE_SUFFIX.len() > MAX_IDENTIFIER_BYTES {
+            return Err(invalid(
+                "the table name may have at most 54 characters (63 with the `_everyone` suffix)",
+            ));
+        }
+        let quote = |table: &str| match schema {
+            Some(schema) => format!("\"{schema}\".\"{table}\""),
+            None => format!("\"{table}\""),
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            subjects: quote(table),
+            everyone: quote(&format!("{table}{EVERYONE_SUFFIX}")),
+        })
+    }
+}
+
+/// Checks a plain SQL identifier: ASCII letters, digits and `_`, not starting with a digit, at most
+/// 63 bytes. Such a name needs no escaping inside double quotes.
+fn check_identifier(name: &str) -> Result<(), &'static str> {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        None => Err("empty identifier"),
+        Some(first) if first.is_ascii_digit() => Err("an identifier may not start with a digit"),
+        Some(_) if name.len() > MAX_IDENTIFIER_BYTES => {
+            Err("an identifier may have at most 63 characters")
+        }
+        Some(first) => {
+            if std::iter::once(first)
+                .chain(bytes)
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+            {
+                Ok(())
+            } else {
+                Err("only ASCII letters, digits and `_` are allowed")
+            }
+        }
+    }
+}
+
+/// A cutoff as the two columns store it: `(valid_from_micros, refused)`.
+fn to_columns(cutoff: Cutoff) -> (Option<i64>, bool) {
+    match cutoff {
+        Cutoff::NoCutoff => (None, false),
+        Cutoff::ValidFrom(at) => (Some(at.as_unix_micros()), false),
+        Cutoff::Refused => (None, true),
+    }
+}
+
+/// The cutoff two columns hold.
+fn from_columns(valid_from_micros: Option<i64>, refused: bool) -> Cutoff {
+    match (refused, valid_from_micros) {
+        (true, _) => Cutoff::Refused,
+        (false, Some(micros)) => Cutoff::ValidFrom(Timestamp::from_unix_micros(micros)),
+        (false, None) => Cutoff::NoCutoff,
+    }
+}
+
+/// A store error, for the core (which logs it and fails the request closed).
+fn source_error(error: sqlx::Error) -> SourceError {
+    SourceError::from_error(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_plain() {
+        for good in ["jwt_cutoffs", "_x", "A1", "a".repeat(54).as_str()] {
+            assert!(TableNames::new(good, false).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1a",
+            "a-b",
+            "a b",
+            "a\"b",
+            "é",
+            "a;drop",
+            "a.b",
+            "a".repeat(55).as_str(),
+        ] {
+            assert!(TableNames::new(bad, false).is_err(), "{bad}");
+        }
+        assert!(TableNames::new("auth.jwt_cutoffs", true).is_ok());
+        for bad in ["auth.", ".t", "a.b.c", "a\".t", "a.\"t"] {
+            assert!(TableNames::new(bad, true).is_err(), "{bad}");
+        }
+        let names = TableNames::new("auth.cutoffs", true).unwrap_or_else(|_| unreachable!());
+        assert_eq!(names.subjects, "\"auth\".\"cutoffs\"");
+        assert_eq!(names.everyone, "\"auth\".\"cutoffs_everyone\"");
+    }
+
+    #[test]
+    fn columns_round_trip() {
+        for cutoff in [
+            Cutoff::NoCutoff,
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(1_764_384_000_123_456)),
+            Cutoff::Refused,
+        ] {
+            let (micros, refused) = to_columns(cutoff);
+            assert_eq!(from_columns(micros, refused), cutoff);
+        }
+        assert_eq!(from_columns(Some(5), true), Cutoff::Refused);
+    }
+}

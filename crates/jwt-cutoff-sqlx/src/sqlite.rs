@@ -1,0 +1,290 @@
+//! [`SqliteStore`]: cutoffs in a SQLite file.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, Scope, SourceError};
+use sqlx::AssertSqlSafe;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::{DEFAULT_TABLE, Error, TableNames, from_columns, source_error, to_columns};
+
+/// How long a writer waits for another connection's write lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Cutoffs in a SQLite database: the embedded default, a file and no server.
+///
+/// [`connect`](Self::connect) opens (and creates) the file in WAL mode with a 5 s busy timeout and
+/// `synchronous = FULL`, so a stored logout survives a crash or power loss, readers never block
+/// the writer, and concurrent writers, from this process or another one sharing the file, wait
+/// their turn. Every write is one atomic upsert that keeps the later cutoff, so racing writers never
+/// move a cutoff back. See the [crate docs](crate#schema) for the schema.
+///
+/// SQLite has no push. When several processes share one file, each sees the others' changes at the
+/// latest one cache [TTL](jwt_cutoff::CutoffsBuilder::time_to_live) later; changes written through
+/// a process's own [`Cutoffs`](jwt_cutoff::Cutoffs) are in force there at once. For several
+/// instances on several machines use [`PostgresStore`](crate::PostgresStore).
+///
+/// Clones share one pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    tables: TableNames,
+    statements: Arc<Statements>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("table", &self.tables.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SQL, made once per store (sqlx caches prepared statements by their text).
+#[derive(Debug)]
+struct Statements {
+    schema: Arc<str>,
+    lookup: Arc<str>,
+    raise_subject: Arc<str>,
+    raise_everyone: Arc<str>,
+}
+
+impl Statements {
+    fn new(tables: &TableNames) -> Self {
+        let TableNames {
+            subjects, everyone, ..
+        } = tables;
+        // The later of two nullable instants: NULL only when both are.
+        let later = "max(coalesce(c.valid_from_micros, excluded.valid_from_micros), \
+                     coalesce(excluded.valid_from_micros, c.valid_from_micros))";
+        Self {
+            schema: format!(
+                "CREATE TABLE IF NOT EXISTS {subjects} (\n    \
+                     subject TEXT NOT NULL PRIMARY KEY,\n    \
+                     valid_from_micros INTEGER NULL,\n    \
+                     refused BOOLEAN NOT NULL DEFAULT FALSE\n\
+                 ) WITHOUT ROWID;\n\
+                 CREATE TABLE IF NOT EXISTS {everyone} (\n    \
+                     id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),\n    \
+                     valid_from_micros INTEGER NULL,\n    \
+                     refused BOOLEAN NOT NULL DEFAULT FALSE\n\
+                 );\n"
+            )
+            .into(),
+            lookup: format!(
+                "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = ?1 \
+                 UNION ALL SELECT valid_from_micros, refused FROM {everyone}"
+            )
+            .into(),
+            raise_subject: format!(
+                "INSERT INTO {subjects} AS c (subject, valid_from_micros, refused) \
+                 VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (subject) DO UPDATE SET \
+                 valid_from_micros = {later}, refused = (c.refused OR excluded.refused) \
+                 RETURNING valid_from_micros, refused"
+            )
+            .into(),
+            raise_everyone: format!(
+                "INSERT INTO {everyone} AS c (id, valid_from_micros, refused) \
+                 VALUES (1, ?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET \
+                 valid_from_micros = {later}, refused = (c.refused OR excluded.refused) \
+                 RETURNING valid_from_micros, refused"
+            )
+            .into(),
+        }
+    }
+}
+
+/// Configures a [`SqliteStore`]; made by [`SqliteStore::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct SqliteStoreBuilder {
+    table: String,
+    create_tables: bool,
+}
+
+impl SqliteStoreBuilder {
+    /// The subjects table's name (default [`DEFAULT_TABLE`]); the everyone table is this name plus
+    /// `_everyone`. ASCII letters, digits and `_`, not starting with a digit; checked when the store
+    /// is made.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Whether to create the tables if they are missing (default `true`). Turn it off when the
+    /// service's database user may not create tables; run [`SqliteStore::schema`] yourself then.
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.create_tables = create;
+        self
+    }
+
+    /// Opens the database at `url` (`sqlite://path/to/cutoffs.db`, created if missing, or
+    /// `sqlite::memory:`) in WAL mode with a busy timeout, and makes the store.
+    ///
+    /// # Errors
+    /// The table name is invalid, the URL is malformed, or the database cannot be opened or its
+    /// tables created.
+    pub async fn connect(self, url: &str) -> Result<SqliteStore, Error> {
+        let tables = TableNames::new(&self.table, false)?;
+        let mut options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Full);
+        let pool = if is_in_memory(url) {
+            // An in-memory database lives as long as one of its connections: keep exactly one open
+            // for good (several would also contend for shared-cache table locks).
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        } else {
+            options = options.journal_mode(SqliteJournalMode::Wal);
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?
+        };
+        self.finish(pool, tables).await
+    }
+
+    /// Makes the store on a pool you already have (sharing the service's database file).
+    ///
+    /// The pool's own settings are kept: open it with a busy timeout (sqlx's default is 5 s) and
+    /// preferably in WAL mode (`SqliteConnectOptions::journal_mode`), so that writers from several
+    /// connections or processes wait for each other instead of failing.
+    ///
+    /// # Errors
+    /// The table name is invalid, or the tables cannot be created.
+    pub async fn pool(self, pool: SqlitePool) -> Result<SqliteStore, Error> {
+        let tables = TableNames::new(&self.table, false)?;
+        self.finish(pool, tables).await
+    }
+
+    async fn finish(self, pool: SqlitePool, tables: TableNames) -> Result<SqliteStore, Error> {
+        let store = SqliteStore {
+            statements: Arc::new(Statements::new(&tables)),
+            pool,
+            tables,
+        };
+        if self.create_tables {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+impl SqliteStore {
+    /// Opens the database at `url` with the default table name; see [`SqliteStoreBuilder::connect`].
+    ///
+    /// # Errors
+    /// The URL is malformed, or the database cannot be opened or its tables created.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::builder().connect(url).await
+    }
+
+    /// Makes the store on a pool you already have, with the default table name; see
+    /// [`SqliteStoreBuilder::pool`].
+    ///
+    /// # Errors
+    /// The tables cannot be created.
+    pub async fn from_pool(pool: SqlitePool) -> Result<Self, Error> {
+        Self::builder().pool(pool).await
+    }
+
+    /// Configures a store: table name, whether to create the tables.
+    pub fn builder() -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            table: DEFAULT_TABLE.to_owned(),
+            create_tables: true,
+        }
+    }
+
+    /// Creates the tables if they are missing (the constructors do this unless told not to).
+    ///
+    /// # Errors
+    /// The database refused.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        sqlx::raw_sql(AssertSqlSafe(Arc::clone(&self.statements.schema)))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The `CREATE TABLE IF NOT EXISTS` statements [`migrate`](Self::migrate) runs, to run yourself.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.statements.schema
+    }
+
+    /// The pool the store uses.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The subjects table's name, as configured.
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.tables.name
+    }
+}
+
+impl CutoffSource for SqliteStore {
+    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async move {
+            let rows: Vec<(Option<i64>, bool)> =
+                sqlx::query_as(AssertSqlSafe(Arc::clone(&self.statements.lookup)))
+                    .bind(subject)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(source_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|(micros, refused)| from_columns(micros, refused))
+                .fold(Cutoff::NoCutoff, Cutoff::max))
+        })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        to: Cutoff,
+    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async move {
+            let (micros, refused) = to_columns(to);
+            let (micros, refused): (Option<i64>, bool) = match scope {
+                Scope::Subject(subject) => {
+                    sqlx::query_as(AssertSqlSafe(Arc::clone(&self.statements.raise_subject)))
+                        .bind(subject)
+                        .bind(micros)
+                        .bind(refused)
+                        .fetch_one(&self.pool)
+                        .await
+                }
+                Scope::Everyone => {
+                    sqlx::query_as(AssertSqlSafe(Arc::clone(&self.statements.raise_everyone)))
+                        .bind(micros)
+                        .bind(refused)
+                        .fetch_one(&self.pool)
+                        .await
+                }
+            }
+            .map_err(source_error)?;
+            Ok(from_columns(micros, refused))
+        })
+    }
+}

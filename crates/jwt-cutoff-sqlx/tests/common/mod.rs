@@ -1,0 +1,240 @@
+//! Helpers shared by the test files: the real PostgreSQL server (or a clear skip), unique schemas,
+//! polling, and a validator/issuer pair.
+#![allow(dead_code, unreachable_pub, unused_imports)]
+
+use std::time::{Duration, Instant};
+
+#[cfg(feature = "postgres")]
+pub use self::postgres::*;
+use jwt_cutoff::{Algorithm, Cutoffs, SigningKey, TokenIssuer, Validator, VerifyingKey};
+
+/// Polls `check` until it holds, failing after `within`.
+pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+const SECRET: &[u8] = b"an access secret of at least 32 bytes";
+
+/// An HS256 issuer.
+pub fn issuer() -> TokenIssuer {
+    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build()
+}
+
+/// An HS256 validator for [`issuer`]'s tokens, in front of `cutoffs`.
+pub fn validator(cutoffs: &Cutoffs) -> Validator {
+    Validator::builder()
+        .algorithms([Algorithm::HS256])
+        .key(VerifyingKey::hmac(SECRET).unwrap())
+        .build(cutoffs.clone())
+        .unwrap()
+}
+
+/// Many tasks (spread over `stores`, each with its own pool) raise one subject's cutoff and the
+/// everyone cutoff to instants in a scrambled order, then some refuse it while others keep
+/// raising. Nothing may ever move back: each answer is at least what was asked and at least what
+/// the same task saw before, the final answer is the latest instant asked, and Refused wins.
+pub async fn race_raises<S>(stores: &[S], subject: &str, tasks: usize, per_task: usize)
+where
+    S: jwt_cutoff::CutoffSource + Clone,
+{
+    use jwt_cutoff::{Cutoff, Scope, Timestamp};
+
+    const BASE: i64 = 1_764_384_000_000_000;
+    let at = |n: usize| Cutoff::ValidFrom(Timestamp::from_unix_micros(BASE + n as i64));
+    let scrambled = move |task: usize, i: usize| (i * 7_919 + task * 104_729) % 1_000;
+
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let store = stores[task % stores.len()].clone();
+        let subject = subject.to_owned();
+        handles.push(tokio::spawn(async move {
+            let mut seen = Cutoff::NoCutoff;
+            let mut seen_everyone = Cutoff::NoCutoff;
+            for i in 0..per_task {
+                let to = at(scrambled(task, i));
+                let (scope, last) = if i % 5 == 4 {
+                    (Scope::Everyone, &mut seen_everyone)
+                } else {
+                    (Scope::Subject(&subject), &mut seen)
+                };
+                let stored = store.raise(scope, to).await.unwrap();
+                assert!(stored >= to, "{scope:?}: asked {to:?}, stored {stored:?}");
+                assert!(
+                    stored >= *last,
+                    "{scope:?} moved back: {last:?} then {stored:?}"
+                );
+                *last = stored;
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let latest = (0..tasks)
+        .flat_map(|task| {
+            (0..per_task)
+                .filter(|i| i % 5 != 4)
+                .map(move |i| scrambled(task, i))
+        })
+        .max()
+        .unwrap();
+    let latest_everyone = (0..tasks)
+        .flat_map(|task| {
+            (0..per_task)
+                .filter(|i| i % 5 == 4)
+                .map(move |i| scrambled(task, i))
+        })
+        .max()
+        .unwrap();
+    let store = &stores[0];
+    assert_eq!(
+        store
+            .raise(Scope::Subject(subject), Cutoff::NoCutoff)
+            .await
+            .unwrap(),
+        at(latest),
+        "the subject's own cutoff is the latest asked"
+    );
+    assert_eq!(
+        store
+            .raise(Scope::Everyone, Cutoff::NoCutoff)
+            .await
+            .unwrap(),
+        at(latest_everyone),
+        "the everyone cutoff is the latest asked"
+    );
+    assert_eq!(
+        store.lookup(subject).await.unwrap(),
+        at(latest.max(latest_everyone)),
+        "a lookup combines both"
+    );
+
+    // Refused against later instants, racing: once a task has seen Refused it never sees less.
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let store = stores[task % stores.len()].clone();
+        let subject = subject.to_owned();
+        handles.push(tokio::spawn(async move {
+            let mut seen = Cutoff::NoCutoff;
+            for i in 0..per_task.min(20) {
+                let to = if task % 3 == 0 && i == 5 {
+                    Cutoff::Refused
+                } else {
+                    at(2_000 + scrambled(task, i))
+                };
+                let stored = store.raise(Scope::Subject(&subject), to).await.unwrap();
+                assert!(stored >= to && stored >= seen, "{seen:?} then {stored:?}");
+                seen = stored;
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    for store in stores {
+        assert_eq!(store.lookup(subject).await.unwrap(), Cutoff::Refused);
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::{AssertSqlSafe, PgPool};
+
+    pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+    /// The test server's URL: `JWT_CUTOFF_TEST_POSTGRES_URL`, or the local default.
+    pub fn postgres_url() -> String {
+        std::env::var("JWT_CUTOFF_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+    }
+
+    /// A fresh schema on the real server, for one test; `None` (after saying so) when the server is
+    /// unreachable, unless `JWT_CUTOFF_REQUIRE_SERVERS=1`, which makes that a failure.
+    pub async fn postgres(test: &str) -> Option<TestSchema> {
+        let url = postgres_url();
+        let connected = tokio::time::timeout(
+            Duration::from_secs(5),
+            PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect(&url),
+        )
+        .await;
+        let admin = match connected {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(error)) => return unreachable_server(test, &url, &error.to_string()),
+            Err(_) => return unreachable_server(test, &url, "no answer within 5 s"),
+        };
+        let schema = unique_name(test);
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        Some(TestSchema { url, admin, schema })
+    }
+
+    fn unreachable_server<T>(test: &str, url: &str, why: &str) -> Option<T> {
+        if std::env::var("JWT_CUTOFF_REQUIRE_SERVERS").as_deref() == Ok("1") {
+            panic!(
+                "{test}: PostgreSQL not reachable at {url} ({why}), and JWT_CUTOFF_REQUIRE_SERVERS=1"
+            );
+        }
+        eprintln!(
+            "SKIPPED {test}: PostgreSQL not reachable at {url} (set JWT_CUTOFF_TEST_POSTGRES_URL): {why}"
+        );
+        None
+    }
+
+    /// A lower-case name no other test (or run) uses: `t_<test>_<pid>_<time>_<n>`.
+    pub fn unique_name(test: &str) -> String {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let short: String = test
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(20)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        format!(
+            "t_{short}_{}_{nanos}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// A schema made for one test; [`drop_schema`](TestSchema::drop_schema) removes it.
+    pub struct TestSchema {
+        pub url: String,
+        pub admin: PgPool,
+        pub schema: String,
+    }
+
+    impl TestSchema {
+        /// The store's table in this schema.
+        pub fn table(&self) -> String {
+            format!("{}.jwt_cutoffs", self.schema)
+        }
+
+        pub async fn drop_schema(self) {
+            sqlx::query(AssertSqlSafe(format!(
+                "DROP SCHEMA \"{}\" CASCADE",
+                self.schema
+            )))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+            self.admin.close().await;
+        }
+    }
+}

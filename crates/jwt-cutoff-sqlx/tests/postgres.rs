@@ -1,0 +1,501 @@
+//! PostgreSQL against the real server: monotonic writes under racing writers, the global cutoff,
+//! NOTIFY in the write's transaction, push between two instances (with latency figures), a lost
+//! LISTEN connection, and a validator round trip. Each test works in its own schema.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use jwt_cutoff::{
+    Cutoff, CutoffChange, CutoffSource, Cutoffs, PushChannel, PushSubscription, Reason, Scope,
+    Timestamp,
+};
+use jwt_cutoff_sqlx::{Error, PostgresStore};
+use sqlx::AssertSqlSafe;
+
+const MINUTES: Duration = Duration::from_secs(600);
+
+fn at(micros: i64) -> Cutoff {
+    Cutoff::ValidFrom(Timestamp::from_unix_micros(micros))
+}
+
+async fn store(schema: &common::TestSchema) -> PostgresStore {
+    PostgresStore::builder()
+        .table(schema.table())
+        .connect(&schema.url)
+        .await
+        .unwrap()
+}
+
+/// A cache whose entries live for minutes, connected or not: only push can explain a change.
+fn instance(store: &PostgresStore) -> Cutoffs {
+    Cutoffs::builder(store.clone())
+        .time_to_live(MINUTES)
+        .time_to_live_with_push(MINUTES)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_on_many_connections_never_move_a_cutoff_back() {
+    let Some(schema) = common::postgres("pg_race").await else {
+        return;
+    };
+    // Three stores (three pools of up to ten connections), 24 tasks.
+    let stores = [
+        store(&schema).await,
+        store(&schema).await,
+        store(&schema).await,
+    ];
+    common::race_raises(&stores, "alice", 24, 40).await;
+    for store in stores {
+        store.pool().close().await;
+    }
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn lookups_combine_the_subject_with_everyone_and_refused_wins() {
+    let Some(schema) = common::postgres("pg_global").await else {
+        return;
+    };
+    let store = store(&schema).await;
+    assert_eq!(store.lookup("nobody").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        store.raise(Scope::Everyone, at(100)).await.unwrap(),
+        at(100)
+    );
+    assert_eq!(store.lookup("nobody").await.unwrap(), at(100));
+    assert_eq!(
+        store.raise(Scope::Subject("alice"), at(50)).await.unwrap(),
+        at(50)
+    );
+    assert_eq!(
+        store.lookup("alice").await.unwrap(),
+        at(100),
+        "everyone is later"
+    );
+    assert_eq!(
+        store.raise(Scope::Subject("alice"), at(200)).await.unwrap(),
+        at(200)
+    );
+    assert_eq!(store.lookup("alice").await.unwrap(), at(200));
+    assert_eq!(
+        store.raise(Scope::Subject("alice"), at(150)).await.unwrap(),
+        at(200)
+    );
+    assert_eq!(store.raise(Scope::Everyone, at(10)).await.unwrap(), at(100));
+    assert_eq!(
+        store
+            .raise(Scope::Subject("alice"), Cutoff::Refused)
+            .await
+            .unwrap(),
+        Cutoff::Refused
+    );
+    assert_eq!(
+        store
+            .raise(Scope::Subject("alice"), at(i64::MAX))
+            .await
+            .unwrap(),
+        Cutoff::Refused
+    );
+    assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        store.raise(Scope::Everyone, Cutoff::Refused).await.unwrap(),
+        Cutoff::Refused
+    );
+    assert_eq!(store.lookup("nobody").await.unwrap(), Cutoff::Refused);
+
+    // Subjects are any string; none is taken by the everyone cutoff.
+    let fresh = common::postgres("pg_subjects").await.unwrap();
+    let store = self::store(&fresh).await;
+    let odd = [
+        "",
+        "*",
+        "=",
+        "everyone",
+        "it's \"quoted\"",
+        "ünïcødé 🦀",
+        "with space",
+    ];
+    for (n, subject) in odd.iter().enumerate() {
+        let n = i64::try_from(n).unwrap() + 1;
+        assert_eq!(
+            store.raise(Scope::Subject(subject), at(n)).await.unwrap(),
+            at(n)
+        );
+    }
+    for (n, subject) in odd.iter().enumerate() {
+        let n = i64::try_from(n).unwrap() + 1;
+        assert_eq!(store.lookup(subject).await.unwrap(), at(n), "{subject:?}");
+    }
+    assert_eq!(store.lookup("other").await.unwrap(), Cutoff::NoCutoff);
+    // PostgreSQL text cannot hold NUL: such a subject can be neither looked up nor logged out, so
+    // its requests fail closed rather than pass.
+    assert!(store.lookup("nul\0inside").await.is_err());
+    assert!(
+        store
+            .raise(Scope::Subject("nul\0inside"), at(1))
+            .await
+            .is_err()
+    );
+    // Beyond the B-tree limit a write fails (and nothing is notified); lookups still answer.
+    let huge = "x".repeat(100_000);
+    assert!(store.raise(Scope::Subject(&huge), at(1)).await.is_err());
+    assert_eq!(store.lookup(&huge).await.unwrap(), Cutoff::NoCutoff);
+    let long = "y".repeat(2_000);
+    assert_eq!(
+        store.raise(Scope::Subject(&long), at(7)).await.unwrap(),
+        at(7)
+    );
+    assert_eq!(store.lookup(&long).await.unwrap(), at(7));
+
+    store.pool().close().await;
+    fresh.drop_schema().await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn names_are_checked_and_the_schema_is_created_once() {
+    let Some(schema) = common::postgres("pg_names").await else {
+        return;
+    };
+    for bad in ["", "1x", "a-b", "a;b", "x\"y", "a.b.c", ".t", "s."] {
+        let error = PostgresStore::builder()
+            .table(bad)
+            .connect(&schema.url)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidName { what: "table", .. }),
+            "{bad}: {error}"
+        );
+    }
+    for bad in ["", "a b", "a\"b", "a..b", &"c".repeat(64)] {
+        let error = PostgresStore::builder()
+            .channel(bad)
+            .connect(&schema.url)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidName {
+                    what: "channel",
+                    ..
+                }
+            ),
+            "{bad}: {error}"
+        );
+    }
+
+    // Ten instances starting at once all create-if-missing the same tables.
+    let table = format!("{}.Mixed_Case", schema.schema);
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        let (table, url) = (table.clone(), schema.url.clone());
+        handles.push(tokio::spawn(async move {
+            PostgresStore::builder().table(table).connect(&url).await
+        }));
+    }
+    let mut stores = Vec::new();
+    for handle in handles {
+        stores.push(handle.await.unwrap().unwrap());
+    }
+    let store = &stores[0];
+    assert_eq!(store.table(), table);
+    assert_eq!(
+        store.channel(),
+        table,
+        "the channel defaults to the table name"
+    );
+    store.raise(Scope::Subject("alice"), at(5)).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 \
+         ORDER BY table_name",
+    )
+    .bind(&schema.schema)
+    .fetch_all(&schema.admin)
+    .await
+    .unwrap();
+    assert_eq!(tables, ["Mixed_Case", "Mixed_Case_everyone"]);
+    let row: (String, Option<i64>, bool) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT subject, valid_from_micros, refused FROM \"{}\".\"Mixed_Case\"",
+        schema.schema
+    )))
+    .fetch_one(&schema.admin)
+    .await
+    .unwrap();
+    assert_eq!(row, ("alice".to_owned(), Some(5), false));
+
+    // Without create_tables a missing table makes lookups fail (closed), not pass.
+    let bare = PostgresStore::builder()
+        .table(format!("{}.missing", schema.schema))
+        .create_tables(false)
+        .pool(store.pool().clone())
+        .await
+        .unwrap();
+    assert!(bare.lookup("alice").await.is_err());
+    assert!(bare.schema().contains("CREATE TABLE IF NOT EXISTS"));
+
+    for store in stores {
+        store.pool().close().await;
+    }
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn every_write_notifies_the_stored_cutoff_and_only_committed_ones() {
+    let Some(schema) = common::postgres("pg_notify").await else {
+        return;
+    };
+    let store = store(&schema).await;
+    let mut subscription = store.push_channel().subscribe().await.unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), subscription.next_change())
+            .await
+            .expect("a notification within 5 s")
+            .unwrap()
+    };
+
+    store.raise(Scope::Subject("alice"), at(200)).await.unwrap();
+    assert_eq!(
+        next().await,
+        CutoffChange {
+            subject: Some("alice".to_owned()),
+            cutoff: at(200)
+        }
+    );
+    // An older cutoff stores (and announces) the newer one already there.
+    store.raise(Scope::Subject("alice"), at(100)).await.unwrap();
+    assert_eq!(next().await.cutoff, at(200));
+    store.raise(Scope::Everyone, at(300)).await.unwrap();
+    assert_eq!(
+        next().await,
+        CutoffChange {
+            subject: None,
+            cutoff: at(300)
+        }
+    );
+    // A failed write (NUL cannot be stored) notifies nothing: the next one seen is the next good one.
+    assert!(store.raise(Scope::Subject("bad\0"), at(1)).await.is_err());
+    store
+        .raise(Scope::Subject("bob"), Cutoff::Refused)
+        .await
+        .unwrap();
+    assert_eq!(
+        next().await,
+        CutoffChange {
+            subject: Some("bob".to_owned()),
+            cutoff: Cutoff::Refused
+        }
+    );
+
+    // Someone else's payload on the channel cannot be applied: the subscription ends so the
+    // follower starts over with an empty cache.
+    sqlx::query("SELECT pg_notify($1, 'not a change')")
+        .bind(store.channel())
+        .execute(&schema.admin)
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), subscription.next_change())
+        .await
+        .unwrap();
+    assert!(ended.is_err());
+
+    store.pool().close().await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_killed_listen_connection_ends_the_subscription() {
+    let Some(schema) = common::postgres("pg_killed").await else {
+        return;
+    };
+    let store = store(&schema).await;
+    let mut subscription = store.push_channel().subscribe().await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1",
+    )
+    .bind(format!("LISTEN \"{}\"", store.channel()))
+    .fetch_all(&schema.admin)
+    .await
+    .unwrap();
+    assert_eq!(killed, [true]);
+    let ended = tokio::time::timeout(Duration::from_secs(5), subscription.next_change())
+        .await
+        .expect("the loss is noticed at once");
+    assert!(ended.is_err(), "{ended:?}");
+
+    store.pool().close().await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn pings_keep_a_quiet_subscription_alive() {
+    let Some(schema) = common::postgres("pg_heartbeat").await else {
+        return;
+    };
+    let store = store(&schema).await;
+    let channel = store.push_channel().heartbeat(Duration::from_millis(200));
+    let mut subscription = channel.subscribe().await.unwrap();
+    // Nothing is sent for a while: the pings keep the subscription alive.
+    let quiet = tokio::time::timeout(Duration::from_secs(1), subscription.next_change()).await;
+    assert!(quiet.is_err(), "no change and no error: {quiet:?}");
+    store.raise(Scope::Subject("alice"), at(1)).await.unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(5), subscription.next_change())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(change.cutoff, at(1));
+
+    store.pool().close().await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_through_one_instance_reaches_the_other_by_push() {
+    let Some(schema) = common::postgres("pg_push").await else {
+        return;
+    };
+    // Two instances: two stores (two pools), two caches, each following the channel.
+    let (store_a, store_b) = (store(&schema).await, store(&schema).await);
+    let (a, b) = (instance(&store_a), instance(&store_b));
+    let _push_a = a.follow(store_a.push_channel());
+    let _push_b = b.follow(store_b.push_channel());
+    common::eventually("both follow", Duration::from_secs(10), async || {
+        a.push_connected() && b.push_connected()
+    })
+    .await;
+
+    // Through the layer's validator: accepted on B, logged out on A, refused on B.
+    let issuer = common::issuer();
+    let validator_b = common::validator(&b);
+    let token = issuer.issue_access("alice", &()).unwrap().token;
+    assert!(validator_b.validate(&token).await.is_ok(), "cached on B");
+    let at_alice = a.logout_all("alice").await.unwrap();
+    common::eventually("B refuses alice", Duration::from_secs(5), async || {
+        validator_b
+            .validate(&token)
+            .await
+            .is_err_and(|rejection| rejection.reason() == Reason::Revoked)
+    })
+    .await;
+    assert_eq!(
+        b.lookup("alice").await.unwrap(),
+        Cutoff::ValidFrom(at_alice)
+    );
+
+    // Latency over 200 logouts: from A's logout_all returning to B's cache showing it (the figure
+    // asked for), and from the call starting (which includes the write and its commit).
+    let (mut after_return, mut after_call) = (Vec::new(), Vec::new());
+    for round in 0..200 {
+        let subject = format!("user-{round}");
+        assert_eq!(b.lookup(&subject).await.unwrap(), Cutoff::NoCutoff);
+        let called = Instant::now();
+        let cutoff = Cutoff::ValidFrom(a.logout_all(&subject).await.unwrap());
+        let returned = Instant::now();
+        loop {
+            if b.lookup(&subject).await.unwrap() == cutoff {
+                break;
+            }
+            assert!(
+                returned.elapsed() < Duration::from_secs(5),
+                "round {round}: B did not see the logout within 5 s"
+            );
+            tokio::task::yield_now().await;
+        }
+        after_return.push(returned.elapsed());
+        after_call.push(called.elapsed());
+    }
+    let percentiles = |latencies: &mut Vec<Duration>| {
+        latencies.sort();
+        let at = |percent: usize| latencies[(latencies.len() * percent).div_ceil(100) - 1];
+        (at(50), at(99), at(100))
+    };
+    let (p50, p99, max) = percentiles(&mut after_return);
+    let (call_p50, call_p99, call_max) = percentiles(&mut after_call);
+    eprintln!(
+        "PostgreSQL push latency over 200 logouts, from logout_all returning to B seeing it: \
+         p50 {p50:?}, p99 {p99:?}, max {max:?}; from the call starting: p50 {call_p50:?}, \
+         p99 {call_p99:?}, max {call_max:?}"
+    );
+    assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
+
+    // Everyone, from B to A.
+    assert_eq!(a.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
+    let everyone = b.logout_everyone().await.unwrap();
+    common::eventually(
+        "A sees the global logout",
+        Duration::from_secs(5),
+        async || a.lookup("carol").await.unwrap() == Cutoff::ValidFrom(everyone),
+    )
+    .await;
+
+    // Refused, from A to B.
+    assert!(
+        validator_b
+            .validate(&issuer.issue_access("dave", &()).unwrap().token)
+            .await
+            .is_ok()
+    );
+    a.refuse("dave").await.unwrap();
+    let fresh = issuer.issue_access("dave", &()).unwrap().token;
+    common::eventually("B refuses dave", Duration::from_secs(5), async || {
+        validator_b
+            .validate(&fresh)
+            .await
+            .is_err_and(|rejection| rejection.reason() == Reason::SubjectRefused)
+    })
+    .await;
+
+    drop((a, b));
+    store_a.pool().close().await;
+    store_b.pool().close().await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_validator_accepts_then_refuses_after_logout_all() {
+    let Some(schema) = common::postgres("pg_validator").await else {
+        return;
+    };
+    let store = store(&schema).await;
+    let cutoffs = Cutoffs::new(store.clone());
+    let (issuer, validator) = (common::issuer(), common::validator(&cutoffs));
+    let before = issuer.issue_access("alice", &()).unwrap().token;
+    assert_eq!(
+        validator.validate(&before).await.unwrap().subject(),
+        "alice"
+    );
+    cutoffs.logout_all("alice").await.unwrap();
+    assert_eq!(
+        validator.validate(&before).await.unwrap_err().reason(),
+        Reason::Revoked
+    );
+    let after = issuer.issue_access("alice", &()).unwrap().token;
+    assert!(validator.validate(&after).await.is_ok());
+    // A second instance, cold, reads it from the database.
+    let other = PostgresStore::builder()
+        .table(schema.table())
+        .pool(store.pool().clone())
+        .await
+        .unwrap();
+    let other = Cutoffs::new(other);
+    let validator = common::validator(&other);
+    assert_eq!(
+        validator.validate(&before).await.unwrap_err().reason(),
+        Reason::Revoked
+    );
+    assert!(validator.validate(&after).await.is_ok());
+
+    store.pool().close().await;
+    schema.drop_schema().await;
+}
