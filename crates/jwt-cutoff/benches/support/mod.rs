@@ -1,0 +1,190 @@
+//! What the benchmark measures: one algorithm's raw `jsonwebtoken::decode`, and one request
+//! through the layer on a cutoff-cache hit with 100 000 subjects cached.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+
+use futures_util::FutureExt as _;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use jwt_cutoff::{
+    Algorithm, Cutoffs, JwtCutoff, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
+    Verified, VerifyingKey,
+};
+use serde::Deserialize;
+use tower::util::ServiceFn;
+use tower::{Layer as _, Service, ServiceExt as _};
+
+pub const SUBJECTS: usize = 100_000;
+const SECRET: &[u8] = b"a benchmark secret that is at least 32 bytes";
+
+/// What raw decoding deserializes: the registered claims the layer checks too.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct RawClaims {
+    sub: String,
+    iat: f64,
+    exp: u64,
+    token_use: String,
+}
+
+type Inner = ServiceFn<fn(Request<()>) -> Ready<Result<Response<()>, Infallible>>>;
+
+fn inner(request: Request<()>) -> Ready<Result<Response<()>, Infallible>> {
+    black_box(request.extensions().get::<Verified>());
+    ready(Ok(Response::new(())))
+}
+
+/// One algorithm's token, key and guarded service.
+pub struct Fixture {
+    pub token: String,
+    authorization: HeaderValue,
+    raw_key: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+    service: JwtCutoff<Inner>,
+}
+
+/// A request carrying `authorization`, as a client sends it.
+pub fn request(authorization: &HeaderValue) -> Request<()> {
+    let mut request = Request::new(());
+    request
+        .headers_mut()
+        .insert(header::AUTHORIZATION, authorization.clone());
+    request
+}
+
+/// A cutoff cache holding `SUBJECTS` subjects, the one the tokens name among them.
+pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> Cutoffs {
+    let cutoffs = Cutoffs::builder(MemoryStore::new())
+        .max_subjects(2 * SUBJECTS as u64)
+        .build();
+    runtime.block_on(async {
+        for i in 0..SUBJECTS {
+            cutoffs.lookup(&format!("user-{i}")).await.unwrap();
+        }
+    });
+    cutoffs
+}
+
+impl Fixture {
+    pub fn new(cutoffs: &Cutoffs, algorithm: Algorithm) -> Self {
+        let (signing, verifying, raw_key) = keys(algorithm);
+        let token = TokenIssuer::builder(signing)
+            .build()
+            .issue_access("user-4242", &())
+            .unwrap()
+            .token;
+        let validator = Validator::builder()
+            .algorithms([algorithm])
+            .key(verifying)
+            .build(cutoffs.clone())
+            .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(algorithm.name().parse().unwrap());
+        validation.leeway = 30;
+        let service =
+            JwtCutoffLayer::new(validator).layer(tower::service_fn(inner as fn(Request<()>) -> _));
+        let fixture = Self {
+            authorization: HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            token,
+            raw_key,
+            validation,
+            service,
+        };
+        assert_eq!(
+            fixture
+                .clone_service()
+                .call_sync(fixture.request())
+                .status(),
+            StatusCode::OK
+        );
+        fixture
+    }
+
+    /// A request carrying the token, as a client sends it.
+    pub fn request(&self) -> Request<()> {
+        request(&self.authorization)
+    }
+
+    /// The `Authorization` header value, to build requests while the fixture is borrowed.
+    pub fn authorization(&self) -> HeaderValue {
+        self.authorization.clone()
+    }
+
+    /// `jsonwebtoken::decode` alone, validating `exp` like the layer does.
+    pub fn decode_raw(&self) {
+        black_box(
+            jsonwebtoken::decode::<RawClaims>(
+                black_box(&self.token),
+                &self.raw_key,
+                &self.validation,
+            )
+            .unwrap(),
+        );
+    }
+
+    /// One request through the layer; on a cutoff-cache hit it completes without yielding.
+    pub fn call(&mut self, request: Request<()>) -> Response<()> {
+        let service = self.service.ready().now_or_never().unwrap().unwrap();
+        service
+            .call(request)
+            .now_or_never()
+            .expect("cache hit")
+            .unwrap()
+    }
+
+    fn clone_service(&self) -> ServiceHandle {
+        ServiceHandle(self.service.clone())
+    }
+}
+
+struct ServiceHandle(JwtCutoff<Inner>);
+
+impl ServiceHandle {
+    fn call_sync(mut self, request: Request<()>) -> Response<()> {
+        self.0
+            .call(request)
+            .now_or_never()
+            .expect("cache hit")
+            .unwrap()
+    }
+}
+
+fn keys(algorithm: Algorithm) -> (SigningKey, VerifyingKey, jsonwebtoken::DecodingKey) {
+    match algorithm {
+        Algorithm::HS256 => (
+            SigningKey::hmac(SECRET, algorithm).unwrap(),
+            VerifyingKey::hmac(SECRET).unwrap(),
+            jsonwebtoken::DecodingKey::from_secret(SECRET).unwrap(),
+        ),
+        Algorithm::RS256 => {
+            let public = include_bytes!("../../tests/keys/rsa_public.pem");
+            (
+                SigningKey::rsa_pem(
+                    include_bytes!("../../tests/keys/rsa_private.pem"),
+                    algorithm,
+                )
+                .unwrap(),
+                VerifyingKey::rsa_pem(public).unwrap(),
+                jsonwebtoken::DecodingKey::from_rsa_pem(public).unwrap(),
+            )
+        }
+        Algorithm::ES256 => {
+            let public = include_bytes!("../../tests/keys/ec_public.pem");
+            (
+                SigningKey::ec_pem(include_bytes!("../../tests/keys/ec_private.pem"), algorithm)
+                    .unwrap(),
+                VerifyingKey::ec_pem(public).unwrap(),
+                jsonwebtoken::DecodingKey::from_ec_pem(public).unwrap(),
+            )
+        }
+        Algorithm::EdDSA => {
+            let public = include_bytes!("../../tests/keys/ed_public.pem");
+            (
+                SigningKey::ed_pem(include_bytes!("../../tests/keys/ed_private.pem")).unwrap(),
+                VerifyingKey::ed_pem(public).unwrap(),
+                jsonwebtoken::DecodingKey::from_ed_pem(public).unwrap(),
+            )
+        }
+        other => panic!("no benchmark key for {other}"),
+    }
+}
