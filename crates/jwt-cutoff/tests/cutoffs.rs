@@ -626,8 +626,10 @@ async fn racing_logouts_never_leave_a_lower_cutoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_applies_never_lower_the_cached_cutoff() {
-    // The store knows nothing: what the cache holds comes from `apply` alone (as pushes would).
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    // As with pushes: another instance writes the store, then this one is told through `apply`.
+    // "warm" is cached for the whole test, so only `apply` can change what it shows.
+    let store = MemoryStore::new();
+    let cutoffs = Cutoffs::new(store.clone());
     assert_eq!(cutoffs.lookup("warm").await.unwrap(), Cutoff::NoCutoff);
 
     const N: i64 = 1000;
@@ -659,13 +661,15 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
             .chunks(125)
             .map(|chunk| {
                 let cutoffs = cutoffs.clone();
+                let store = store.clone();
                 let chunk = chunk.to_vec();
                 tokio::spawn(async move {
                     for offset in chunk {
-                        let at = Timestamp::from_unix_micros((base + offset) * 1_000_000 + 1);
-                        cutoffs
-                            .apply(Scope::Subject(subject), Cutoff::ValidFrom(at))
-                            .await;
+                        let at = Cutoff::ValidFrom(Timestamp::from_unix_micros(
+                            (base + offset) * 1_000_000 + 1,
+                        ));
+                        store.raise(Scope::Subject(subject), at).await.unwrap();
+                        cutoffs.apply(Scope::Subject(subject), at).await;
                     }
                 })
             })
