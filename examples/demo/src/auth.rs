@@ -1,0 +1,144 @@
+//! The jwt-cutoff wiring: one cutoff store and one [`Cutoffs`] cache, the validators that the HTTP
+//! and gRPC guards share, and the issuer that mints token pairs.
+
+use std::time::Duration;
+
+use jwt_cutoff::{
+    Algorithm, CutoffSource, Cutoffs, PushTask, SigningKey, TokenIssuer, TokenType, Validator,
+    VerifyingKey,
+};
+use jwt_cutoff_redis::RedisStore;
+use jwt_cutoff_redis::redis;
+use jwt_cutoff_sqlx::{PostgresStore, SqliteStore};
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+use crate::config::{Config, RedisConfig, Secret};
+use crate::db::{Database, random_hex};
+
+/// With push, a change reaches the cache at once; entries then live this long at least, which
+/// bounds the damage of a lost message.
+const TIME_TO_LIVE_WITH_PUSH: Duration = Duration::from_secs(600);
+
+/// Clock skew tolerated on `exp` (and on an `iat` slightly in the future) between instances. Short,
+/// so that `--access-ttl 2s` shows tokens expiring (and the page refreshing them) within seconds.
+const LEEWAY: Duration = Duration::from_secs(5);
+
+/// The claims the demo adds to every token, next to `sub`, `iat`, `exp` and `token_use`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Profile {
+    pub(crate) username: String,
+}
+
+/// Everything about tokens; cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Auth {
+    /// The one cache of cutoffs, in front of the store; both validators read it.
+    pub(crate) cutoffs: Cutoffs,
+    /// Access tokens, for the HTTP and gRPC guards.
+    pub(crate) access: Validator<Profile>,
+    /// Refresh tokens, for `/auth/refresh`.
+    pub(crate) refresh: Validator<Profile>,
+    pub(crate) issuer: TokenIssuer,
+}
+
+/// Keeps the push subscription (PostgreSQL LISTEN or Redis pub/sub) running; `None` for SQLite.
+pub(crate) type Push = Option<PushTask>;
+
+impl Auth {
+    /// Opens the cutoff store (Redis when configured, else the database), follows its push channel
+    /// if it has one, and loads or generates the secrets.
+    pub(crate) async fn start(
+        config: &Config,
+        database: &Database,
+    ) -> Result<(Self, Push), Failure> {
+        let store_failed =
+            |error: jwt_cutoff_sqlx::Error| Failure::runtime(format!("cutoff store: {error}"));
+        let (cutoffs, push) = match (&config.redis, database) {
+            (Some(redis), _) => {
+                let store = redis_store(redis).await?;
+                let cutoffs = cache(store.clone(), config.cache_ttl);
+                let push = cutoffs.follow(store);
+                (cutoffs, Some(push))
+            }
+            (None, Database::Sqlite(pool)) => {
+                let store = SqliteStore::from_pool(pool.clone())
+                    .await
+                    .map_err(store_failed)?;
+                (cache(store, config.cache_ttl), None)
+            }
+            (None, Database::Postgres(pool)) => {
+                let store = PostgresStore::from_pool(pool.clone())
+                    .await
+                    .map_err(store_failed)?;
+                let cutoffs = cache(store.clone(), config.cache_ttl);
+                let push = cutoffs.follow(store.push_channel());
+                (cutoffs, Some(push))
+            }
+        };
+
+        let access_secret = secret(database, "access", config.access_secret.as_ref()).await?;
+        let refresh_secret = secret(database, "refresh", config.refresh_secret.as_ref()).await?;
+        let bad_key = |error: jwt_cutoff::KeyError| Failure::usage(format!("secret: {error}"));
+        let validator = |secret: &[u8], token_type| {
+            Ok::<_, Failure>(
+                Validator::builder()
+                    .algorithms([Algorithm::HS256])
+                    .key(VerifyingKey::hmac(secret).map_err(bad_key)?)
+                    .token_type(token_type)
+                    .leeway(LEEWAY)
+                    .build(cutoffs.clone())
+                    .map_err(bad_key)?
+                    .with_claims::<Profile>(),
+            )
+        };
+        let auth = Self {
+            access: validator(&access_secret, TokenType::Access)?,
+            refresh: validator(&refresh_secret, TokenType::Refresh)?,
+            issuer: TokenIssuer::builder(
+                SigningKey::hmac(&access_secret, Algorithm::HS256).map_err(bad_key)?,
+            )
+            .refresh_key(SigningKey::hmac(&refresh_secret, Algorithm::HS256).map_err(bad_key)?)
+            .access_lifetime(config.access_ttl)
+            .refresh_lifetime(config.refresh_ttl)
+            .build(),
+            cutoffs,
+        };
+        Ok((auth, push))
+    }
+}
+
+/// The cache in front of `store`.
+fn cache(store: impl CutoffSource, time_to_live: Duration) -> Cutoffs {
+    Cutoffs::builder(store)
+        .time_to_live(time_to_live)
+        .time_to_live_with_push(time_to_live.max(TIME_TO_LIVE_WITH_PUSH))
+        .build()
+}
+
+async fn redis_store(config: &RedisConfig) -> Result<RedisStore, Failure> {
+    let client = redis::Client::open(config.url.as_str())
+        .map_err(|error| Failure::usage(format!("--cutoff-store: {error}")))?;
+    RedisStore::builder(client)
+        .key_prefix(config.prefix.as_str())
+        .connect()
+        .await
+        .map_err(|error| Failure::runtime(format!("cannot reach the Redis cutoff store: {error}")))
+}
+
+/// The secret from the environment, else the one kept in the database (generated at first start).
+async fn secret(
+    database: &Database,
+    name: &str,
+    from_env: Option<&Secret>,
+) -> Result<Vec<u8>, Failure> {
+    if let Some(secret) = from_env {
+        return Ok(secret.0.clone());
+    }
+    let generated = random_hex(32).map_err(|error| Failure::runtime(error.to_string()))?;
+    let kept = database
+        .secret(name, &generated)
+        .await
+        .map_err(|error| Failure::runtime(format!("database: {error}")))?;
+    Ok(kept.into_bytes())
+}

@@ -1,0 +1,234 @@
+//! The command line: flags, their `JWT_CUTOFF_DEMO_*` environment variables, and their checks.
+//!
+//! Every mistake (an unknown flag, a bad address, URL or duration, a short secret) is one line on
+//! stderr and exit code 2, before anything is opened.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The shortest secret accepted for HS256 keys.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// "Log out from all devices" for JWTs, over HTTP, gRPC and a web page.
+#[derive(Debug, Parser)]
+#[command(name = "jwt-cutoff-demo", version)]
+pub(crate) struct Flags {
+    /// Address of the HTTP API and the web page.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_HTTP", default_value = "127.0.0.1:8080")]
+    http: String,
+    /// Address of the gRPC API.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_GRPC", default_value = "127.0.0.1:50051")]
+    grpc: String,
+    /// Users, generated secrets and (unless --cutoff-store says otherwise) cutoffs:
+    /// sqlite://FILE, sqlite::memory: or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        env = "JWT_CUTOFF_DEMO_DATABASE",
+        default_value = "sqlite://jwt-cutoff-demo.db"
+    )]
+    database: String,
+    /// Keep cutoffs in Redis instead of the database: redis://HOST:PORT, or redis://HOST:PORT/DB.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_CUTOFF_STORE")]
+    cutoff_store: Option<String>,
+    /// Prefix of the Redis keys and pub/sub channel (with --cutoff-store).
+    #[arg(
+        long,
+        env = "JWT_CUTOFF_DEMO_REDIS_PREFIX",
+        default_value = "jwt-cutoff-demo:"
+    )]
+    redis_prefix: String,
+    /// Lifetime of access tokens (e.g. 30s, 5m, 1h).
+    #[arg(long, env = "JWT_CUTOFF_DEMO_ACCESS_TTL", default_value = "5m")]
+    access_ttl: String,
+    /// Lifetime of refresh tokens.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_REFRESH_TTL", default_value = "30d")]
+    refresh_ttl: String,
+    /// How long a cutoff looked up in the store is trusted. It bounds how late a logout made by
+    /// another instance is seen when the store does not push changes (SQLite); with push
+    /// (PostgreSQL, Redis) changes arrive at once and cached cutoffs live at least 10 minutes.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_CACHE_TTL", default_value = "5s")]
+    cache_ttl: String,
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) http: SocketAddr,
+    pub(crate) grpc: SocketAddr,
+    pub(crate) database: DatabaseUrl,
+    pub(crate) redis: Option<RedisConfig>,
+    pub(crate) access_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) cache_ttl: Duration,
+    /// From `JWT_CUTOFF_DEMO_ACCESS_SECRET`; generated and kept in the database when unset.
+    pub(crate) access_secret: Option<Secret>,
+    /// From `JWT_CUTOFF_DEMO_REFRESH_SECRET`; generated and kept in the database when unset.
+    pub(crate) refresh_secret: Option<Secret>,
+}
+
+/// Where users live.
+#[derive(Debug)]
+pub(crate) enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+/// Where cutoffs live when not in the database.
+#[derive(Debug)]
+pub(crate) struct RedisConfig {
+    pub(crate) url: String,
+    pub(crate) prefix: String,
+}
+
+/// A secret from the environment; its `Debug` output hides it.
+pub(crate) struct Secret(pub(crate) Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Config {
+    /// Reads flags, environment and secrets; on any mistake prints one line and exits with 2.
+    pub(crate) fn from_env_or_exit() -> Self {
+        let flags = match Flags::try_parse() {
+            Ok(flags) => flags,
+            // --help and --version print and exit 0; usage errors exit 2.
+            Err(error) if !error.use_stderr() => error.exit(),
+            Err(error) => {
+                let rendered = error.render().to_string();
+                usage_error(
+                    rendered
+                        .lines()
+                        .next()
+                        .unwrap_or("error: invalid arguments"),
+                )
+            }
+        };
+        match Self::check(flags) {
+            Ok(config) => config,
+            Err(message) => usage_error(&format!("error: {message}")),
+        }
+    }
+
+    fn check(flags: Flags) -> Result<Self, String> {
+        Ok(Self {
+            http: address("--http", &flags.http)?,
+            grpc: address("--grpc", &flags.grpc)?,
+            database: database_url(&flags.database)?,
+            redis: flags
+                .cutoff_store
+                .map(|url| redis_config(url, flags.redis_prefix))
+                .transpose()?,
+            access_ttl: duration("--access-ttl", &flags.access_ttl)?,
+            refresh_ttl: duration("--refresh-ttl", &flags.refresh_ttl)?,
+            cache_ttl: duration("--cache-ttl", &flags.cache_ttl)?,
+            access_secret: secret("JWT_CUTOFF_DEMO_ACCESS_SECRET")?,
+            refresh_secret: secret("JWT_CUTOFF_DEMO_REFRESH_SECRET")?,
+        })
+    }
+}
+
+/// Prints `line` to stderr and exits with the usage-error code.
+fn usage_error(line: &str) -> ! {
+    eprintln!("{line}");
+    std::process::exit(2)
+}
+
+fn address(flag: &str, text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("{flag}: {text:?} is not an address like 127.0.0.1:8080 or [::1]:8080")
+    })
+}
+
+fn database_url(url: &str) -> Result<DatabaseUrl, String> {
+    if url.starts_with("sqlite:") {
+        Ok(DatabaseUrl::Sqlite(url.to_owned()))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(DatabaseUrl::Postgres(url.to_owned()))
+    } else {
+        Err(format!(
+            "--database: {url:?} is not a sqlite://FILE, sqlite::memory: or postgres:// URL"
+        ))
+    }
+}
+
+fn redis_config(url: String, prefix: String) -> Result<RedisConfig, String> {
+    if !url.starts_with("redis://") {
+        return Err(format!(
+            "--cutoff-store: {url:?} is not a redis://HOST[:PORT][/DB] URL"
+        ));
+    }
+    if prefix.is_empty() {
+        return Err("--redis-prefix: must not be empty".to_owned());
+    }
+    Ok(RedisConfig { url, prefix })
+}
+
+/// A duration like `90s`, `5m`, `2h` or `30d` (also `500ms`); at least one millisecond.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    let millis = number.checked_mul(millis_per_unit)?;
+    (millis > 0).then(|| Duration::from_millis(millis))
+}
+
+fn duration(flag: &str, text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+        .ok_or_else(|| format!("{flag}: {text:?} is not a duration like 500ms, 2s, 5m, 12h or 30d"))
+}
+
+fn secret(variable: &str) -> Result<Option<Secret>, String> {
+    let Some(value) = std::env::var_os(variable) else {
+        return Ok(None);
+    };
+    let bytes = value.into_encoded_bytes();
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{variable} must be at least {MIN_SECRET_BYTES} bytes long (it has {})",
+            bytes.len()
+        ));
+    }
+    Ok(Some(Secret(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            parse_duration("30d"),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "5",
+            "s",
+            "0s",
+            "-1s",
+            "1.5s",
+            "5 m",
+            "5w",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The HTTP API (JSON in and out) and the web page, with axum.
+//!
+//! | route | token | answer |
+//! | --- | --- | --- |
+//! | `POST /auth/signup` `{"username","password"}` | - | 201 `{"id","username"}`, 409 taken, 400 invalid |
+//! | `POST /auth/login` `{"username","password"}` | - | 200 token pair, 401 bad credentials |
+//! | `POST /auth/refresh` `{"refresh_token"}` | - | 200 new token pair, 401 refused |
+//! | `POST /auth/logout-all` | access | 204: every token of the user issued until now is refused |
+//! | `GET /api/me` | access | 200 `{"sub","username","iat","exp"}` |
+//! | `DELETE /api/me` | access | 204: the user is deleted and all their tokens refused |
+//! | `GET /healthz`, `GET /` | - | 200, the web page |
+
+use std::borrow::Cow;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jwt_cutoff::{IssueError, JwtCutoffLayer, Reason, Rejection, SourceError};
+use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Auth, Profile};
+use crate::db::Database;
+use crate::page;
+use crate::users::{self, SignupError};
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub(crate) struct App {
+    pub(crate) auth: Auth,
+    pub(crate) database: Database,
+    /// Verified against for unknown usernames, so they cost as much as a wrong password.
+    pub(crate) dummy_hash: std::sync::Arc<str>,
+}
+
+/// The whole HTTP side.
+pub(crate) fn router(app: App) -> Router {
+    // Refusals answer per RFC 6750 (401 + WWW-Authenticate, 400, 503 + Retry-After), in JSON.
+    let guard = JwtCutoffLayer::new(app.auth.access.clone()).responder(JsonResponder::new());
+    Router::new()
+        .route("/api/me", get(me).delete(delete_me))
+        .route("/auth/logout-all", post(logout_all))
+        .route_layer(guard) // the routes above need an access token; those below do not
+        .route("/auth/signup", post(signup))
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/healthz", get(healthz))
+        .route("/", get(page::index))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct UserBody {
+    id: String,
+    username: String,
+}
+
+async fn signup(
+    State(app): State<App>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<(StatusCode, Json<UserBody>), ApiError> {
+    match users::create(&app.database, &body.username, body.password).await {
+        Ok(user) => Ok((
+            StatusCode::CREATED,
+            Json(UserBody {
+                id: user.id,
+                username: user.username,
+            }),
+        )),
+        Err(SignupError::Invalid(why)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            why,
+        )),
+        Err(SignupError::Taken) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "username_taken",
+            "this username is taken",
+        )),
+        Err(SignupError::Failed(error)) => Err(ApiError::unavailable(error)),
+    }
+}
+
+async fn login(
+    State(app): State<App>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<TokenResponse, ApiError> {
+    let user = users::authenticate(
+        &app.database,
+        &app.dummy_hash,
+        &body.username,
+        body.password,
+    )
+    .await?
+    // One answer for an unknown user and a wrong password.
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "wrong username or password",
+        )
+    })?;
+    let profile = Profile {
+        username: user.username,
+    };
+    Ok(TokenResponse::new(
+        app.auth.issuer.issue_pair(&user.id, &profile)?,
+    ))
+}
+
+async fn refresh(
+    State(app): State<App>,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> Result<TokenResponse, ApiError> {
+    // Signature, expiry, token type (refresh only) and the user's cutoff: 401 when any fails.
+    let verified = app.auth.refresh.validate(&body.refresh_token).await?;
+    // A deleted user is refused by the cutoff already; the lookup also picks up a new username.
+    let user = users::by_id(&app.database, verified.subject())
+        .await?
+        .ok_or_else(|| ApiError::from(Rejection::new(Reason::SubjectRefused)))?;
+    let profile = Profile {
+        username: user.username,
+    };
+    Ok(TokenResponse::new(
+        app.auth.issuer.issue_pair(&user.id, &profile)?,
+    ))
+}
+
+async fn logout_all(
+    State(app): State<App>,
+    claims: Claims<Profile>,
+) -> Result<StatusCode, AuthRejection> {
+    // Returns once the cutoff is stored and in force here; other instances get it by push.
+    jwt_cutoff_axum::logout_all(&app.auth.cutoffs, &claims).await
+}
+
+#[derive(Serialize)]
+struct MeBody<'a> {
+    sub: &'a str,
+    username: &'a str,
+    /// NumericDate with microseconds.
+    iat: f64,
+    exp: i64,
+}
+
+async fn me(claims: Claims<Profile>) -> Response {
+    no_store(
+        Json(MeBody {
+            sub: claims.subject(),
+            username: &claims.username,
+            iat: claims.issued_at().as_unix_secs_f64(),
+            exp: claims.expires_at().as_unix_secs(),
+        })
+        .into_response(),
+    )
+}
+
+async fn delete_me(
+    State(app): State<App>,
+    claims: Claims<Profile>,
+) -> Result<StatusCode, ApiError> {
+    // Refuse first: if deleting then fails, the account is locked rather than its tokens alive.
+    app.auth.cutoffs.refuse(claims.subject()).await?;
+    users::delete(&app.database, claims.subject()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// A JSON request body. Unlike `axum::Json` it does not insist on a `Content-Type` (so a plain
+/// `curl -d` works), and it answers in this API's JSON: 400 for a body that is not JSON, 422 for
+/// JSON without the expected fields.
+struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| {
+                let (status, description) = match error.classify() {
+                    serde_json::error::Category::Data => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+                    }
+                    _ => (
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not valid JSON: {error}"),
+                    ),
+                };
+                ApiError::new(status, "invalid_request", description).into_response()
+            })
+    }
+}
+
+/// An error answer: `{"error", "error_description"}` with a status; or the library's refusal.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    Plain {
+        status: StatusCode,
+        error: &'static str,
+        description: Cow<'static, str>,
+    },
+    Auth(AuthRejection),
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::Plain {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    /// The database failed: logged here, 503 there.
+    fn unavailable(error: impl std::fmt::Display) -> Self {
+        eprintln!("warning: the database failed: {error}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the database is unavailable right now",
+        )
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::unavailable(error)
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Auth(rejection.into())
+    }
+}
+
+impl From<SourceError> for ApiError {
+    fn from(error: SourceError) -> Self {
+        Self::Auth(error.into())
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(error: IssueError) -> Self {
+        Self::Auth(error.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Auth(rejection) => rejection.into_response(),
+            Self::Plain {
+                status,
+                error,
+                description,
+            } => {
+                let body = serde_json::json!({ "error": error, "error_description": description });
+                let mut response = no_store((status, Json(body)).into_response());
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                response
+            }
+        }
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

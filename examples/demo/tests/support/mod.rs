@@ -1,0 +1,326 @@
+//! Runs the real `jwt-cutoff-demo` binary on free ports and talks to it over HTTP and gRPC.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::HeaderValue;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// The gRPC client generated from `proto/demo.proto` by `build.rs`.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/client/jwtcutoff.demo.v1.rs"));
+}
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_jwt-cutoff-demo");
+
+/// Every variable the demo reads, removed so the caller's environment cannot leak in.
+const DEMO_VARIABLES: &[&str] = &[
+    "JWT_CUTOFF_DEMO_HTTP",
+    "JWT_CUTOFF_DEMO_GRPC",
+    "JWT_CUTOFF_DEMO_DATABASE",
+    "JWT_CUTOFF_DEMO_CUTOFF_STORE",
+    "JWT_CUTOFF_DEMO_REDIS_PREFIX",
+    "JWT_CUTOFF_DEMO_ACCESS_TTL",
+    "JWT_CUTOFF_DEMO_REFRESH_TTL",
+    "JWT_CUTOFF_DEMO_CACHE_TTL",
+    "JWT_CUTOFF_DEMO_ACCESS_SECRET",
+    "JWT_CUTOFF_DEMO_REFRESH_SECRET",
+];
+
+/// The demo's command with a clean environment, run in `dir`.
+pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.current_dir(dir).args(args);
+    for variable in DEMO_VARIABLES {
+        command.env_remove(variable);
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
+/// A running demo; killed when dropped.
+pub struct Demo {
+    child: Child,
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub http: Http,
+}
+
+impl Demo {
+    /// Starts the demo on free ports with `args` (add `--database`), waits for its listening line.
+    pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut all = vec!["--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut child = command(dir, &all, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the demo binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the demo prints its listening line within 60 s")
+            .expect("stdout is readable")
+            .expect("the demo printed a line before exiting");
+        let (http_addr, grpc_addr) = parse_listening(&line);
+        // Keep draining stdout so the demo never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            http_addr,
+            grpc_addr,
+            http: Http::new(http_addr),
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit code (a graceful shutdown exits with 0).
+    pub async fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().expect("the demo is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the demo stops within 20 s of SIGTERM")
+            .expect("wait works");
+        status.code()
+    }
+
+    pub async fn grpc(&self) -> pb::account_client::AccountClient<tonic::transport::Channel> {
+        pb::account_client::AccountClient::new(self.channel().await)
+    }
+
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc_addr))
+            .expect("a valid endpoint")
+            .connect()
+            .await
+            .expect("gRPC connects")
+    }
+}
+
+/// `listening http=ADDR grpc=ADDR` → the two addresses.
+pub fn parse_listening(line: &str) -> (SocketAddr, SocketAddr) {
+    let rest = line
+        .strip_prefix("listening http=")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    let (http, grpc) = rest
+        .split_once(" grpc=")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    (http.parse().unwrap(), grpc.parse().unwrap())
+}
+
+/// A small JSON-over-HTTP/1 client with keep-alive.
+#[derive(Clone)]
+pub struct Http {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// One answer: status, headers and the body (parsed as JSON, `Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Http {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .expect("the demo answers within 30 s")
+            .expect("the request goes through");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// A GET that may fail to connect (a server still starting): `None` then.
+    pub async fn try_get(&self, path: &str) -> Option<Answer> {
+        let request = Request::get(format!("{}{path}", self.base))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), self.client.request(request))
+            .await
+            .ok()?
+            .ok()?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.ok()?.to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Some(Answer {
+            status,
+            headers,
+            text,
+            json,
+        })
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.send(Method::POST, path, token, Some(&body.to_string()))
+            .await
+    }
+
+    pub async fn signup(&self, username: &str, password: &str) -> Answer {
+        let body = serde_json::json!({ "username": username, "password": password });
+        self.post("/auth/signup", None, &body).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Answer {
+        let body = serde_json::json!({ "username": username, "password": password });
+        self.post("/auth/login", None, &body).await
+    }
+
+    /// Logs in and returns the pair; panics unless it worked.
+    pub async fn pair(&self, username: &str, password: &str) -> Pair {
+        let answer = self.login(username, password).await;
+        assert_eq!(answer.status, StatusCode::OK, "login: {}", answer.text);
+        Pair::from_json(&answer.json)
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Answer {
+        let body = serde_json::json!({ "refresh_token": refresh_token });
+        self.post("/auth/refresh", None, &body).await
+    }
+
+    pub async fn me(&self, token: &str) -> Answer {
+        self.get("/api/me", Some(token)).await
+    }
+
+    pub async fn logout_all(&self, token: &str) -> Answer {
+        self.send(Method::POST, "/auth/logout-all", Some(token), None)
+            .await
+    }
+}
+
+/// An access and a refresh token.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Pair {
+    pub fn from_json(json: &Value) -> Self {
+        Self {
+            access: json["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: json["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+}
+
+/// A gRPC request carrying `token`.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ASCII metadata"),
+    );
+    request
+}
+
+pub async fn who_am_i(demo: &Demo, token: &str) -> Result<pb::WhoAmIResponse, tonic::Status> {
+    demo.grpc()
+        .await
+        .who_am_i(with_token(pb::WhoAmIRequest {}, token))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The assertion that a refusal is a JSON `{"error", "error_description"}` with this status.
+pub fn assert_refused(answer: &Answer, status: StatusCode, error: &str) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(answer.json["error"], error, "{}", answer.text);
+    assert!(
+        answer.json["error_description"].is_string(),
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.headers.get("content-type"),
+        Some(&HeaderValue::from_static("application/json")),
+    );
+}
+
+/// Whether tests must fail instead of skipping when a server is missing.
+pub fn servers_required() -> bool {
+    std::env::var("JWT_CUTOFF_REQUIRE_SERVERS").is_ok_and(|value| value == "1")
+}
+
+/// Prints that a test is skipped, or fails it when servers are required.
+pub fn skip(why: &str) {
+    assert!(
+        !servers_required(),
+        "JWT_CUTOFF_REQUIRE_SERVERS=1 but {why}"
+    );
+    println!("SKIPPED: {why}");
+}
+
+/// A random lower-case hex string, for unique names.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).unwrap();
+    buffer.iter().map(|byte| format!("{byte:02x}")).collect()
+}
