@@ -15,6 +15,7 @@ mod support;
 
 use std::alloc::System;
 use std::hint::black_box;
+use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jwt_cutoff::Algorithm;
@@ -47,6 +48,54 @@ fn report_allocations(algorithm: Algorithm, fixture: &mut Fixture) {
     );
 }
 
+/// The layer's time over raw decoding, measured in alternating rounds so that both see the same
+/// machine: on a shared VM, drift between two criterion groups run a minute apart is larger than
+/// the difference being measured. Prints the median ratio and the 10th and 90th percentiles.
+fn report_paired_ratio(algorithm: Algorithm, fixture: &mut Fixture) {
+    const ROUNDS: usize = 101;
+    let per_round = if algorithm.name().starts_with("HS") {
+        2_000
+    } else {
+        40
+    };
+    let authorization = fixture.authorization();
+    let mut ratios: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            let requests: Vec<_> = (0..per_round)
+                .map(|_| support::request(&authorization))
+                .collect();
+            let raw = |fixture: &mut Fixture| {
+                let started = Instant::now();
+                (0..per_round).for_each(|_| fixture.decode_raw());
+                started.elapsed()
+            };
+            let layer = |fixture: &mut Fixture, requests: Vec<_>| {
+                let started = Instant::now();
+                requests.into_iter().for_each(|request| {
+                    black_box(fixture.call(request));
+                });
+                started.elapsed()
+            };
+            let (raw, layer) = if round % 2 == 0 {
+                let raw = raw(fixture);
+                (raw, layer(fixture, requests))
+            } else {
+                let layer = layer(fixture, requests);
+                (raw(fixture), layer)
+            };
+            layer.as_secs_f64() / raw.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "{algorithm}: layer / jsonwebtoken::decode, paired over {ROUNDS} rounds: median {:.3} \
+         (p10 {:.3}, p90 {:.3})",
+        ratios[ROUNDS / 2],
+        ratios[ROUNDS / 10],
+        ratios[ROUNDS * 9 / 10],
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -62,6 +111,7 @@ fn benches(c: &mut Criterion) {
     ] {
         let mut fixture = Fixture::new(&cutoffs, algorithm);
         report_allocations(algorithm, &mut fixture);
+        report_paired_ratio(algorithm, &mut fixture);
         let mut group = c.benchmark_group(algorithm.to_string());
         group.bench_function("jsonwebtoken::decode", |b| b.iter(|| fixture.decode_raw()));
         let authorization = fixture.authorization();

@@ -1,7 +1,12 @@
 //! Keys and algorithms: which key verifies a token, and which algorithms each key may be used with.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 use crate::reject::Reason;
@@ -286,6 +291,69 @@ pub(crate) struct KeySet {
 struct KeyEntry {
     key: VerifyingKey,
     algorithms: Vec<Algorithm>,
+    /// Names this entry in the per-thread verifier cache; never reused.
+    id: u64,
+}
+
+static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Verifiers kept per thread and per key (at most this many per thread; the oldest goes first).
+const CACHED_VERIFIERS: usize = 16;
+
+thread_local! {
+    /// jsonwebtoken builds a verifier from a key on every call (for HMAC that is the key schedule,
+    /// a third of an HS256 check) and its verifiers are neither `Send` nor `Sync`, so they are
+    /// built once per thread and key instead. The signature buffer is reused too.
+    static VERIFIERS: RefCell<Verifiers> = RefCell::default();
+}
+
+#[derive(Default)]
+struct Verifiers {
+    built: Vec<(u64, Algorithm, Box<dyn JwtVerifier>)>,
+    signature: Vec<u8>,
+}
+
+impl KeyEntry {
+    /// Whether `signature` (base64url) is this key's signature over `message` with `alg`.
+    fn verifies(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
+        VERIFIERS.with_borrow_mut(|verifiers| {
+            verifiers.signature.clear();
+            if URL_SAFE_NO_PAD
+                .decode_vec(signature, &mut verifiers.signature)
+                .is_err()
+            {
+                return false;
+            }
+            let cached = verifiers
+                .built
+                .iter()
+                .position(|(id, built_for, _)| *id == self.id && *built_for == alg);
+            let index = match cached {
+                Some(index) => index,
+                None => {
+                    let Some(provider) = CryptoProvider::try_get_default() else {
+                        return false;
+                    };
+                    let Ok(verifier) =
+                        (provider.verifier_factory)(&alg.to_jsonwebtoken(), &self.key.key)
+                    else {
+                        return false;
+                    };
+                    if verifiers.built.len() == CACHED_VERIFIERS {
+                        verifiers.built.remove(0);
+                    }
+                    verifiers.built.push((self.id, alg, verifier));
+                    verifiers.built.len() - 1
+                }
+            };
+            verifiers
+                .built
+                .get(index)
+                .is_some_and(|(_, _, verifier)| {
+                    verifier.verify(message, &verifiers.signature).is_ok()
+                })
+        })
+    }
 }
 
 impl KeySet {
@@ -318,7 +386,11 @@ impl KeySet {
             {
                 return Err(KeyError::new(format!("two keys share the kid {kid:?}")));
             }
-            entries.push(KeyEntry { key, algorithms });
+            entries.push(KeyEntry {
+                key,
+                algorithms,
+                id: NEXT_KEY_ID.fetch_add(1, Ordering::Relaxed),
+            });
         }
         Ok(Self { keys: entries })
     }
@@ -352,13 +424,7 @@ impl KeySet {
         let mut algorithm_matched = false;
         for entry in candidates.filter(|entry| entry.algorithms.contains(&alg)) {
             algorithm_matched = true;
-            let valid = jsonwebtoken::crypto::verify(
-                signature,
-                message,
-                &entry.key.key,
-                alg.to_jsonwebtoken(),
-            );
-            if matches!(valid, Ok(true)) {
+            if entry.verifies(alg, message, signature) {
                 return Ok(());
             }
         }
