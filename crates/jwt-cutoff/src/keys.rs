@@ -346,12 +346,9 @@ impl KeyEntry {
                     verifiers.built.len() - 1
                 }
             };
-            verifiers
-                .built
-                .get(index)
-                .is_some_and(|(_, _, verifier)| {
-                    verifier.verify(message, &verifiers.signature).is_ok()
-                })
+            verifiers.built.get(index).is_some_and(|(_, _, verifier)| {
+                verifier.verify(message, &verifiers.signature).is_ok()
+            })
         })
     }
 }
