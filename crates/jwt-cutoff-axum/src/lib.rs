@@ -140,3 +140,7 @@ pub use responder::JsonResponder;
 /// The core crate, for its types ([`Validator`](jwt_cutoff::Validator),
 /// [`Cutoffs`](jwt_cutoff::Cutoffs), …) without a second dependency line.
 pub use jwt_cutoff;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -67,6 +67,9 @@
 //!   400 `invalid_request` for a malformed `Authorization` header or several of them, 401
 //!   `invalid_token` for a refused token. Bodies never echo the token, and logs never hold it.
 //!
+//! Read next: [choosing settings](guide::choosing_settings) (cache TTL against token lifetimes and
+//! push) and the [threat model](guide::threat_model) (what is and is not protected).
+//!
 //! # Crypto backends
 //!
 //! Signatures are checked by [`jsonwebtoken`](https://docs.rs/jsonwebtoken) with one of two
@@ -122,6 +125,12 @@ pub use source::{BoxFuture, CutoffSource, Scope, SourceError};
 pub use time::Timestamp;
 pub use validate::{Validator, ValidatorBuilder};
 
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
+pub mod guide {
+    //! Guides beyond the API reference.
+
+    #[doc = include_str!("../docs/choosing-settings.md")]
+    pub mod choosing_settings {}
+
+    #[doc = include_str!("../docs/threat-model.md")]
+    pub mod threat_model {}
+}
