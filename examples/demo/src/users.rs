@@ -1,8 +1,11 @@
 //! Users: the sign-up rules, argon2 password hashes, and the `demo_users` table.
 
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
+
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use tokio::sync::oneshot;
 
 use crate::db::{Database, on_pool, random_hex};
 
@@ -141,20 +144,56 @@ fn into_user((id, username, password_hash): (String, String, String)) -> User {
     }
 }
 
+/// Password hashing runs on a few long-lived threads, one per core. Each argon2 hash holds 19 MiB
+/// while it runs, and the allocator keeps such blocks per thread once they are freed: on Tokio's
+/// growing blocking pool a burst of logins grew the process to 1.8 GiB in the soak run. Hashing is
+/// CPU-bound, so more threads than cores would not finish sooner anyway.
+type Job = Box<dyn FnOnce() + Send>;
+
+static HASHERS: LazyLock<mpsc::Sender<Job>> = LazyLock::new(|| {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for _ in 0..std::thread::available_parallelism().map_or(2, usize::from) {
+        let queue = Arc::clone(&queue);
+        std::thread::spawn(move || {
+            // The lock is held only while waiting for the next job, not while running it.
+            while let Ok(job) = queue
+                .lock()
+                .map_err(drop)
+                .and_then(|queue| queue.recv().map_err(drop))
+            {
+                job();
+            }
+        });
+    }
+    jobs
+});
+
+/// Runs `work` on a hashing thread.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, result) = oneshot::channel();
+    HASHERS
+        .send(Box::new(move || {
+            let _ = done.send(work());
+        }))
+        .ok()?;
+    result.await.ok()
+}
+
 /// argon2id with the crate's defaults and a random salt, as a PHC string.
 async fn hash(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|error| error.to_string())
     })
     .await
-    .map_err(|error| error.to_string())?
+    .unwrap_or_else(|| Err("the hashing task failed".to_owned()))
 }
 
 async fn verify(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         PasswordHash::new(&hash).is_ok_and(|hash| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &hash)
