@@ -1,0 +1,4 @@
+//! `token`: see [`jwt_cutoff_fuzz::check_token`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| jwt_cutoff_fuzz::check_token(data));

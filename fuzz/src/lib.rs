@@ -1,0 +1,527 @@
+//! The checks behind the fuzz targets, kept in a library so the regression tests in `tests/` replay
+//! the committed corpus through exactly the same code on a stable toolchain.
+//!
+//! Everything goes through jwt-cutoff's public API. Each check panics (the fuzzer's "crash") when
+//! the validator's decision disagrees with an oracle written here independently from the spec:
+//! - [`check_token`]: a token is accepted only if its signature is the fuzz key's HMAC over its
+//!   first two segments, encoded canonically (so only the seed tokens), and never for the revoked
+//!   subject.
+//! - [`check_headers`]: the header-level outcome (missing, malformed, too large) is predicted from
+//!   RFC 6750 / RFC 9110 token68; a well-formed header gets exactly the decision of
+//!   `validate(token)`.
+//! - [`check_numeric_date`]: a payload signed with the fuzz key, whose `iat`, `exp` or `nbf` is the
+//!   fuzz input's raw JSON text, is accepted exactly when an independent reading of the claims says
+//!   it must be.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+use jwt_cutoff::{
+    Algorithm, Cutoffs, MemoryStore, Reason, Rejection, Validator, Verified, VerifyingKey,
+};
+use serde::de::{MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The HMAC secret every seed token is signed with. Public on purpose: it only signs fuzz input.
+pub const FUZZ_SECRET: &[u8] = b"jwt-cutoff fuzz key: public, for fuzzing only, 48+ bytes";
+
+/// A subject logged out from all devices when the fixture starts, after every seed was minted: its
+/// seed tokens must always be refused as revoked.
+pub const REVOKED_SUBJECT: &str = "revoked";
+
+/// The validator's default token cap.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The validator's leeway (its default).
+pub const LEEWAY: Duration = Duration::from_secs(30);
+
+/// The largest NumericDate accepted, 9999-12-31T23:59:59Z, as the crate documents.
+pub const MAX_SECONDS: u64 = 253_402_300_799;
+
+/// The subject of the numeric-date target's payloads.
+const NUMERIC_DATE_SUBJECT: &str = "x";
+/// A fixed `iat` in the past (2025-11-29) for the `exp`/`nbf` variants.
+const PAST: &str = "1764384000.5";
+/// A fixed `exp` at the last accepted second, for the `iat`/`nbf` variants.
+const FAR_FUTURE: &str = "253402300799";
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    validator: Validator,
+    signing_key: jsonwebtoken::EncodingKey,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread runtime");
+        let cutoffs = Cutoffs::new(MemoryStore::new());
+        runtime
+            .block_on(cutoffs.logout_all(REVOKED_SUBJECT))
+            .expect("the memory store answers");
+        let validator = Validator::builder()
+            .algorithms([Algorithm::HS256])
+            .key(VerifyingKey::hmac(FUZZ_SECRET).expect("a 32+ byte secret"))
+            .leeway(LEEWAY)
+            .build(cutoffs)
+            .expect("a valid configuration");
+        Fixture {
+            runtime,
+            validator,
+            signing_key: jsonwebtoken::EncodingKey::from_secret(FUZZ_SECRET).expect("an HMAC key"),
+        }
+    })
+}
+
+fn validate(token: &str) -> Result<Verified, Rejection> {
+    let fixture = fixture();
+    fixture.runtime.block_on(fixture.validator.validate(token))
+}
+
+fn validate_headers(headers: &HeaderMap) -> Result<Verified, Rejection> {
+    let fixture = fixture();
+    fixture
+        .runtime
+        .block_on(fixture.validator.validate_headers(headers))
+}
+
+/// The canonical base64url HS256 signature of `signed` with the fuzz key.
+fn sign(signed: &[u8]) -> String {
+    jsonwebtoken::crypto::sign(
+        signed,
+        &fixture().signing_key,
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .expect("HMAC signing cannot fail")
+}
+
+/// Whether `token` is `header.payload.signature` with the signature exactly the fuzz key's HMAC
+/// over `header.payload`: a token the fuzzer cannot forge, so one of the seeds.
+fn is_genuine(token: &str) -> bool {
+    let Some((signed, signature)) = token.rsplit_once('.') else {
+        return false;
+    };
+    signed.matches('.').count() == 1 && sign(signed.as_bytes()) == signature
+}
+
+/// The `sub` claim of a token's payload, read independently of the crate.
+fn payload_subject(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    value.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// What must hold of an accepted token, whichever target it came through.
+fn assert_sound_acceptance(token: &str, verified: &Verified) {
+    assert!(
+        token.len() <= MAX_TOKEN_BYTES,
+        "accepted a token above the cap"
+    );
+    assert!(
+        is_genuine(token),
+        "accepted a token not signed canonically with the fuzz key: {token:?}"
+    );
+    assert_ne!(
+        verified.subject(),
+        REVOKED_SUBJECT,
+        "accepted a revoked token"
+    );
+    assert_eq!(
+        payload_subject(token).as_deref(),
+        Some(verified.subject()),
+        "verified subject differs from the payload's `sub`"
+    );
+}
+
+/// Reasons that only the header parser or the store may give, never a token check.
+fn is_header_or_store_reason(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::MissingToken | Reason::MalformedRequest | Reason::Unavailable
+    )
+}
+
+/// Fuzz target `token`: arbitrary bytes (lossy UTF-8) as a whole token.
+pub fn check_token(data: &[u8]) {
+    let token = String::from_utf8_lossy(data);
+    match validate(&token) {
+        Ok(verified) => assert_sound_acceptance(&token, &verified),
+        Err(rejection) => {
+            let reason = rejection.reason();
+            assert!(
+                !is_header_or_store_reason(reason),
+                "a token check answered {reason:?}"
+            );
+            if token.len() > MAX_TOKEN_BYTES {
+                assert_eq!(reason, Reason::TokenTooLarge, "an oversized token");
+            }
+        }
+    }
+}
+
+/// What the `Authorization` headers of a request amount to, by RFC 6750 §2.1 and the spec.
+#[derive(Debug, PartialEq, Eq)]
+enum Expected<'a> {
+    Refused(Reason),
+    Token(&'a str),
+}
+
+/// `tchar` (RFC 9110 §5.6.2): what a scheme name is made of.
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 9110 §11.2).
+fn is_token68(text: &[u8]) -> bool {
+    let body_end = text.iter().position(|&b| b == b'=').unwrap_or(text.len());
+    let (body, padding) = text.split_at(body_end);
+    !body.is_empty()
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+        && padding.iter().all(|&b| b == b'=')
+}
+
+fn expected_from_headers<'a>(values: &[&'a [u8]]) -> Expected<'a> {
+    let value = match values {
+        [] => return Expected::Refused(Reason::MissingToken),
+        [value] => *value,
+        _ => return Expected::Refused(Reason::MalformedRequest),
+    };
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], &value[space..]),
+        None => (value, &b""[..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"Bearer") {
+        // Another scheme (Basic, say) offers no bearer token; garbage is a malformed request.
+        return if !scheme.is_empty() && scheme.iter().all(|&b| is_tchar(b)) {
+            Expected::Refused(Reason::MissingToken)
+        } else {
+            Expected::Refused(Reason::MalformedRequest)
+        };
+    }
+    let Some(token) = rest.strip_prefix(b" ") else {
+        return Expected::Refused(Reason::MalformedRequest);
+    };
+    if token.len() > MAX_TOKEN_BYTES {
+        return Expected::Refused(Reason::TokenTooLarge);
+    }
+    if !is_token68(token) {
+        return Expected::Refused(Reason::MalformedRequest);
+    }
+    match std::str::from_utf8(token) {
+        Ok(token) => Expected::Token(token),
+        Err(_) => unreachable!("token68 is ASCII"),
+    }
+}
+
+/// Fuzz target `authorization_header`: the input split at `\n` into `Authorization` values (empty
+/// input: no header at all). Pieces `http` refuses as header values are left out, as a server
+/// would never see them.
+pub fn check_headers(data: &[u8]) {
+    let mut headers = HeaderMap::new();
+    let mut values = Vec::new();
+    if !data.is_empty() {
+        for piece in data.split(|&b| b == b'\n') {
+            if let Ok(value) = HeaderValue::from_bytes(piece) {
+                headers.append(AUTHORIZATION, value);
+                values.push(piece);
+            }
+        }
+    }
+    // Unrelated headers must not matter.
+    headers.append("x-authorization", HeaderValue::from_static("Bearer a.b.c"));
+
+    let actual = validate_headers(&headers);
+    match expected_from_headers(&values) {
+        Expected::Refused(expected) => match actual {
+            Ok(_) => panic!("accepted headers that must be refused with {expected:?}: {values:?}"),
+            Err(rejection) => assert_eq!(rejection.reason(), expected, "{values:?}"),
+        },
+        Expected::Token(token) => {
+            let alone = validate(token);
+            match (&actual, &alone) {
+                (Ok(verified), Ok(again)) => {
+                    assert_sound_acceptance(token, verified);
+                    assert_eq!(verified.subject(), again.subject());
+                    assert_eq!(verified.issued_at(), again.issued_at());
+                }
+                (Err(from_headers), Err(alone)) => {
+                    assert_eq!(from_headers.reason(), alone.reason(), "{token:?}");
+                    assert!(!is_header_or_store_reason(from_headers.reason()));
+                }
+                _ => panic!(
+                    "header and token decisions differ for {token:?}: {:?} vs {:?}",
+                    actual
+                        .as_ref()
+                        .map(Verified::subject)
+                        .map_err(Rejection::reason),
+                    alone
+                        .as_ref()
+                        .map(Verified::subject)
+                        .map_err(Rejection::reason),
+                ),
+            }
+        }
+    }
+}
+
+/// The claim the numeric-date target fuzzes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateClaim {
+    /// `iat`
+    IssuedAt,
+    /// `exp`
+    ExpiresAt,
+    /// `nbf`
+    NotBefore,
+}
+
+impl DateClaim {
+    fn name(self) -> &'static str {
+        match self {
+            Self::IssuedAt => "iat",
+            Self::ExpiresAt => "exp",
+            Self::NotBefore => "nbf",
+        }
+    }
+}
+
+/// The payload for a numeric-date input: the first byte picks the claim (`& 3`: 0 iat, 1 exp, 2 or 3 nbf) and
+/// whether it comes first or last among the claims (`& 4`); the rest is its raw JSON text.
+pub fn numeric_date_payload(data: &[u8]) -> Option<(DateClaim, Vec<u8>)> {
+    let (&selector, text) = data.split_first()?;
+    let claim = match selector & 3 {
+        0 => DateClaim::IssuedAt,
+        1 => DateClaim::ExpiresAt,
+        _ => DateClaim::NotBefore,
+    };
+    let mut fixed = vec![
+        ("sub", format!("\"{NUMERIC_DATE_SUBJECT}\"")),
+        ("token_use", "\"access\"".to_owned()),
+    ];
+    if claim != DateClaim::ExpiresAt {
+        fixed.push(("exp", FAR_FUTURE.to_owned()));
+    }
+    if claim != DateClaim::IssuedAt {
+        fixed.push(("iat", PAST.to_owned()));
+    }
+    let fuzzed = [
+        b"\"".as_slice(),
+        claim.name().as_bytes(),
+        b"\":".as_slice(),
+        text,
+    ]
+    .concat();
+    let fixed: Vec<String> = fixed
+        .into_iter()
+        .map(|(name, value)| format!("\"{name}\":{value}"))
+        .collect();
+    let fixed = fixed.join(",");
+    let payload = if selector & 4 == 0 {
+        [b"{", fixed.as_bytes(), b",", &fuzzed, b"}"].concat()
+    } else {
+        [b"{", fuzzed.as_slice(), b",", fixed.as_bytes(), b"}"].concat()
+    };
+    Some((claim, payload))
+}
+
+/// Independent NumericDate grammar: `0|[1-9][0-9]*` with an optional `.[0-9]+`, at most
+/// [`MAX_SECONDS`]; the value in microseconds, further digits dropped (rounding down).
+pub fn oracle_numeric_date(text: &str) -> Option<i64> {
+    let (integer, fraction) = match text.find('.') {
+        Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(integer) || (integer.len() > 1 && integer.starts_with('0')) {
+        return None;
+    }
+    // More than 12 digits is above MAX_SECONDS whatever they are; u64 holds 12 digits easily.
+    if integer.len() > 12 {
+        return None;
+    }
+    let seconds: u64 = integer.parse().ok()?;
+    if seconds > MAX_SECONDS {
+        return None;
+    }
+    let micros: u64 = match fraction {
+        None => 0,
+        Some(fraction) if digits(fraction) => {
+            let mut six: String = fraction.chars().take(6).collect();
+            while six.len() < 6 {
+                six.push('0');
+            }
+            six.parse().ok()?
+        }
+        Some(_) => return None,
+    };
+    i64::try_from(seconds * 1_000_000 + micros).ok()
+}
+
+/// The top-level members of a JSON object, in order, duplicates kept, names unescaped.
+struct Members(Vec<(String, Box<RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
+                    members.push(entry);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// The dates an accepted payload carries, in microseconds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OracleDates {
+    issued_at: i64,
+    expires_at: i64,
+    not_before: Option<i64>,
+}
+
+/// Whether the oracle accepts `payload` at `now` (microseconds), and with which dates.
+fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let members = <Members as serde::Deserialize>::deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+
+    let registered = ["sub", "iat", "exp", "nbf", "iss", "aud", "token_use"];
+    let mut found: [Option<&str>; 7] = [None; 7];
+    for (name, value) in &members.0 {
+        if let Some(index) = registered.iter().position(|r| r == name) {
+            if found[index].is_some() {
+                return None; // a registered claim twice
+            }
+            found[index] = Some(value.get());
+        }
+    }
+    let [sub, iat, exp, nbf, iss, aud, token_use] = found;
+    let string = |raw: &str| serde_json::from_str::<String>(raw).ok();
+
+    let subject = string(sub?)?;
+    if subject.is_empty() || subject.len() > 256 || subject == REVOKED_SUBJECT {
+        return None;
+    }
+    if string(token_use?)? != "access" {
+        return None;
+    }
+    if let Some(iss) = iss {
+        string(iss)?;
+    }
+    if let Some(aud) = aud
+        && string(aud).is_none()
+        && serde_json::from_str::<Vec<String>>(aud).is_err()
+    {
+        return None;
+    }
+    let leeway = i64::try_from(LEEWAY.as_micros()).ok()?;
+    let issued_at = oracle_numeric_date(iat?)?;
+    let expires_at = oracle_numeric_date(exp?)?;
+    let not_before = match nbf {
+        Some(nbf) => Some(oracle_numeric_date(nbf)?),
+        None => None,
+    };
+    let in_force = expires_at > now - leeway
+        && issued_at <= now + leeway
+        && not_before.is_none_or(|nbf| nbf <= now + leeway);
+    in_force.then_some(OracleDates {
+        issued_at,
+        expires_at,
+        not_before,
+    })
+}
+
+fn now_micros() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// A compact HS256 token over `payload` (raw bytes, so non-UTF-8 payloads can be tried too).
+pub fn sign_payload(payload: &[u8]) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+    let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+    let signature = sign(signed.as_bytes());
+    format!("{signed}.{signature}")
+}
+
+/// Fuzz target `numeric_date`: see [`numeric_date_payload`].
+pub fn check_numeric_date(data: &[u8]) {
+    let Some((claim, payload)) = numeric_date_payload(data) else {
+        return;
+    };
+    let token = sign_payload(&payload);
+    if token.len() > MAX_TOKEN_BYTES {
+        let refused = validate(&token).map(|_| ()).map_err(|r| r.reason());
+        assert_eq!(refused, Err(Reason::TokenTooLarge), "an oversized token");
+        return;
+    }
+    let before = now_micros();
+    let actual = validate(&token);
+    let after = now_micros();
+    let expected = oracle_payload(&payload, before);
+    if expected.is_some() != oracle_payload(&payload, after).is_some() {
+        return; // the clock crossed a boundary during the call: either answer is right
+    }
+    let show = || String::from_utf8_lossy(&payload).into_owned();
+    match (actual, expected) {
+        (Ok(verified), Some(dates)) => {
+            assert_eq!(
+                verified.issued_at().as_unix_micros(),
+                dates.issued_at,
+                "iat read wrongly from {}",
+                show()
+            );
+            assert_eq!(
+                verified.expires_at().as_unix_micros(),
+                dates.expires_at,
+                "exp read wrongly from {}",
+                show()
+            );
+            assert_eq!(verified.subject(), NUMERIC_DATE_SUBJECT);
+        }
+        (Err(rejection), None) => {
+            let reason = rejection.reason();
+            assert!(!is_header_or_store_reason(reason), "{reason:?}");
+            assert_ne!(reason, Reason::BadSignature, "our own signature refused");
+        }
+        (Ok(_), None) => panic!(
+            "accepted {claim:?} in a payload that must be refused: {}",
+            show()
+        ),
+        (Err(rejection), Some(dates)) => panic!(
+            "refused ({:?}) a payload that must be accepted ({dates:?}): {}",
+            rejection.reason(),
+            show()
+        ),
+    }
+}
+
+/// The validator's decision on `token`: its subject, or why it was refused. For the seed minter and
+/// the regression tests.
+pub fn decision(token: &str) -> Result<String, Reason> {
+    validate(token)
+        .map(|verified| verified.subject().to_owned())
+        .map_err(|rejection| rejection.reason())
+}
