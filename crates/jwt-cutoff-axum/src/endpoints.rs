@@ -98,7 +98,7 @@ pub async fn refresh<C, E>(
     extra_claims: impl FnOnce(&Verified<C>) -> E,
 ) -> Result<TokenResponse, AuthRejection>
 where
-    C: DeserializeOwned,
+    C: DeserializeOwned + Clone + Send + Sync + 'static,
     E: Serialize,
 {
     if validator.token_type() != TokenType::Refresh {

@@ -1,5 +1,6 @@
 //! The full layer on a cutoff-cache hit against `jsonwebtoken::decode` alone, per algorithm, with
-//! 100 000 subjects in the cutoff cache; and the allocations of one accepted request.
+//! 100 000 subjects in the cutoff cache, the token verified in full or found in the verified-token
+//! cache; and the allocations of one accepted request.
 //!
 //! Run with `cargo bench -p jwt-cutoff --bench layer`. Figures are in BENCHMARKS.md.
 #![allow(
@@ -20,29 +21,34 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jwt_cutoff::Algorithm;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use support::Fixture;
+use support::{Fixture, Mode};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn report_allocations(algorithm: Algorithm, fixture: &mut Fixture) {
     const CALLS: usize = 1_000;
-    let requests: Vec<_> = (0..CALLS).map(|_| fixture.request()).collect();
-    let region = Region::new(GLOBAL);
-    for request in requests {
-        black_box(fixture.call(request));
+    for mode in Mode::ALL {
+        let requests: Vec<_> = (0..CALLS).map(|_| fixture.request()).collect();
+        let region = Region::new(GLOBAL);
+        for request in requests {
+            black_box(fixture.call(mode, request));
+        }
+        let layer = region.change();
+        println!(
+            "{algorithm}: allocations per accepted request, {}: {:.1} ({:.0} bytes)",
+            mode.describe(),
+            layer.allocations as f64 / CALLS as f64,
+            layer.bytes_allocated as f64 / CALLS as f64,
+        );
     }
-    let layer = region.change();
     let region = Region::new(GLOBAL);
     for _ in 0..CALLS {
         fixture.decode_raw();
     }
     let raw = region.change();
     println!(
-        "{algorithm}: allocations per accepted request through the layer: {:.1} ({:.0} bytes); \
-         per jsonwebtoken::decode: {:.1} ({:.0} bytes)",
-        layer.allocations as f64 / CALLS as f64,
-        layer.bytes_allocated as f64 / CALLS as f64,
+        "{algorithm}: allocations per jsonwebtoken::decode: {:.1} ({:.0} bytes)",
         raw.allocations as f64 / CALLS as f64,
         raw.bytes_allocated as f64 / CALLS as f64,
     );
@@ -51,7 +57,7 @@ fn report_allocations(algorithm: Algorithm, fixture: &mut Fixture) {
 /// The layer's time over raw decoding, measured in alternating rounds so that both see the same
 /// machine: on a shared VM, drift between two criterion groups run a minute apart is larger than
 /// the difference being measured. Prints the median ratio and the 10th and 90th percentiles.
-fn report_paired_ratio(algorithm: Algorithm, fixture: &mut Fixture) {
+fn report_paired_ratio(algorithm: Algorithm, mode: Mode, fixture: &mut Fixture) {
     const ROUNDS: usize = 101;
     let per_round = if algorithm.name().starts_with("HS") {
         2_000
@@ -72,7 +78,7 @@ fn report_paired_ratio(algorithm: Algorithm, fixture: &mut Fixture) {
             let layer = |fixture: &mut Fixture, requests: Vec<_>| {
                 let started = Instant::now();
                 requests.into_iter().for_each(|request| {
-                    black_box(fixture.call(request));
+                    black_box(fixture.call(mode, request));
                 });
                 started.elapsed()
             };
@@ -88,8 +94,9 @@ fn report_paired_ratio(algorithm: Algorithm, fixture: &mut Fixture) {
         .collect();
     ratios.sort_by(f64::total_cmp);
     println!(
-        "{algorithm}: layer / jsonwebtoken::decode, paired over {ROUNDS} rounds: median {:.3} \
-         (p10 {:.3}, p90 {:.3})",
+        "{algorithm}: {} / jsonwebtoken::decode, paired over {ROUNDS} rounds: median {:.4} \
+         (p10 {:.4}, p90 {:.4})",
+        mode.describe(),
         ratios[ROUNDS / 2],
         ratios[ROUNDS / 10],
         ratios[ROUNDS * 9 / 10],
@@ -111,17 +118,21 @@ fn benches(c: &mut Criterion) {
     ] {
         let mut fixture = Fixture::new(&cutoffs, algorithm);
         report_allocations(algorithm, &mut fixture);
-        report_paired_ratio(algorithm, &mut fixture);
+        for mode in Mode::ALL {
+            report_paired_ratio(algorithm, mode, &mut fixture);
+        }
         let mut group = c.benchmark_group(algorithm.to_string());
         group.bench_function("jsonwebtoken::decode", |b| b.iter(|| fixture.decode_raw()));
         let authorization = fixture.authorization();
-        group.bench_function("layer, cutoff cached", |b| {
-            b.iter_batched(
-                || support::request(&authorization),
-                |request| fixture.call(request),
-                BatchSize::SmallInput,
-            );
-        });
+        for mode in Mode::ALL {
+            group.bench_function(mode.describe(), |b| {
+                b.iter_batched(
+                    || support::request(&authorization),
+                    |request| fixture.call(mode, request),
+                    BatchSize::SmallInput,
+                );
+            });
+        }
         group.finish();
     }
 }

@@ -60,6 +60,10 @@
 //!   with an RSA public key is refused), `none` does not exist, `crit` is refused, and
 //!   `jku`/`jwk`/`x5u` are never followed. Access and refresh tokens carry `token_use` and cannot
 //!   stand in for each other.
+//! - **Cached tokens are still revoked.** A token seen before is answered from a cache of verified
+//!   tokens ([`ValidatorBuilder::token_cache_bytes`]) without checking its signature again, but
+//!   its subject's cutoff and its `exp`, `nbf` and `iat` are checked on every request, so a logout
+//!   refuses it at once.
 //! - **Staleness.** A change made through this instance's [`Cutoffs`] is in force here when the call
 //!   returns. A change made elsewhere is seen within the cache TTL, or at once when the store pushes
 //!   changes to [`Cutoffs::apply`].
@@ -83,7 +87,7 @@
 //!
 //! # Features
 //! - `metrics`: counters through the [`metrics`](https://docs.rs/metrics) facade
-//!   (`jwt_cutoff_requests_total`, `jwt_cutoff_cache_total`).
+//!   (`jwt_cutoff_requests_total`, `jwt_cutoff_cache_total`, `jwt_cutoff_token_cache_total`).
 //!
 //! [tower]: https://docs.rs/tower
 
@@ -109,6 +113,7 @@ mod reject;
 mod service;
 mod source;
 mod time;
+mod token_cache;
 mod validate;
 
 pub use cache::{Cutoffs, CutoffsBuilder};

@@ -2,7 +2,8 @@
 //! nothing.
 //!
 //! - `jwt_cutoff_requests_total{outcome="accepted"}` and `{outcome="rejected", reason="…"}`
-//! - `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}`
+//! - `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}` (the cutoff cache)
+//! - `jwt_cutoff_token_cache_total{result="hit" | "miss"}` (the verified-token cache)
 
 use crate::reject::Reason;
 
@@ -34,6 +35,14 @@ mod enabled {
     pub(crate) fn source_error() {
         metrics::counter!("jwt_cutoff_cache_total", "result" => "source_error").increment(1);
     }
+
+    pub(crate) fn token_cache_hit() {
+        metrics::counter!("jwt_cutoff_token_cache_total", "result" => "hit").increment(1);
+    }
+
+    pub(crate) fn token_cache_miss() {
+        metrics::counter!("jwt_cutoff_token_cache_total", "result" => "miss").increment(1);
+    }
 }
 
 #[cfg(feature = "metrics")]
@@ -48,6 +57,8 @@ mod disabled {
     pub(crate) fn cache_hit() {}
     pub(crate) fn cache_miss() {}
     pub(crate) fn source_error() {}
+    pub(crate) fn token_cache_hit() {}
+    pub(crate) fn token_cache_miss() {}
 }
 
 #[cfg(not(feature = "metrics"))]

@@ -386,11 +386,30 @@ impl Guarded {
         self.send(request).await
     }
 
-    /// Sends `Authorization: Bearer <token>`, and checks the answer does not echo the token.
+    /// Sends `Authorization: Bearer <token>` twice, and checks the answer does not echo the token.
+    ///
+    /// The second time, a token that passed verification comes from the verified-token cache: both
+    /// answers must be the same, so every test through here holds for cached tokens too.
     pub(crate) async fn bearer(&self, token: &str) -> Reply {
         let value = HeaderValue::from_str(&format!("Bearer {token}")).expect("header value");
-        let reply = self.authorization(&[value]).await;
+        let reply = self.authorization(std::slice::from_ref(&value)).await;
         reply.assert_no_echo(token);
+        let again = self.authorization(&[value]).await;
+        assert_eq!(
+            (
+                again.status,
+                &again.challenge,
+                &again.body,
+                again.inner_calls
+            ),
+            (
+                reply.status,
+                &reply.challenge,
+                &reply.body,
+                reply.inner_calls
+            ),
+            "the same token presented again was decided differently"
+        );
         reply
     }
 

@@ -1,0 +1,118 @@
+//! The verified-token cache, seen from outside: a cached token is still refused the moment its
+//! subject is logged out or the token expires, and nothing crosses from one validator to another.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod support;
+
+use std::time::Duration;
+
+use jwt_cutoff::{
+    Algorithm, Cutoffs, MemoryStore, Reason, SigningKey, TokenIssuer, TokenType, Validator,
+    VerifyingKey,
+};
+use support::*;
+
+fn reason(result: Result<impl Sized, jwt_cutoff::Rejection>) -> Option<Reason> {
+    result.err().map(|rejection| rejection.reason())
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_at_once_after_logout_on_every_path() {
+    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let validator = hs_validator(cutoffs.clone());
+    let guarded = Guarded::new(validator.clone());
+    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    for _ in 0..3 {
+        validator.validate(&token).await.unwrap();
+        guarded
+            .bearer(&token)
+            .await
+            .assert_ok("alice", "before logout");
+    }
+
+    cutoffs.logout_all("alice").await.unwrap();
+    assert_eq!(
+        reason(validator.validate(&token).await),
+        Some(Reason::Revoked)
+    );
+    guarded
+        .bearer(&token)
+        .await
+        .assert_invalid_token(Reason::Revoked, "cached token after logout");
+
+    let after = hs_issuer().issue_access("alice", &()).unwrap().token;
+    guarded.bearer(&after).await.assert_ok("alice", "new login");
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_it_expires() {
+    // Not zero: tokens minted in a burst may carry an `iat` a few microseconds ahead of the clock.
+    const LEEWAY: Duration = Duration::from_millis(500);
+    let validator = Validator::builder()
+        .algorithms([Algorithm::HS256])
+        .key(VerifyingKey::hmac(SECRET).unwrap())
+        .leeway(LEEWAY)
+        .build(Cutoffs::new(MemoryStore::new()))
+        .unwrap();
+    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+        .access_lifetime(Duration::from_secs(1))
+        .build();
+    let issued = issuer.issue_access("alice", &()).unwrap();
+    validator.validate(&issued.token).await.unwrap();
+    validator.validate(&issued.token).await.unwrap();
+
+    let until_expiry = issued
+        .expires_at
+        .to_system_time()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    validator.validate(&issued.token).await.unwrap();
+    tokio::time::sleep(until_expiry + LEEWAY + Duration::from_millis(20)).await;
+    assert_eq!(
+        reason(validator.validate(&issued.token).await),
+        Some(Reason::Expired)
+    );
+}
+
+#[tokio::test]
+async fn a_token_cached_by_one_validator_means_nothing_to_another() {
+    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let access = hs_validator(cutoffs.clone());
+    let refresh = Validator::builder()
+        .algorithms([Algorithm::HS256])
+        .key(VerifyingKey::hmac(SECRET).unwrap())
+        .token_type(TokenType::Refresh)
+        .build(cutoffs.clone())
+        .unwrap();
+    let other_key = Validator::builder()
+        .algorithms([Algorithm::HS256])
+        .key(VerifyingKey::hmac(OTHER_SECRET).unwrap())
+        .build(cutoffs.clone())
+        .unwrap();
+
+    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    access.validate(&token).await.unwrap();
+    access.validate(&token).await.unwrap();
+    assert_eq!(
+        reason(refresh.validate(&token).await),
+        Some(Reason::WrongTokenType)
+    );
+    assert_eq!(
+        reason(other_key.validate(&token).await),
+        Some(Reason::BadSignature)
+    );
+
+    #[derive(Clone, Debug, serde::Deserialize)]
+    struct Claims {
+        token_use: String,
+    }
+    let with_claims = access.clone().with_claims::<Claims>();
+    let verified = with_claims.validate(&token).await.unwrap();
+    assert_eq!(verified.claims().token_use, "access");
+}
