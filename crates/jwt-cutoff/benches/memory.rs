@@ -100,5 +100,9 @@ fn main() {
         }
         cached
     });
-    assert_eq!(still_cached, ENTRIES / 1000, "every subject is still served");
+    assert_eq!(
+        still_cached,
+        ENTRIES / 1000,
+        "every subject is still served"
+    );
 }

@@ -22,7 +22,7 @@ use crate::token_cache::{CachedToken, TokenCache};
 const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The longest subject accepted; a longer one is refused before any lookup.
 const DEFAULT_MAX_SUBJECT_BYTES: usize = 256;
-/// The default bound on the verified-token cache: 64 MiB, about 150 000 typical access tokens.
+/// The default bound on the verified-token cache: 64 MiB, about 100 000 typical access tokens.
 const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Verifies tokens: signature, `exp`/`nbf` with leeway, a strict `iat`, issuer, audience, token
@@ -172,7 +172,7 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Bounds the cache of verified tokens to about `max_bytes` (default 64 MiB, about 150 000
+    /// Bounds the cache of verified tokens to about `max_bytes` (default 64 MiB, about 100 000
     /// typical access tokens); `0` turns it off.
     ///
     /// A token presented again (a client reuses its access token for minutes) is then answered
@@ -181,8 +181,8 @@ impl ValidatorBuilder {
     /// Entries are keyed by the whole token, hold only tokens that passed every check, and leave
     /// when the token expires. On every hit, `exp`, `nbf` and a future `iat` are checked against
     /// the clock again and the subject's cutoff is checked as always, so a cached token is refused
-    /// the moment its subject logs out. Size it to the tokens in use at once: about 400 bytes per
-    /// token, plus the application's claims.
+    /// the moment its subject logs out. Size it to the tokens in use at once: about 650 bytes per
+    /// 200-byte token, plus the application's claims.
     pub fn token_cache_bytes(mut self, max_bytes: u64) -> Self {
         self.token_cache_bytes = max_bytes;
         self
