@@ -214,7 +214,7 @@ async fn app(mode: Mode, alg: Alg) -> Result<Router, Box<dyn Error>> {
         )),
         Mode::JwtCutoffNoTokenCache => app.layer(JwtCutoffLayer::new(
             validator(alg)?
-                .token_cache_bytes(0)
+                .token_cache_max_bytes(0)
                 .build(Cutoffs::new(MemoryStore::new()))?,
         )),
         Mode::JwtAuthorizer => app.layer(authorizer(alg).await?.into_layer()),

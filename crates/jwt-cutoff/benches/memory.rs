@@ -51,7 +51,7 @@ fn main() {
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_cache_bytes(1 << 30)
+        .token_cache_max_bytes(1 << 30)
         .build(cutoffs.clone())
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build();
@@ -91,18 +91,5 @@ fn main() {
         mib(with_tokens - with_subjects),
         (with_tokens - with_subjects) as f64 / ENTRIES as f64,
         started.elapsed(),
-    );
-    let still_cached = runtime.block_on(async {
-        let mut cached = 0;
-        for i in (0..ENTRIES).step_by(1000) {
-            let token = issuer.issue_access(&subject(i), &()).unwrap().token;
-            cached += usize::from(validator.validate(&token).await.is_ok());
-        }
-        cached
-    });
-    assert_eq!(
-        still_cached,
-        ENTRIES / 1000,
-        "every subject is still served"
     );
 }

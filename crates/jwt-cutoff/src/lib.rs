@@ -61,7 +61,7 @@
 //!   `jku`/`jwk`/`x5u` are never followed. Access and refresh tokens carry `token_use` and cannot
 //!   stand in for each other.
 //! - **Cached tokens are still revoked.** A token seen before is answered from a cache of verified
-//!   tokens ([`ValidatorBuilder::token_cache_bytes`]) without checking its signature again, but
+//!   tokens ([`ValidatorBuilder::token_cache_max_bytes`]) without checking its signature again, but
 //!   its subject's cutoff and its `exp`, `nbf` and `iat` are checked on every request, so a logout
 //!   refuses it at once.
 //! - **Staleness.** A change made through this instance's [`Cutoffs`] is in force here when the call

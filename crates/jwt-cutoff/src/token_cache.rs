@@ -21,11 +21,14 @@ use moka::sync::Cache;
 use crate::claims::Verified;
 use crate::time::Timestamp;
 
-/// What a hit must re-check against the clock, beside the verified token itself.
+/// A verified token, with what a hit must re-check against the clock and what its claims weigh.
 #[derive(Clone)]
 pub(crate) struct CachedToken<C> {
     pub(crate) verified: Verified<C>,
     pub(crate) not_before: Option<Timestamp>,
+    /// An estimate of the heap the application's claims hold: twice their JSON, or nothing for a
+    /// type without fields.
+    pub(crate) claims_bytes: usize,
 }
 
 /// Verified tokens of one [`Validator`](crate::Validator), bounded by an estimate of their bytes.
@@ -57,13 +60,15 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
             .weigher(|token: &Box<str>, cached: &CachedToken<C>| {
                 let bytes = token.len()
                     + cached.verified.subject.len()
+                    + cached.claims_bytes
                     + size_of::<CachedToken<C>>()
                     + ENTRY_OVERHEAD_BYTES;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .expire_after(UntilExpiry)
-            // A fast hash, seeded per process, is enough here: only tokens that passed
-            // verification are ever inserted, so nobody can choose keys to make them collide.
+            // A fast randomly seeded hash is enough here: only tokens that passed verification are
+            // ever inserted, and lookups of keys an attacker chooses insert nothing, so nobody can
+            // make entries collide.
             .build_with_hasher(RandomState::default());
         Self { entries }
     }
@@ -78,11 +83,14 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
         cached
     }
 
-    /// Keeps a token that just passed verification, unless it expires too soon to be worth it.
-    pub(crate) fn insert(&self, token: &str, cached: CachedToken<C>) {
-        if until_expiry(&cached).is_some() {
+    /// Keeps a token that just passed verification, unless it is already past its `exp` (and
+    /// accepted only within the leeway). Returns whether it was kept.
+    pub(crate) fn insert(&self, token: &str, cached: CachedToken<C>) -> bool {
+        let keep = until_expiry(&cached).is_some();
+        if keep {
             self.entries.insert(token.into(), cached);
         }
+        keep
     }
 
     /// Puts an entry in without `insert`'s check, to show that hits are checked anyway.

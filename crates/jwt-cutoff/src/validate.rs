@@ -22,8 +22,11 @@ use crate::token_cache::{CachedToken, TokenCache};
 const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The longest subject accepted; a longer one is refused before any lookup.
 const DEFAULT_MAX_SUBJECT_BYTES: usize = 256;
-/// The default bound on the verified-token cache: 64 MiB, about 100 000 typical access tokens.
+/// The default bound on the verified-token cache of an access-token validator: 64 MiB, about
+/// 100 000 typical access tokens.
 const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The smallest bound that is not `0`: below it a cache could not hold even one typical token.
+const MIN_TOKEN_CACHE_BYTES: u64 = 4096;
 
 /// Verifies tokens: signature, `exp`/`nbf` with leeway, a strict `iat`, issuer, audience, token
 /// type, subject, and finally the subject's cutoff.
@@ -32,7 +35,8 @@ const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// there is no layer: a refresh endpoint (with [`TokenType::Refresh`]), a WebSocket handshake, a
 /// message queue consumer. `C` is the application's claims type, read from the same payload.
 ///
-/// Cheap to clone: clones share the configuration and the [`Cutoffs`].
+/// Cheap to clone: clones share the configuration, the [`Cutoffs`] and the cache of verified
+/// tokens.
 ///
 /// ```
 /// use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
@@ -93,7 +97,7 @@ struct Config {
     token_type: TokenType,
     accept_untyped: bool,
     max_token_bytes: usize,
-    token_cache_bytes: u64,
+    token_cache_max_bytes: u64,
 }
 
 /// Configures a [`Validator`]; made by [`Validator::builder`]. Checked once, in
@@ -110,7 +114,8 @@ pub struct ValidatorBuilder {
     token_type: TokenType,
     accept_untyped: bool,
     max_token_bytes: usize,
-    token_cache_bytes: u64,
+    /// `None`: the default for the token type.
+    token_cache_max_bytes: Option<u64>,
 }
 
 impl ValidatorBuilder {
@@ -172,8 +177,10 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Bounds the cache of verified tokens to about `max_bytes` (default 64 MiB, about 100 000
-    /// typical access tokens); `0` turns it off.
+    /// Bounds the cache of verified tokens to about `max_bytes`; `0` turns it off. The default is
+    /// 64 MiB (about 100 000 typical access tokens) for access tokens and off for refresh tokens,
+    /// which are presented once per access-token lifetime, so caching them saves little and keeps
+    /// long-lived secrets in memory.
     ///
     /// A token presented again (a client reuses its access token for minutes) is then answered
     /// from the cache, without checking its signature or parsing its JSON again: a fraction of a
@@ -182,9 +189,10 @@ impl ValidatorBuilder {
     /// when the token expires. On every hit, `exp`, `nbf` and a future `iat` are checked against
     /// the clock again and the subject's cutoff is checked as always, so a cached token is refused
     /// the moment its subject logs out. Size it to the tokens in use at once: about 650 bytes per
-    /// 200-byte token, plus the application's claims.
-    pub fn token_cache_bytes(mut self, max_bytes: u64) -> Self {
-        self.token_cache_bytes = max_bytes;
+    /// 200-byte token; the application's claims type, if any, is counted as twice the size of the
+    /// payload's JSON.
+    pub fn token_cache_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.token_cache_max_bytes = Some(max_bytes);
         self
     }
 
@@ -192,7 +200,8 @@ impl ValidatorBuilder {
     ///
     /// # Errors
     /// No algorithm or no key was given, a key can verify none of the allowed algorithms, two keys
-    /// share a `kid`, or the subject claim is one of the other registered claims.
+    /// share a `kid`, the subject claim is one of the other registered claims, or the token cache
+    /// bound is neither `0` nor large enough to hold a token (4 KiB).
     pub fn build(self, cutoffs: Cutoffs) -> Result<Validator, KeyError> {
         let keys = KeySet::new(&self.algorithms, self.keys)?;
         if self.subject_claim.is_empty()
@@ -208,6 +217,17 @@ impl ValidatorBuilder {
                 "untyped tokens are never accepted as refresh tokens",
             ));
         }
+        let token_cache_max_bytes = match self.token_cache_max_bytes {
+            Some(max) => max,
+            None if self.token_type == TokenType::Refresh => 0,
+            None => DEFAULT_TOKEN_CACHE_BYTES,
+        };
+        if (1..MIN_TOKEN_CACHE_BYTES).contains(&token_cache_max_bytes) {
+            return Err(KeyError::new(format!(
+                "a token cache of {token_cache_max_bytes} bytes could not hold a token: \
+                 give at least {MIN_TOKEN_CACHE_BYTES}, or 0 to turn it off"
+            )));
+        }
         Ok(Validator {
             config: Arc::new(Config {
                 keys,
@@ -218,9 +238,9 @@ impl ValidatorBuilder {
                 token_type: self.token_type,
                 accept_untyped: self.accept_untyped,
                 max_token_bytes: self.max_token_bytes,
-                token_cache_bytes: self.token_cache_bytes,
+                token_cache_max_bytes,
             }),
-            tokens: token_cache(self.token_cache_bytes),
+            tokens: token_cache(token_cache_max_bytes),
             cutoffs,
             claims: PhantomData,
         })
@@ -240,13 +260,14 @@ impl Validator {
             token_type: TokenType::Access,
             accept_untyped: false,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            token_cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
+            token_cache_max_bytes: None,
         }
     }
 }
 
 impl<C> Validator<C> {
-    /// The same validator, reading the application's claims as `D` (default: [`NoClaims`]).
+    /// The same validator, reading the application's claims as `D` (default: [`NoClaims`]), with a
+    /// cache of verified tokens of its own.
     ///
     /// ```
     /// # use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, Validator, VerifyingKey};
@@ -265,7 +286,7 @@ impl<C> Validator<C> {
     #[must_use]
     pub fn with_claims<D: Clone + Send + Sync + 'static>(self) -> Validator<D> {
         Validator {
-            tokens: token_cache(self.config.token_cache_bytes),
+            tokens: token_cache(self.config.token_cache_max_bytes),
             config: self.config,
             cutoffs: self.cutoffs,
             claims: PhantomData,
@@ -442,6 +463,11 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 claims,
             },
             not_before,
+            claims_bytes: if size_of::<C>() == 0 {
+                0
+            } else {
+                2 * payload.len()
+            },
         })
     }
 }
@@ -533,22 +559,22 @@ mod tests {
 
     const SECRET: &[u8] = b"a token-cache test secret of 32 bytes";
 
-    fn validator(token_cache_bytes: u64) -> Validator {
+    fn validator(token_cache_max_bytes: u64) -> Validator {
         Validator::builder()
             .algorithms([Algorithm::HS256])
             .key(VerifyingKey::hmac(SECRET).unwrap())
             .leeway(Duration::from_secs(1))
-            .token_cache_bytes(token_cache_bytes)
+            .token_cache_max_bytes(token_cache_max_bytes)
             .build(Cutoffs::new(MemoryStore::new()))
             .unwrap()
     }
 
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build()
+    }
+
     fn token(subject: &str) -> String {
-        TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-            .build()
-            .issue_access(subject, &())
-            .unwrap()
-            .token
+        issuer().issue_access(subject, &()).unwrap().token
     }
 
     fn cached_entries(validator: &Validator) -> u64 {
@@ -560,9 +586,11 @@ mod tests {
         let validator = validator(DEFAULT_TOKEN_CACHE_BYTES);
         let good = token("alice");
         let (signed, _signature) = good.rsplit_once('.').unwrap();
+        let signed_but_refresh = issuer().issue_refresh("alice", &()).unwrap().token;
         for refused in [
             format!("{signed}.AAAA"),
             format!("{signed}x.{}", "A".repeat(43)),
+            signed_but_refresh,
         ] {
             assert!(validator.verify(&refused).is_err());
         }
@@ -574,7 +602,8 @@ mod tests {
 
     /// Entries are put in by hand, past what verification allows, to show that a hit is decided on
     /// the clock again rather than trusted. (An expired entry cannot be shown this way: the cache
-    /// drops it at `exp` by itself; `tests/token_cache.rs` shows a cached token expiring.)
+    /// drops it at `exp` by itself, so the check below matters only if the wall clock jumps; it is
+    /// the same function, and `tests/token_cache.rs` shows a cached token expiring.)
     #[test]
     fn a_hit_is_checked_against_the_clock_again() {
         let validator = validator(DEFAULT_TOKEN_CACHE_BYTES);
@@ -596,22 +625,29 @@ mod tests {
             tokens.insert_unchecked(&good, entry);
             assert_eq!(validator.verify(&good).err(), Some(reason));
         }
+        let past = now.saturating_sub(hour);
+        assert_eq!(
+            validator.config.check_clock(now, past, None, past),
+            Err(Reason::Expired)
+        );
     }
 
     #[test]
-    fn tokens_about_to_expire_are_not_cached() {
+    fn tokens_accepted_only_within_the_leeway_are_not_cached() {
         let validator = validator(DEFAULT_TOKEN_CACHE_BYTES);
         let tokens = validator.tokens.as_ref().unwrap();
         let good = token("alice");
         let mut expired = validator.verify_uncached(&good).unwrap();
         expired.verified.expires_at = Timestamp::now();
-        tokens.insert(&good, expired);
+        assert!(!tokens.insert(&good, expired));
         assert_eq!(tokens.len(), 0);
     }
 
     #[test]
     fn the_cache_stays_within_its_bound() {
         const MAX_BYTES: u64 = 64 * 1024;
+        /// A lower bound of what the weigher counts per entry beside the token.
+        const ENTRY_BYTES_FLOOR: usize = 160;
         let validator = validator(MAX_BYTES);
         let issued: Vec<_> = (0..2_000).map(|n| token(&format!("user-{n}"))).collect();
         for token in &issued {
@@ -626,9 +662,6 @@ mod tests {
         );
     }
 
-    /// A lower bound of what the weigher counts per entry beside the token.
-    const ENTRY_BYTES_FLOOR: usize = 160;
-
     #[test]
     fn a_zero_bound_turns_the_cache_off() {
         let validator = validator(0);
@@ -636,5 +669,32 @@ mod tests {
         let good = token("alice");
         validator.verify(&good).unwrap();
         validator.verify(&good).unwrap();
+    }
+
+    #[test]
+    fn refresh_validators_cache_no_tokens_unless_asked() {
+        let refresh = || {
+            Validator::builder()
+                .algorithms([Algorithm::HS256])
+                .key(VerifyingKey::hmac(SECRET).unwrap())
+                .token_type(TokenType::Refresh)
+        };
+        let cutoffs = Cutoffs::new(MemoryStore::new());
+        assert!(refresh().build(cutoffs.clone()).unwrap().tokens.is_none());
+        let asked = refresh()
+            .token_cache_max_bytes(DEFAULT_TOKEN_CACHE_BYTES)
+            .build(cutoffs)
+            .unwrap();
+        assert!(asked.tokens.is_some());
+    }
+
+    #[test]
+    fn a_bound_too_small_for_any_token_is_refused() {
+        let built = Validator::builder()
+            .algorithms([Algorithm::HS256])
+            .key(VerifyingKey::hmac(SECRET).unwrap())
+            .token_cache_max_bytes(100)
+            .build(Cutoffs::new(MemoryStore::new()));
+        assert!(built.is_err());
     }
 }

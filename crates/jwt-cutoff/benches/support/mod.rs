@@ -97,11 +97,11 @@ impl Fixture {
         let (signing, verifying, raw_key) = keys(algorithm);
         let issuer = TokenIssuer::builder(signing).build();
         let token = issuer.issue_access("user-4242", &()).unwrap().token;
-        let validator = |token_cache_bytes| {
+        let validator = |token_cache_max_bytes| {
             Validator::builder()
                 .algorithms([algorithm])
                 .key(verifying.clone())
-                .token_cache_bytes(token_cache_bytes)
+                .token_cache_max_bytes(token_cache_max_bytes)
                 .build(cutoffs.clone())
                 .unwrap()
         };
