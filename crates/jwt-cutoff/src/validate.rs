@@ -1,7 +1,6 @@
 //! [`Validator`]: every check on a token, in one place, for the layer and for standalone use.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -61,19 +60,20 @@ const MIN_TOKEN_CACHE_BYTES: u64 = 4096;
 /// # }).unwrap();
 /// ```
 pub struct Validator<C = NoClaims> {
+    // One reference count to bump: the layer's service, and so this, is cloned per request.
+    shared: Arc<Shared<C>>,
+}
+
+struct Shared<C> {
     config: Arc<Config>,
     cutoffs: Cutoffs,
     tokens: Option<TokenCache<C>>,
-    claims: PhantomData<fn() -> C>,
 }
 
 impl<C> Clone for Validator<C> {
     fn clone(&self) -> Self {
         Self {
-            config: Arc::clone(&self.config),
-            cutoffs: self.cutoffs.clone(),
-            tokens: self.tokens.clone(),
-            claims: PhantomData,
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -81,8 +81,8 @@ impl<C> Clone for Validator<C> {
 impl<C> fmt::Debug for Validator<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Validator")
-            .field("config", &self.config)
-            .field("cutoffs", &self.cutoffs)
+            .field("config", &self.shared.config)
+            .field("cutoffs", &self.shared.cutoffs)
             .finish()
     }
 }
@@ -228,8 +228,8 @@ impl ValidatorBuilder {
                  give at least {MIN_TOKEN_CACHE_BYTES}, or 0 to turn it off"
             )));
         }
-        Ok(Validator {
-            config: Arc::new(Config {
+        Ok(Validator::new(
+            Arc::new(Config {
                 keys,
                 subject_claim: self.subject_claim.into(),
                 issuer: self.issuer.map(Into::into),
@@ -240,10 +240,8 @@ impl ValidatorBuilder {
                 max_token_bytes: self.max_token_bytes,
                 token_cache_max_bytes,
             }),
-            tokens: token_cache(token_cache_max_bytes),
             cutoffs,
-            claims: PhantomData,
-        })
+        ))
     }
 }
 
@@ -261,6 +259,18 @@ impl Validator {
             accept_untyped: false,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             token_cache_max_bytes: None,
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> Validator<C> {
+    fn new(config: Arc<Config>, cutoffs: Cutoffs) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                tokens: token_cache(config.token_cache_max_bytes),
+                config,
+                cutoffs,
+            }),
         }
     }
 }
@@ -285,28 +295,23 @@ impl<C> Validator<C> {
     /// ```
     #[must_use]
     pub fn with_claims<D: Clone + Send + Sync + 'static>(self) -> Validator<D> {
-        Validator {
-            tokens: token_cache(self.config.token_cache_max_bytes),
-            config: self.config,
-            cutoffs: self.cutoffs,
-            claims: PhantomData,
-        }
+        Validator::new(Arc::clone(&self.shared.config), self.shared.cutoffs.clone())
     }
 
     /// The cutoffs this validator checks against; write through them to log subjects out.
     #[must_use]
     pub fn cutoffs(&self) -> &Cutoffs {
-        &self.cutoffs
+        &self.shared.cutoffs
     }
 
     /// The kind of token this validator accepts.
     #[must_use]
     pub fn token_type(&self) -> TokenType {
-        self.config.token_type
+        self.shared.config.token_type
     }
 
     pub(crate) fn max_token_bytes(&self) -> usize {
-        self.config.max_token_bytes
+        self.shared.config.max_token_bytes
     }
 }
 
@@ -318,6 +323,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
         let result = match self.verify(token) {
             Ok(verified) => self
+                .shared
                 .cutoffs
                 .check(&verified.subject, verified.issued_at)
                 .await
@@ -332,7 +338,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// # Errors
     /// The header is missing or malformed, the token is refused, or the cutoff store is unavailable.
     pub async fn validate_headers(&self, headers: &HeaderMap) -> Result<Verified<C>, Rejection> {
-        match bearer_token(headers, self.config.max_token_bytes) {
+        match bearer_token(headers, self.shared.config.max_token_bytes) {
             Ok(token) => self.validate(token).await,
             Err(reason) => record(Err(Rejection::new(reason))),
         }
@@ -341,14 +347,15 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// Everything but the cutoff: the part that needs no I/O. A token in the token cache is only
     /// checked against the clock again.
     pub(crate) fn verify(&self, token: &str) -> Result<Verified<C>, Reason> {
-        if token.len() > self.config.max_token_bytes {
+        let Shared { config, tokens, .. } = &*self.shared;
+        if token.len() > config.max_token_bytes {
             return Err(Reason::TokenTooLarge);
         }
-        let Some(tokens) = &self.tokens else {
+        let Some(tokens) = tokens else {
             return self.verify_uncached(token).map(|cached| cached.verified);
         };
         if let Some(cached) = tokens.get(token) {
-            self.config.check_clock(
+            config.check_clock(
                 Timestamp::from_system_time(SystemTime::now()),
                 cached.verified.expires_at,
                 cached.not_before,
@@ -362,7 +369,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     }
 
     fn verify_uncached(&self, token: &str) -> Result<CachedToken<C>, Reason> {
-        let config = &*self.config;
+        let config = &*self.shared.config;
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
             segments.next(),
@@ -578,7 +585,7 @@ mod tests {
     }
 
     fn cached_entries(validator: &Validator) -> u64 {
-        validator.tokens.as_ref().unwrap().len()
+        validator.shared.tokens.as_ref().unwrap().len()
     }
 
     #[test]
@@ -607,7 +614,7 @@ mod tests {
     #[test]
     fn a_hit_is_checked_against_the_clock_again() {
         let validator = validator(DEFAULT_TOKEN_CACHE_BYTES);
-        let tokens = validator.tokens.as_ref().unwrap();
+        let tokens = validator.shared.tokens.as_ref().unwrap();
         let good = token("alice");
         let fresh = validator.verify_uncached(&good).unwrap();
         let now = Timestamp::now();
@@ -627,7 +634,7 @@ mod tests {
         }
         let past = now.saturating_sub(hour);
         assert_eq!(
-            validator.config.check_clock(now, past, None, past),
+            validator.shared.config.check_clock(now, past, None, past),
             Err(Reason::Expired)
         );
     }
@@ -635,7 +642,7 @@ mod tests {
     #[test]
     fn tokens_accepted_only_within_the_leeway_are_not_cached() {
         let validator = validator(DEFAULT_TOKEN_CACHE_BYTES);
-        let tokens = validator.tokens.as_ref().unwrap();
+        let tokens = validator.shared.tokens.as_ref().unwrap();
         let good = token("alice");
         let mut expired = validator.verify_uncached(&good).unwrap();
         expired.verified.expires_at = Timestamp::now();
@@ -665,7 +672,7 @@ mod tests {
     #[test]
     fn a_zero_bound_turns_the_cache_off() {
         let validator = validator(0);
-        assert!(validator.tokens.is_none());
+        assert!(validator.shared.tokens.is_none());
         let good = token("alice");
         validator.verify(&good).unwrap();
         validator.verify(&good).unwrap();
@@ -680,12 +687,19 @@ mod tests {
                 .token_type(TokenType::Refresh)
         };
         let cutoffs = Cutoffs::new(MemoryStore::new());
-        assert!(refresh().build(cutoffs.clone()).unwrap().tokens.is_none());
+        assert!(
+            refresh()
+                .build(cutoffs.clone())
+                .unwrap()
+                .shared
+                .tokens
+                .is_none()
+        );
         let asked = refresh()
             .token_cache_max_bytes(DEFAULT_TOKEN_CACHE_BYTES)
             .build(cutoffs)
             .unwrap();
-        assert!(asked.tokens.is_some());
+        assert!(asked.shared.tokens.is_some());
     }
 
     #[test]
