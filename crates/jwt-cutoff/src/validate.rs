@@ -594,10 +594,13 @@ mod tests {
         let good = token("alice");
         let (signed, _signature) = good.rsplit_once('.').unwrap();
         let signed_but_refresh = issuer().issue_refresh("alice", &()).unwrap().token;
+        let padding = serde_json::json!({ "padding": "x".repeat(DEFAULT_MAX_TOKEN_BYTES) });
+        let signed_but_too_large = issuer().issue_access("alice", &padding).unwrap().token;
         for refused in [
             format!("{signed}.AAAA"),
             format!("{signed}x.{}", "A".repeat(43)),
             signed_but_refresh,
+            signed_but_too_large,
         ] {
             assert!(validator.verify(&refused).is_err());
         }
