@@ -8,7 +8,8 @@
 
 //! Property tests: whatever arrives in the `Authorization` header, and whatever a correctly signed
 //! payload says, the layer never panics, never lets a request through that it should not, and
-//! answers only with the statuses RFC 6750 allows.
+//! answers only with the statuses RFC 6750 allows; and a token seen before is decided exactly as a
+//! validator without a token cache decides it.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -52,7 +53,10 @@ fn runner(cases: u32) -> TestRunner {
 struct Harness {
     runtime: tokio::runtime::Runtime,
     service: BoxCloneService<Request<String>, Response<String>, Infallible>,
+    /// Shares its token cache with the layer.
     validator: Validator,
+    /// The same configuration without a token cache, to compare decisions with.
+    uncached: Validator,
     issuer: TokenIssuer,
     inner_calls: Arc<AtomicUsize>,
 }
@@ -63,11 +67,14 @@ impl Harness {
             .enable_time()
             .build()
             .unwrap();
-        let validator = Validator::builder()
-            .algorithms([Algorithm::HS256])
-            .key(VerifyingKey::hmac(SECRET).unwrap())
-            .build(Cutoffs::new(MemoryStore::new()))
-            .unwrap();
+        let cutoffs = Cutoffs::new(MemoryStore::new());
+        let builder = || {
+            Validator::builder()
+                .algorithms([Algorithm::HS256])
+                .key(VerifyingKey::hmac(SECRET).unwrap())
+        };
+        let validator = builder().build(cutoffs.clone()).unwrap();
+        let uncached = builder().token_cache_max_bytes(0).build(cutoffs).unwrap();
         let inner_calls = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&inner_calls);
         let inner = tower::service_fn(move |_request: Request<String>| {
@@ -85,6 +92,7 @@ impl Harness {
             runtime,
             service,
             validator,
+            uncached,
             issuer,
             inner_calls,
         }
@@ -119,8 +127,12 @@ impl Harness {
     }
 
     fn validate(&self, token: &str) -> Result<(), Reason> {
+        self.validate_with(&self.validator, token)
+    }
+
+    fn validate_with(&self, validator: &Validator, token: &str) -> Result<(), Reason> {
         self.runtime
-            .block_on(self.validator.validate(token))
+            .block_on(validator.validate(token))
             .map(drop)
             .map_err(|rejection| rejection.reason())
     }
@@ -909,6 +921,9 @@ fn check_signed(harness: &Harness, payload: &[u8], acceptable: bool) -> TestCase
         outcome
     );
     prop_assert_ne!(outcome, Err(Reason::Unavailable));
+    // Again (from the token cache if it was accepted), and without any token cache: the same.
+    prop_assert_eq!(harness.validate(&token), outcome);
+    prop_assert_eq!(harness.validate_with(&harness.uncached, &token), outcome);
     let (status, reached) = harness
         .send_token(token.as_bytes())
         .expect("a compact JWT is a valid header value");
