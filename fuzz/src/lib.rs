@@ -500,6 +500,23 @@ pub fn check_numeric_date(data: &[u8]) {
                 show()
             );
             assert_eq!(verified.subject(), NUMERIC_DATE_SUBJECT);
+            // Presented again, the token comes from the token cache: the same decision and dates.
+            let again = validate(&token);
+            if oracle_payload(&payload, now_micros()).is_some() {
+                let again = again.unwrap_or_else(|rejection| {
+                    panic!(
+                        "refused ({:?}) from the token cache what was accepted: {}",
+                        rejection.reason(),
+                        show()
+                    )
+                });
+                assert_eq!(
+                    (again.issued_at(), again.expires_at()),
+                    (verified.issued_at(), verified.expires_at()),
+                    "the token cache changed the dates of {}",
+                    show()
+                );
+            }
         }
         (Err(rejection), None) => {
             let reason = rejection.reason();
