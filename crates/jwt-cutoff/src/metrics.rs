@@ -123,7 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_and_cache_results_are_counted() {
+    fn outcomes_and_the_results_of_both_caches_are_counted() {
         let counters = Counters::default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -163,5 +163,8 @@ mod tests {
         );
         assert_eq!(counters.get("jwt_cutoff_cache_total,result=miss"), 1);
         assert_eq!(counters.get("jwt_cutoff_cache_total,result=hit"), 2);
+        // The token: a miss, then two hits (the last refused by its cutoff); "garbage": a miss.
+        assert_eq!(counters.get("jwt_cutoff_token_cache_total,result=miss"), 2);
+        assert_eq!(counters.get("jwt_cutoff_token_cache_total,result=hit"), 2);
     }
 }
