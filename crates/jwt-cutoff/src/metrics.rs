@@ -66,6 +66,8 @@ pub(crate) use disabled::*;
 
 #[cfg(all(test, feature = "metrics"))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Mutex};
