@@ -1,5 +1,7 @@
 //! Resident memory of the two caches when full: 1 000 000 subjects in the cutoff cache, then
-//! 1 000 000 verified tokens (of those subjects) in the token cache.
+//! 1 000 000 verified tokens (of those subjects) in the token cache. Then, for reference, the same
+//! number of entries in a bare moka cache (capacity only: its leanest set-up) and in a plain
+//! `HashMap`, to show how much of the cutoff cache's size is moka's own per-entry cost.
 //!
 //! Run with `cargo bench -p jwt-cutoff --bench memory`. Reads `VmRSS` from `/proc/self/status`,
 //! so it runs on Linux only. Figures are in BENCHMARKS.md.
@@ -11,6 +13,7 @@
     clippy::panic
 )]
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use jwt_cutoff::{
@@ -32,6 +35,20 @@ fn resident_bytes() -> u64 {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Runs `fill` and prints how much resident memory it added, in all and per entry.
+fn report(what: &str, fill: impl FnOnce()) {
+    let before = resident_bytes();
+    let started = Instant::now();
+    fill();
+    let added = resident_bytes() - before;
+    println!(
+        "{what}: {:.1} MiB resident, {:.0} bytes per entry (filled in {:.1?})",
+        mib(added),
+        added as f64 / ENTRIES as f64,
+        started.elapsed(),
+    );
 }
 
 fn main() {
@@ -56,40 +73,38 @@ fn main() {
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build();
 
-    let before = resident_bytes();
-    let started = Instant::now();
-    runtime.block_on(async {
-        for i in 0..ENTRIES {
-            cutoffs.lookup(&subject(i)).await.unwrap();
-        }
+    report(&format!("cutoff cache, {ENTRIES} subjects"), || {
+        runtime.block_on(async {
+            for i in 0..ENTRIES {
+                cutoffs.lookup(&subject(i)).await.unwrap();
+            }
+        });
     });
-    let with_subjects = resident_bytes();
-    println!(
-        "cutoff cache, {ENTRIES} subjects: resident {:.1} MiB in all, {:.1} MiB for the cache \
-         ({:.0} bytes per subject; filled in {:.1?})",
-        mib(with_subjects),
-        mib(with_subjects - before),
-        (with_subjects - before) as f64 / ENTRIES as f64,
-        started.elapsed(),
-    );
 
-    let started = Instant::now();
     let mut token_bytes = 0;
-    runtime.block_on(async {
+    report(&format!("token cache, {ENTRIES} tokens"), || {
+        runtime.block_on(async {
+            for i in 0..ENTRIES {
+                let token = issuer.issue_access(&subject(i), &()).unwrap().token;
+                token_bytes += token.len();
+                validator.validate(&token).await.unwrap();
+            }
+        });
+    });
+    println!("(tokens of {} bytes)", token_bytes / ENTRIES);
+
+    let bare_moka = moka::sync::Cache::<String, i64>::new(ENTRIES as u64);
+    report("reference: bare moka cache, capacity only", || {
         for i in 0..ENTRIES {
-            let token = issuer.issue_access(&subject(i), &()).unwrap().token;
-            token_bytes += token.len();
-            validator.validate(&token).await.unwrap();
+            bare_moka.insert(subject(i), 0);
+        }
+        bare_moka.run_pending_tasks();
+    });
+    let mut hash_map = HashMap::<Box<str>, (i64, u64)>::new();
+    report("reference: HashMap<Box<str>, (i64, u64)>", || {
+        for i in 0..ENTRIES {
+            hash_map.insert(subject(i).into(), (0, 0));
         }
     });
-    let with_tokens = resident_bytes();
-    println!(
-        "token cache, {ENTRIES} tokens of {} bytes: resident {:.1} MiB in all, {:.1} MiB for the \
-         cache ({:.0} bytes per token; filled in {:.1?})",
-        token_bytes / ENTRIES,
-        mib(with_tokens),
-        mib(with_tokens - with_subjects),
-        (with_tokens - with_subjects) as f64 / ENTRIES as f64,
-        started.elapsed(),
-    );
+    assert_eq!(hash_map.len(), ENTRIES);
 }

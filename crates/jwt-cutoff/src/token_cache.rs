@@ -11,7 +11,6 @@
 //! - The cutoff is not cached here: the caller checks it on every hit, so a logout refuses a cached
 //!   token at once.
 
-use std::mem::size_of;
 use std::time::{Duration, Instant, SystemTime};
 
 use foldhash::fast::RandomState;
@@ -85,10 +84,10 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
 
     /// Keeps a token that just passed verification, unless it is already past its `exp` (and
     /// accepted only within the leeway). Returns whether it was kept.
-    pub(crate) fn insert(&self, token: &str, cached: CachedToken<C>) -> bool {
-        let keep = until_expiry(&cached).is_some();
+    pub(crate) fn insert(&self, token: &str, cached: &CachedToken<C>) -> bool {
+        let keep = until_expiry(cached).is_some();
         if keep {
-            self.entries.insert(token.into(), cached);
+            self.entries.insert(token.into(), cached.clone());
         }
         keep
     }

@@ -364,7 +364,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             return Ok(cached.verified);
         }
         let cached = self.verify_uncached(token)?;
-        tokens.insert(token, cached.clone());
+        tokens.insert(token, &cached);
         Ok(cached.verified)
     }
 
@@ -649,7 +649,7 @@ mod tests {
         let good = token("alice");
         let mut expired = validator.verify_uncached(&good).unwrap();
         expired.verified.expires_at = Timestamp::now();
-        assert!(!tokens.insert(&good, expired));
+        assert!(!tokens.insert(&good, &expired));
         assert_eq!(tokens.len(), 0);
     }
 
