@@ -13,12 +13,11 @@
 //! waits are bounded by generous deadlines, and the TTL tests only assert "still cached" when the
 //! elapsed time proves the entry was younger than the TTL.
 
+mod support;
+
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode, header};
@@ -26,119 +25,13 @@ use jwt_cutoff::{
     Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, JwtCutoffLayer, MemoryStore, Reason,
     Scope, SigningKey, SourceError, Timestamp, TokenIssuer, Validator, VerifyingKey,
 };
-use tokio::sync::watch;
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt};
 
+use support::gated::{NO_TIMEOUT, PATIENCE, Probe, TestSource, at_secs, wait_until, within};
+
 const SECRET: &[u8] = b"a test access secret of at least 32 bytes";
-/// How long a test waits for something that must happen, before it calls it a hang. Generous: the
-/// machine is small and shared.
-const PATIENCE: Duration = Duration::from_secs(30);
-/// A lookup timeout no gated test comes near: the gate, not the timeout, decides when calls end.
-const NO_TIMEOUT: Duration = Duration::from_secs(120);
 const STAMPEDE: usize = 1000;
-
-// ---------------------------------------------------------------------------------------------
-// Test doubles of the store, and small helpers
-// ---------------------------------------------------------------------------------------------
-
-/// A gate the test opens; gated source calls wait at it.
-struct Gate(watch::Sender<bool>);
-
-impl Gate {
-    fn new(open: bool) -> Self {
-        Self(watch::channel(open).0)
-    }
-
-    fn open(&self) {
-        self.0.send_replace(true);
-    }
-
-    async fn pass(&self) {
-        let mut open = self.0.subscribe();
-        // The sender lives in `self`, so this cannot fail while we wait.
-        let _ = open.wait_for(|open| *open).await;
-    }
-}
-
-/// A store in front of a [`MemoryStore`] that counts calls and can be made to fail, hang, or hold
-/// each lookup (after it has read the store) until its gate opens. Writes go to the memory store.
-struct TestSource {
-    store: MemoryStore,
-    /// Lookups started.
-    calls: AtomicUsize,
-    /// Lookups that have read the store (and now wait at the gate, unless it is open).
-    reads: AtomicUsize,
-    gate: Gate,
-    failing: AtomicBool,
-    hanging: AtomicBool,
-}
-
-impl TestSource {
-    fn new(store: MemoryStore) -> Arc<Self> {
-        Arc::new(Self::with_gate(store, Gate::new(true)))
-    }
-
-    fn gated(store: MemoryStore) -> Arc<Self> {
-        Arc::new(Self::with_gate(store, Gate::new(false)))
-    }
-
-    fn with_gate(store: MemoryStore, gate: Gate) -> Self {
-        Self {
-            store,
-            calls: AtomicUsize::new(0),
-            reads: AtomicUsize::new(0),
-            gate,
-            failing: AtomicBool::new(false),
-            hanging: AtomicBool::new(false),
-        }
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn reads(&self) -> usize {
-        self.reads.load(Ordering::SeqCst)
-    }
-
-    fn fail(&self, failing: bool) {
-        self.failing.store(failing, Ordering::SeqCst);
-    }
-
-    fn hang(&self, hanging: bool) {
-        self.hanging.store(hanging, Ordering::SeqCst);
-    }
-}
-
-impl CutoffSource for TestSource {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            let read = self.store.lookup(subject).await;
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            if self.hanging.load(Ordering::SeqCst) {
-                std::future::pending::<()>().await;
-            }
-            self.gate.pass().await;
-            if self.failing.load(Ordering::SeqCst) {
-                return Err(SourceError::new("the test store is down"));
-            }
-            read
-        })
-    }
-
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Box::pin(async { Err(SourceError::new("the test store is down")) });
-        }
-        self.store.raise(scope, to)
-    }
-}
 
 /// A read-only store: implements `lookup` only, so `raise` is the trait's default refusal.
 struct ReadOnly(MemoryStore);
@@ -147,57 +40,6 @@ impl CutoffSource for ReadOnly {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         self.0.lookup(subject)
     }
-}
-
-/// Wraps a future and counts it in `pending` the first time it returns `Pending`: from then on it is
-/// known to be blocked inside the cache (running the source call, or waiting for the one that does).
-struct Probe<F> {
-    inner: Pin<Box<F>>,
-    pending: Option<Arc<AtomicUsize>>,
-}
-
-impl<F: Future> Probe<F> {
-    fn new(inner: F, pending: &Arc<AtomicUsize>) -> Self {
-        Self {
-            inner: Box::pin(inner),
-            pending: Some(Arc::clone(pending)),
-        }
-    }
-}
-
-impl<F: Future> Future for Probe<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let polled = self.inner.as_mut().poll(cx);
-        if polled.is_pending()
-            && let Some(pending) = self.pending.take()
-        {
-            pending.fetch_add(1, Ordering::SeqCst);
-        }
-        polled
-    }
-}
-
-/// Waits until `condition` holds, failing the test after [`PATIENCE`].
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-/// Awaits `future`, failing the test if it takes longer than [`PATIENCE`].
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(PATIENCE, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("{what} did not complete within {PATIENCE:?}: it hangs"),
-    }
-}
-
-fn at_secs(secs: i64) -> Cutoff {
-    Cutoff::ValidFrom(Timestamp::from_unix_secs(secs))
 }
 
 fn issuer() -> TokenIssuer {

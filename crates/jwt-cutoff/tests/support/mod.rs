@@ -2,6 +2,8 @@
 //! cutoff sources, and a guarded service that records what reached it.
 #![allow(dead_code)]
 
+pub(crate) mod gated;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
