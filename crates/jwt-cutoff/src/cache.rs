@@ -1,48 +1,61 @@
 //! [`Cutoffs`]: the cached view of a [`CutoffSource`], and the writes that take effect at once.
+//!
+//! How the cache stays monotonic while lookups, writes, pushes and reconnects race:
+//! - A lookup that misses starts one *load* per subject, in a task of its own: the callers that
+//!   wait on it may go away, the load still finishes (bounded by the lookup timeout) and answers
+//!   the others. Loads are registered by subject while they run.
+//! - A change applied here ([`Cutoffs::apply`], and every write and push) raises the subject's
+//!   cached entry if there is one, and the *floor* of its registered load if there is one. A load
+//!   puts `max(what the store said, its floor)` in the cache. Both steps go through the cache's
+//!   per-key compute lock, so whichever comes second sees the first: an answer read before a
+//!   change can never land after it.
+//! - [`Cutoffs::invalidate_all`] (a push channel reconnecting) starts a new *generation*: entries
+//!   of an older generation are never served, and loads still running from before are forgotten,
+//!   so what they read is answered to their callers but not kept.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::ready;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt as _;
 use moka::Expiry;
-use moka::future::Cache;
 use moka::ops::compute::Op;
+use moka::sync::Cache;
+use tokio::sync::watch;
 
-use crate::cutoff::Cutoff;
+use crate::cutoff::{Cutoff, MAX_SUBJECT_BYTES};
 use crate::metrics;
+use crate::push::CutoffChange;
 use crate::reject::Rejection;
 use crate::source::{CutoffSource, Scope, SourceError};
-use crate::time::{NumericDate, Timestamp};
+use crate::time::NumericDate;
 
 /// Cached cutoffs for one service instance, in front of a [`CutoffSource`].
 ///
 /// - Lookups are cached for a time-to-live (default 30 s) in a bounded cache (default 100 000
 ///   subjects). "No cutoff" is cached too. Without a push channel from the store, a change written by
-///   *another* instance is seen here at the latest one TTL later; changes written through this
-///   `Cutoffs` (and pushed ones, see [`follow`](Cutoffs::follow) and [`apply`](Cutoffs::apply)) are
-///   in force at once.
+///   *another* instance is seen here at the latest one TTL after this instance last asked the store;
+///   changes written through this `Cutoffs` (and pushed ones, see [`follow`](Cutoffs::follow) and
+///   [`apply`](Cutoffs::apply)) are in force at once.
 /// - Concurrent lookups of one uncached subject make exactly one source call; its answer, or its
 ///   error, reaches every waiter. Errors are never cached. Each call is bounded by a timeout (default
 ///   2 s), so a hanging store cannot hold requests, and a waiter that goes away never strands the
-///   others.
+///   others: the call runs in a task of its own.
 /// - A source that cannot answer makes requests fail closed (HTTP 503), unless
-///   [`serve_stale_for`](CutoffsBuilder::serve_stale_for) allows a cached answer of bounded age.
-/// - Cutoffs only move forward here too: a late write, a slow lookup racing a logout or a replayed
-///   push can never lower a cached cutoff.
+///   [`serve_stale_for`](CutoffsBuilder::serve_stale_for) allows an answer of bounded age.
+/// - Cutoffs only move forward here too: a late write, a slow lookup racing a logout, a lookup
+///   running across a push reconnect, or a replayed push can never lower a cached cutoff.
 ///
-/// Clones share one cache. Lookups need a Tokio runtime (for the timeout).
+/// Clones share one cache. Lookups and writes need a Tokio runtime.
 ///
 /// ```
 /// use jwt_cutoff::{Cutoff, Cutoffs, MemoryStore};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let cutoffs = Cutoffs::new(MemoryStore::new());
-/// let cutoff_time = cutoffs.logout_all("alice").await?;
-/// assert_eq!(cutoffs.lookup("alice").await?, Cutoff::ValidFrom(cutoff_time));
+/// let stored = cutoffs.logout_all("alice").await?;
+/// assert_eq!(cutoffs.lookup("alice").await?, stored);
 /// # Ok::<_, jwt_cutoff::SourceError>(())
 /// # }).unwrap();
 /// ```
@@ -53,52 +66,76 @@ pub struct Cutoffs {
 
 pub(crate) struct Shared {
     source: Box<dyn CutoffSource>,
-    fresh: Cache<String, Cutoff>,
-    /// Answers kept past the TTL for the opt-in serve-stale policy, each for at most its maximum age.
-    last_known: Option<Cache<String, Cutoff>>,
+    fresh: Cache<String, Entry>,
+    /// Answers kept past the TTL for the opt-in serve-stale policy.
+    stale: Option<StaleAnswers>,
     /// The [`Scope::Everyone`] cutoff as last written or pushed here, encoded by [`encode_everyone`].
     everyone: AtomicI64,
+    /// Entries of another generation are never served; changed only with `loads` locked.
+    generation: AtomicU64,
     lookup_timeout: Duration,
     push_state: Arc<AtomicU8>,
-    /// Subjects with a lookup under way, counted per caller: see [`Cutoffs::apply`].
-    loading: Mutex<HashMap<String, usize>>,
+    loads: Mutex<Loads>,
 }
 
-impl Shared {
-    fn loading(&self) -> MutexGuard<'_, HashMap<String, usize>> {
-        // The map only holds counters that are updated in one step each, so a panic elsewhere
-        // cannot leave it inconsistent.
-        self.loading.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn is_loading(&self, subject: &str) -> bool {
-        self.loading().contains_key(subject)
-    }
+/// A cached answer: the subject's cutoff (wider ones included, as the store answered), the
+/// generation it was read in, and when the store was asked, from which its time-to-live counts.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    cutoff: Cutoff,
+    generation: u64,
+    asked_at: Instant,
 }
 
-/// Marks a subject as loading from creation until drop, which comes after the cache insert.
-struct Loading<'a> {
+/// The source calls under way, by subject.
+#[derive(Default)]
+struct Loads {
+    by_subject: HashMap<Box<str>, Load>,
+    next_id: u64,
+}
+
+struct Load {
+    id: u64,
+    /// The latest change applied here while this load ran: its answer is never below it.
+    floor: Cutoff,
+    /// The answer, once there is one.
+    answer: Answer,
+}
+
+type Answer = watch::Receiver<Option<Result<Cutoff, SourceError>>>;
+
+/// Where a lookup that missed gets its answer.
+enum Joined {
+    /// A load finished between the miss and the registration: the cache has it.
+    Cached(Cutoff),
+    Load(Answer),
+}
+
+/// Removes a load's registration when the load ends, however it ends (a panicking source
+/// included), unless a newer load has taken its place.
+struct Registration<'a> {
     shared: &'a Shared,
     subject: &'a str,
+    id: u64,
 }
 
-impl<'a> Loading<'a> {
-    fn start(shared: &'a Shared, subject: &'a str) -> Self {
-        *shared.loading().entry(subject.to_owned()).or_insert(0) += 1;
-        Self { shared, subject }
-    }
-}
-
-impl Drop for Loading<'_> {
+impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        let mut loading = self.shared.loading();
-        if let Some(count) = loading.get_mut(self.subject) {
-            *count -= 1;
-            if *count == 0 {
-                loading.remove(self.subject);
-            }
+        let mut loads = self.shared.loads();
+        if loads
+            .by_subject
+            .get(self.subject)
+            .is_some_and(|load| load.id == self.id)
+        {
+            loads.by_subject.remove(self.subject);
         }
     }
+}
+
+/// Answers kept for the serve-stale policy, each until `max_age` after the store gave it.
+struct StaleAnswers {
+    answers: Cache<String, Entry>,
+    max_age: Duration,
 }
 
 /// Whether a push channel keeps this cache current; it decides how long new entries live.
@@ -111,8 +148,8 @@ pub(crate) enum PushState {
     Disconnected = 2,
 }
 
-/// Entries live for the TTL with push while a push channel is connected, else for the plain TTL.
-/// A raise counts as fresh knowledge and restarts the clock.
+/// An entry lives for the TTL with push while a push channel is connected, else for the plain TTL,
+/// counted from when the store was asked: raising a cached cutoff makes its answer no younger.
 struct PushAwareExpiry {
     time_to_live: Duration,
     time_to_live_with_push: Duration,
@@ -120,28 +157,52 @@ struct PushAwareExpiry {
 }
 
 impl PushAwareExpiry {
-    fn current(&self) -> Option<Duration> {
-        if self.push_state.load(Ordering::Acquire) == PushState::Connected as u8 {
-            Some(self.time_to_live_with_push)
+    fn remaining(&self, entry: &Entry, now: Instant) -> Option<Duration> {
+        let time_to_live = if self.push_state.load(Ordering::Acquire) == PushState::Connected as u8
+        {
+            self.time_to_live_with_push
         } else {
-            Some(self.time_to_live)
-        }
+            self.time_to_live
+        };
+        Some(time_to_live.saturating_sub(now.saturating_duration_since(entry.asked_at)))
     }
 }
 
-impl Expiry<String, Cutoff> for PushAwareExpiry {
-    fn expire_after_create(&self, _: &String, _: &Cutoff, _: Instant) -> Option<Duration> {
-        self.current()
+impl Expiry<String, Entry> for PushAwareExpiry {
+    fn expire_after_create(&self, _: &String, entry: &Entry, now: Instant) -> Option<Duration> {
+        self.remaining(entry, now)
     }
 
     fn expire_after_update(
         &self,
         _: &String,
-        _: &Cutoff,
-        _: Instant,
+        entry: &Entry,
+        now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        self.current()
+        self.remaining(entry, now)
+    }
+}
+
+/// A stale answer lives until `max_age` after the store was asked.
+struct UntilMaxAge(Duration);
+
+impl Expiry<String, Entry> for UntilMaxAge {
+    fn expire_after_create(&self, _: &String, entry: &Entry, now: Instant) -> Option<Duration> {
+        Some(
+            self.0
+                .saturating_sub(now.saturating_duration_since(entry.asked_at)),
+        )
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &String,
+        entry: &Entry,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        self.expire_after_create(key, entry, now)
     }
 }
 
@@ -149,9 +210,9 @@ impl fmt::Debug for Cutoffs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cutoffs")
             .field("cached_subjects", &self.shared.fresh.entry_count())
-            .field("everyone", &self.everyone())
+            .field("everyone", &self.shared.everyone())
             .field("lookup_timeout", &self.shared.lookup_timeout)
-            .field("serve_stale", &self.shared.last_known.is_some())
+            .field("serve_stale", &self.shared.stale.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -212,10 +273,12 @@ impl CutoffsBuilder {
         self
     }
 
-    /// When the source fails, answer with a cutoff looked up at most `max_age` ago, if one is cached.
+    /// When the source fails, answer with what it said at most `max_age` ago, if that is cached.
     ///
     /// Off by default: a failing source fails closed. Never invents an answer for a subject that was
-    /// not looked up within `max_age`. Changes written or pushed here still apply at once.
+    /// not looked up within `max_age`, and changes applied since do not make an answer younger.
+    /// Changes written or pushed here still apply at once. Refresh-token checks never use it (see
+    /// [`Cutoffs::lookup_in_store`]).
     pub fn serve_stale_for(mut self, max_age: Duration) -> Self {
         self.serve_stale_for = Some(max_age);
         self
@@ -233,21 +296,23 @@ impl CutoffsBuilder {
                 push_state: Arc::clone(&push_state),
             })
             .build();
-        let last_known = self.serve_stale_for.map(|max_age| {
-            Cache::builder()
+        let stale = self.serve_stale_for.map(|max_age| StaleAnswers {
+            answers: Cache::builder()
                 .max_capacity(self.max_subjects)
-                .time_to_live(max_age)
-                .build()
+                .expire_after(UntilMaxAge(max_age))
+                .build(),
+            max_age,
         });
         Cutoffs {
             shared: Arc::new(Shared {
                 source: self.source,
                 fresh,
-                last_known,
+                stale,
                 everyone: AtomicI64::new(encode_everyone(Cutoff::NoCutoff)),
+                generation: AtomicU64::new(0),
                 lookup_timeout: self.lookup_timeout,
                 push_state,
-                loading: Mutex::default(),
+                loads: Mutex::default(),
             }),
         }
     }
@@ -276,192 +341,177 @@ impl Cutoffs {
     /// Includes the [`Scope::Everyone`] cutoff.
     ///
     /// # Errors
-    /// The source failed or timed out, and no answer could be served stale.
+    /// The source failed or timed out, and no answer could be served stale; or `subject` is longer
+    /// than [`MAX_SUBJECT_BYTES`](crate::MAX_SUBJECT_BYTES).
     pub async fn lookup(&self, subject: &str) -> Result<Cutoff, SourceError> {
-        let own = match self.shared.fresh.get(subject).await {
+        let shared = &self.shared;
+        let own = match shared.cached(subject) {
             Some(cutoff) => {
                 metrics::cache_hit();
                 cutoff
             }
             None => {
                 metrics::cache_miss();
-                self.load(subject).await?
+                check_subject(subject)?;
+                shared.load(subject).await?
             }
         };
-        Ok(own.max(self.everyone()))
+        Ok(own.max(shared.everyone()))
+    }
+
+    /// The cutoff in force for `subject`, read from the source now, whatever the cache holds; the
+    /// answer also brings the cache up to date.
+    ///
+    /// For decisions that outlive the request, such as minting a new token pair from a refresh
+    /// token: a cache can be a TTL (or a push delay) behind a logout made on another instance.
+    /// Never served stale.
+    ///
+    /// # Errors
+    /// The source failed or timed out, or `subject` is too long.
+    pub async fn lookup_in_store(&self, subject: &str) -> Result<Cutoff, SourceError> {
+        check_subject(subject)?;
+        let shared = &self.shared;
+        let (found, _asked_at) = shared.fetch(subject).await.inspect_err(|_| {
+            metrics::source_error();
+        })?;
+        shared.apply(Scope::Subject(subject), found);
+        Ok(found.max(shared.everyone()))
     }
 
     /// The cutoff check of a verified token: its subject's cutoff, from the cache or the source,
-    /// against its `iat`.
-    pub(crate) async fn check(
+    /// against the instant the token is judged by.
+    pub(crate) async fn check(&self, subject: &str, judged: NumericDate) -> Result<(), Rejection> {
+        match self.lookup(subject).await {
+            Ok(cutoff) => cutoff.check(judged).map_err(Rejection::new),
+            Err(error) => Err(Rejection::unavailable(error)),
+        }
+    }
+
+    /// [`check`](Self::check) with the cutoff read from the source, never from the cache.
+    pub(crate) async fn check_in_store(
         &self,
         subject: &str,
-        issued_at: NumericDate,
+        judged: NumericDate,
     ) -> Result<(), Rejection> {
-        match self.lookup(subject).await {
-            Ok(cutoff) => cutoff.check(issued_at).map_err(Rejection::new),
+        match self.lookup_in_store(subject).await {
+            Ok(cutoff) => cutoff.check(judged).map_err(Rejection::new),
             Err(error) => Err(Rejection::unavailable(error)),
         }
     }
 
     /// The cutoff check answered from the cache alone, without waiting: `None` when the subject is not
-    /// cached (or the cache is busy), and [`check`](Self::check) must run instead.
+    /// cached, and [`check`](Self::check) must run instead.
     pub(crate) fn check_cached(
         &self,
         subject: &str,
-        issued_at: NumericDate,
+        judged: NumericDate,
     ) -> Option<Result<(), Rejection>> {
-        let own = self.shared.fresh.get(subject).now_or_never().flatten()?;
+        let own = self.shared.cached(subject)?;
         metrics::cache_hit();
         Some(
-            own.max(self.everyone())
-                .check(issued_at)
+            own.max(self.shared.everyone())
+                .check(judged)
                 .map_err(Rejection::new),
         )
     }
 
-    async fn load(&self, subject: &str) -> Result<Cutoff, SourceError> {
-        let shared = &self.shared;
-        let loaded = {
-            let _loading = Loading::start(shared, subject);
-            shared
-                .fresh
-                .try_get_with_by_ref(subject, self.fetch(subject))
-                .await
-        };
-        match loaded {
-            Ok(cutoff) => Ok(cutoff),
-            Err(error) => {
-                metrics::source_error();
-                let stale = match &shared.last_known {
-                    Some(last_known) => last_known.get(subject).await,
-                    None => None,
-                };
-                match stale {
-                    Some(cutoff) => {
-                        tracing::warn!(error = %error, "jwt-cutoff: serving a stale cutoff");
-                        Ok(cutoff)
-                    }
-                    None => Err(SourceError::clone(&error)),
-                }
-            }
-        }
-    }
-
-    /// One bounded source call; the caller caches its answer through `try_get_with`, which is what
-    /// coalesces concurrent callers.
-    async fn fetch(&self, subject: &str) -> Result<Cutoff, SourceError> {
-        let shared = &self.shared;
-        let answer = tokio::time::timeout(shared.lookup_timeout, shared.source.lookup(subject))
-            .await
-            .unwrap_or_else(|_elapsed| {
-                Err(SourceError::new(format!(
-                    "lookup timed out after {:?}",
-                    shared.lookup_timeout
-                )))
-            })?;
-        if let Some(last_known) = &shared.last_known {
-            last_known
-                .entry_by_ref(subject)
-                .and_upsert_with(|current| {
-                    ready(current.map_or(answer, |entry| entry.into_value().max(answer)))
-                })
-                .await;
-        }
-        Ok(answer)
-    }
-
-    /// Logs `subject` out from all devices: every token issued before now is refused from the moment
-    /// this returns, on this instance (and on others when the store pushes, or within their TTL).
+    /// Logs `subject` out from all devices: every token issued before now, and every token of a
+    /// login made before now, is refused from the moment this returns, on this instance (and on
+    /// others when the store pushes, or within their TTL).
     ///
-    /// Returns the new cutoff time. Tokens the [`TokenIssuer`](crate::TokenIssuer) of this process
-    /// mints after the call returns are accepted, even within the same second.
+    /// Returns the cutoff the store now holds for the subject: the new instant, or a later one (or
+    /// [`Cutoff::Refused`]) that was already there. Tokens the [`TokenIssuer`](crate::TokenIssuer)
+    /// of this process mints for a login after the call returns are accepted, even within the same
+    /// second.
+    ///
+    /// The write runs to its end even if the returned future is dropped: once the store may have
+    /// the change, this instance applies it too.
     ///
     /// # Errors
-    /// The source is read-only or could not store the cutoff; nothing changed here then.
-    pub async fn logout_all(&self, subject: &str) -> Result<Timestamp, SourceError> {
-        let at = Timestamp::now();
-        self.raise(Scope::Subject(subject), Cutoff::ValidFrom(at))
-            .await?;
-        Ok(at)
+    /// The source is read-only, failed, or did not answer within the
+    /// [timeout](CutoffsBuilder::lookup_timeout), or `subject` is too long. A write that timed out
+    /// may still have landed in the store.
+    pub async fn logout_all(&self, subject: &str) -> Result<Cutoff, SourceError> {
+        self.raise(
+            Scope::Subject(subject),
+            Cutoff::ValidFrom(crate::Timestamp::now()),
+        )
+        .await
     }
 
     /// Refuses every token of `subject`, for a deleted or disabled account.
     ///
     /// # Errors
-    /// The source is read-only or could not store the change; nothing changed here then.
+    /// As for [`logout_all`](Self::logout_all).
     pub async fn refuse(&self, subject: &str) -> Result<(), SourceError> {
-        self.raise(Scope::Subject(subject), Cutoff::Refused).await
+        self.raise(Scope::Subject(subject), Cutoff::Refused)
+            .await
+            .map(drop)
     }
 
     /// Logs every subject out: tokens issued before now are refused, whoever they belong to.
+    /// Returns the cutoff for everyone that the store now holds.
     ///
     /// # Errors
-    /// The source is read-only or could not store the cutoff; nothing changed here then.
-    pub async fn logout_everyone(&self) -> Result<Timestamp, SourceError> {
-        let at = Timestamp::now();
-        self.raise(Scope::Everyone, Cutoff::ValidFrom(at)).await?;
-        Ok(at)
+    /// As for [`logout_all`](Self::logout_all).
+    pub async fn logout_everyone(&self) -> Result<Cutoff, SourceError> {
+        self.raise(Scope::Everyone, Cutoff::ValidFrom(crate::Timestamp::now()))
+            .await
     }
 
-    async fn raise(&self, scope: Scope<'_>, to: Cutoff) -> Result<(), SourceError> {
-        let timeout = self.shared.lookup_timeout;
-        let stored = tokio::time::timeout(timeout, self.shared.source.raise(scope, to))
+    async fn raise(&self, scope: Scope<'_>, to: Cutoff) -> Result<Cutoff, SourceError> {
+        if let Scope::Subject(subject) = scope {
+            check_subject(subject)?;
+        }
+        let change = CutoffChange::new(scope, to);
+        let shared = Arc::clone(&self.shared);
+        // In a task of its own, so that a caller going away once the store may hold the change
+        // cannot leave this instance without it.
+        let write = tokio::spawn(async move {
+            let timeout = shared.lookup_timeout;
+            let written = shared.source.raise(change.scope(), change.cutoff);
+            let stored = tokio::time::timeout(timeout, written)
+                .await
+                .unwrap_or_else(|_elapsed| {
+                    Err(SourceError::new(format!(
+                        "write timed out after {timeout:?} (it may still land)"
+                    )))
+                })?;
+            shared.apply(change.scope(), stored);
+            Ok(stored)
+        });
+        write
             .await
-            .unwrap_or_else(|_elapsed| {
-                Err(SourceError::new(format!(
-                    "write timed out after {timeout:?}"
-                )))
-            })?;
-        self.apply(scope, stored).await;
-        Ok(())
+            .unwrap_or_else(|_| Err(SourceError::new("the cutoff write task failed")))
     }
 
     /// Brings this instance's cache up to a cutoff that was already stored: one pushed by the store
     /// after another instance wrote it, or one your own code wrote to a read-only source.
     ///
-    /// Monotonic: an older or replayed change never lowers what is cached. Returns when the change
-    /// is in force here. A subject this instance has not cached is left alone: its next lookup
-    /// reads the store, which must therefore already hold the change (read-your-writes; a lagging
-    /// read replica would be read for up to one TTL).
-    pub async fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
-        match scope {
-            Scope::Everyone => {
-                self.shared
-                    .everyone
-                    .fetch_max(encode_everyone(cutoff), Ordering::AcqRel);
-            }
-            Scope::Subject(subject) => {
-                // A lookup of this subject may be in flight, holding what the store said before this
-                // change; it would overwrite a raise made now. Joining it (one `try_get_with`
-                // coalesces with it) lets it insert first, so the raise below lands after it.
-                // `loading` is read before the cache: a lookup inserts before it stops counting as
-                // loading, so one that finished in between is seen as cached. A subject neither
-                // loading nor cached needs nothing: its next lookup reads the changed store.
-                if self.shared.is_loading(subject) || self.shared.fresh.contains_key(subject) {
-                    let _ = self
-                        .shared
-                        .fresh
-                        .try_get_with_by_ref(subject, self.fetch(subject))
-                        .await;
-                    raise_if_cached(&self.shared.fresh, subject, cutoff).await;
-                }
-                if let Some(last_known) = &self.shared.last_known {
-                    raise_if_cached(last_known, subject, cutoff).await;
-                }
-            }
-        }
+    /// Monotonic: an older or replayed change never lowers what is cached. The change is in force
+    /// here when this returns; it never waits for the source. A subject this instance has not
+    /// cached is left alone: its next lookup reads the store, which must therefore already hold the
+    /// change (read-your-writes; a lagging read replica would be read for up to one TTL).
+    pub fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
+        self.shared.apply(scope, cutoff);
     }
 
-    /// Forgets the cached cutoff of `subject`; the next request looks it up again.
-    pub async fn invalidate(&self, subject: &str) {
-        self.shared.fresh.invalidate(subject).await;
+    /// Forgets the cached cutoff of `subject`; the next request looks it up again (a lookup already
+    /// under way answers its callers but is not kept).
+    pub fn invalidate(&self, subject: &str) {
+        let shared = &self.shared;
+        shared.loads().by_subject.remove(subject);
+        shared
+            .fresh
+            .entry_by_ref(subject)
+            .and_compute_with(|_| Op::Remove);
     }
 
     /// Forgets every cached cutoff, for instance after a push channel was down and changes may have
-    /// been missed. The [`Scope::Everyone`] cutoff known here is kept: it only moves forward.
+    /// been missed: nothing read before this call is served after it, lookups under way included.
+    /// The [`Scope::Everyone`] cutoff known here is kept: it only moves forward.
     pub fn invalidate_all(&self) {
-        self.shared.fresh.invalidate_all();
+        self.shared.invalidate_all();
     }
 
     /// Whether a push channel followed with [`follow`](Cutoffs::follow) is connected right now; for
@@ -470,28 +520,219 @@ impl Cutoffs {
     pub fn push_connected(&self) -> bool {
         self.shared.push_state.load(Ordering::Acquire) == PushState::Connected as u8
     }
+}
 
-    pub(crate) fn set_push_state(&self, state: PushState) {
-        self.shared.push_state.store(state as u8, Ordering::Release);
+impl Shared {
+    fn loads(&self) -> MutexGuard<'_, Loads> {
+        // Every update of the map is one step, so a panic elsewhere cannot leave it inconsistent.
+        self.loads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn everyone(&self) -> Cutoff {
-        decode_everyone(self.shared.everyone.load(Ordering::Acquire))
+        decode_everyone(self.everyone.load(Ordering::Acquire))
+    }
+
+    /// The subject's cached cutoff, if one of the current generation is cached.
+    fn cached(&self, subject: &str) -> Option<Cutoff> {
+        let entry = self.fresh.get(subject)?;
+        (entry.generation == self.generation.load(Ordering::Acquire)).then_some(entry.cutoff)
+    }
+
+    pub(crate) fn set_push_state(&self, state: PushState) {
+        self.push_state.store(state as u8, Ordering::Release);
+    }
+
+    pub(crate) fn invalidate_all(&self) {
+        {
+            let mut loads = self.loads();
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            loads.by_subject.clear();
+        }
+        self.fresh.invalidate_all();
+    }
+
+    /// Waits for the subject's load, starting one unless one is under way.
+    async fn load(self: &Arc<Self>, subject: &str) -> Result<Cutoff, SourceError> {
+        let mut answer = match self.join_or_start(subject) {
+            Joined::Cached(cutoff) => return Ok(cutoff),
+            Joined::Load(answer) => answer,
+        };
+        let answered = match answer.wait_for(Option::is_some).await {
+            Ok(answer) => answer.clone(),
+            Err(_closed) => None,
+        };
+        let error = match answered {
+            Some(Ok(cutoff)) => return Ok(cutoff),
+            Some(Err(error)) => error,
+            // Only a runtime shutting down drops a load without an answer.
+            None => SourceError::new("the cutoff lookup was abandoned"),
+        };
+        metrics::source_error();
+        match self.stale_answer(subject) {
+            Some(cutoff) => {
+                tracing::warn!(error = %error, "jwt-cutoff: serving a stale cutoff");
+                Ok(cutoff)
+            }
+            None => Err(error),
+        }
+    }
+
+    fn join_or_start(self: &Arc<Self>, subject: &str) -> Joined {
+        let mut loads = self.loads();
+        if let Some(load) = loads.by_subject.get(subject) {
+            return Joined::Load(load.answer.clone());
+        }
+        // A load may have put its answer in the cache and ended since the miss.
+        if let Some(cutoff) = self.cached(subject) {
+            return Joined::Cached(cutoff);
+        }
+        let id = loads.next_id;
+        loads.next_id += 1;
+        let generation = self.generation.load(Ordering::Acquire);
+        let (sender, answer) = watch::channel(None);
+        loads.by_subject.insert(
+            subject.into(),
+            Load {
+                id,
+                floor: Cutoff::NoCutoff,
+                answer: answer.clone(),
+            },
+        );
+        drop(loads);
+        let shared = Arc::clone(self);
+        let subject = subject.to_owned();
+        tokio::spawn(async move {
+            let registration = Registration {
+                shared: &shared,
+                subject: &subject,
+                id,
+            };
+            let answer = shared
+                .fetch(&subject)
+                .await
+                .map(|(found, asked_at)| shared.keep(&subject, id, generation, found, asked_at));
+            drop(registration);
+            sender.send_replace(Some(answer));
+        });
+        Joined::Load(answer)
+    }
+
+    /// One bounded source call, and when it was made.
+    async fn fetch(&self, subject: &str) -> Result<(Cutoff, Instant), SourceError> {
+        let asked_at = Instant::now();
+        let timeout = self.lookup_timeout;
+        match tokio::time::timeout(timeout, self.source.lookup(subject)).await {
+            Ok(found) => found.map(|found| (found, asked_at)),
+            Err(_elapsed) => Err(SourceError::new(format!(
+                "lookup timed out after {timeout:?}"
+            ))),
+        }
+    }
+
+    /// Puts a load's answer in the caches, raised to its floor, unless the load was forgotten while
+    /// it ran; returns the answer for its callers.
+    fn keep(
+        &self,
+        subject: &str,
+        id: u64,
+        generation: u64,
+        found: Cutoff,
+        asked_at: Instant,
+    ) -> Cutoff {
+        let floor = || {
+            let loads = self.loads();
+            let load = loads.by_subject.get(subject).filter(|load| load.id == id)?;
+            Some(found.max(load.floor))
+        };
+        let mut answer = found;
+        self.fresh
+            .entry_by_ref(subject)
+            .and_compute_with(|current| {
+                let Some(raised) = floor() else {
+                    return Op::Nop;
+                };
+                answer = raised;
+                let cutoff = match current {
+                    Some(entry) if entry.value().generation == generation => {
+                        entry.value().cutoff.max(raised)
+                    }
+                    _ => raised,
+                };
+                Op::Put(Entry {
+                    cutoff,
+                    generation,
+                    asked_at,
+                })
+            });
+        if let Some(stale) = &self.stale {
+            stale
+                .answers
+                .entry_by_ref(subject)
+                .and_compute_with(|current| {
+                    let Some(raised) = floor() else {
+                        return Op::Nop;
+                    };
+                    let cutoff = current.map_or(raised, |entry| entry.value().cutoff.max(raised));
+                    Op::Put(Entry {
+                        cutoff,
+                        generation,
+                        asked_at,
+                    })
+                });
+        }
+        answer
+    }
+
+    /// A cached answer no older than the serve-stale limit, if the policy is on.
+    fn stale_answer(&self, subject: &str) -> Option<Cutoff> {
+        let stale = self.stale.as_ref()?;
+        let entry = stale.answers.get(subject)?;
+        (entry.asked_at.elapsed() <= stale.max_age).then_some(entry.cutoff)
+    }
+
+    pub(crate) fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
+        let subject = match scope {
+            Scope::Everyone => {
+                self.everyone
+                    .fetch_max(encode_everyone(cutoff), Ordering::AcqRel);
+                return;
+            }
+            Scope::Subject(subject) => subject,
+        };
+        if let Some(load) = self.loads().by_subject.get_mut(subject) {
+            load.floor = load.floor.max(cutoff);
+        }
+        raise_if_cached(&self.fresh, subject, cutoff);
+        if let Some(stale) = &self.stale {
+            raise_if_cached(&stale.answers, subject, cutoff);
+        }
     }
 }
 
-/// Raises a cached cutoff in place. An absent subject stays absent: the entry holds the subject's
-/// whole answer (wider cutoffs included), which `to` alone is not.
-async fn raise_if_cached(cache: &Cache<String, Cutoff>, subject: &str, to: Cutoff) {
+/// Raises a cached cutoff in place, keeping its generation and age. An absent subject stays
+/// absent: the entry holds the subject's whole answer (wider cutoffs included), which `to` alone
+/// is not.
+fn raise_if_cached(cache: &Cache<String, Entry>, subject: &str, to: Cutoff) {
     cache
         .entry_by_ref(subject)
-        .and_compute_with(|current| {
-            ready(match current {
-                Some(entry) if *entry.value() < to => Op::Put(to),
-                _ => Op::Nop,
-            })
-        })
-        .await;
+        .and_compute_with(|current| match current {
+            Some(entry) if entry.value().cutoff < to => Op::Put(Entry {
+                cutoff: to,
+                ..*entry.value()
+            }),
+            _ => Op::Nop,
+        });
+}
+
+/// Subjects are bounded here as in tokens, so that every store can hold and push any subject a
+/// token can name, and nothing longer is ever looked up.
+fn check_subject(subject: &str) -> Result<(), SourceError> {
+    if subject.len() > MAX_SUBJECT_BYTES {
+        return Err(SourceError::new(format!(
+            "a subject may have at most {MAX_SUBJECT_BYTES} bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// Packs a cutoff into an `i64` whose order matches [`Cutoff`]'s, so `fetch_max` keeps it monotonic.
@@ -507,6 +748,6 @@ fn decode_everyone(encoded: i64) -> Cutoff {
     match encoded {
         i64::MIN => Cutoff::NoCutoff,
         i64::MAX => Cutoff::Refused,
-        micros => Cutoff::ValidFrom(Timestamp::from_unix_micros(micros)),
+        micros => Cutoff::ValidFrom(crate::Timestamp::from_unix_micros(micros)),
     }
 }

@@ -25,6 +25,18 @@ pub struct CutoffChange {
 }
 
 impl CutoffChange {
+    /// The change of `scope`'s cutoff to `cutoff`.
+    #[must_use]
+    pub fn new(scope: Scope<'_>, cutoff: Cutoff) -> Self {
+        Self {
+            subject: match scope {
+                Scope::Subject(subject) => Some(subject.to_owned()),
+                Scope::Everyone => None,
+            },
+            cutoff,
+        }
+    }
+
     /// The scope this change applies to.
     #[must_use]
     pub fn scope(&self) -> Scope<'_> {
@@ -89,7 +101,9 @@ pub trait PushSubscription: Send + 'static {
 }
 
 /// The background task made by [`Cutoffs::follow`]. It stops when [`stop`](PushTask::stop) is called
-/// or when every clone of its [`Cutoffs`] is gone; dropping the handle leaves it running.
+/// or when every clone of its [`Cutoffs`] is gone; dropping the handle leaves it running. However it
+/// ends (a panic in the store's subscription included), [`Cutoffs::push_connected`] turns false and
+/// the cache is cleared, since nothing keeps it current any more.
 pub struct PushTask {
     handle: tokio::task::JoinHandle<()>,
 }
@@ -109,7 +123,7 @@ impl PushTask {
         self.handle.is_finished()
     }
 
-    /// Stops following the channel. The cache falls back to the TTL without push.
+    /// Stops following the channel. The cache is cleared and falls back to the TTL without push.
     pub fn stop(self) {
         self.handle.abort();
     }
@@ -139,10 +153,11 @@ impl Cutoffs {
 }
 
 async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
+    let _following = Following(shared.clone());
     let mut retry = FIRST_RETRY;
     loop {
         let subscribed = channel.subscribe().await;
-        let Some(cutoffs) = upgrade(&shared) else {
+        let Some(cutoffs) = shared.upgrade() else {
             return;
         };
         let error = match subscribed {
@@ -154,11 +169,11 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
                 let connected_at = Instant::now();
                 let error = loop {
                     let next = subscription.next_change().await;
-                    let Some(cutoffs) = upgrade(&shared) else {
+                    let Some(cutoffs) = shared.upgrade() else {
                         return;
                     };
                     match next {
-                        Ok(change) => cutoffs.apply(change.scope(), change.cutoff).await,
+                        Ok(change) => cutoffs.apply(change.scope(), change.cutoff),
                         Err(error) => break error,
                     }
                 };
@@ -167,7 +182,7 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
                 if connected_at.elapsed() >= HEALTHY_FOR {
                     retry = FIRST_RETRY;
                 }
-                let Some(cutoffs) = upgrade(&shared) else {
+                let Some(cutoffs) = shared.upgrade() else {
                     return;
                 };
                 cutoffs.set_push_state(PushState::Disconnected);
@@ -185,8 +200,21 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
     }
 }
 
-fn upgrade(shared: &Weak<Shared>) -> Option<Cutoffs> {
-    shared.upgrade().map(|shared| Cutoffs { shared })
+/// Lives as long as the push task: when the task ends, stopped, panicking or done, the cache no
+/// longer counts on push.
+struct Following(Weak<Shared>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        if std::thread::panicking() {
+            tracing::error!("jwt-cutoff: the push task panicked; falling back to the plain TTL");
+        }
+        shared.set_push_state(PushState::None);
+        shared.invalidate_all();
+    }
 }
 
 #[cfg(test)]

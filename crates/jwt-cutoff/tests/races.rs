@@ -1,0 +1,403 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+//! Races between the cutoff cache's lookups, writes, pushes and reconnects, each played in the
+//! order that once let an older cutoff win. The store is a [`MemoryStore`] behind a gated double
+//! ([`TestSource`]); `Cutoffs` is the real one.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use jwt_cutoff::{
+    BoxFuture, Cutoff, CutoffChange, CutoffSource, Cutoffs, MemoryStore, MemorySubscription,
+    PushChannel, PushSubscription, Reason, Scope, SourceError, Timestamp,
+};
+use tokio::sync::watch;
+
+use support::gated::{NO_TIMEOUT, PATIENCE, TestSource, at_secs, wait_until, within};
+use support::{hs_issuer, hs_validator};
+
+const MINUTES: Duration = Duration::from_secs(600);
+
+fn instance(source: &Arc<TestSource>) -> Cutoffs {
+    Cutoffs::builder(Arc::clone(source))
+        .lookup_timeout(NO_TIMEOUT)
+        .time_to_live(MINUTES)
+        .time_to_live_with_push(MINUTES)
+        .build()
+}
+
+async fn raise_in_store(store: &MemoryStore, subject: &str) -> Cutoff {
+    store
+        .raise(Scope::Subject(subject), Cutoff::ValidFrom(Timestamp::now()))
+        .await
+        .unwrap()
+}
+
+/// A push channel the test can cut and restore like a network link, and make panic.
+#[derive(Clone)]
+struct Link {
+    store: MemoryStore,
+    cut: watch::Sender<bool>,
+    panic_on_next: Arc<AtomicBool>,
+}
+
+struct LinkSubscription {
+    inner: MemorySubscription,
+    cut: watch::Receiver<bool>,
+    panic_on_next: Arc<AtomicBool>,
+}
+
+impl Link {
+    fn new(store: &MemoryStore) -> Self {
+        Self {
+            store: store.clone(),
+            cut: watch::Sender::new(false),
+            panic_on_next: Arc::default(),
+        }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+impl PushChannel for Link {
+    type Subscription = LinkSubscription;
+
+    fn subscribe(&self) -> BoxFuture<'_, Result<LinkSubscription, SourceError>> {
+        Box::pin(async move {
+            if *self.cut.borrow() {
+                return Err(SourceError::new("link is cut"));
+            }
+            Ok(LinkSubscription {
+                inner: self.store.subscribe().await?,
+                cut: self.cut.subscribe(),
+                panic_on_next: Arc::clone(&self.panic_on_next),
+            })
+        })
+    }
+}
+
+impl PushSubscription for LinkSubscription {
+    fn next_change(&mut self) -> BoxFuture<'_, Result<CutoffChange, SourceError>> {
+        Box::pin(async move {
+            let change = tokio::select! {
+                change = self.inner.next_change() => change,
+                _ = self.cut.wait_for(|cut| *cut) => Err(SourceError::new("link is cut")),
+            };
+            assert!(
+                !self.panic_on_next.load(Ordering::SeqCst),
+                "a store's subscription panicked"
+            );
+            change
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fill that outlives the lookup that started it
+// ---------------------------------------------------------------------------------------------
+
+/// A lookup starts a fill and goes away; a pushed change for the subject arrives while the fill is
+/// held; then this instance logs the subject out. The fill, whoever finishes it, read the store
+/// before the logout and must not put that older cutoff in the cache after the logout returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fill_left_by_a_cancelled_lookup_cannot_undo_a_later_logout() {
+    let store = MemoryStore::new();
+    let source = TestSource::gated(store.clone());
+    let cutoffs = instance(&source);
+    let validator = hs_validator(cutoffs.clone());
+
+    let first = tokio::spawn({
+        let cutoffs = cutoffs.clone();
+        async move { cutoffs.lookup("alice").await }
+    });
+    wait_until("the first fill read the store", || source.reads() == 1).await;
+
+    // A change pushed while the fill is held.
+    let pushed = raise_in_store(&store, "alice").await;
+    let apply = tokio::spawn({
+        let cutoffs = cutoffs.clone();
+        async move { cutoffs.apply(Scope::Subject("alice"), pushed) }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.abort();
+    let _ = first.await;
+    // Whatever took the fill over has read the store (before the logout) by now, or never will.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let between = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let logout = within("logout_all", cutoffs.logout_all("alice")).await;
+    let logout = logout.unwrap();
+    source.gate.open();
+    within("the pushed change", apply).await.unwrap();
+
+    let in_force = cutoffs.lookup("alice").await.unwrap();
+    assert!(
+        in_force >= logout,
+        "the cache went back to {in_force:?} after a logout at {logout:?}"
+    );
+    assert_eq!(
+        validator.validate(&between).await.unwrap_err().reason(),
+        Reason::Revoked,
+        "a token minted before the logout returned is refused"
+    );
+}
+
+/// Which step of a logout the caller abandons in
+/// [`a_logout_whose_caller_goes_away_is_still_in_force_here`].
+#[derive(Clone, Copy, Debug)]
+enum Abandoned {
+    /// While the store write is on its way back (it has landed in the store).
+    Write,
+    /// While the logout brings the cache up to date, a fill of the subject being in flight (the
+    /// update used to wait for that fill).
+    CacheUpdate,
+}
+
+async fn abandoned_logout(abandoned: Abandoned) {
+    let store = MemoryStore::new();
+    let source = TestSource::new(store.clone());
+    let cutoffs = instance(&source);
+    let validator = hs_validator(cutoffs.clone());
+    let before = hs_issuer().issue_access("alice", &()).unwrap().token;
+    assert!(
+        validator.validate(&before).await.is_ok(),
+        "cached: no cutoff"
+    );
+
+    let held_fill = match abandoned {
+        Abandoned::Write => {
+            source.after_write.close();
+            None
+        }
+        Abandoned::CacheUpdate => {
+            // Make the cached entry go, then hold a fresh fill of it.
+            cutoffs.invalidate("alice");
+            source.gate.close();
+            let reads = source.reads();
+            let fill = tokio::spawn({
+                let cutoffs = cutoffs.clone();
+                async move { cutoffs.lookup("alice").await }
+            });
+            wait_until("a fill read the store", || source.reads() == reads + 1).await;
+            Some(fill)
+        }
+    };
+
+    let logout = tokio::spawn({
+        let cutoffs = cutoffs.clone();
+        async move { cutoffs.logout_all("alice").await }
+    });
+    wait_until("the logout wrote the store", || source.writes() == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    logout.abort();
+    let abandoned_early = logout.await.is_err_and(|error| error.is_cancelled());
+    if let Abandoned::Write = abandoned {
+        assert!(
+            abandoned_early,
+            "the caller went away before the write returned"
+        );
+    }
+    // Once the cache update stopped waiting for fills, it finishes before the caller can leave.
+    source.after_write.open();
+    source.gate.open();
+    if let Some(fill) = held_fill {
+        let _ = within("the held fill", fill).await;
+    }
+
+    let stored = store.lookup("alice").await.unwrap();
+    assert!(stored > Cutoff::NoCutoff, "the write landed in the store");
+    let deadline = Instant::now() + PATIENCE;
+    while validator.validate(&before).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{abandoned:?}: the store holds {stored:?}, but this instance still admits a token from \
+             before it (its cache TTL is ten minutes)"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_whose_caller_goes_away_during_the_write_is_still_in_force_here() {
+    abandoned_logout(Abandoned::Write).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_whose_caller_goes_away_during_the_cache_update_is_still_in_force_here() {
+    abandoned_logout(Abandoned::CacheUpdate).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pushed changes are not held back by slow fills
+// ---------------------------------------------------------------------------------------------
+
+/// During a store brownout fills hang until the lookup timeout; a change pushed for a subject being
+/// filled must not hold back the changes pushed after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_fill_does_not_hold_back_the_pushed_changes_behind_it() {
+    let store = MemoryStore::new();
+    let source = TestSource::new(store.clone());
+    let cutoffs = instance(&source);
+    let _push = cutoffs.follow(store.clone());
+    wait_until("push connected", || cutoffs.push_connected()).await;
+    assert_eq!(cutoffs.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
+
+    // Alice's fill hangs at the gate (the brownout); its timeout is far away.
+    source.gate.close();
+    let fill = tokio::spawn({
+        let cutoffs = cutoffs.clone();
+        async move { cutoffs.lookup("alice").await }
+    });
+    wait_until("alice's fill read the store", || source.reads() == 2).await;
+
+    let alice = raise_in_store(&store, "alice").await;
+    let bob = raise_in_store(&store, "bob").await;
+    let deadline = Instant::now() + PATIENCE;
+    while cutoffs.lookup("bob").await.unwrap() != bob {
+        assert!(
+            Instant::now() < deadline,
+            "bob's pushed change waited behind alice's hanging fill"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    source.gate.open();
+    let _ = within("alice's fill", fill).await;
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), alice);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnects fence the lookups in flight
+// ---------------------------------------------------------------------------------------------
+
+/// A lookup reads the store; a change is made while the push channel is down (so this instance
+/// misses it); the channel reconnects, which must forget everything read before; only then does
+/// the lookup finish. Its answer predates the missed change and must not be kept for the long TTL
+/// with push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lookup_in_flight_across_a_reconnect_is_not_kept() {
+    let store = MemoryStore::new();
+    let source = TestSource::new(store.clone());
+    let cutoffs = instance(&source);
+    let link = Link::new(&store);
+    let _push = cutoffs.follow(link.clone());
+    wait_until("push connected", || cutoffs.push_connected()).await;
+
+    link.set_cut(true);
+    wait_until("push lost", || !cutoffs.push_connected()).await;
+    source.gate.close();
+    let fill = tokio::spawn({
+        let cutoffs = cutoffs.clone();
+        async move { cutoffs.lookup("alice").await }
+    });
+    wait_until("the fill read the store", || source.reads() == 1).await;
+
+    let missed = raise_in_store(&store, "alice").await;
+    link.set_cut(false);
+    wait_until("push reconnected", || cutoffs.push_connected()).await;
+    source.gate.open();
+    let _ = within("the fill", fill).await;
+
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap(),
+        missed,
+        "an answer read before the reconnect survived it"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The push task ends: the cache stops trusting push
+// ---------------------------------------------------------------------------------------------
+
+/// How the push task ends in [`push_task_end`].
+#[derive(Clone, Copy, Debug)]
+enum Ended {
+    Stopped,
+    Panicked,
+}
+
+async fn push_task_end(ended: Ended) {
+    let store = MemoryStore::new();
+    let source = TestSource::new(store.clone());
+    let cutoffs = instance(&source);
+    let link = Link::new(&store);
+    let task = cutoffs.follow(link.clone());
+    wait_until("push connected", || cutoffs.push_connected()).await;
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+
+    match ended {
+        Ended::Stopped => task.stop(),
+        Ended::Panicked => {
+            link.panic_on_next.store(true, Ordering::SeqCst);
+            raise_in_store(&store, "carol").await;
+            wait_until("the task ended", || task.is_finished()).await;
+        }
+    }
+    // Nothing pushes any more: the cached answer may be missing this change.
+    let unpushed = raise_in_store(&store, "alice").await;
+
+    let deadline = Instant::now() + PATIENCE;
+    while cutoffs.push_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "{ended:?}: push_connected() is still true"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap(),
+        unpushed,
+        "{ended:?}: an answer cached for the long TTL with push outlived the push task"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_push_task_leaves_the_cache_unconnected_and_cleared() {
+    push_task_end(Ended::Stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicked_push_task_leaves_the_cache_unconnected_and_cleared() {
+    push_task_end(Ended::Panicked).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serve-stale keeps the age of the last lookup
+// ---------------------------------------------------------------------------------------------
+
+/// A change applied to a stale answer makes it no younger: past `max_age` since the store last
+/// answered, it is no longer served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raised_stale_answer_keeps_the_age_of_its_lookup() {
+    const TTL: Duration = Duration::from_millis(100);
+    const MAX_AGE: Duration = Duration::from_millis(1000);
+    let source = TestSource::new(MemoryStore::new());
+    let cutoffs = Cutoffs::builder(Arc::clone(&source))
+        .time_to_live(TTL)
+        .serve_stale_for(MAX_AGE)
+        .build();
+    let looked_up = Instant::now();
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    source.fail(true);
+
+    tokio::time::sleep(MAX_AGE * 6 / 10).await;
+    cutoffs.apply(Scope::Subject("alice"), at_secs(1_700_000_000));
+    tokio::time::sleep(MAX_AGE * 6 / 10).await;
+    assert!(looked_up.elapsed() > MAX_AGE);
+    assert!(
+        cutoffs.lookup("alice").await.is_err(),
+        "an answer looked up more than {MAX_AGE:?} ago was served because a change was applied to it"
+    );
+}
