@@ -71,7 +71,9 @@ fn main() {
         .token_cache_max_bytes(1 << 30)
         .build(cutoffs.clone())
         .unwrap();
-    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build();
+    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+        .build()
+        .unwrap();
 
     report(&format!("cutoff cache, {ENTRIES} subjects"), || {
         runtime.block_on(async {

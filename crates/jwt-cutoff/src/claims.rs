@@ -12,6 +12,19 @@ use serde_json::value::RawValue;
 
 use crate::time::{NumericDate, Timestamp};
 
+/// The registered claims this crate writes and checks itself. None of them can name the subject,
+/// and an application's extra claims may not set them.
+pub(crate) const CHECKED_CLAIMS: [&str; 7] =
+    ["iat", "exp", "nbf", "iss", "aud", "token_use", "auth_time"];
+
+/// Whether `claim` can name the subject: not empty, and not one of [`CHECKED_CLAIMS`].
+pub(crate) fn check_subject_claim(claim: &str) -> Result<(), String> {
+    if claim.is_empty() || CHECKED_CLAIMS.contains(&claim) {
+        return Err(format!("{claim:?} cannot name the subject"));
+    }
+    Ok(())
+}
+
 /// Which kind of token an endpoint accepts. The [`TokenIssuer`](crate::TokenIssuer) writes it in the
 /// `token_use` claim, so neither kind can stand in for the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,6 +55,7 @@ impl TokenType {
 pub struct Verified<C = NoClaims> {
     pub(crate) subject: Arc<str>,
     pub(crate) issued_at: NumericDate,
+    pub(crate) authenticated_at: Option<NumericDate>,
     pub(crate) expires_at: Timestamp,
     pub(crate) token_type: Option<TokenType>,
     pub(crate) claims: C,
@@ -58,6 +72,25 @@ impl<C> Verified<C> {
     #[must_use]
     pub fn issued_at(&self) -> Timestamp {
         self.issued_at.at
+    }
+
+    /// When the login this token descends from happened: its `auth_time` claim, or `iat` for a
+    /// token without one. [`TokenIssuer::refresh_pair`](crate::TokenIssuer::refresh_pair) carries it
+    /// from a refresh token to the pair it mints, and cutoffs judge tokens by it, so a pair
+    /// refreshed from a login made before a logout is refused like that login's own tokens.
+    #[must_use]
+    pub fn authenticated_at(&self) -> Timestamp {
+        self.login().at
+    }
+
+    /// The login instant as the token wrote it: `auth_time`, else `iat`.
+    pub(crate) fn login(&self) -> NumericDate {
+        self.authenticated_at.unwrap_or(self.issued_at)
+    }
+
+    /// The instant a cutoff judges this token by.
+    pub(crate) fn judged_instant(&self) -> NumericDate {
+        crate::cutoff::judged_instant(self.issued_at, self.authenticated_at)
     }
 
     /// When the token expires (`exp`).
@@ -90,6 +123,10 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
         f.debug_struct("Verified")
             .field("subject", &self.subject)
             .field("issued_at", &self.issued_at.at)
+            .field(
+                "authenticated_at",
+                &self.authenticated_at.map(|login| login.at),
+            )
             .field("expires_at", &self.expires_at)
             .field("token_type", &self.token_type)
             .field("claims", &self.claims)
@@ -179,6 +216,7 @@ pub(crate) struct Registered<'a> {
     pub(crate) issuer: Option<Text<'a>>,
     pub(crate) audience: Option<Audience<'a>>,
     pub(crate) token_use: Option<Text<'a>>,
+    pub(crate) auth_time: Option<&'a RawValue>,
 }
 
 /// Reads [`Registered`] from a payload, with the subject under a configurable claim name. Every
@@ -227,6 +265,7 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
                 "iss" => set_once(&mut claims.issuer, &mut map, "iss")?,
                 "aud" => set_once(&mut claims.audience, &mut map, "aud")?,
                 "token_use" => set_once(&mut claims.token_use, &mut map, "token_use")?,
+                "auth_time" => set_once(&mut claims.auth_time, &mut map, "auth_time")?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

@@ -1,7 +1,14 @@
 //! The answer a cutoff source gives for a subject, and the one rule that compares it with `iat`.
 
+use std::fmt;
+
 use crate::reject::Reason;
 use crate::time::{NumericDate, Timestamp};
+
+/// The longest subject, in bytes, that tokens may name and stores hold: a longer one is refused
+/// by the validator and the issuer before any lookup, and by [`Cutoffs`](crate::Cutoffs) writes,
+/// so that every store can keep and push any subject a token can carry.
+pub const MAX_SUBJECT_BYTES: usize = 256;
 
 /// What a subject's tokens must satisfy, as a [`CutoffSource`](crate::CutoffSource) answers it.
 ///
@@ -24,10 +31,20 @@ impl Cutoff {
         Ord::max(self, other)
     }
 
-    /// Whether a token issued at `issued_at` passes this cutoff, and if not, why.
-    pub(crate) fn check(self, issued_at: NumericDate) -> Result<(), Reason> {
+    /// The instant tokens are valid from, for [`ValidFrom`](Self::ValidFrom).
+    #[must_use]
+    pub const fn valid_from(self) -> Option<Timestamp> {
         match self {
-            _ if self.admits(issued_at) => Ok(()),
+            Self::ValidFrom(at) => Some(at),
+            Self::NoCutoff | Self::Refused => None,
+        }
+    }
+
+    /// Whether a token judged by the instant `judged` (see [`judged_instant`]) passes this cutoff,
+    /// and if not, why.
+    pub(crate) fn check(self, judged: NumericDate) -> Result<(), Reason> {
+        match self {
+            _ if self.admits(judged) => Ok(()),
             Self::Refused => Err(Reason::SubjectRefused),
             _ => Err(Reason::Revoked),
         }
@@ -48,6 +65,35 @@ impl Cutoff {
             }
             Self::ValidFrom(from) => issued_at.at >= from,
         }
+    }
+}
+
+/// `no cutoff`, `valid from <NumericDate>` or `refused`.
+impl fmt::Display for Cutoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCutoff => f.write_str("no cutoff"),
+            Self::ValidFrom(at) => write!(f, "valid from {at}"),
+            Self::Refused => f.write_str("refused"),
+        }
+    }
+}
+
+/// The instant a cutoff judges a token by: the earlier of its `iat` and, when it has one, the
+/// `auth_time` of the login it descends from. A pair minted by a refresh carries its login's
+/// `auth_time`, so a logout covers every pair refreshed from a login made before it, however late
+/// the refresh slipped through.
+///
+/// On equal instants a whole-second claim is the one kept, as [`Cutoff::admits`] treats it more
+/// strictly. The earlier instant passes a cutoff only if both do.
+pub(crate) fn judged_instant(
+    issued_at: NumericDate,
+    authenticated_at: Option<NumericDate>,
+) -> NumericDate {
+    match authenticated_at {
+        Some(login) if login.at < issued_at.at => login,
+        Some(login) if login.at == issued_at.at && login.whole_seconds => login,
+        _ => issued_at,
     }
 }
 
@@ -98,6 +144,41 @@ mod tests {
         assert!(!on_the_second.admits(whole(SECOND)));
         assert!(!on_the_second.admits(whole(SECOND - 1)));
         assert!(on_the_second.admits(whole(SECOND + 1)));
+    }
+
+    #[test]
+    fn the_earlier_of_iat_and_auth_time_is_judged() {
+        let cutoff = Cutoff::ValidFrom(Timestamp::from_unix_micros(SECOND * 1_000_000 + 500));
+        let fresh_iat = precise(SECOND * 1_000_000 + 900);
+        let old_login = precise(SECOND * 1_000_000 + 100);
+        assert!(cutoff.admits(judged_instant(fresh_iat, None)));
+        assert!(!cutoff.admits(judged_instant(fresh_iat, Some(old_login))));
+        assert!(!cutoff.admits(judged_instant(old_login, Some(fresh_iat))));
+        let new_login = precise(SECOND * 1_000_000 + 600);
+        assert!(cutoff.admits(judged_instant(fresh_iat, Some(new_login))));
+        // A whole-second login in the cutoff's second is refused even with a precise later iat.
+        assert!(!cutoff.admits(judged_instant(fresh_iat, Some(whole(SECOND)))));
+        assert_eq!(
+            judged_instant(whole(SECOND), Some(precise(SECOND * 1_000_000))),
+            whole(SECOND)
+        );
+        assert_eq!(
+            judged_instant(precise(SECOND * 1_000_000), Some(whole(SECOND))),
+            whole(SECOND)
+        );
+        // Whichever is judged, it passes only if both instants pass.
+        for (iat, login) in [
+            (whole(SECOND + 1), precise(SECOND * 1_000_000 + 700)),
+            (precise(SECOND * 1_000_000 + 700), whole(SECOND + 1)),
+            (whole(SECOND), precise(SECOND * 1_000_000 + 900)),
+        ] {
+            let judged = judged_instant(iat, Some(login));
+            assert_eq!(
+                cutoff.admits(judged),
+                cutoff.admits(iat) && cutoff.admits(login),
+                "{iat:?} {login:?}"
+            );
+        }
     }
 
     #[test]

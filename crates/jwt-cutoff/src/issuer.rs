@@ -10,13 +10,10 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::claims::TokenType;
-use crate::keys::SigningKey;
-use crate::time::Timestamp;
-
-/// Claim names the issuer writes itself; the application's extra claims may not use them.
-const RESERVED: [&str; 7] = ["sub", "iat", "exp", "nbf", "iss", "aud", "token_use"];
-const MAX_SUBJECT_BYTES: usize = 256;
+use crate::claims::{CHECKED_CLAIMS, TokenType, Verified, check_subject_claim};
+use crate::cutoff::MAX_SUBJECT_BYTES;
+use crate::keys::{KeyError, SigningKey};
+use crate::time::{NumericDate, Timestamp};
 
 /// Mints access and refresh tokens.
 ///
@@ -24,6 +21,12 @@ const MAX_SUBJECT_BYTES: usize = 256;
 ///   [`Cutoffs::logout_all`](crate::Cutoffs::logout_all) stamps cutoffs with, so in one process a
 ///   token minted after a logout returned is accepted and one minted before it is refused, even
 ///   within one second.
+/// - `auth_time` is the instant of the login the token descends from: `iat` for tokens minted at a
+///   login ([`issue_pair`](Self::issue_pair)), the refresh token's own for a pair minted from it
+///   ([`refresh_pair`](Self::refresh_pair)). Cutoffs judge a token by the earlier of `iat` and
+///   `auth_time`, so a refresh cannot launder a logout: a pair refreshed from a login made before
+///   the logout is refused as soon as the logout is known, however late the refresh slipped
+///   through.
 /// - `token_use` says `access` or `refresh`, so neither can stand in for the other.
 /// - `exp` is `iat` plus the lifetime, in whole seconds.
 ///
@@ -34,7 +37,7 @@ const MAX_SUBJECT_BYTES: usize = 256;
 /// let issuer = TokenIssuer::builder(SigningKey::hmac(b"an access secret of at least 32 bytes", Algorithm::HS256)?)
 ///     .refresh_key(SigningKey::hmac(b"a refresh secret of at least 32 bytes", Algorithm::HS256)?)
 ///     .access_lifetime(Duration::from_secs(300))
-///     .build();
+///     .build()?;
 /// let pair = issuer.issue_pair("alice", &serde_json::json!({ "username": "alice" }))?;
 /// assert!(pair.access.expires_at < pair.refresh.expires_at);
 /// # Ok::<_, Box<dyn std::error::Error>>(())
@@ -121,27 +124,48 @@ impl TokenIssuerBuilder {
     }
 
     /// The issuer.
-    #[must_use]
-    pub fn build(self) -> TokenIssuer {
-        TokenIssuer {
+    ///
+    /// # Errors
+    /// The subject claim is one of the registered claims this crate writes itself (`iat`, `exp`,
+    /// `nbf`, `iss`, `aud`, `token_use`, `auth_time`), which no validator would accept.
+    pub fn build(self) -> Result<TokenIssuer, KeyError> {
+        check_subject_claim(&self.config.subject_claim).map_err(KeyError::new)?;
+        Ok(TokenIssuer {
             config: Arc::new(self.config),
-        }
+        })
     }
 }
 
 /// A freshly minted token.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output hides the token.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct IssuedToken {
     /// The compact JWT, to hand to the client. Secret: do not log it.
     pub token: String,
     /// Its `iat`.
     pub issued_at: Timestamp,
+    /// Its `auth_time`: when the login it descends from happened.
+    pub authenticated_at: Timestamp,
     /// Its `exp`.
     pub expires_at: Timestamp,
 }
 
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"<redacted>")
+            .field("issued_at", &self.issued_at)
+            .field("authenticated_at", &self.authenticated_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 /// An access token and a refresh token, minted together.
+///
+/// Its `Debug` output hides the tokens.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct TokenPair {
@@ -190,21 +214,22 @@ impl TokenIssuer {
         }
     }
 
-    /// Mints an access token for `subject`, with `extra` claims (any value that serializes to a JSON
-    /// object, or `()` for none).
+    /// Mints an access token for `subject` at a login, with `extra` claims (any value that
+    /// serializes to a JSON object, or `()` for none).
     ///
     /// # Errors
-    /// The subject is empty or longer than 256 bytes, `extra` is not an object or uses a reserved
-    /// claim name, or signing failed.
+    /// The subject is empty or longer than [`MAX_SUBJECT_BYTES`](crate::MAX_SUBJECT_BYTES),
+    /// `extra` is not an object or sets a claim the issuer writes, or signing failed.
     pub fn issue_access(
         &self,
         subject: &str,
         extra: &impl Serialize,
     ) -> Result<IssuedToken, IssueError> {
-        self.issue(TokenType::Access, subject, extra)
+        let login = Login::now();
+        self.issue(TokenType::Access, subject, login, &extra_claims(extra)?)
     }
 
-    /// Mints a refresh token for `subject`.
+    /// Mints a refresh token for `subject` at a login.
     ///
     /// # Errors
     /// As for [`issue_access`](TokenIssuer::issue_access).
@@ -213,10 +238,16 @@ impl TokenIssuer {
         subject: &str,
         extra: &impl Serialize,
     ) -> Result<IssuedToken, IssueError> {
-        self.issue(TokenType::Refresh, subject, extra)
+        let login = Login::now();
+        self.issue(TokenType::Refresh, subject, login, &extra_claims(extra)?)
     }
 
-    /// Mints an access and a refresh token for `subject`, with the same extra claims.
+    /// Mints an access and a refresh token for `subject` at a login (a password checked, say),
+    /// with the same extra claims. Both carry the login's instant as `auth_time`.
+    ///
+    /// Not for a refresh endpoint: a new pair minted there must keep the login instant of the
+    /// refresh token it replaces, or a logout could be laundered. Use
+    /// [`refresh_pair`](Self::refresh_pair) there.
     ///
     /// # Errors
     /// As for [`issue_access`](TokenIssuer::issue_access).
@@ -225,9 +256,39 @@ impl TokenIssuer {
         subject: &str,
         extra: &impl Serialize,
     ) -> Result<TokenPair, IssueError> {
+        self.pair(subject, Login::now(), extra)
+    }
+
+    /// Mints a new pair from a verified refresh token: same subject, and the `auth_time` of the
+    /// login that refresh token descends from, so a cutoff that covers that login covers the new
+    /// pair as well.
+    ///
+    /// # Errors
+    /// `refreshed` is not a refresh token, or as for [`issue_access`](TokenIssuer::issue_access).
+    pub fn refresh_pair<C>(
+        &self,
+        refreshed: &Verified<C>,
+        extra: &impl Serialize,
+    ) -> Result<TokenPair, IssueError> {
+        if refreshed.token_type() != Some(TokenType::Refresh) {
+            return Err(IssueError::new(
+                "a new pair is only minted from a refresh token",
+            ));
+        }
+        let login = Login(refreshed.login());
+        self.pair(refreshed.subject(), login, extra)
+    }
+
+    fn pair(
+        &self,
+        subject: &str,
+        login: Login,
+        extra: &impl Serialize,
+    ) -> Result<TokenPair, IssueError> {
+        let extra = extra_claims(extra)?;
         Ok(TokenPair {
-            access: self.issue_access(subject, extra)?,
-            refresh: self.issue_refresh(subject, extra)?,
+            access: self.issue(TokenType::Access, subject, login, &extra)?,
+            refresh: self.issue(TokenType::Refresh, subject, login, &extra)?,
         })
     }
 
@@ -241,22 +302,20 @@ impl TokenIssuer {
         &self,
         token_type: TokenType,
         subject: &str,
-        extra: &impl Serialize,
+        login: Login,
+        extra: &Map<String, Value>,
     ) -> Result<IssuedToken, IssueError> {
         let config = &*self.config;
         if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
-            return Err(IssueError::new("the subject must be 1 to 256 bytes long"));
+            return Err(IssueError::new(format!(
+                "the subject must be 1 to {MAX_SUBJECT_BYTES} bytes long"
+            )));
         }
-        let extra = match serde_json::to_value(extra) {
-            Ok(Value::Object(map)) => map,
-            Ok(Value::Null) => Map::new(),
-            Ok(_) => return Err(IssueError::new("extra claims must serialize to an object")),
-            Err(error) => return Err(IssueError::new(format!("extra claims: {error}"))),
-        };
-        if let Some(name) = extra
-            .keys()
-            .find(|name| RESERVED.contains(&name.as_str()) || **name == config.subject_claim)
-        {
+        if let Some(name) = extra.keys().find(|name| {
+            CHECKED_CLAIMS.contains(&name.as_str())
+                || *name == "sub"
+                || **name == config.subject_claim
+        }) {
             return Err(IssueError::new(format!(
                 "extra claims may not set {name:?}; the issuer writes it"
             )));
@@ -268,17 +327,25 @@ impl TokenIssuer {
         let issued_at = Timestamp::now();
         let expires_at =
             Timestamp::from_unix_secs(issued_at.saturating_add(lifetime).as_unix_secs());
-        let issued_at_json = RawValue::from_string(issued_at.to_numeric_date())
-            .map_err(|error| IssueError::new(format!("iat: {error}")))?;
+        let numeric_date = |date: NumericDate| {
+            RawValue::from_string(date.to_json())
+                .map_err(|error| IssueError::new(format!("NumericDate: {error}")))
+        };
+        let issued_at_json = numeric_date(NumericDate {
+            at: issued_at,
+            whole_seconds: false,
+        })?;
+        let auth_time_json = numeric_date(login.0)?;
         let claims = IssuedClaims {
             subject_claim: &config.subject_claim,
             subject,
             issued_at: &issued_at_json,
+            auth_time: &auth_time_json,
             expires_at: expires_at.as_unix_secs(),
             issuer: config.issuer.as_deref(),
             audience: config.audience.as_deref(),
             token_use: token_type.claim_value(),
-            extra: &extra,
+            extra,
         };
         let mut header = jsonwebtoken::Header::new(key.algorithm.to_jsonwebtoken());
         header.kid.clone_from(&key.kid);
@@ -287,8 +354,32 @@ impl TokenIssuer {
         Ok(IssuedToken {
             token,
             issued_at,
+            authenticated_at: login.0.at,
             expires_at,
         })
+    }
+}
+
+/// The login a token descends from: now for a new login, or a refresh token's own.
+#[derive(Clone, Copy)]
+struct Login(NumericDate);
+
+impl Login {
+    fn now() -> Self {
+        Self(NumericDate {
+            at: Timestamp::now(),
+            whole_seconds: false,
+        })
+    }
+}
+
+/// The application's extra claims as a JSON object.
+fn extra_claims(extra: &impl Serialize) -> Result<Map<String, Value>, IssueError> {
+    match serde_json::to_value(extra) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(_) => Err(IssueError::new("extra claims must serialize to an object")),
+        Err(error) => Err(IssueError::new(format!("extra claims: {error}"))),
     }
 }
 
@@ -296,6 +387,7 @@ struct IssuedClaims<'a> {
     subject_claim: &'a str,
     subject: &'a str,
     issued_at: &'a RawValue,
+    auth_time: &'a RawValue,
     expires_at: i64,
     issuer: Option<&'a str>,
     audience: Option<&'a str>,
@@ -308,6 +400,7 @@ impl Serialize for IssuedClaims<'_> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry(self.subject_claim, self.subject)?;
         map.serialize_entry("iat", self.issued_at)?;
+        map.serialize_entry("auth_time", self.auth_time)?;
         map.serialize_entry("exp", &self.expires_at)?;
         if let Some(issuer) = self.issuer {
             map.serialize_entry("iss", issuer)?;
@@ -385,7 +478,7 @@ mod tests {
                 .key(verifying)
                 .build(cutoffs.clone())
                 .unwrap();
-            let issuer = TokenIssuer::builder(signing).build();
+            let issuer = TokenIssuer::builder(signing).build().unwrap();
             let token = issuer.issue_access("alice", &()).unwrap();
             let verified = validator.validate(&token.token).await.unwrap();
             assert_eq!(verified.subject(), "alice", "{algorithm}");
@@ -400,13 +493,97 @@ mod tests {
     #[test]
     fn extra_claims_cannot_overwrite_registered_ones() {
         let (signing, _) = signing_and_verifying(Algorithm::HS256);
-        let issuer = TokenIssuer::builder(signing).build();
-        for reserved in RESERVED {
+        let issuer = TokenIssuer::builder(signing).build().unwrap();
+        for reserved in CHECKED_CLAIMS.into_iter().chain(["sub"]) {
             let extra = serde_json::json!({ reserved: "x" });
             assert!(issuer.issue_access("alice", &extra).is_err(), "{reserved}");
+            assert!(issuer.issue_pair("alice", &extra).is_err(), "{reserved}");
         }
         assert!(issuer.issue_access("alice", &[1, 2]).is_err());
         assert!(issuer.issue_access("", &()).is_err());
         assert!(issuer.issue_access(&"a".repeat(257), &()).is_err());
+    }
+
+    /// The issuer and the validator share one list of claims that cannot name the subject: an
+    /// issuer whose tokens no validator would accept is refused when it is built.
+    #[test]
+    fn a_checked_claim_cannot_name_the_subject() {
+        for claim in CHECKED_CLAIMS.into_iter().chain([""]) {
+            let (signing, verifying) = signing_and_verifying(Algorithm::HS256);
+            let issuer = TokenIssuer::builder(signing).subject_claim(claim).build();
+            assert!(issuer.is_err(), "issuer with subject claim {claim:?}");
+            let validator = Validator::builder()
+                .algorithms([Algorithm::HS256])
+                .key(verifying)
+                .subject_claim(claim)
+                .build(Cutoffs::new(MemoryStore::new()));
+            assert!(validator.is_err(), "validator with subject claim {claim:?}");
+        }
+        let (signing, _) = signing_and_verifying(Algorithm::HS256);
+        assert!(
+            TokenIssuer::builder(signing)
+                .subject_claim("user")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn debug_output_never_holds_a_token() {
+        let (signing, _) = signing_and_verifying(Algorithm::HS256);
+        let issuer = TokenIssuer::builder(signing).build().unwrap();
+        let pair = issuer.issue_pair("alice", &()).unwrap();
+        for debug in [
+            format!("{pair:?}"),
+            format!("{:?}", pair.access),
+            format!("{pair:#?}"),
+        ] {
+            for token in [&pair.access.token, &pair.refresh.token] {
+                let (header, rest) = token.split_once('.').unwrap();
+                let (payload, signature) = rest.split_once('.').unwrap();
+                for part in [header, payload, signature] {
+                    assert!(!debug.contains(part), "{debug}");
+                }
+            }
+            assert!(debug.contains("redacted"), "{debug}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refreshed_pair_keeps_the_login_instant() {
+        let (signing, verifying) = signing_and_verifying(Algorithm::HS256);
+        let issuer = TokenIssuer::builder(signing).build().unwrap();
+        let cutoffs = Cutoffs::new(MemoryStore::new());
+        let validator = |token_type| {
+            Validator::builder()
+                .algorithms([Algorithm::HS256])
+                .key(verifying.clone())
+                .token_type(token_type)
+                .build(cutoffs.clone())
+                .unwrap()
+        };
+        let (access, refresh) = (validator(TokenType::Access), validator(TokenType::Refresh));
+
+        let login = issuer.issue_pair("alice", &()).unwrap();
+        assert_eq!(
+            login.access.authenticated_at,
+            login.refresh.authenticated_at
+        );
+        assert!(login.access.authenticated_at <= login.access.issued_at);
+        let verified = refresh.validate(&login.refresh.token).await.unwrap();
+        assert_eq!(verified.authenticated_at(), login.refresh.authenticated_at);
+
+        let refreshed = issuer.refresh_pair(&verified, &()).unwrap();
+        for token in [&refreshed.access, &refreshed.refresh] {
+            assert_eq!(token.authenticated_at, login.access.authenticated_at);
+            assert!(token.issued_at > login.refresh.issued_at);
+        }
+        let again = refresh.validate(&refreshed.refresh.token).await.unwrap();
+        assert_eq!(again.authenticated_at(), login.access.authenticated_at);
+        let from_access = access.validate(&refreshed.access.token).await.unwrap();
+        assert!(
+            issuer.refresh_pair(&from_access, &()).is_err(),
+            "a pair is never minted from an access token"
+        );
     }
 }

@@ -29,7 +29,7 @@
 //!         Ok::<_, Infallible>(Response::new(format!("hello {subject}")))
 //!     });
 //!
-//! let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build();
+//! let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
 //! let token = issuer.issue_access("alice", &())?.token;
 //! let request = || Request::get("/").header("authorization", format!("Bearer {token}")).body(String::new());
 //!
@@ -118,7 +118,7 @@ mod validate;
 
 pub use cache::{Cutoffs, CutoffsBuilder};
 pub use claims::{NoClaims, TokenType, Verified};
-pub use cutoff::Cutoff;
+pub use cutoff::{Cutoff, MAX_SUBJECT_BYTES};
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;

@@ -142,7 +142,8 @@ mod tests {
                     .unwrap();
                 let issuer =
                     TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap())
-                        .build();
+                        .build()
+                        .unwrap();
                 let token = issuer.issue_access("alice", &()).unwrap().token;
                 validator.validate(&token).await.unwrap();
                 validator.validate(&token).await.unwrap();

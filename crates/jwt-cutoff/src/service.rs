@@ -104,8 +104,11 @@ where
             Ok(verified) => verified,
             Err(reason) => return self.reject(Rejection::new(reason)),
         };
-        let cutoffs = self.validator.cutoffs();
-        if let Some(checked) = cutoffs.check_cached(&verified.subject, verified.issued_at) {
+        let judged = verified.judged_instant();
+        if let Some(checked) = self
+            .validator
+            .check_cutoff_cached(&verified.subject, judged)
+        {
             return match record(checked) {
                 Ok(()) => {
                     request.extensions_mut().insert(verified);
@@ -114,12 +117,11 @@ where
                 Err(rejection) => self.respond(&rejection),
             };
         }
-        let cutoffs = cutoffs.clone();
+        let validator = self.validator.clone();
         let subject = Arc::clone(&verified.subject);
-        let issued_at = verified.issued_at;
         // Handed to the inner service only if the cutoff check below passes.
         request.extensions_mut().insert(verified);
-        let check = Box::pin(async move { cutoffs.check(&subject, issued_at).await });
+        let check = Box::pin(async move { validator.check_cutoff(&subject, judged).await });
         ResponseFuture {
             state: State::Checking { check },
             pending: Some((inner, request)),

@@ -149,6 +149,16 @@ pub(crate) struct NumericDate {
 }
 
 impl NumericDate {
+    /// The JSON text of this NumericDate: whole seconds as an integer, anything else with six
+    /// decimals, so that [`parse`](Self::parse) reads back exactly this value.
+    pub(crate) fn to_json(self) -> String {
+        if self.whole_seconds {
+            self.at.as_unix_secs().to_string()
+        } else {
+            self.at.to_numeric_date()
+        }
+    }
+
     /// Parses the raw JSON text of a NumericDate exactly, without going through a float.
     ///
     /// Accepted: a non-negative decimal integer, optionally followed by a fraction, no larger than

@@ -11,7 +11,10 @@ use serde::de::{DeserializeOwned, DeserializeSeed as _};
 
 use crate::bearer::bearer_token;
 use crate::cache::Cutoffs;
-use crate::claims::{JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified};
+use crate::claims::{
+    JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified, check_subject_claim,
+};
+use crate::cutoff::MAX_SUBJECT_BYTES;
 use crate::keys::{Algorithm, KeyError, KeySet, VerifyingKey};
 use crate::reject::{Reason, Rejection};
 use crate::time::{NumericDate, Timestamp};
@@ -19,8 +22,6 @@ use crate::token_cache::{CachedToken, TokenCache};
 
 /// The default cap on a token's length: 8 KiB.
 const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// The longest subject accepted; a longer one is refused before any lookup.
-const DEFAULT_MAX_SUBJECT_BYTES: usize = 256;
 /// The default bound on the verified-token cache of an access-token validator: 64 MiB, about
 /// 100 000 typical access tokens.
 const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -48,7 +49,7 @@ const MIN_TOKEN_CACHE_BYTES: u64 = 4096;
 ///     .key(VerifyingKey::hmac(secret)?)
 ///     .token_type(TokenType::Refresh)
 ///     .build(cutoffs.clone())?;
-/// let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build();
+/// let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
 ///
 /// let token = issuer.issue_refresh("alice", &())?;
 /// let verified = refresh.validate(&token.token).await?;
@@ -204,14 +205,7 @@ impl ValidatorBuilder {
     /// bound is neither `0` nor large enough to hold a token (4 KiB).
     pub fn build(self, cutoffs: Cutoffs) -> Result<Validator, KeyError> {
         let keys = KeySet::new(&self.algorithms, self.keys)?;
-        if self.subject_claim.is_empty()
-            || ["iat", "exp", "nbf", "iss", "aud", "token_use"].contains(&&*self.subject_claim)
-        {
-            return Err(KeyError::new(format!(
-                "{:?} cannot name the subject",
-                self.subject_claim
-            )));
-        }
+        check_subject_claim(&self.subject_claim).map_err(KeyError::new)?;
         if self.accept_untyped && self.token_type == TokenType::Refresh {
             return Err(KeyError::new(
                 "untyped tokens are never accepted as refresh tokens",
@@ -318,14 +312,16 @@ impl<C> Validator<C> {
 impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// Validates `token` completely, its subject's cutoff included.
     ///
+    /// A validator of [refresh tokens](TokenType::Refresh) reads the cutoff from the store on every
+    /// call ([`Cutoffs::lookup_in_store`]), never from the cache: what it admits mints new tokens,
+    /// and a cache can be a TTL or a push delay behind a logout made on another instance.
+    ///
     /// # Errors
     /// The token is refused, or the cutoff store is unavailable ([`Reason::Unavailable`]).
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
         let result = match self.verify(token) {
             Ok(verified) => self
-                .shared
-                .cutoffs
-                .check(&verified.subject, verified.issued_at)
+                .check_cutoff(&verified.subject, verified.judged_instant())
                 .await
                 .map(|()| verified),
             Err(reason) => Err(Rejection::new(reason)),
@@ -341,6 +337,33 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         match bearer_token(headers, self.shared.config.max_token_bytes) {
             Ok(token) => self.validate(token).await,
             Err(reason) => record(Err(Rejection::new(reason))),
+        }
+    }
+
+    /// The cutoff check of a verified token, from the cache for access tokens and from the store
+    /// for refresh tokens.
+    pub(crate) async fn check_cutoff(
+        &self,
+        subject: &str,
+        judged: NumericDate,
+    ) -> Result<(), Rejection> {
+        let cutoffs = &self.shared.cutoffs;
+        match self.shared.config.token_type {
+            TokenType::Access => cutoffs.check(subject, judged).await,
+            TokenType::Refresh => cutoffs.check_in_store(subject, judged).await,
+        }
+    }
+
+    /// The cutoff check answered from the cache alone, for access tokens whose subject is cached;
+    /// `None` when [`check_cutoff`](Self::check_cutoff) must run instead.
+    pub(crate) fn check_cutoff_cached(
+        &self,
+        subject: &str,
+        judged: NumericDate,
+    ) -> Option<Result<(), Rejection>> {
+        match self.shared.config.token_type {
+            TokenType::Access => self.shared.cutoffs.check_cached(subject, judged),
+            TokenType::Refresh => None,
         }
     }
 
@@ -420,6 +443,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             .map(|not_before| parse_numeric_date(not_before).map(|date| date.at))
             .transpose()?;
         let issued_at = numeric_date(registered.issued_at)?;
+        let authenticated_at = registered.auth_time.map(parse_numeric_date).transpose()?;
         let now = Timestamp::from_system_time(SystemTime::now());
         config.check_clock(now, expires_at, not_before, issued_at.at)?;
 
@@ -456,7 +480,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         }
 
         let Text(subject) = registered.subject.ok_or(Reason::MissingClaim)?;
-        if subject.is_empty() || subject.len() > DEFAULT_MAX_SUBJECT_BYTES {
+        if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
             return Err(Reason::InvalidClaim);
         }
 
@@ -465,6 +489,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             verified: Verified {
                 subject: Arc::from(subject),
                 issued_at,
+                authenticated_at,
                 expires_at,
                 token_type,
                 claims,
@@ -577,7 +602,9 @@ mod tests {
     }
 
     fn issuer() -> TokenIssuer {
-        TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build()
+        TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+            .build()
+            .unwrap()
     }
 
     fn token(subject: &str) -> String {

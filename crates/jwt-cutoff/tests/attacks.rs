@@ -78,7 +78,12 @@ async fn same_second_logout_refuses_earlier_tokens_and_accepts_later_ones() {
             .bearer(&before.token)
             .await
             .assert_ok("alice", &format!("round {round}: before logout"));
-        let cutoff = cutoffs.logout_all("alice").await.unwrap();
+        let cutoff = cutoffs
+            .logout_all("alice")
+            .await
+            .unwrap()
+            .valid_from()
+            .unwrap();
         let after = issuer.issue_access("alice", &()).unwrap();
         assert!(before.issued_at < cutoff && cutoff < after.issued_at);
         if before.issued_at.as_unix_secs() == after.issued_at.as_unix_secs() {
@@ -104,7 +109,12 @@ async fn same_second_logout_refuses_earlier_tokens_and_accepts_later_ones() {
 async fn whole_second_iat_in_the_cutoff_second_is_refused() {
     let cutoffs = Cutoffs::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
-    let cutoff = cutoffs.logout_all("alice").await.unwrap();
+    let cutoff = cutoffs
+        .logout_all("alice")
+        .await
+        .unwrap()
+        .valid_from()
+        .unwrap();
     let second = cutoff.as_unix_secs();
     for (iat, accepted) in [(second - 1, false), (second, false), (second + 1, true)] {
         let token = hs_token(&payload(&[("iat", Some(&iat.to_string()))]));
@@ -121,7 +131,13 @@ async fn whole_second_iat_in_the_cutoff_second_is_refused() {
 async fn fractional_iat_compares_to_the_microsecond() {
     let cutoffs = Cutoffs::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
-    let cutoff = cutoffs.logout_all("alice").await.unwrap().as_unix_micros();
+    let cutoff = cutoffs
+        .logout_all("alice")
+        .await
+        .unwrap()
+        .valid_from()
+        .unwrap()
+        .as_unix_micros();
     let cases = [
         (precise(cutoff - 1), false),
         (precise(cutoff), true),
@@ -156,7 +172,12 @@ async fn leeway_never_lets_a_pre_cutoff_token_pass() {
         .build(cutoffs.clone())
         .unwrap();
     let guarded = Guarded::new(validator);
-    let cutoff = cutoffs.logout_all("alice").await.unwrap();
+    let cutoff = cutoffs
+        .logout_all("alice")
+        .await
+        .unwrap()
+        .valid_from()
+        .unwrap();
     let micros = cutoff.as_unix_micros();
     for iat in [
         precise(micros - 1),
@@ -191,7 +212,12 @@ async fn logout_everyone_refuses_every_older_token() {
     guarded.bearer(&alice).await.assert_ok("alice", "before");
     guarded.bearer(&bob).await.assert_ok("bob", "before");
 
-    let cutoff = cutoffs.logout_everyone().await.unwrap();
+    let cutoff = cutoffs
+        .logout_everyone()
+        .await
+        .unwrap()
+        .valid_from()
+        .unwrap();
     guarded
         .bearer(&alice)
         .await
@@ -357,7 +383,12 @@ async fn refresh_token_issued_before_the_cutoff_is_refused_at_the_refresh_endpoi
     let issuer = hs_issuer();
     let old = issuer.issue_refresh("alice", &()).unwrap().token;
     assert_eq!(reason_of(&refresh, &old).await, None);
-    let cutoff = cutoffs.logout_all("alice").await.unwrap();
+    let cutoff = cutoffs
+        .logout_all("alice")
+        .await
+        .unwrap()
+        .valid_from()
+        .unwrap();
     assert_eq!(reason_of(&refresh, &old).await, Some(Reason::Revoked));
     let new = issuer.issue_refresh("alice", &()).unwrap().token;
     assert_eq!(reason_of(&refresh, &new).await, None);
@@ -492,7 +523,13 @@ async fn malformed_iat_values_are_refused_without_lookup() {
 #[tokio::test]
 async fn duplicate_claims_are_refused_even_when_escaped() {
     let (guarded, source, cutoffs) = counted();
-    let cutoff = cutoffs.logout_all("alice").await.unwrap().as_unix_micros();
+    let cutoff = cutoffs
+        .logout_all("alice")
+        .await
+        .unwrap()
+        .valid_from()
+        .unwrap()
+        .as_unix_micros();
     let lookups_after_logout = source.lookup_count();
     let early = precise(cutoff - 1_000_000);
     let late = precise(cutoff + 1);
@@ -735,6 +772,7 @@ async fn hmac_tag_made_with_the_rsa_public_key_is_refused() {
     let rs_token =
         TokenIssuer::builder(SigningKey::rsa_pem(RSA_PRIVATE, Algorithm::RS256).unwrap())
             .build()
+            .unwrap()
             .issue_access("alice", &())
             .unwrap()
             .token;
@@ -815,6 +853,7 @@ async fn each_key_family_verifies_only_its_own_algorithms() {
     let issue = |key: SigningKey| {
         TokenIssuer::builder(key)
             .build()
+            .unwrap()
             .issue_access("alice", &())
             .unwrap()
             .token
@@ -866,7 +905,9 @@ async fn unknown_or_mismatched_kid_is_refused_and_rotation_works() {
         .unwrap();
     let guarded = Guarded::new(validator);
     let issuer = |secret: &[u8], kid: &str| {
-        TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap().kid(kid)).build()
+        TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap().kid(kid))
+            .build()
+            .unwrap()
     };
     let old = issuer(SECRET, "2024")
         .issue_access("alice", &())
@@ -1737,7 +1778,8 @@ async fn custom_subject_claim_looks_up_that_subject_only() {
 
     let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
         .subject_claim("user")
-        .build();
+        .build()
+        .unwrap();
     let fresh = issuer.issue_access("alice", &()).unwrap().token;
     guarded
         .bearer(&fresh)
@@ -1914,6 +1956,7 @@ async fn issuer_and_audience_are_required_and_checked() {
         .issuer("https://issuer.example")
         .audience("admin")
         .build()
+        .unwrap()
         .issue_access("alice", &())
         .unwrap()
         .token;

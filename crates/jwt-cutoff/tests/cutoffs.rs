@@ -43,7 +43,9 @@ impl CutoffSource for ReadOnly {
 }
 
 fn issuer() -> TokenIssuer {
-    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build()
+    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+        .build()
+        .unwrap()
 }
 
 fn validator(cutoffs: Cutoffs) -> Validator {
@@ -443,7 +445,14 @@ async fn racing_logouts_never_leave_a_lower_cutoff() {
             tokio::spawn(async move {
                 let mut stamps = Vec::new();
                 for _ in 0..20 {
-                    stamps.push(cutoffs.logout_all("alice").await.unwrap());
+                    stamps.push(
+                        cutoffs
+                            .logout_all("alice")
+                            .await
+                            .unwrap()
+                            .valid_from()
+                            .unwrap(),
+                    );
                     tokio::task::yield_now().await;
                 }
                 stamps
@@ -462,7 +471,7 @@ async fn racing_logouts_never_leave_a_lower_cutoff() {
     let expected = Cutoff::ValidFrom(latest);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), expected, "cache");
     assert_eq!(store.lookup("alice").await.unwrap(), expected, "store");
-    cutoffs.invalidate("alice").await;
+    cutoffs.invalidate("alice");
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), expected);
 }
 
@@ -511,7 +520,7 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
                             (base + offset) * 1_000_000 + 1,
                         ));
                         store.raise(Scope::Subject(subject), at).await.unwrap();
-                        cutoffs.apply(Scope::Subject(subject), at).await;
+                        cutoffs.apply(Scope::Subject(subject), at);
                     }
                 })
             })
@@ -540,37 +549,33 @@ async fn older_and_replayed_applies_are_no_ops() {
 
     // `apply` brings a cached subject up to a change already stored; cache alice first.
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
-    cutoffs.apply(Scope::Subject("alice"), t2).await;
+    cutoffs.apply(Scope::Subject("alice"), t2);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2);
-    cutoffs.apply(Scope::Subject("alice"), t1).await;
+    cutoffs.apply(Scope::Subject("alice"), t1);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2, "older");
-    cutoffs.apply(Scope::Subject("alice"), t2).await;
+    cutoffs.apply(Scope::Subject("alice"), t2);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2, "replayed");
-    cutoffs
-        .apply(Scope::Subject("alice"), Cutoff::NoCutoff)
-        .await;
+    cutoffs.apply(Scope::Subject("alice"), Cutoff::NoCutoff);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2, "no cutoff");
-    cutoffs.apply(Scope::Subject("alice"), t3).await;
+    cutoffs.apply(Scope::Subject("alice"), t3);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), t3, "newer");
-    cutoffs
-        .apply(Scope::Subject("alice"), Cutoff::Refused)
-        .await;
+    cutoffs.apply(Scope::Subject("alice"), Cutoff::Refused);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
-    cutoffs.apply(Scope::Subject("alice"), t3).await;
+    cutoffs.apply(Scope::Subject("alice"), t3);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
 
     // Everyone: affects every subject, cached or not, and never goes back.
     assert_eq!(cutoffs.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
     assert_eq!(cutoffs.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
-    cutoffs.apply(Scope::Subject("carol"), t3).await;
-    cutoffs.apply(Scope::Everyone, t2).await;
+    cutoffs.apply(Scope::Subject("carol"), t3);
+    cutoffs.apply(Scope::Everyone, t2);
     assert_eq!(cutoffs.lookup("bob").await.unwrap(), t2, "cached subject");
     assert_eq!(cutoffs.lookup("dave").await.unwrap(), t2, "unseen subject");
     assert_eq!(cutoffs.lookup("carol").await.unwrap(), t3, "own is later");
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
-    cutoffs.apply(Scope::Everyone, t1).await;
-    cutoffs.apply(Scope::Everyone, Cutoff::NoCutoff).await;
-    cutoffs.apply(Scope::Everyone, t2).await;
+    cutoffs.apply(Scope::Everyone, t1);
+    cutoffs.apply(Scope::Everyone, Cutoff::NoCutoff);
+    cutoffs.apply(Scope::Everyone, t2);
     assert_eq!(cutoffs.lookup("bob").await.unwrap(), t2, "older everyone");
     cutoffs.invalidate_all();
     assert_eq!(
@@ -585,7 +590,7 @@ async fn older_and_replayed_applies_are_no_ops() {
             let cutoffs = cutoffs.clone();
             tokio::spawn(async move {
                 let secs = 1_700_000_100 + (i * 37) % 64;
-                cutoffs.apply(Scope::Everyone, at_secs(secs)).await;
+                cutoffs.apply(Scope::Everyone, at_secs(secs));
             })
         })
         .collect();
@@ -642,10 +647,8 @@ async fn slow_fill_race(writer: Writer) {
                         .raise(Scope::Subject("alice"), Cutoff::ValidFrom(at))
                         .await
                         .unwrap();
-                    cutoffs
-                        .apply(Scope::Subject("alice"), Cutoff::ValidFrom(at))
-                        .await;
-                    at
+                    cutoffs.apply(Scope::Subject("alice"), Cutoff::ValidFrom(at));
+                    Cutoff::ValidFrom(at)
                 }
             }
         }
@@ -664,7 +667,7 @@ async fn slow_fill_race(writer: Writer) {
     let _stale = within("the slow fill", slow).await.unwrap().unwrap();
     let new = within("the logout", write).await.unwrap();
 
-    let expected = Cutoff::ValidFrom(new);
+    let expected = new;
     assert!(expected > old);
     assert_eq!(store.lookup("alice").await.unwrap(), expected);
     assert_eq!(
@@ -709,7 +712,12 @@ async fn logout_all_is_in_force_when_it_returns_even_within_one_second() {
             None,
             "round {round}"
         );
-        let cutoff = cutoffs.logout_all("alice").await.unwrap();
+        let cutoff = cutoffs
+            .logout_all("alice")
+            .await
+            .unwrap()
+            .valid_from()
+            .unwrap();
         assert_eq!(
             reason(&validator, &before.token).await,
             Some(Reason::Revoked),
@@ -814,9 +822,7 @@ async fn serve_stale_still_applies_changes_made_here() {
     source.fail(true);
 
     // A push arrives while the store is down; a write through the failing store is refused.
-    cutoffs
-        .apply(Scope::Subject("alice"), at_secs(1_700_000_000))
-        .await;
+    cutoffs.apply(Scope::Subject("alice"), at_secs(1_700_000_000));
     assert!(cutoffs.logout_all("alice").await.is_err());
     tokio::time::sleep(TTL * 2).await;
     assert_eq!(
@@ -824,12 +830,12 @@ async fn serve_stale_still_applies_changes_made_here() {
         at_secs(1_700_000_000),
         "the stale answer includes the pushed change"
     );
-    cutoffs.apply(Scope::Everyone, at_secs(1_700_000_100)).await;
+    cutoffs.apply(Scope::Everyone, at_secs(1_700_000_100));
     assert_eq!(
         cutoffs.lookup("alice").await.unwrap(),
         at_secs(1_700_000_100)
     );
-    cutoffs.apply(Scope::Subject("alice"), at_secs(1)).await;
+    cutoffs.apply(Scope::Subject("alice"), at_secs(1));
     assert_eq!(
         cutoffs.lookup("alice").await.unwrap(),
         at_secs(1_700_000_100),
@@ -872,7 +878,7 @@ async fn store_changes_made_elsewhere_are_seen_after_the_ttl_or_an_invalidate() 
 
         let t2 = at_secs(1_700_000_002);
         store.raise(Scope::Subject("alice"), t2).await.unwrap();
-        cutoffs.invalidate("alice").await;
+        cutoffs.invalidate("alice");
         assert_eq!(
             cutoffs.lookup("alice").await.unwrap(),
             t2,
@@ -939,25 +945,17 @@ async fn logout_everyone_refuses_older_tokens_of_every_subject() {
         assert_eq!(reason(&validator, token).await, Some(Reason::Revoked));
     }
     for subject in ["alice", "bob", "never-seen"] {
-        assert_eq!(
-            cutoffs.lookup(subject).await.unwrap(),
-            Cutoff::ValidFrom(at)
-        );
+        assert_eq!(cutoffs.lookup(subject).await.unwrap(), at);
         let fresh = issuer.issue_access(subject, &()).unwrap().token;
         assert_eq!(reason(&validator, &fresh).await, None, "{subject}");
     }
 
     // Never lowered, by an older push or a repeated logout.
-    cutoffs
-        .apply(Scope::Everyone, Cutoff::ValidFrom(Timestamp::UNIX_EPOCH))
-        .await;
+    cutoffs.apply(Scope::Everyone, Cutoff::ValidFrom(Timestamp::UNIX_EPOCH));
     assert_eq!(reason(&validator, &old_alice).await, Some(Reason::Revoked));
     let again = cutoffs.logout_everyone().await.unwrap();
     assert!(again > at);
-    assert_eq!(
-        cutoffs.lookup("alice").await.unwrap(),
-        Cutoff::ValidFrom(again)
-    );
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), again);
 
     // Another instance on the same store, with nothing pushed, sees it through the store.
     let elsewhere = validator_on(store);
@@ -990,9 +988,7 @@ async fn read_only_source_refuses_writes_and_nothing_changes() {
         .raise(Scope::Subject("alice"), Cutoff::ValidFrom(at))
         .await
         .unwrap();
-    cutoffs
-        .apply(Scope::Subject("alice"), Cutoff::ValidFrom(at))
-        .await;
+    cutoffs.apply(Scope::Subject("alice"), Cutoff::ValidFrom(at));
     assert_eq!(reason(&validator, &token).await, Some(Reason::Revoked));
 }
 
@@ -1010,7 +1006,7 @@ async fn failed_write_changes_nothing() {
     assert!(cutoffs.refuse("alice").await.is_err());
     source.fail(false);
     assert_eq!(reason(&validator, &token).await, None, "nothing changed");
-    cutoffs.invalidate("alice").await;
+    cutoffs.invalidate("alice");
     assert_eq!(reason(&validator, &token).await, None, "nor in the store");
 }
 
@@ -1025,7 +1021,7 @@ async fn a_change_for_a_subject_not_cached_here_costs_no_lookup() {
             .raise(Scope::Subject(&subject), at_secs(1_700_000_000 + i))
             .await
             .unwrap();
-        cutoffs.apply(Scope::Subject(&subject), stored).await;
+        cutoffs.apply(Scope::Subject(&subject), stored);
     }
     assert_eq!(
         source.calls(),

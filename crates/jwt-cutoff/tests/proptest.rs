@@ -86,8 +86,9 @@ impl Harness {
                 .layer(JwtCutoffLayer::new(validator.clone()))
                 .service(inner),
         );
-        let issuer =
-            TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build();
+        let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+            .build()
+            .unwrap();
         Self {
             runtime,
             service,

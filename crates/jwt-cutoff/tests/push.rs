@@ -107,7 +107,7 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
         let at = a.logout_all(&subject).await.unwrap();
         // B cached "no cutoff" for ten minutes: only the push can change its answer.
         eventually("B sees the logout", Duration::from_secs(5), async || {
-            b.lookup(&subject).await.unwrap() == Cutoff::ValidFrom(at)
+            b.lookup(&subject).await.unwrap() == at
         })
         .await;
     }
@@ -116,7 +116,7 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
     eventually(
         "A sees the global logout",
         Duration::from_secs(5),
-        async || a.lookup("user-0").await.unwrap() >= Cutoff::ValidFrom(at),
+        async || a.lookup("user-0").await.unwrap() >= at,
     )
     .await;
 }

@@ -62,7 +62,8 @@ async fn a_cached_token_is_refused_once_it_expires() {
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
         .access_lifetime(Duration::from_secs(1))
-        .build();
+        .build()
+        .unwrap();
     let issued = issuer.issue_access("alice", &()).unwrap();
     validator.validate(&issued.token).await.unwrap();
     validator.validate(&issued.token).await.unwrap();

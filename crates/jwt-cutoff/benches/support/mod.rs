@@ -95,7 +95,7 @@ pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> Cutoffs {
 impl Fixture {
     pub fn new(cutoffs: &Cutoffs, algorithm: Algorithm) -> Self {
         let (signing, verifying, raw_key) = keys(algorithm);
-        let issuer = TokenIssuer::builder(signing).build();
+        let issuer = TokenIssuer::builder(signing).build().unwrap();
         let token = issuer.issue_access("user-4242", &()).unwrap().token;
         let validator = |token_cache_max_bytes| {
             Validator::builder()

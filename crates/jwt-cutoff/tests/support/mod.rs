@@ -211,7 +211,9 @@ pub(crate) fn hs_validator(cutoffs: Cutoffs) -> Validator {
 }
 
 pub(crate) fn hs_issuer() -> TokenIssuer {
-    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).expect("key")).build()
+    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).expect("key"))
+        .build()
+        .expect("issuer")
 }
 
 // ---------------------------------------------------------------------------------------------
