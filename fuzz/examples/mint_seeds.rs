@@ -20,10 +20,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let issuer = TokenIssuer::builder(key.clone())
         .access_lifetime(CENTURY)
         .refresh_lifetime(CENTURY)
-        .build();
+        .build()?;
     let with_kid = TokenIssuer::builder(key.kid("k1"))
         .access_lifetime(CENTURY)
-        .build();
+        .build()?;
 
     let alice = issuer.issue_access("alice", &())?.token;
     let tokens = [

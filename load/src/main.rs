@@ -190,7 +190,7 @@ fn run(command: Command) -> Result<(), Box<dyn Error>> {
 fn mint(alg: Alg) -> Result<String, Box<dyn Error>> {
     let issuer = TokenIssuer::builder(alg.signing_key()?)
         .access_lifetime(TOKEN_LIFETIME)
-        .build();
+        .build()?;
     Ok(issuer.issue_access(SUBJECT, &())?.token)
 }
 

@@ -75,7 +75,9 @@ async fn serve_both() -> Servers {
         .await
         .unwrap();
 
-    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build();
+    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+        .build()
+        .unwrap();
     Servers {
         cutoffs,
         issuer,

@@ -40,8 +40,11 @@ pub async fn logout_all<T>(
 
 /// Exchanges a refresh token for a new pair.
 ///
-/// The refresh token goes through `validator` completely, its subject's cutoff included, so a
-/// refresh token issued before a logout-all is refused. Build `validator` with
+/// The refresh token goes through `validator` completely, its subject's cutoff included (read from
+/// the store, not the cache), so a refresh token issued before a logout-all is refused. The new
+/// pair keeps the refresh token's login instant (`auth_time`, see
+/// [`TokenIssuer::refresh_pair`]), so even a refresh that slipped in before a logout reached the
+/// store is refused along with its login once the logout is known. Build `validator` with
 /// [`.token_type(TokenType::Refresh)`](jwt_cutoff::ValidatorBuilder::token_type) and the refresh
 /// key; a validator for access tokens is a misconfiguration, answered with 500 before any token
 /// is looked at. `extra_claims` picks the new pair's claims: `|_| ()`
@@ -87,7 +90,8 @@ pub async fn logout_all<T>(
 /// ) -> Result<TokenResponse, AuthRejection> {
 ///     let verified = tokens.refresh.validate(&request.refresh_token).await?;
 ///     let roles = load_roles(verified.subject()).await;
-///     let pair = tokens.issuer.issue_pair(verified.subject(), &serde_json::json!({ "roles": roles }))?;
+///     // `refresh_pair`, not `issue_pair`: the new pair must keep the login's instant.
+///     let pair = tokens.issuer.refresh_pair(&verified, &serde_json::json!({ "roles": roles }))?;
 ///     Ok(TokenResponse::new(pair))
 /// }
 /// ```
@@ -105,7 +109,7 @@ where
         return Err(AuthRejection::not_refresh_validator());
     }
     let verified = validator.validate(&request.refresh_token).await?;
-    let pair = issuer.issue_pair(verified.subject(), &extra_claims(&verified))?;
+    let pair = issuer.refresh_pair(&verified, &extra_claims(&verified))?;
     Ok(TokenResponse::new(pair))
 }
 

@@ -50,7 +50,7 @@
 //! let app = App {
 //!     cutoffs: cutoffs.clone(),
 //!     refresh: validator(TokenType::Refresh)?,
-//!     issuer: TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build(),
+//!     issuer: TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?,
 //! };
 //! let guard = JwtCutoffLayer::new(validator(TokenType::Access)?).responder(JsonResponder::new());
 //!

@@ -54,7 +54,9 @@ fn validator(cutoffs: &Cutoffs, token_type: TokenType) -> Validator<Profile> {
 
 /// One key for both kinds, so that only `token_use` keeps them apart.
 fn issuer() -> TokenIssuer {
-    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build()
+    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+        .build()
+        .unwrap()
 }
 
 fn profile() -> Profile {

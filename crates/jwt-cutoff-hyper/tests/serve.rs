@@ -298,7 +298,8 @@ async fn a_handler_returning_box_body_is_guarded_without_glue() {
     let issuer = jwt_cutoff::TokenIssuer::builder(
         jwt_cutoff::SigningKey::hmac(support::SECRET, Algorithm::HS256).unwrap(),
     )
-    .build();
+    .build()
+    .unwrap();
     let bearer = format!(
         "Bearer {}",
         issuer.issue_access("alice", &()).unwrap().token

@@ -323,7 +323,9 @@ async fn a_token_is_accepted_until_its_subject_logs_out_everywhere() {
         .key(VerifyingKey::hmac(secret).unwrap())
         .build(cutoffs.clone())
         .unwrap();
-    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap()).build();
+    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap())
+        .build()
+        .unwrap();
 
     let before = issuer.issue_access("alice", &()).unwrap().token;
     assert_eq!(

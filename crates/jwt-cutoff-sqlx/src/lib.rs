@@ -43,7 +43,7 @@
 //!     .algorithms([Algorithm::HS256])
 //!     .key(VerifyingKey::hmac(secret)?)
 //!     .build(cutoffs.clone())?;
-//! let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build();
+//! let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
 //!
 //! let token = issuer.issue_access("alice", &())?.token;
 //! assert!(validator.validate(&token).await.is_ok());

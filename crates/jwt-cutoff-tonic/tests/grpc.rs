@@ -120,8 +120,9 @@ impl Fixture {
             .build(cutoffs.clone())
             .unwrap()
             .with_claims::<Claims>();
-        let issuer =
-            TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build();
+        let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+            .build()
+            .unwrap();
         Self {
             cutoffs,
             validator,

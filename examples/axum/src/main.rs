@@ -118,7 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         refresh: validator(REFRESH_SECRET, TokenType::Refresh)?,
         issuer: TokenIssuer::builder(SigningKey::hmac(ACCESS_SECRET, Algorithm::HS256)?)
             .refresh_key(SigningKey::hmac(REFRESH_SECRET, Algorithm::HS256)?)
-            .build(),
+            .build()?,
     };
 
     let guard = JwtCutoffLayer::new(access).responder(JsonResponder::new());

@@ -101,7 +101,8 @@ impl Auth {
             .refresh_key(SigningKey::hmac(&refresh_secret, Algorithm::HS256).map_err(bad_key)?)
             .access_lifetime(config.access_ttl)
             .refresh_lifetime(config.refresh_ttl)
-            .build(),
+            .build()
+            .map_err(bad_key)?,
             cutoffs,
         };
         Ok((auth, push))

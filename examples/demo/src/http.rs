@@ -132,8 +132,9 @@ async fn refresh(
     let profile = Profile {
         username: user.username,
     };
+    // The new pair keeps the login instant of the refresh token, so a logout covers it too.
     Ok(TokenResponse::new(
-        app.auth.issuer.issue_pair(&user.id, &profile)?,
+        app.auth.issuer.refresh_pair(&verified, &profile)?,
     ))
 }
 

@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let subject = verified.map(Verified::subject).unwrap_or_default();
             Ok::<_, Infallible>(Response::new(format!("hello {subject}")))
         });
-    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build();
+    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
 
     let call = |token: String| {
         let service = service.clone();
@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let cutoff = cutoffs.logout_all("alice").await?;
-    println!("alice logged out from all devices at {cutoff}");
+    println!("alice logged out from all devices: her tokens are {cutoff}");
     println!("laptop token after logout:   {}", call(laptop).await?);
     println!("phone token after logout:    {}", call(phone).await?);
 

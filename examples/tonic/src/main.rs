@@ -72,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build(cutoffs.clone())?;
     let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?)
         .access_lifetime(Duration::from_secs(60 * 60))
-        .build();
+        .build()?;
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter

@@ -92,8 +92,9 @@ impl Server {
         };
         let addr = serve.local_addr().unwrap();
         let served = tokio::spawn(serve.into_future());
-        let issuer =
-            TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build();
+        let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+            .build()
+            .unwrap();
         Self {
             addr,
             cutoffs,

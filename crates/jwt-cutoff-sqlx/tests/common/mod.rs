@@ -21,7 +21,9 @@ const SECRET: &[u8] = b"an access secret of at least 32 bytes";
 
 /// An HS256 issuer.
 pub fn issuer() -> TokenIssuer {
-    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap()).build()
+    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+        .build()
+        .unwrap()
 }
 
 /// An HS256 validator for [`issuer`]'s tokens, in front of `cutoffs`.
