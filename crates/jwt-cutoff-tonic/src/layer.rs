@@ -17,9 +17,16 @@ use tower_service::Service;
 use crate::responder::GrpcResponder;
 
 /// The services a [`GrpcJwtCutoffLayer`] leaves unguarded unless told otherwise: gRPC health
-/// checking and both versions of server reflection.
-pub const DEFAULT_UNGUARDED_SERVICES: &[&str] = &[
-    "grpc.health.v1.Health",
+/// checking alone.
+///
+/// Server reflection is not in it: it hands the whole schema (every service, method and message)
+/// to whoever asks. Open it with
+/// [`unguarded_reflection`](GrpcJwtCutoffLayer::unguarded_reflection) if you want that.
+pub const DEFAULT_UNGUARDED_SERVICES: &[&str] = &["grpc.health.v1.Health"];
+
+/// Both versions of gRPC server reflection, the services that
+/// [`unguarded_reflection`](GrpcJwtCutoffLayer::unguarded_reflection) leaves unguarded.
+pub const REFLECTION_SERVICES: &[&str] = &[
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
 ];
@@ -37,26 +44,36 @@ pub const DEFAULT_UNGUARDED_SERVICES: &[&str] = &[
 ///
 /// # Unguarded services
 ///
-/// Calls to the services in [`DEFAULT_UNGUARDED_SERVICES`] (health and reflection) pass without a
-/// token, so load balancers and `grpcurl` keep working when the layer guards the whole server. The
-/// service is the first segment of the request path (`/grpc.health.v1.Health/Check`), compared
-/// exactly, the same segment tonic routes by. Add your own with
-/// [`unguarded_service`](Self::unguarded_service); guard everything with
-/// [`guard_all`](Self::guard_all). The list applies to a layer put on one service too: a default
-/// layer wrapped around the health service alone leaves it open.
+/// Calls to the services in [`DEFAULT_UNGUARDED_SERVICES`] (gRPC health) pass without a token, so
+/// load balancers keep working when the layer guards the whole server. The service is the first
+/// segment of the request path (`/grpc.health.v1.Health/Check`), compared exactly, the same segment
+/// tonic routes by. Add your own with [`unguarded_service`](Self::unguarded_service); guard
+/// everything with [`guard_all`](Self::guard_all). The list applies to a layer put on one service
+/// too: a default layer wrapped around the health service alone leaves it open.
+///
+/// # Server reflection
+///
+/// Reflection is guarded like any other service by default, since it tells anyone who asks every
+/// service, method and message the server has. Clients that send a token keep using it: `grpcurl`
+/// sends its `-H` metadata on reflection calls too, so
+/// `grpcurl -H "authorization: Bearer $TOKEN" host:port list` works. To leave both versions
+/// ([`REFLECTION_SERVICES`]) open to calls without a token, as for a local development server, opt
+/// in with [`unguarded_reflection`](Self::unguarded_reflection).
 ///
 /// ```
 /// use jwt_cutoff::Validator;
 /// use jwt_cutoff_tonic::GrpcJwtCutoffLayer;
 ///
-/// fn layers(validator: Validator) -> (GrpcJwtCutoffLayer, GrpcJwtCutoffLayer) {
-///     // Health and reflection open, everything else guarded.
+/// fn layers(validator: Validator) -> [GrpcJwtCutoffLayer; 3] {
+///     // Health open, everything else (reflection included) guarded.
 ///     let server_wide = GrpcJwtCutoffLayer::new(validator.clone());
+///     // Health and reflection open, everything else guarded.
+///     let development = GrpcJwtCutoffLayer::new(validator.clone()).unguarded_reflection();
 ///     // Nothing open but a public catalogue service.
 ///     let strict = GrpcJwtCutoffLayer::new(validator)
 ///         .guard_all()
 ///         .unguarded_service("shop.v1.Catalogue");
-///     (server_wide, strict)
+///     [server_wide, development, strict]
 /// }
 /// ```
 #[must_use]
@@ -84,7 +101,8 @@ impl<C, R: fmt::Debug> fmt::Debug for GrpcJwtCutoffLayer<C, R> {
 }
 
 impl<C> GrpcJwtCutoffLayer<C> {
-    /// A layer that checks every call with `validator`, except health and reflection.
+    /// A layer that checks every call with `validator`, except gRPC health (see
+    /// [`DEFAULT_UNGUARDED_SERVICES`]).
     pub fn new(validator: Validator<C>) -> Self {
         Self {
             inner: JwtCutoffLayer::new(validator).responder(GrpcResponder::new()),
@@ -119,16 +137,25 @@ impl<C, R> GrpcJwtCutoffLayer<C, R> {
     /// Lets calls to the service with this full name (`package.Service`, as in the generated
     /// `SERVICE_NAME` constants) through without any check.
     pub fn unguarded_service(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        let unguarded = Arc::make_mut(&mut self.unguarded);
-        if !unguarded.contains(&name) {
-            unguarded.push(name);
+        self.unguard(name.into());
+        self
+    }
+
+    /// Lets calls to gRPC server reflection, both v1 and v1alpha ([`REFLECTION_SERVICES`]),
+    /// through without any check.
+    ///
+    /// Anyone who reaches the server can then read its whole schema. Without this, reflection
+    /// needs a token like any other service.
+    pub fn unguarded_reflection(mut self) -> Self {
+        for &name in REFLECTION_SERVICES {
+            self.unguard(name.to_owned());
         }
         self
     }
 
-    /// Guards every service, health and reflection included (until
-    /// [`unguarded_service`](Self::unguarded_service) opens one again).
+    /// Guards every service, health included (until
+    /// [`unguarded_service`](Self::unguarded_service) or
+    /// [`unguarded_reflection`](Self::unguarded_reflection) opens some again).
     pub fn guard_all(mut self) -> Self {
         self.unguarded = Arc::new(Vec::new());
         self
@@ -143,6 +170,13 @@ impl<C, R> GrpcJwtCutoffLayer<C, R> {
     #[must_use]
     pub fn validator(&self) -> &Validator<C> {
         self.inner.validator()
+    }
+
+    fn unguard(&mut self, name: String) {
+        let unguarded = Arc::make_mut(&mut self.unguarded);
+        if !unguarded.contains(&name) {
+            unguarded.push(name);
+        }
     }
 }
 
@@ -317,15 +351,71 @@ mod tests {
             .unwrap_or_else(|_| unreachable!())
     }
 
+    const REFLECTION_PATHS: [&str; 2] = [
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ];
+
     #[test]
-    fn health_and_reflection_are_unguarded_by_default() {
-        let service = service(GrpcJwtCutoffLayer::new(validator()));
+    fn only_health_is_unguarded_by_default() {
+        let layer = GrpcJwtCutoffLayer::new(validator());
+        assert_eq!(
+            layer.unguarded_services().collect::<Vec<_>>(),
+            [tonic_health::pb::health_server::SERVICE_NAME]
+        );
+        let service = service(layer);
         assert!(service.is_unguarded("/grpc.health.v1.Health/Check"));
         assert!(service.is_unguarded("/grpc.health.v1.Health/Watch"));
-        assert!(service.is_unguarded("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
-        assert!(
-            service.is_unguarded("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+        // Reflection serves the whole schema: it needs a token like any other service.
+        for path in REFLECTION_PATHS {
+            assert!(!service.is_unguarded(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn reflection_is_unguarded_on_request() {
+        assert_eq!(
+            REFLECTION_SERVICES,
+            [
+                tonic_reflection::pb::v1::server_reflection_server::SERVICE_NAME,
+                tonic_reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME,
+            ]
         );
+        let layer = GrpcJwtCutoffLayer::new(validator())
+            .unguarded_reflection()
+            .unguarded_reflection();
+        assert_eq!(
+            layer.unguarded_services().collect::<Vec<_>>(),
+            [
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ]
+        );
+        let service = service(layer);
+        assert!(service.is_unguarded("/grpc.health.v1.Health/Check"));
+        for path in REFLECTION_PATHS {
+            assert!(service.is_unguarded(path), "{path}");
+        }
+        assert!(!service.is_unguarded("/hello.v1.Greeter/SayHello"));
+    }
+
+    #[test]
+    fn guard_all_and_unguarded_reflection_apply_in_order() {
+        let reflection_only = service(
+            GrpcJwtCutoffLayer::new(validator())
+                .guard_all()
+                .unguarded_reflection(),
+        );
+        assert!(!reflection_only.is_unguarded("/grpc.health.v1.Health/Check"));
+        for path in REFLECTION_PATHS {
+            assert!(reflection_only.is_unguarded(path), "{path}");
+        }
+
+        let nothing = GrpcJwtCutoffLayer::new(validator())
+            .unguarded_reflection()
+            .guard_all();
+        assert_eq!(nothing.unguarded_services().count(), 0);
     }
 
     #[test]

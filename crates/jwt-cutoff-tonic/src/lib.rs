@@ -9,7 +9,10 @@
 //!   `grpc-message` is a short description of the reason, never the token.
 //! - It works server-wide (`Server::builder().layer(..)`) and per service (`layer.layer(service)`
 //!   keeps the service's name for `add_service`).
-//! - gRPC health and reflection stay open by default, so the layer can guard a whole server.
+//! - gRPC health stays open by default, so the layer can guard a whole server behind a load
+//!   balancer. Server reflection hands out the whole schema, so it needs a token like any other
+//!   service (`grpcurl -H "authorization: Bearer …"` sends it on reflection calls too), unless you
+//!   opt in with [`GrpcJwtCutoffLayer::unguarded_reflection`].
 //! - Handlers read the verified token with [`RequestExt::verified`].
 //!
 //! Clients send the token as `authorization: Bearer <token>` metadata.
@@ -34,7 +37,8 @@
 //! let (_health_reporter, health) = tonic_health::server::health_reporter();
 //! # let my_service = health.clone();
 //!
-//! // Every service guarded, except health (and reflection, if added).
+//! // Every service guarded, except health. Reflection, if added, is guarded too, unless the layer
+//! // is built with `.unguarded_reflection()`.
 //! Server::builder()
 //!     .layer(layer.clone())
 //!     .add_service(health.clone())
@@ -71,6 +75,9 @@ mod layer;
 mod request;
 mod responder;
 
-pub use layer::{DEFAULT_UNGUARDED_SERVICES, GrpcJwtCutoff, GrpcJwtCutoffLayer, ResponseFuture};
+pub use layer::{
+    DEFAULT_UNGUARDED_SERVICES, GrpcJwtCutoff, GrpcJwtCutoffLayer, REFLECTION_SERVICES,
+    ResponseFuture,
+};
 pub use request::RequestExt;
 pub use responder::{GrpcResponder, rejection_status};

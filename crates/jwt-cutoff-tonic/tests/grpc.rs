@@ -32,9 +32,11 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1alpha::ServerReflectionRequest as AlphaReflectionRequest;
 use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
 use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaRequest;
+use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaResponse;
 use tower::{Layer as _, ServiceBuilder};
 
 const SECRET: &[u8] = b"jwt-cutoff-tonic test secret, at least 32 bytes long";
@@ -224,37 +226,87 @@ fn assert_refused(result: Result<ServingStatus, Status>, code: Code, message: &s
     assert_eq!(status.message(), message);
 }
 
-async fn reflection_v1(channel: &Channel, authorization: Option<&str>) -> Result<(), Status> {
-    let mut request = Request::new(tokio_stream::iter([ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    }]));
-    if let Some(token) = authorization {
+/// Asks for the list of services over reflection v1, with `Bearer <token>` metadata if given:
+/// the names listed, or the status the call failed with.
+async fn reflection_v1(channel: &Channel, token: Option<&str>) -> Result<Vec<String>, Status> {
+    let request = with_bearer(
+        tokio_stream::iter([ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }]),
+        token,
+    );
+    let mut responses = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(request)
+        .await?
+        .into_inner();
+    let answer = responses.message().await?.expect("one answer");
+    match answer.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => Ok(list
+            .service
+            .into_iter()
+            .map(|service| service.name)
+            .collect()),
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}
+
+/// [`reflection_v1`] over reflection v1alpha.
+async fn reflection_v1alpha(channel: &Channel, token: Option<&str>) -> Result<Vec<String>, Status> {
+    let request = with_bearer(
+        tokio_stream::iter([AlphaReflectionRequest {
+            host: String::new(),
+            message_request: Some(AlphaRequest::ListServices(String::new())),
+        }]),
+        token,
+    );
+    let mut responses = AlphaClient::new(channel.clone())
+        .server_reflection_info(request)
+        .await?
+        .into_inner();
+    let answer = responses.message().await?.expect("one answer");
+    match answer.message_response {
+        Some(AlphaResponse::ListServicesResponse(list)) => Ok(list
+            .service
+            .into_iter()
+            .map(|service| service.name)
+            .collect()),
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}
+
+/// `message` as a request, with `authorization: Bearer <token>` metadata if given.
+fn with_bearer<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = token {
         request.metadata_mut().insert(
             "authorization",
             MetadataValue::try_from(bearer(token).as_slice()).unwrap(),
         );
     }
-    let mut responses = ServerReflectionClient::new(channel.clone())
-        .server_reflection_info(request)
-        .await?
-        .into_inner();
-    responses.message().await?.expect("one answer");
-    Ok(())
+    request
 }
 
-async fn reflection_v1alpha(channel: &Channel) -> Result<(), Status> {
-    let request = tokio_stream::iter([AlphaReflectionRequest {
-        host: String::new(),
-        message_request: Some(AlphaRequest::ListServices(String::new())),
-    }]);
-    let mut responses = AlphaClient::new(channel.clone())
-        .server_reflection_info(request)
-        .await?
-        .into_inner();
-    responses.message().await?.expect("one answer");
-    Ok(())
+/// Health, and reflection v1 and v1alpha listing it, behind `layer` server-wide.
+async fn health_and_reflection_behind(layer: GrpcJwtCutoffLayer<Claims>) -> Channel {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let v1 = reflection_builder().build_v1().unwrap();
+    let v1alpha = reflection_builder().build_v1alpha().unwrap();
+    spawn(|incoming| {
+        Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .add_service(v1)
+            .add_service(v1alpha)
+            .serve_with_incoming(incoming)
+    })
+    .await
 }
+
+const HEALTH: &str = tonic_health::pb::health_server::SERVICE_NAME;
 
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
@@ -532,51 +584,88 @@ async fn the_grpc_message_never_holds_the_token() {
 // Health and reflection
 
 #[tokio::test]
-async fn health_and_reflection_are_open_by_default_when_the_layer_guards_the_server() {
+async fn by_default_health_is_open_and_reflection_needs_a_token() {
     let fixture = Fixture::new();
-    let layer = GrpcJwtCutoffLayer::new(fixture.validator.clone());
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    let v1 = reflection_builder().build_v1().unwrap();
-    let v1alpha = reflection_builder().build_v1alpha().unwrap();
+    let channel =
+        health_and_reflection_behind(GrpcJwtCutoffLayer::new(fixture.validator.clone())).await;
+
+    assert_eq!(check(&channel, &[]).await.unwrap(), ServingStatus::Serving);
+    // Open means untouched: even a bad token is not looked at.
+    assert!(check(&channel, &[b"Bearer not.a.jwt"]).await.is_ok());
+
+    // Reflection serves the whole schema: not to anonymous clients.
+    for status in [
+        reflection_v1(&channel, None).await.unwrap_err(),
+        reflection_v1alpha(&channel, None).await.unwrap_err(),
+        reflection_v1(&channel, Some("not.a.jwt"))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    let status = reflection_v1(&channel, None).await.unwrap_err();
+    assert_eq!(status.message(), Reason::MissingToken.description());
+
+    let token = fixture.token("alice");
+    assert!(
+        reflection_v1(&channel, Some(&token))
+            .await
+            .unwrap()
+            .contains(&HEALTH.to_owned())
+    );
+    assert!(
+        reflection_v1alpha(&channel, Some(&token))
+            .await
+            .unwrap()
+            .contains(&HEALTH.to_owned())
+    );
+}
+
+#[tokio::test]
+async fn unguarded_reflection_answers_both_versions_without_a_token() {
+    let fixture = Fixture::new();
+    let layer = GrpcJwtCutoffLayer::new(fixture.validator.clone()).unguarded_reflection();
+    let channel = health_and_reflection_behind(layer).await;
+
+    assert_eq!(check(&channel, &[]).await.unwrap(), ServingStatus::Serving);
+    for token in [None, Some("not.a.jwt")] {
+        // Open means untouched: a bad token is not looked at either.
+        let listed = reflection_v1(&channel, token).await.unwrap();
+        assert!(listed.contains(&HEALTH.to_owned()), "{listed:?}");
+        let listed = reflection_v1alpha(&channel, token).await.unwrap();
+        assert!(listed.contains(&HEALTH.to_owned()), "{listed:?}");
+    }
+}
+
+#[tokio::test]
+async fn unguarded_reflection_opens_nothing_else() {
+    let fixture = Fixture::new();
+    let layer = fixture.strict_layer().unguarded_reflection();
+    let service = fixture.service();
     let channel = spawn(|incoming| {
         Server::builder()
             .layer(layer)
-            .add_service(health)
-            .add_service(v1)
-            .add_service(v1alpha)
+            .add_service(service)
+            .add_service(reflection_builder().build_v1().unwrap())
+            .add_service(reflection_builder().build_v1alpha().unwrap())
             .serve_with_incoming(incoming)
     })
     .await;
 
-    assert_eq!(check(&channel, &[]).await.unwrap(), ServingStatus::Serving);
     reflection_v1(&channel, None).await.unwrap();
-    reflection_v1alpha(&channel).await.unwrap();
-    // Open means untouched: even a bad token is not looked at.
-    assert!(check(&channel, &[b"Bearer not.a.jwt"]).await.is_ok());
+    reflection_v1alpha(&channel, None).await.unwrap();
+    assert_refused(
+        check(&channel, &[]).await,
+        Code::Unauthenticated,
+        Reason::MissingToken.description(),
+    );
+    assert_eq!(fixture.recorder.calls(), 0);
 }
 
 #[tokio::test]
 async fn health_and_reflection_are_guarded_when_the_bypass_is_off() {
     let fixture = Fixture::new();
-    let layer = fixture.strict_layer();
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    let v1 = reflection_builder().build_v1().unwrap();
-    let v1alpha = reflection_builder().build_v1alpha().unwrap();
-    let channel = spawn(|incoming| {
-        Server::builder()
-            .layer(layer)
-            .add_service(health)
-            .add_service(v1)
-            .add_service(v1alpha)
-            .serve_with_incoming(incoming)
-    })
-    .await;
+    let channel = health_and_reflection_behind(fixture.strict_layer()).await;
 
     assert_refused(
         check(&channel, &[]).await,
@@ -585,7 +674,7 @@ async fn health_and_reflection_are_guarded_when_the_bypass_is_off() {
     );
     let status = reflection_v1(&channel, None).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    let status = reflection_v1alpha(&channel).await.unwrap_err();
+    let status = reflection_v1alpha(&channel, None).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 
     let token = fixture.token("alice");
@@ -594,6 +683,7 @@ async fn health_and_reflection_are_guarded_when_the_bypass_is_off() {
         ServingStatus::Serving
     );
     reflection_v1(&channel, Some(&token)).await.unwrap();
+    reflection_v1alpha(&channel, Some(&token)).await.unwrap();
 }
 
 #[tokio::test]
@@ -645,7 +735,7 @@ async fn the_layer_guards_one_service_and_leaves_the_others_alone() {
         reflection_v1(&channel, None).await.unwrap_err().code(),
         Code::Unauthenticated
     );
-    reflection_v1alpha(&channel).await.unwrap();
+    reflection_v1alpha(&channel, None).await.unwrap();
 
     let token = fixture.token("alice");
     assert!(check(&channel, &[&bearer(&token)]).await.is_ok());
