@@ -1,5 +1,8 @@
 //! The gRPC API (`proto/demo.proto`), with tonic: `Account.WhoAmI` and `Account.LogoutAll`, behind
-//! the same validator (so the same cutoff cache) as HTTP. Health and reflection stay open.
+//! the same validator (so the same cutoff cache) as HTTP. Health stays open; reflection is served
+//! but guarded like the API, so it needs an access token too:
+//! `grpcurl -plaintext -H "authorization: Bearer $ACCESS" 127.0.0.1:50051 list` (grpcurl sends the
+//! `-H` metadata on its reflection calls).
 
 use std::future::Future;
 
@@ -72,7 +75,7 @@ pub(crate) async fn serve(
         cutoffs: auth.cutoffs.clone(),
     };
     Server::builder()
-        // Guards every service below except health and reflection.
+        // Guards every service below except health: reflection, which hands out the schema, too.
         .layer(GrpcJwtCutoffLayer::new(auth.access.clone()))
         .add_service(health)
         .add_service(reflection)

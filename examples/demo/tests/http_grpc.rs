@@ -334,9 +334,10 @@ async fn malformed_requests_are_client_errors() {
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
-/// Health and reflection answer without a token.
+/// Health answers without a token; reflection (the whole schema) needs one, as grpcurl sends with
+/// `-H "authorization: Bearer $ACCESS"`.
 #[tokio::test]
-async fn health_and_reflection_are_open() {
+async fn health_is_open_and_reflection_needs_a_token() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -357,12 +358,27 @@ async fn health_and_reflection_are_open() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+    let list_services = || {
+        tokio_stream::iter([ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }])
     };
-    let mut responses = ServerReflectionClient::new(demo.channel().await)
-        .server_reflection_info(tokio_stream::iter([request]))
+    let mut reflection = ServerReflectionClient::new(demo.channel().await);
+
+    let status = reflection
+        .server_reflection_info(list_services())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+
+    assert_eq!(
+        demo.http.signup("grace", "password1").await.status,
+        StatusCode::CREATED
+    );
+    let pair = demo.http.pair("grace", "password1").await;
+    let mut responses = reflection
+        .server_reflection_info(with_token(list_services(), &pair.access))
         .await
         .unwrap()
         .into_inner();
