@@ -1,15 +1,18 @@
 //! Run with `cargo run -p example-tonic`
 //!
-//! A gRPC server whose `hello.v1.Greeter` service needs a bearer token, while health and reflection
-//! stay open. It prints a token for the demo user "alice"; then, with grpcurl:
+//! A gRPC server whose `hello.v1.Greeter` service needs a bearer token, while health stays open.
+//! Reflection is served but needs the token too (grpcurl sends `-H` on its reflection calls). It
+//! prints a token for the demo user "alice"; then, with grpcurl:
 //!
 //! ```text
+//! grpcurl -plaintext -H "authorization: Bearer $TOKEN" 127.0.0.1:50051 list
 //! grpcurl -plaintext -H "authorization: Bearer $TOKEN" 127.0.0.1:50051 hello.v1.Greeter/SayHello
 //! grpcurl -plaintext -H "authorization: Bearer $TOKEN" 127.0.0.1:50051 hello.v1.Greeter/LogoutAll
 //! grpcurl -plaintext -H "authorization: Bearer $TOKEN" 127.0.0.1:50051 hello.v1.Greeter/SayHello
 //!   -> Unauthenticated: the token has been revoked
 //! grpcurl -plaintext 127.0.0.1:50051 grpc.health.v1.Health/Check   (no token needed)
-//! grpcurl -plaintext 127.0.0.1:50051 list                          (reflection, no token needed)
+//! grpcurl -plaintext 127.0.0.1:50051 list
+//!   -> Unauthenticated (reflection hands out the schema: open it with `.unguarded_reflection()`)
 //! ```
 //!
 //! Set `ADDR` to listen elsewhere (default `127.0.0.1:50051`).
@@ -89,7 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("a token for alice, valid for an hour:\nexport TOKEN={token}");
 
     Server::builder()
-        // Guards every service below, except health and reflection.
+        // Guards every service below except health: reflection too. To let clients without a token
+        // list and describe the API, add `.unguarded_reflection()` to the layer.
         .layer(GrpcJwtCutoffLayer::new(validator))
         .add_service(health)
         .add_service(reflection)
