@@ -49,8 +49,16 @@
 //!   `iat` with microseconds from the same strictly increasing clock that
 //!   [`Cutoffs::logout_all`] stamps cutoffs with. So in one process, a token minted before a
 //!   logout-all returned is refused and one minted after it is accepted, even within one second.
-//!   A token from another issuer with a whole-second `iat` in the same second as the cutoff is
-//!   refused: it may have been made before the logout, and refusing is the safe side.
+//!   Across instances the instants come from two clocks, so the promise holds up to their skew:
+//!   keep it small with NTP (see the [threat model](guide::threat_model)). A token from another
+//!   issuer with a whole-second `iat` in the same second as the cutoff is refused: it may have
+//!   been made before the logout, and refusing is the safe side.
+//! - **A refresh never launders a logout.** Tokens carry `auth_time`, the instant of the login
+//!   they descend from, and a pair minted by [`TokenIssuer::refresh_pair`] keeps it. Cutoffs judge
+//!   a token by the earlier of `iat` and `auth_time`, so a pair refreshed from a login made before
+//!   a logout (because the refresh raced the logout, or reached an instance whose cache had not
+//!   seen it yet) is refused as soon as the logout is known. Refresh validators read the cutoff
+//!   from the store, never from the cache.
 //! - **Leeway never helps a token past a cutoff.** The leeway covers `exp`, `nbf`, and an `iat`
 //!   slightly in the future; an `iat` further in the future is refused, or a future-dated token
 //!   would survive every logout.

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode, header};
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, JwtCutoffLayer, MemoryStore, Reason,
-    Scope, SigningKey, SourceError, Timestamp, TokenIssuer, Validator, VerifyingKey,
+    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, JwtCutoffLayer, MAX_SUBJECT_BYTES,
+    MemoryStore, Reason, Scope, SigningKey, SourceError, Timestamp, TokenIssuer, Validator,
+    VerifyingKey,
 };
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt};
@@ -1008,6 +1009,47 @@ async fn failed_write_changes_nothing() {
     assert_eq!(reason(&validator, &token).await, None, "nothing changed");
     cutoffs.invalidate("alice");
     assert_eq!(reason(&validator, &token).await, None, "nor in the store");
+}
+
+/// Another instance got there first: the write keeps the later cutoff, and the caller learns it.
+#[tokio::test]
+async fn logout_all_returns_what_the_store_holds() {
+    let store = MemoryStore::new();
+    let cutoffs = Cutoffs::new(store.clone());
+    let later = Cutoff::ValidFrom(Timestamp::now().saturating_add(Duration::from_secs(3600)));
+    store.raise(Scope::Subject("alice"), later).await.unwrap();
+    assert_eq!(cutoffs.logout_all("alice").await.unwrap(), later);
+    store
+        .raise(Scope::Subject("alice"), Cutoff::Refused)
+        .await
+        .unwrap();
+    assert_eq!(cutoffs.logout_all("alice").await.unwrap(), Cutoff::Refused);
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
+
+    store.raise(Scope::Everyone, later).await.unwrap();
+    assert_eq!(cutoffs.logout_everyone().await.unwrap(), later);
+    let mine = cutoffs.logout_all("bob").await.unwrap();
+    assert!(mine < later, "bob's own cutoff is the new instant");
+    assert_eq!(cutoffs.lookup("bob").await.unwrap(), later);
+}
+
+/// Subjects are bounded as in tokens, so that every store can keep and push any subject it is
+/// given; a longer one never reaches the store.
+#[tokio::test]
+async fn subjects_longer_than_a_token_may_name_never_reach_the_store() {
+    let source = TestSource::new(MemoryStore::new());
+    let cutoffs = Cutoffs::new(Arc::clone(&source));
+    let longest = "é".repeat(MAX_SUBJECT_BYTES / 2);
+    assert!(cutoffs.logout_all(&longest).await.unwrap() > Cutoff::NoCutoff);
+    assert!(cutoffs.lookup(&longest).await.unwrap() > Cutoff::NoCutoff);
+    let (writes, calls) = (source.writes(), source.calls());
+
+    let too_long = format!("{longest}x");
+    assert!(cutoffs.logout_all(&too_long).await.is_err());
+    assert!(cutoffs.refuse(&too_long).await.is_err());
+    assert!(cutoffs.lookup(&too_long).await.is_err());
+    assert!(cutoffs.lookup_in_store(&too_long).await.is_err());
+    assert_eq!((source.writes(), source.calls()), (writes, calls));
 }
 
 #[tokio::test]

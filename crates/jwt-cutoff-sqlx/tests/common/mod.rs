@@ -17,7 +17,7 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut
     }
 }
 
-const SECRET: &[u8] = b"an access secret of at least 32 bytes";
+pub const SECRET: &[u8] = b"an access secret of at least 32 bytes";
 
 /// An HS256 issuer.
 pub fn issuer() -> TokenIssuer {
