@@ -283,6 +283,8 @@ pub enum DateClaim {
     ExpiresAt,
     /// `nbf`
     NotBefore,
+    /// `auth_time`
+    AuthTime,
 }
 
 impl DateClaim {
@@ -291,18 +293,20 @@ impl DateClaim {
             Self::IssuedAt => "iat",
             Self::ExpiresAt => "exp",
             Self::NotBefore => "nbf",
+            Self::AuthTime => "auth_time",
         }
     }
 }
 
-/// The payload for a numeric-date input: the first byte picks the claim (`& 3`: 0 iat, 1 exp, 2 or 3 nbf) and
+/// The payload for a numeric-date input: the first byte picks the claim (`& 3`: 0 iat, 1 exp, 2 nbf, 3 auth_time) and
 /// whether it comes first or last among the claims (`& 4`); the rest is its raw JSON text.
 pub fn numeric_date_payload(data: &[u8]) -> Option<(DateClaim, Vec<u8>)> {
     let (&selector, text) = data.split_first()?;
     let claim = match selector & 3 {
         0 => DateClaim::IssuedAt,
         1 => DateClaim::ExpiresAt,
-        _ => DateClaim::NotBefore,
+        2 => DateClaim::NotBefore,
+        _ => DateClaim::AuthTime,
     };
     let mut fixed = vec![
         ("sub", format!("\"{NUMERIC_DATE_SUBJECT}\"")),
@@ -396,6 +400,7 @@ pub struct OracleDates {
     issued_at: i64,
     expires_at: i64,
     not_before: Option<i64>,
+    authenticated_at: Option<i64>,
 }
 
 /// Whether the oracle accepts `payload` at `now` (microseconds), and with which dates.
@@ -405,8 +410,17 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
     let members = <Members as serde::Deserialize>::deserialize(&mut deserializer).ok()?;
     deserializer.end().ok()?;
 
-    let registered = ["sub", "iat", "exp", "nbf", "iss", "aud", "token_use"];
-    let mut found: [Option<&str>; 7] = [None; 7];
+    let registered = [
+        "sub",
+        "iat",
+        "exp",
+        "nbf",
+        "iss",
+        "aud",
+        "token_use",
+        "auth_time",
+    ];
+    let mut found: [Option<&str>; 8] = [None; 8];
     for (name, value) in &members.0 {
         if let Some(index) = registered.iter().position(|r| r == name) {
             if found[index].is_some() {
@@ -415,7 +429,7 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
             found[index] = Some(value.get());
         }
     }
-    let [sub, iat, exp, nbf, iss, aud, token_use] = found;
+    let [sub, iat, exp, nbf, iss, aud, token_use, auth_time] = found;
     let string = |raw: &str| serde_json::from_str::<String>(raw).ok();
 
     let subject = string(sub?)?;
@@ -441,6 +455,11 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
         Some(nbf) => Some(oracle_numeric_date(nbf)?),
         None => None,
     };
+    // The login instant only meets cutoffs, and no subject but the revoked one has any.
+    let authenticated_at = match auth_time {
+        Some(auth_time) => Some(oracle_numeric_date(auth_time)?),
+        None => None,
+    };
     let in_force = expires_at > now - leeway
         && issued_at <= now + leeway
         && not_before.is_none_or(|nbf| nbf <= now + leeway);
@@ -448,6 +467,7 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
         issued_at,
         expires_at,
         not_before,
+        authenticated_at,
     })
 }
 
@@ -497,6 +517,12 @@ pub fn check_numeric_date(data: &[u8]) {
                 verified.expires_at().as_unix_micros(),
                 dates.expires_at,
                 "exp read wrongly from {}",
+                show()
+            );
+            assert_eq!(
+                verified.authenticated_at().as_unix_micros(),
+                dates.authenticated_at.unwrap_or(dates.issued_at),
+                "auth_time read wrongly from {}",
                 show()
             );
             assert_eq!(verified.subject(), NUMERIC_DATE_SUBJECT);

@@ -181,6 +181,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whichever instant is judged, a token passes only if its `iat` and its `auth_time` both
+        /// pass: a refresh can never move a token past a cutoff its login did not pass.
+        #[test]
+        fn the_judged_instant_passes_only_if_both_pass(
+            cutoff_micros in -3_000_000_i64..3_000_000,
+            iat_micros in -3_000_000_i64..3_000_000,
+            login_micros in -3_000_000_i64..3_000_000,
+            iat_whole: bool,
+            login_whole: bool,
+        ) {
+            let date = |micros: i64, whole_seconds: bool| NumericDate {
+                at: Timestamp::from_unix_micros(if whole_seconds {
+                    micros.div_euclid(1_000_000) * 1_000_000
+                } else {
+                    micros
+                }),
+                whole_seconds,
+            };
+            let base = SECOND * 1_000_000;
+            let cutoff = Cutoff::ValidFrom(Timestamp::from_unix_micros(base + cutoff_micros));
+            let iat = date(base + iat_micros, iat_whole);
+            let login = date(base + login_micros, login_whole);
+            let judged = judged_instant(iat, Some(login));
+            proptest::prop_assert_eq!(
+                cutoff.admits(judged),
+                cutoff.admits(iat) && cutoff.admits(login)
+            );
+            proptest::prop_assert_eq!(judged_instant(iat, None), iat);
+        }
+    }
+
     #[test]
     fn none_admits_and_refused_refuses_everything() {
         for date in [precise(0), whole(0), whole(SECOND), precise(i64::MAX)] {
