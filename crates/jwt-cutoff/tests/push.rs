@@ -7,67 +7,15 @@
     missing_docs
 )]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{
-    BoxFuture, Cutoff, CutoffChange, CutoffSource, Cutoffs, MemoryStore, MemorySubscription,
-    PushChannel, PushSubscription, Scope, SourceError, Timestamp,
-};
-use tokio::sync::watch;
+use jwt_cutoff::{Cutoff, CutoffSource, Cutoffs, MemoryStore, Scope, Timestamp};
+
+use support::gated::Link;
 
 const MINUTES: Duration = Duration::from_secs(600);
-
-/// A store's push channel that the test can cut and restore, like a network link.
-#[derive(Clone)]
-struct CuttableChannel {
-    store: MemoryStore,
-    cut: watch::Sender<bool>,
-}
-
-struct CuttableSubscription {
-    inner: MemorySubscription,
-    cut: watch::Receiver<bool>,
-}
-
-impl CuttableChannel {
-    fn new(store: &MemoryStore) -> Self {
-        Self {
-            store: store.clone(),
-            cut: watch::Sender::new(false),
-        }
-    }
-
-    fn set_cut(&self, cut: bool) {
-        self.cut.send_replace(cut);
-    }
-}
-
-impl PushChannel for CuttableChannel {
-    type Subscription = CuttableSubscription;
-
-    fn subscribe(&self) -> BoxFuture<'_, Result<CuttableSubscription, SourceError>> {
-        Box::pin(async move {
-            if *self.cut.borrow() {
-                return Err(SourceError::new("link is cut"));
-            }
-            Ok(CuttableSubscription {
-                inner: self.store.subscribe().await?,
-                cut: self.cut.subscribe(),
-            })
-        })
-    }
-}
-
-impl PushSubscription for CuttableSubscription {
-    fn next_change(&mut self) -> BoxFuture<'_, Result<CutoffChange, SourceError>> {
-        Box::pin(async move {
-            tokio::select! {
-                change = self.inner.next_change() => change,
-                _ = self.cut.wait_for(|cut| *cut) => Err(SourceError::new("link is cut")),
-            }
-        })
-    }
-}
 
 async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + within;
@@ -124,7 +72,7 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_channel_clears_the_cache_and_falls_back_to_the_plain_ttl() {
     let store = MemoryStore::new();
-    let channel = CuttableChannel::new(&store);
+    let channel = Link::new(&store);
     let b = instance(&store, Duration::from_millis(200));
     let _push = b.follow(channel.clone());
     eventually("B follows", Duration::from_secs(5), async || {
@@ -161,7 +109,7 @@ async fn a_lost_channel_clears_the_cache_and_falls_back_to_the_plain_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_missed_while_disconnected_are_caught_up_on_reconnect() {
     let store = MemoryStore::new();
-    let channel = CuttableChannel::new(&store);
+    let channel = Link::new(&store);
     // Even the plain TTL is long: only the reconnect can explain B catching up.
     let b = instance(&store, MINUTES);
     let _push = b.follow(channel.clone());

@@ -13,16 +13,12 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{
-    BoxFuture, Cutoff, CutoffChange, CutoffSource, Cutoffs, MemoryStore, MemorySubscription,
-    PushChannel, PushSubscription, Reason, Scope, SourceError, Timestamp,
-};
-use tokio::sync::watch;
+use jwt_cutoff::{Cutoff, CutoffSource, Cutoffs, MemoryStore, Reason, Scope, Timestamp};
 
-use support::gated::{NO_TIMEOUT, PATIENCE, TestSource, at_secs, wait_until, within};
+use support::gated::{Link, NO_TIMEOUT, PATIENCE, TestSource, at_secs, wait_until, within};
 use support::{hs_issuer, hs_validator};
 
 const MINUTES: Duration = Duration::from_secs(600);
@@ -40,67 +36,6 @@ async fn raise_in_store(store: &MemoryStore, subject: &str) -> Cutoff {
         .raise(Scope::Subject(subject), Cutoff::ValidFrom(Timestamp::now()))
         .await
         .unwrap()
-}
-
-/// A push channel the test can cut and restore like a network link, and make panic.
-#[derive(Clone)]
-struct Link {
-    store: MemoryStore,
-    cut: watch::Sender<bool>,
-    panic_on_next: Arc<AtomicBool>,
-}
-
-struct LinkSubscription {
-    inner: MemorySubscription,
-    cut: watch::Receiver<bool>,
-    panic_on_next: Arc<AtomicBool>,
-}
-
-impl Link {
-    fn new(store: &MemoryStore) -> Self {
-        Self {
-            store: store.clone(),
-            cut: watch::Sender::new(false),
-            panic_on_next: Arc::default(),
-        }
-    }
-
-    fn set_cut(&self, cut: bool) {
-        self.cut.send_replace(cut);
-    }
-}
-
-impl PushChannel for Link {
-    type Subscription = LinkSubscription;
-
-    fn subscribe(&self) -> BoxFuture<'_, Result<LinkSubscription, SourceError>> {
-        Box::pin(async move {
-            if *self.cut.borrow() {
-                return Err(SourceError::new("link is cut"));
-            }
-            Ok(LinkSubscription {
-                inner: self.store.subscribe().await?,
-                cut: self.cut.subscribe(),
-                panic_on_next: Arc::clone(&self.panic_on_next),
-            })
-        })
-    }
-}
-
-impl PushSubscription for LinkSubscription {
-    fn next_change(&mut self) -> BoxFuture<'_, Result<CutoffChange, SourceError>> {
-        Box::pin(async move {
-            let change = tokio::select! {
-                change = self.inner.next_change() => change,
-                _ = self.cut.wait_for(|cut| *cut) => Err(SourceError::new("link is cut")),
-            };
-            assert!(
-                !self.panic_on_next.load(Ordering::SeqCst),
-                "a store's subscription panicked"
-            );
-            change
-        })
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,7 +143,7 @@ async fn abandoned_logout(abandoned: Abandoned) {
             "the caller went away before the write returned"
         );
     }
-    // Once the cache update stopped waiting for fills, it finishes before the caller can leave.
+    // The cache update does not wait for the held fill, so the logout may be done already.
     source.after_write.open();
     source.gate.open();
     if let Some(fill) = held_fill {

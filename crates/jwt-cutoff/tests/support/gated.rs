@@ -1,5 +1,6 @@
 //! A store the test controls step by step: it counts calls, fails or hangs on command, and holds
-//! lookups and writes at gates, so that races with the cache can be played in a chosen order.
+//! lookups and writes at gates, so that races with the cache can be played in a chosen order; and
+//! a push channel the test can cut.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, MemoryStore, Scope, SourceError, Timestamp};
+use jwt_cutoff::{
+    BoxFuture, Cutoff, CutoffChange, CutoffSource, MemoryStore, MemorySubscription, PushChannel,
+    PushSubscription, Scope, SourceError, Timestamp,
+};
 use tokio::sync::watch;
 
 /// How long a test waits for something that must happen, before it calls it a hang. Generous: the
@@ -188,4 +192,65 @@ pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T 
 /// A cutoff at a whole second.
 pub(crate) fn at_secs(secs: i64) -> Cutoff {
     Cutoff::ValidFrom(Timestamp::from_unix_secs(secs))
+}
+
+/// A push channel the test can cut and restore like a network link, and make panic.
+#[derive(Clone)]
+pub(crate) struct Link {
+    store: MemoryStore,
+    cut: watch::Sender<bool>,
+    pub(crate) panic_on_next: Arc<AtomicBool>,
+}
+
+pub(crate) struct LinkSubscription {
+    inner: MemorySubscription,
+    cut: watch::Receiver<bool>,
+    panic_on_next: Arc<AtomicBool>,
+}
+
+impl Link {
+    pub(crate) fn new(store: &MemoryStore) -> Self {
+        Self {
+            store: store.clone(),
+            cut: watch::Sender::new(false),
+            panic_on_next: Arc::default(),
+        }
+    }
+
+    pub(crate) fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+impl PushChannel for Link {
+    type Subscription = LinkSubscription;
+
+    fn subscribe(&self) -> BoxFuture<'_, Result<LinkSubscription, SourceError>> {
+        Box::pin(async move {
+            if *self.cut.borrow() {
+                return Err(SourceError::new("link is cut"));
+            }
+            Ok(LinkSubscription {
+                inner: self.store.subscribe().await?,
+                cut: self.cut.subscribe(),
+                panic_on_next: Arc::clone(&self.panic_on_next),
+            })
+        })
+    }
+}
+
+impl PushSubscription for LinkSubscription {
+    fn next_change(&mut self) -> BoxFuture<'_, Result<CutoffChange, SourceError>> {
+        Box::pin(async move {
+            let change = tokio::select! {
+                change = self.inner.next_change() => change,
+                _ = self.cut.wait_for(|cut| *cut) => Err(SourceError::new("link is cut")),
+            };
+            assert!(
+                !self.panic_on_next.load(Ordering::SeqCst),
+                "a store's subscription panicked"
+            );
+            change
+        })
+    }
 }
