@@ -29,7 +29,7 @@
 //! # Example
 //!
 //! ```
-//! use jwt_cutoff::{Algorithm, Cutoff, Cutoffs, SigningKey, TokenIssuer, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, Cutoffs, SigningKey, TokenIssuer, Validator, VerifyingKey};
 //! use jwt_cutoff_sqlx::SqliteStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -50,7 +50,7 @@
 //!
 //! let at = cutoffs.logout_all("alice").await?; // stored in SQLite
 //! assert!(validator.validate(&token).await.is_err());
-//! assert_eq!(cutoffs.lookup("alice").await?, Cutoff::ValidFrom(at));
+//! assert_eq!(cutoffs.lookup("alice").await?, at); // logout_all returns the stored cutoff
 //! # Ok(())
 //! # }
 //! ```
