@@ -56,9 +56,12 @@
 //!
 //! The prefix defaults to `jwt-cutoff:` (so `jwt-cutoff:s:alice` and `jwt-cutoff:g`) and is set
 //! with [`RedisStoreBuilder::key_prefix`], so tenants and tests can share a server. A subject may
-//! be any string, spaces, newlines or the prefix itself included: keys are binary-safe and the
-//! subject is their whole tail, so two subjects never share a key and no subject's key is the
-//! global one.
+//! be any string of at most [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) (256) bytes,
+//! spaces, newlines or the prefix itself included: keys are binary-safe and the subject is their
+//! whole tail, so under one prefix two subjects never share a key and no subject's key is the
+//! global one. A longer subject is refused with an error, in lookups and writes alike, before
+//! Redis is asked: the bound is the one tokens, the issuer and [`Cutoffs`](jwt_cutoff::Cutoffs)
+//! share, and the store holds to it when used directly as a source too.
 //!
 //! A cutoff is stored as plain text: microseconds since the Unix epoch as a decimal integer
 //! (`1764384000123456`) for "valid from", the word `refused` for a refused subject, and no key at

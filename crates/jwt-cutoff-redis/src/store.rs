@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cutoff::{BoxFuture, Cutoff, CutoffChange, CutoffSource, Scope, SourceError, Timestamp};
+use jwt_cutoff::{
+    BoxFuture, Cutoff, CutoffChange, CutoffSource, MAX_SUBJECT_BYTES, Scope, SourceError, Timestamp,
+};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 
@@ -275,9 +277,12 @@ impl RedisStore {
     }
 }
 
+/// Subjects longer than [`MAX_SUBJECT_BYTES`] are refused with an error before Redis is asked, in
+/// lookups and writes alike.
 impl CutoffSource for RedisStore {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         Box::pin(async move {
+            check_subject(subject)?;
             let mut connection = self.inner.connection.clone();
             let keys = [self.key(Scope::Subject(subject)), self.key(Scope::Everyone)];
             let values: Vec<Option<String>> = self
@@ -299,6 +304,9 @@ impl CutoffSource for RedisStore {
         to: Cutoff,
     ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         Box::pin(async move {
+            if let Scope::Subject(subject) = scope {
+                check_subject(subject)?;
+            }
             let mut connection = self.inner.connection.clone();
             let key = self.key(scope);
             let stored: Option<String> = match encode(to) {
@@ -330,6 +338,20 @@ impl CutoffSource for RedisStore {
             decode(stored.as_deref())
         })
     }
+}
+
+/// Refuses a subject longer than [`MAX_SUBJECT_BYTES`] before Redis sees it: tokens,
+/// [`Cutoffs`](jwt_cutoff::Cutoffs) and every store share that one bound, and the store can also be
+/// used directly as a source.
+fn check_subject(subject: &str) -> Result<(), SourceError> {
+    if subject.len() > MAX_SUBJECT_BYTES {
+        return Err(SourceError::new(format!(
+            "a subject may have at most {MAX_SUBJECT_BYTES} bytes (jwt_cutoff::MAX_SUBJECT_BYTES); \
+             this one has {}",
+            subject.len()
+        )));
+    }
+    Ok(())
 }
 
 /// A cutoff as stored in Redis; `None` for [`Cutoff::NoCutoff`], which is the absence of a key.

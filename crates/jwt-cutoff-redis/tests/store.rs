@@ -13,10 +13,10 @@ mod support;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffChange, CutoffSource, Cutoffs, PushChannel, PushSubscription, Reason,
-    Scope, SigningKey, Timestamp, TokenIssuer, Validator, VerifyingKey,
+    Algorithm, Cutoff, CutoffChange, CutoffSource, Cutoffs, MAX_SUBJECT_BYTES, PushChannel,
+    PushSubscription, Reason, Scope, SigningKey, Timestamp, TokenIssuer, Validator, VerifyingKey,
 };
-use support::{clean_up, raw, redis, store, unique};
+use support::{clean_up, longest_subjects, raw, redis, store, too_long_subjects, unique};
 
 fn at(micros: i64) -> Cutoff {
     Cutoff::ValidFrom(Timestamp::from_unix_micros(micros))
@@ -232,6 +232,59 @@ async fn odd_subjects_get_keys_of_their_own_and_travel_intact() {
     let change = subscription.next_change().await.unwrap();
     assert_eq!(change.scope(), Scope::Everyone);
     assert_eq!(store.lookup("").await.unwrap(), at(1_000));
+    clean_up(&url, &prefix).await;
+}
+
+/// The store refuses what tokens and `Cutoffs` refuse, also when used directly as a source:
+/// within `MAX_SUBJECT_BYTES` every subject is stored, published and looked up intact; beyond it
+/// nothing is written or published, and the error says why.
+#[tokio::test]
+async fn subjects_longer_than_max_subject_bytes_are_refused_before_redis() {
+    let Some(url) = redis().await else { return };
+    let prefix = unique("bound");
+    let store = store(&url, &prefix).await;
+    let mut subscription = store.subscribe().await.unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), subscription.next_change())
+            .await
+            .expect("a message within 5 s")
+            .unwrap()
+    };
+    for (index, subject) in (1..).zip(longest_subjects()) {
+        assert_eq!(
+            store
+                .raise(Scope::Subject(&subject), at(index))
+                .await
+                .unwrap(),
+            at(index)
+        );
+        assert_eq!(
+            next().await,
+            CutoffChange {
+                subject: Some(subject.clone()),
+                cutoff: at(index)
+            }
+        );
+        assert_eq!(store.lookup(&subject).await.unwrap(), at(index));
+    }
+    let too_long_error = format!("at most {MAX_SUBJECT_BYTES} bytes");
+    for subject in too_long_subjects() {
+        let error = store
+            .raise(Scope::Subject(&subject), Cutoff::Refused)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains(&too_long_error),
+            "{} bytes: {error}",
+            subject.len()
+        );
+        let error = store.lookup(&subject).await.unwrap_err();
+        assert!(error.to_string().contains(&too_long_error), "{error}");
+        assert_eq!(get(&url, store.key(Scope::Subject(&subject))).await, None);
+    }
+    // Nothing was published for them: the next message is the next good write.
+    store.raise(Scope::Subject("after"), at(99)).await.unwrap();
+    assert_eq!(next().await.subject.as_deref(), Some("after"));
     clean_up(&url, &prefix).await;
 }
 

@@ -12,8 +12,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::{
-    DEFAULT_TABLE, Error, MAX_IDENTIFIER_BYTES, TableNames, check_identifier, from_columns,
-    source_error, to_columns,
+    DEFAULT_TABLE, Error, MAX_IDENTIFIER_BYTES, TableNames, check_identifier, check_subject,
+    from_columns, source_error, to_columns,
 };
 
 /// How long [`PostgresStoreBuilder::connect`]'s pool waits for a connection before failing.
@@ -286,9 +286,13 @@ impl PostgresStore {
     }
 }
 
+/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) are refused with an
+/// error before the database is asked, in lookups and writes alike: every subject stored can then
+/// be announced (a `NOTIFY` payload holds at most 8,000 bytes).
 impl CutoffSource for PostgresStore {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         Box::pin(async move {
+            check_subject(subject)?;
             let rows: Vec<(Option<i64>, bool)> =
                 sqlx::query_as(AssertSqlSafe(Arc::clone(&self.statements.lookup)))
                     .bind(subject)
@@ -308,6 +312,9 @@ impl CutoffSource for PostgresStore {
         to: Cutoff,
     ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         Box::pin(async move {
+            if let Scope::Subject(subject) = scope {
+                check_subject(subject)?;
+            }
             let (micros, refused) = to_columns(to);
             // The upsert and its notification commit together or not at all; PostgreSQL delivers
             // the notification at commit, in commit order.

@@ -11,7 +11,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::{DEFAULT_TABLE, Error, TableNames, from_columns, source_error, to_columns};
+use crate::{
+    DEFAULT_TABLE, Error, TableNames, check_subject, from_columns, source_error, to_columns,
+};
 
 /// How long a writer waits for another connection's write lock before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -243,9 +245,12 @@ impl SqliteStore {
     }
 }
 
+/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) are refused with an
+/// error before the database is asked, in lookups and writes alike.
 impl CutoffSource for SqliteStore {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         Box::pin(async move {
+            check_subject(subject)?;
             let rows: Vec<(Option<i64>, bool)> =
                 sqlx::query_as(AssertSqlSafe(Arc::clone(&self.statements.lookup)))
                     .bind(subject)
@@ -265,6 +270,9 @@ impl CutoffSource for SqliteStore {
         to: Cutoff,
     ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         Box::pin(async move {
+            if let Scope::Subject(subject) = scope {
+                check_subject(subject)?;
+            }
             let (micros, refused) = to_columns(to);
             let (micros, refused): (Option<i64>, bool) = match scope {
                 Scope::Subject(subject) => {

@@ -13,7 +13,7 @@ mod common;
 
 use std::path::Path;
 
-use jwt_cutoff::{Cutoff, CutoffSource, Cutoffs, Reason, Scope, Timestamp};
+use jwt_cutoff::{Cutoff, CutoffSource, Cutoffs, MAX_SUBJECT_BYTES, Reason, Scope, Timestamp};
 use jwt_cutoff_sqlx::{Error, SqliteStore};
 
 fn url(path: &Path) -> String {
@@ -193,7 +193,7 @@ async fn any_string_is_a_subject_and_none_collides_with_everyone() {
         "with space",
         "ünïcødé 🦀",
         "nul\0inside",
-        &"x".repeat(10_000),
+        &"x".repeat(MAX_SUBJECT_BYTES),
     ];
     for (n, subject) in odd.iter().enumerate() {
         let n = i64::try_from(n).unwrap() + 1;
@@ -214,6 +214,39 @@ async fn any_string_is_a_subject_and_none_collides_with_everyone() {
         Cutoff::NoCutoff
     );
     assert_eq!(store.lookup("other").await.unwrap(), Cutoff::NoCutoff);
+}
+
+/// The store refuses what tokens and `Cutoffs` refuse, also when used directly as a source.
+#[tokio::test]
+async fn subjects_longer_than_max_subject_bytes_are_refused_before_the_database() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let longest = common::longest_subjects();
+    for (n, subject) in (1..).zip(&longest) {
+        assert_eq!(
+            store.raise(Scope::Subject(subject), at(n)).await.unwrap(),
+            at(n)
+        );
+        assert_eq!(store.lookup(subject).await.unwrap(), at(n), "{subject:?}");
+    }
+    for subject in common::too_long_subjects() {
+        let error = store
+            .raise(Scope::Subject(&subject), Cutoff::Refused)
+            .await
+            .unwrap_err();
+        assert!(
+            common::is_too_long_error(&error),
+            "{} bytes: {error}",
+            subject.len()
+        );
+        let error = store.lookup(&subject).await.unwrap_err();
+        assert!(common::is_too_long_error(&error), "{error}");
+    }
+    // Nothing was written for them.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM jwt_cutoffs")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, i64::try_from(longest.len()).unwrap());
 }
 
 #[tokio::test]

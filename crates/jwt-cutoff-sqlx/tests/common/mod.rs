@@ -17,6 +17,58 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut
     }
 }
 
+/// Subjects of exactly [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) bytes: ASCII, two- and
+/// three-byte characters (`é€`), four-byte ones (crabs), and the characters a notification or SQL
+/// might escape or split on (quotes, backslash, newlines, tab, spaces, `=`, `*`, `%`, `$`, `;`).
+pub fn longest_subjects() -> Vec<String> {
+    use jwt_cutoff::MAX_SUBJECT_BYTES;
+    let fill = |pattern: &str| {
+        let mut subject: String = pattern
+            .chars()
+            .cycle()
+            .scan(0, |bytes, c| {
+                *bytes += c.len_utf8();
+                (*bytes <= MAX_SUBJECT_BYTES).then_some(c)
+            })
+            .collect();
+        // Whatever a multi-byte character left over, in ASCII.
+        while subject.len() < MAX_SUBJECT_BYTES {
+            subject.push('.');
+        }
+        subject
+    };
+    let subjects = vec![
+        "a".repeat(MAX_SUBJECT_BYTES),
+        fill("é€"),
+        "🦀".repeat(MAX_SUBJECT_BYTES / 4),
+        fill("\"'\\\n\r\t =*%$;:,{}[]<>é 1 refused"),
+    ];
+    for subject in &subjects {
+        assert_eq!(subject.len(), MAX_SUBJECT_BYTES, "{subject:?}");
+    }
+    subjects
+}
+
+/// Subjects just over [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES), in bytes though not in
+/// characters, and one long enough to overflow PostgreSQL's 8,000-byte `NOTIFY` payload while its
+/// row, compressed, would fit the table.
+pub fn too_long_subjects() -> Vec<String> {
+    use jwt_cutoff::MAX_SUBJECT_BYTES;
+    vec![
+        "z".repeat(9_000),
+        "a".repeat(MAX_SUBJECT_BYTES + 1),
+        format!("{}x", "🦀".repeat(MAX_SUBJECT_BYTES / 4)),
+        "é".repeat(MAX_SUBJECT_BYTES / 2 + 1),
+    ]
+}
+
+/// Whether `error` says that the subject is over the bound (rather than some database error).
+pub fn is_too_long_error(error: &jwt_cutoff::SourceError) -> bool {
+    error
+        .to_string()
+        .contains(&format!("at most {} bytes", jwt_cutoff::MAX_SUBJECT_BYTES))
+}
+
 pub const SECRET: &[u8] = b"an access secret of at least 32 bytes";
 
 /// An HS256 issuer.
