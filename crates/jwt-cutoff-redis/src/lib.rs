@@ -63,6 +63,17 @@
 //! Redis is asked: the bound is the one tokens, the issuer and [`Cutoffs`](jwt_cutoff::Cutoffs)
 //! share, and the store holds to it when used directly as a source too.
 //!
+//! **Prefixes that share a server must not be prefixes of one another.** A key is the prefix and
+//! then the rest, with nothing to mark where the prefix ends, so a prefix that extends another
+//! one can share its keys. With tenant A on `t:` and tenant B on `t:s:b:`, A's subject `b:s:x` has
+//! the key `t:s:b:s:x`, which is B's subject `x`; and A's subject `b:g` has the key `t:s:b:g`,
+//! which is B's cutoff of everyone, so refusing that one subject of A refuses every user of B.
+//! End every prefix with a separator and never nest them: `shop:jwt-cutoff:` beside
+//! `billing:jwt-cutoff:` is safe, `tenant:` beside `tenant:s:eu:` collides, and any other nesting
+//! is one rename away from that (and lets a scan or cleanup of `tenant:*` reach the other
+//! tenant's keys). The store cannot check this: each one only knows its own prefix. Pub/sub
+//! channels are matched whole, so they cannot collide this way.
+//!
 //! A cutoff is stored as plain text: microseconds since the Unix epoch as a decimal integer
 //! (`1764384000123456`) for "valid from", the word `refused` for a refused subject, and no key at
 //! all for "no cutoff". Values are compared exactly, as decimal strings, inside the script (Lua's

@@ -117,6 +117,37 @@ impl fmt::Debug for RedisStoreBuilder {
 impl RedisStoreBuilder {
     /// What every key starts with (default `jwt-cutoff:`), so several services, tenants or test runs
     /// can share one server. Also the start of the default [channel](Self::channel).
+    ///
+    /// The prefixes sharing a server must not be prefixes of one another: a key is the prefix
+    /// followed by `s:` and the subject, or by `g` for everyone, so with `t:` and `t:s:b:` on one
+    /// server the first one's subject `b:s:x` and the second one's subject `x` are the same key,
+    /// and the first one's subject `b:g` is the second one's cutoff of everyone. End every prefix
+    /// with a separator and never nest them (`shop:jwt-cutoff:` beside `billing:jwt-cutoff:`, not
+    /// `tenant:` beside `tenant:s:eu:`). Each store only knows its own prefix, so this cannot be
+    /// checked here. See the [crate docs](crate#in-redis).
+    ///
+    /// ```
+    /// use jwt_cutoff::Scope;
+    /// use jwt_cutoff_redis::RedisStore;
+    /// use jwt_cutoff_redis::redis::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = |prefix: &str| {
+    ///     RedisStore::builder(Client::open("redis://127.0.0.1:6379")?)
+    ///         .key_prefix(prefix)
+    ///         .connect_lazily() // nothing is sent to Redis here
+    /// };
+    /// // Nested: tenant A's subject "b:s:x" is tenant B's subject "x", and A's "b:g" is B's everyone.
+    /// let (a, b) = (store("t:")?, store("t:s:b:")?);
+    /// assert_eq!(a.key(Scope::Subject("b:s:x")), b.key(Scope::Subject("x")));
+    /// assert_eq!(a.key(Scope::Subject("b:g")), b.key(Scope::Everyone));
+    /// // Not nested: no key of one can be a key of the other.
+    /// let (shop, billing) = (store("shop:jwt-cutoff:")?, store("billing:jwt-cutoff:")?);
+    /// assert_ne!(shop.key(Scope::Everyone), billing.key(Scope::Everyone));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
