@@ -124,7 +124,10 @@
 //! `jwt-cutoff-sqlx`), and use Redis only for what loses nothing when it forgets: caching and push.
 //! If your users table already knows which subjects exist, a source that answers
 //! [`Cutoff::Refused`](jwt_cutoff::Cutoff::Refused) for unknown ones turns a lost deletion into a
-//! refusal rather than a pass; this store cannot know that, so it does not offer it.
+//! refusal rather than a pass (`jwt-cutoff-sqlx` offers that as `known_subjects`). This store
+//! cannot know that, so it does not offer it; a small source of your own can ask Redis and the
+//! users table at once (concurrently, so a lookup still waits for one round trip) and answer
+//! refused when the user is missing, as the project's demo does.
 //!
 //! # Why the `redis` crate and not `fred`
 //!

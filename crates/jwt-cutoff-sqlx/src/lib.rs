@@ -126,6 +126,50 @@
 //!   announced: a `NOTIFY` payload holds at most 8,000 bytes, a B-tree index entry about 2,700.
 //!   PostgreSQL text cannot hold NUL (`\0`): such a subject fails (closed) on PostgreSQL.
 //!
+//! # Known subjects
+//!
+//! A store that holds cutoffs only knows the subjects that were logged out or refused: any other
+//! subject has no cutoff, so a token signed with your key for a user that never existed (or whose
+//! row was deleted without [`refuse`](jwt_cutoff::Cutoffs::refuse)) passes. When the users live
+//! in the same database, make the store *authoritative* about which subjects exist with
+//! `known_subjects(table, column)` on either builder: a subject with no row in `table` whose
+//! `column` equals it is then [`Refused`](jwt_cutoff::Cutoff::Refused).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use jwt_cutoff::{Cutoff, CutoffSource};
+//! use jwt_cutoff_sqlx::SqliteStore;
+//!
+//! let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+//! sqlx::query("CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+//!     .execute(&pool)
+//!     .await?;
+//! sqlx::query("INSERT INTO users (id, name) VALUES ('u1', 'alice')")
+//!     .execute(&pool)
+//!     .await?;
+//! let store = SqliteStore::builder()
+//!     .known_subjects("users", "id")
+//!     .pool(pool)
+//!     .await?;
+//! assert_eq!(store.lookup("u1").await?, Cutoff::NoCutoff);
+//! assert_eq!(store.lookup("u2").await?, Cutoff::Refused); // no such user
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - The check is part of the lookup's single query (one more `UNION ALL` branch, `NOT EXISTS`
+//!   on that table), so it costs no extra round trip.
+//! - The answer is cached like any other lookup: a subject created after a lookup of it is seen
+//!   once that answer expires (the cache TTL), and a deleted row refuses at the next lookup that
+//!   reaches the store. No notification is sent for your table; to refuse a deleted user at once
+//!   on every instance, also call [`refuse`](jwt_cutoff::Cutoffs::refuse).
+//! - Ids should be unique (a primary key or a `UNIQUE` column, which also makes the check an index
+//!   lookup) and never reused: a new user with an old id would inherit its cutoff.
+//! - Names are checked like the table name. The table need not exist when the store is made, but
+//!   every lookup fails (closed) until it does. On PostgreSQL the column is compared with the
+//!   subject as text, so it must be `TEXT` or `VARCHAR`.
+//!
 //! # TLS
 //!
 //! This crate turns on no TLS backend in sqlx. To reach PostgreSQL over TLS, enable one in your own
@@ -161,9 +205,10 @@ pub const DEFAULT_TABLE: &str = "jwt_cutoffs";
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A table or channel name is not a plain identifier (see the crate docs).
+    /// A table, column or channel name is not a plain identifier (see the crate docs).
     InvalidName {
-        /// What the name was for: `"table"` or `"channel"`.
+        /// What the name was for: `"table"`, `"channel"`, `"known subjects table"` or
+        /// `"known subjects column"`.
         what: &'static str,
         /// The name as given.
         name: String,
@@ -242,32 +287,107 @@ impl TableNames {
             name: name.to_owned(),
             reason,
         };
-        let (schema, table) = match name.split_once('.') {
-            Some(_) if !allow_schema => {
-                return Err(invalid("a schema prefix is only supported on PostgreSQL"));
-            }
-            Some((schema, table)) => (Some(schema), table),
-            None => (None, name),
-        };
-        if let Some(schema) = schema {
-            check_identifier(schema).map_err(invalid)?;
-        }
-        check_identifier(table).map_err(invalid)?;
+        let (schema, table) = split_table_name(name, allow_schema).map_err(invalid)?;
         if table.len() + EVERYONE_SUFFIX.len() > MAX_IDENTIFIER_BYTES {
             return Err(invalid(
                 "the table name may have at most 54 characters (63 with the `_everyone` suffix)",
             ));
         }
-        let quote = |table: &str| match schema {
-            Some(schema) => format!("\"{schema}\".\"{table}\""),
-            None => format!("\"{table}\""),
-        };
         Ok(Self {
             name: name.to_owned(),
-            subjects: quote(table),
-            everyone: quote(&format!("{table}{EVERYONE_SUFFIX}")),
+            subjects: quote_table(schema, table),
+            everyone: quote_table(schema, &format!("{table}{EVERYONE_SUFFIX}")),
         })
     }
+}
+
+/// A checked table name split into its optional schema and the table.
+fn split_table_name(name: &str, allow_schema: bool) -> Result<(Option<&str>, &str), &'static str> {
+    let (schema, table) = match name.split_once('.') {
+        Some(_) if !allow_schema => {
+            return Err("a schema prefix is only supported on PostgreSQL");
+        }
+        Some((schema, table)) => (Some(schema), table),
+        None => (None, name),
+    };
+    if let Some(schema) = schema {
+        check_identifier(schema)?;
+    }
+    check_identifier(table)?;
+    Ok((schema, table))
+}
+
+/// A checked table name, quoted for SQL.
+fn quote_table(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(schema) => format!("\"{schema}\".\"{table}\""),
+        None => format!("\"{table}\""),
+    }
+}
+
+/// The table a store is authoritative about, as set by the builders' `known_subjects`: a subject
+/// without a row there is refused.
+#[derive(Clone, Debug)]
+struct KnownSubjects {
+    /// As the user gave them: `table.column`.
+    name: String,
+    /// The table, quoted for SQL.
+    table: String,
+    /// The column, quoted for SQL.
+    column: String,
+}
+
+impl KnownSubjects {
+    /// Checks a `(table, column)` setting; `None` stays `None`.
+    fn new(setting: Option<&(String, String)>, allow_schema: bool) -> Result<Option<Self>, Error> {
+        let Some((table, column)) = setting else {
+            return Ok(None);
+        };
+        let (schema, bare_table) =
+            split_table_name(table, allow_schema).map_err(|reason| Error::InvalidName {
+                what: "known subjects table",
+                name: table.clone(),
+                reason,
+            })?;
+        check_identifier(column).map_err(|reason| Error::InvalidName {
+            what: "known subjects column",
+            name: column.clone(),
+            reason,
+        })?;
+        Ok(Some(Self {
+            name: format!("{table}.{column}"),
+            table: quote_table(schema, bare_table),
+            column: format!("\"{column}\""),
+        }))
+    }
+}
+
+/// The lookup, one statement and so one round trip: the subject's row, the everyone row and, with
+/// known subjects, a row that is refused when the subject has none in that table. `subject` is
+/// the placeholder of the subject parameter (`?1` on SQLite, `$1` on PostgreSQL). Read the rows
+/// with [`cutoff_of_rows`].
+fn lookup_statement(tables: &TableNames, known: Option<&KnownSubjects>, subject: &str) -> String {
+    let TableNames {
+        subjects, everyone, ..
+    } = tables;
+    let mut statement = format!(
+        "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = {subject} \
+         UNION ALL SELECT valid_from_micros, refused FROM {everyone}"
+    );
+    if let Some(KnownSubjects { table, column, .. }) = known {
+        statement.push_str(&format!(
+            " UNION ALL SELECT NULL, NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = {subject})"
+        ));
+    }
+    statement
+}
+
+/// The cutoff in force from the rows of [`lookup_statement`]: the latest of them, and no cutoff
+/// when there are none.
+fn cutoff_of_rows(rows: Vec<(Option<i64>, bool)>) -> Cutoff {
+    rows.into_iter()
+        .map(|(micros, refused)| from_columns(micros, refused))
+        .fold(Cutoff::NoCutoff, Cutoff::max)
 }
 
 /// Checks a plain SQL identifier: ASCII letters, digits and `_`, not starting with a digit, at most
@@ -345,6 +465,39 @@ mod tests {
         let names = TableNames::new("auth.cutoffs", true).unwrap_or_else(|_| unreachable!());
         assert_eq!(names.subjects, "\"auth\".\"cutoffs\"");
         assert_eq!(names.everyone, "\"auth\".\"cutoffs_everyone\"");
+    }
+
+    #[test]
+    fn known_subjects_are_one_more_branch_of_the_one_lookup_statement() {
+        let tables = TableNames::new("auth.cutoffs", true).unwrap_or_else(|_| unreachable!());
+        let setting = ("auth.users".to_owned(), "Id".to_owned());
+        let known = KnownSubjects::new(Some(&setting), true)
+            .unwrap_or_else(|_| unreachable!())
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            lookup_statement(&tables, Some(&known), "$1"),
+            "SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs\" WHERE subject = $1 \
+             UNION ALL SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs_everyone\" \
+             UNION ALL SELECT NULL, NOT EXISTS \
+             (SELECT 1 FROM \"auth\".\"users\" WHERE \"Id\" = $1)"
+        );
+        assert!(!lookup_statement(&tables, None, "$1").contains("EXISTS"));
+        assert!(matches!(KnownSubjects::new(None, true), Ok(None)));
+        let schema_on_sqlite = ("auth.users".to_owned(), "id".to_owned());
+        assert!(KnownSubjects::new(Some(&schema_on_sqlite), false).is_err());
+    }
+
+    #[test]
+    fn rows_combine_to_the_latest_cutoff() {
+        assert_eq!(cutoff_of_rows(Vec::new()), Cutoff::NoCutoff);
+        assert_eq!(
+            cutoff_of_rows(vec![(Some(5), false), (None, false), (Some(3), false)]),
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(5))
+        );
+        assert_eq!(
+            cutoff_of_rows(vec![(Some(5), false), (None, true)]),
+            Cutoff::Refused
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::{
-    DEFAULT_TABLE, Error, MAX_IDENTIFIER_BYTES, TableNames, check_identifier, check_subject,
-    from_columns, source_error, to_columns,
+    DEFAULT_TABLE, Error, KnownSubjects, MAX_IDENTIFIER_BYTES, TableNames, check_identifier,
+    check_subject, cutoff_of_rows, from_columns, lookup_statement, source_error, to_columns,
 };
 
 /// How long [`PostgresStoreBuilder::connect`]'s pool waits for a connection before failing.
@@ -31,11 +31,15 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 /// [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow) and applies the changes as they arrive. See the
 /// [crate docs](crate#schema) for the schema.
 ///
+/// With [`known_subjects`](PostgresStoreBuilder::known_subjects) it is authoritative about which
+/// subjects exist: one without a row in your users table is [refused](Cutoff::Refused).
+///
 /// Clones share one pool.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     tables: TableNames,
+    known_subjects: Option<KnownSubjects>,
     channel: Arc<str>,
     statements: Arc<Statements>,
 }
@@ -44,6 +48,10 @@ impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStore")
             .field("table", &self.tables.name)
+            .field(
+                "known_subjects",
+                &self.known_subjects.as_ref().map(|known| &known.name),
+            )
             .field("channel", &self.channel)
             .finish_non_exhaustive()
     }
@@ -60,7 +68,7 @@ struct Statements {
 }
 
 impl Statements {
-    fn new(tables: &TableNames) -> Self {
+    fn new(tables: &TableNames, known_subjects: Option<&KnownSubjects>) -> Self {
         let TableNames {
             name,
             subjects,
@@ -93,11 +101,7 @@ impl Statements {
             )
             .into(),
             schema: schema.into(),
-            lookup: format!(
-                "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = $1 \
-                 UNION ALL SELECT valid_from_micros, refused FROM {everyone}"
-            )
-            .into(),
+            lookup: lookup_statement(tables, known_subjects, "$1").into(),
             raise_subject: format!(
                 "INSERT INTO {subjects} AS c (subject, valid_from_micros, refused) \
                  VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET {set} \
@@ -121,6 +125,7 @@ pub struct PostgresStoreBuilder {
     table: String,
     channel: Option<String>,
     create_tables: bool,
+    known_subjects: Option<(String, String)>,
 }
 
 impl PostgresStoreBuilder {
@@ -147,6 +152,26 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// Makes the store authoritative about which subjects exist: a subject with no row in `table`
+    /// (optionally `schema.table`) whose `column` equals it is [refused](Cutoff::Refused),
+    /// whatever its cutoff, so a token signed with your key for a user that was deleted or never
+    /// existed gets 401. The check is part of the lookup's one query, so it costs no extra round
+    /// trip. Names are checked like [`table`](Self::table)'s when the store is made; the table need
+    /// not exist yet, but until it does every lookup fails (closed). The column is compared with
+    /// the subject as text: make it `TEXT` or `VARCHAR` (a `uuid` or integer column makes every
+    /// lookup fail). See the [crate docs](crate#known-subjects).
+    ///
+    /// The answer is cached like any other lookup: a subject created after a lookup of it is
+    /// seen only once that answer expires (the cache TTL, which push does not shorten: no
+    /// notification is sent for your users table), and a deleted row refuses at the next lookup
+    /// that reaches the store. Subject ids should be unique (a primary key or a `UNIQUE` column,
+    /// which also makes the check an index lookup) and never reused, or a new user would inherit
+    /// an old one's cutoff.
+    pub fn known_subjects(mut self, table: impl Into<String>, column: impl Into<String>) -> Self {
+        self.known_subjects = Some((table.into(), column.into()));
+        self
+    }
+
     /// Connects to `url` (`postgres://user@host/database`) with a pool of up to 10 connections that
     /// gives up acquiring one after 5 s, and makes the store.
     ///
@@ -154,13 +179,13 @@ impl PostgresStoreBuilder {
     /// A name is invalid, the URL is malformed, or the server cannot be reached or the tables
     /// created.
     pub async fn connect(self, url: &str) -> Result<PostgresStore, Error> {
-        let (tables, channel) = self.names()?;
+        let names = self.names()?;
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        self.finish(pool, tables, channel).await
+        self.finish(pool, names).await
     }
 
     /// Makes the store on a pool you already have. The push channel opens its own connection with
@@ -169,31 +194,37 @@ impl PostgresStoreBuilder {
     /// # Errors
     /// A name is invalid, or the tables cannot be created.
     pub async fn pool(self, pool: PgPool) -> Result<PostgresStore, Error> {
-        let (tables, channel) = self.names()?;
-        self.finish(pool, tables, channel).await
+        let names = self.names()?;
+        self.finish(pool, names).await
     }
 
-    fn names(&self) -> Result<(TableNames, String), Error> {
+    fn names(&self) -> Result<Names, Error> {
         let tables = TableNames::new(&self.table, true)?;
+        let known_subjects = KnownSubjects::new(self.known_subjects.as_ref(), true)?;
         let channel = self.channel.clone().unwrap_or_else(|| self.table.clone());
         check_channel(&channel).map_err(|reason| Error::InvalidName {
             what: "channel",
             name: channel.clone(),
             reason,
         })?;
-        Ok((tables, channel))
+        Ok(Names {
+            tables,
+            known_subjects,
+            channel,
+        })
     }
 
-    async fn finish(
-        self,
-        pool: PgPool,
-        tables: TableNames,
-        channel: String,
-    ) -> Result<PostgresStore, Error> {
+    async fn finish(self, pool: PgPool, names: Names) -> Result<PostgresStore, Error> {
+        let Names {
+            tables,
+            known_subjects,
+            channel,
+        } = names;
         let store = PostgresStore {
-            statements: Arc::new(Statements::new(&tables)),
+            statements: Arc::new(Statements::new(&tables, known_subjects.as_ref())),
             pool,
             tables,
+            known_subjects,
             channel: channel.into(),
         };
         if self.create_tables {
@@ -201,6 +232,13 @@ impl PostgresStoreBuilder {
         }
         Ok(store)
     }
+}
+
+/// A builder's names, checked.
+struct Names {
+    tables: TableNames,
+    known_subjects: Option<KnownSubjects>,
+    channel: String,
 }
 
 fn check_channel(name: &str) -> Result<(), &'static str> {
@@ -228,12 +266,13 @@ impl PostgresStore {
         Self::builder().pool(pool).await
     }
 
-    /// Configures a store: table name, channel, whether to create the tables.
+    /// Configures a store: table name, channel, whether to create the tables, known subjects.
     pub fn builder() -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             table: DEFAULT_TABLE.to_owned(),
             channel: None,
             create_tables: true,
+            known_subjects: None,
         }
     }
 
@@ -299,10 +338,7 @@ impl CutoffSource for PostgresStore {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(source_error)?;
-            Ok(rows
-                .into_iter()
-                .map(|(micros, refused)| from_columns(micros, refused))
-                .fold(Cutoff::NoCutoff, Cutoff::max))
+            Ok(cutoff_of_rows(rows))
         })
     }
 

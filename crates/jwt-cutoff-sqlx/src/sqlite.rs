@@ -12,7 +12,8 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    DEFAULT_TABLE, Error, TableNames, check_subject, from_columns, source_error, to_columns,
+    DEFAULT_TABLE, Error, KnownSubjects, TableNames, check_subject, cutoff_of_rows, from_columns,
+    lookup_statement, source_error, to_columns,
 };
 
 /// How long a writer waits for another connection's write lock before it fails.
@@ -31,11 +32,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// a process's own [`Cutoffs`](jwt_cutoff::Cutoffs) are in force there at once. For several
 /// instances on several machines use [`PostgresStore`](crate::PostgresStore).
 ///
+/// With [`known_subjects`](SqliteStoreBuilder::known_subjects) it is authoritative about which
+/// subjects exist: one without a row in your users table is [refused](Cutoff::Refused).
+///
 /// Clones share one pool.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     tables: TableNames,
+    known_subjects: Option<KnownSubjects>,
     statements: Arc<Statements>,
 }
 
@@ -43,6 +48,10 @@ impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("table", &self.tables.name)
+            .field(
+                "known_subjects",
+                &self.known_subjects.as_ref().map(|known| &known.name),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -57,7 +66,7 @@ struct Statements {
 }
 
 impl Statements {
-    fn new(tables: &TableNames) -> Self {
+    fn new(tables: &TableNames, known_subjects: Option<&KnownSubjects>) -> Self {
         let TableNames {
             subjects, everyone, ..
         } = tables;
@@ -78,11 +87,7 @@ impl Statements {
                  );\n"
             )
             .into(),
-            lookup: format!(
-                "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = ?1 \
-                 UNION ALL SELECT valid_from_micros, refused FROM {everyone}"
-            )
-            .into(),
+            lookup: lookup_statement(tables, known_subjects, "?1").into(),
             raise_subject: format!(
                 "INSERT INTO {subjects} AS c (subject, valid_from_micros, refused) \
                  VALUES (?1, ?2, ?3) \
@@ -109,6 +114,7 @@ impl Statements {
 pub struct SqliteStoreBuilder {
     table: String,
     create_tables: bool,
+    known_subjects: Option<(String, String)>,
 }
 
 impl SqliteStoreBuilder {
@@ -127,14 +133,31 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Makes the store authoritative about which subjects exist: a subject with no row in `table`
+    /// whose `column` equals it is [refused](Cutoff::Refused), whatever its cutoff, so a token
+    /// signed with your key for a user that was deleted or never existed gets 401. The check is
+    /// part of the lookup's one query, so it costs no extra round trip. Names are checked like
+    /// [`table`](Self::table)'s when the store is made; the table need not exist yet, but until it
+    /// does every lookup fails (closed). See the [crate docs](crate#known-subjects).
+    ///
+    /// The answer is cached like any other lookup: a subject created after a lookup of it is
+    /// seen only once that answer expires (the cache TTL), and a deleted row refuses at the next
+    /// lookup that reaches the store. Subject ids should be unique (a primary key or a `UNIQUE`
+    /// column, which also makes the check an index lookup) and never reused, or a new user would
+    /// inherit an old one's cutoff.
+    pub fn known_subjects(mut self, table: impl Into<String>, column: impl Into<String>) -> Self {
+        self.known_subjects = Some((table.into(), column.into()));
+        self
+    }
+
     /// Opens the database at `url` (`sqlite://path/to/cutoffs.db`, created if missing, or
     /// `sqlite::memory:`) in WAL mode with a busy timeout, and makes the store.
     ///
     /// # Errors
-    /// The table name is invalid, the URL is malformed, or the database cannot be opened or its
-    /// tables created.
+    /// A table or column name is invalid, the URL is malformed, or the database cannot be opened
+    /// or its tables created.
     pub async fn connect(self, url: &str) -> Result<SqliteStore, Error> {
-        let tables = TableNames::new(&self.table, false)?;
+        let (tables, known_subjects) = self.names()?;
         let mut options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT)
@@ -156,7 +179,7 @@ impl SqliteStoreBuilder {
                 .connect_with(options)
                 .await?
         };
-        self.finish(pool, tables).await
+        self.finish(pool, tables, known_subjects).await
     }
 
     /// Makes the store on a pool you already have (sharing the service's database file).
@@ -166,17 +189,30 @@ impl SqliteStoreBuilder {
     /// connections or processes wait for each other instead of failing.
     ///
     /// # Errors
-    /// The table name is invalid, or the tables cannot be created.
+    /// A table or column name is invalid, or the tables cannot be created.
     pub async fn pool(self, pool: SqlitePool) -> Result<SqliteStore, Error> {
-        let tables = TableNames::new(&self.table, false)?;
-        self.finish(pool, tables).await
+        let (tables, known_subjects) = self.names()?;
+        self.finish(pool, tables, known_subjects).await
     }
 
-    async fn finish(self, pool: SqlitePool, tables: TableNames) -> Result<SqliteStore, Error> {
+    fn names(&self) -> Result<(TableNames, Option<KnownSubjects>), Error> {
+        Ok((
+            TableNames::new(&self.table, false)?,
+            KnownSubjects::new(self.known_subjects.as_ref(), false)?,
+        ))
+    }
+
+    async fn finish(
+        self,
+        pool: SqlitePool,
+        tables: TableNames,
+        known_subjects: Option<KnownSubjects>,
+    ) -> Result<SqliteStore, Error> {
         let store = SqliteStore {
-            statements: Arc::new(Statements::new(&tables)),
+            statements: Arc::new(Statements::new(&tables, known_subjects.as_ref())),
             pool,
             tables,
+            known_subjects,
         };
         if self.create_tables {
             store.migrate().await?;
@@ -207,11 +243,12 @@ impl SqliteStore {
         Self::builder().pool(pool).await
     }
 
-    /// Configures a store: table name, whether to create the tables.
+    /// Configures a store: table name, whether to create the tables, known subjects.
     pub fn builder() -> SqliteStoreBuilder {
         SqliteStoreBuilder {
             table: DEFAULT_TABLE.to_owned(),
             create_tables: true,
+            known_subjects: None,
         }
     }
 
@@ -257,10 +294,7 @@ impl CutoffSource for SqliteStore {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(source_error)?;
-            Ok(rows
-                .into_iter()
-                .map(|(micros, refused)| from_columns(micros, refused))
-                .fold(Cutoff::NoCutoff, Cutoff::max))
+            Ok(cutoff_of_rows(rows))
         })
     }
 

@@ -221,6 +221,57 @@ async fn subjects_longer_than_max_subject_bytes_are_refused_before_the_database(
 }
 
 #[tokio::test]
+async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
+    let Some(schema) = common::postgres("pg_known").await else {
+        return;
+    };
+    let users = format!("{}.app_users", schema.schema);
+    let store = PostgresStore::builder()
+        .table(schema.table())
+        .known_subjects(&users, "id")
+        .connect(&schema.url)
+        .await
+        .unwrap();
+    let admin = schema.admin.clone();
+    common::check_known_subjects(&store, &users, async |statement: String| {
+        sqlx::raw_sql(AssertSqlSafe(statement))
+            .execute(&admin)
+            .await
+            .unwrap();
+    })
+    .await;
+
+    // Without the setting, nobody is refused for being unknown.
+    let plain = PostgresStore::builder()
+        .table(schema.table())
+        .pool(store.pool().clone())
+        .await
+        .unwrap();
+    assert_eq!(plain.lookup("ghost").await.unwrap(), at(10));
+
+    for (table, column, what) in [
+        ("a-b", "id", "known subjects table"),
+        ("a.b.c", "id", "known subjects table"),
+        ("users", "id; --", "known subjects column"),
+        ("users", "\"id\"", "known subjects column"),
+        ("users", "a.id", "known subjects column"),
+    ] {
+        let error = PostgresStore::builder()
+            .known_subjects(table, column)
+            .connect(&schema.url)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidName { what: found, .. } if found == what),
+            "{table}.{column}: {error}"
+        );
+    }
+
+    store.pool().close().await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test]
 async fn names_are_checked_and_the_schema_is_created_once() {
     let Some(schema) = common::postgres("pg_names").await else {
         return;

@@ -318,6 +318,47 @@ async fn table_names_are_checked_and_configurable() {
 }
 
 #[tokio::test]
+async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder()
+        .known_subjects("App_Users", "id")
+        .connect(&url(&dir.path().join("app.db")))
+        .await
+        .unwrap();
+    let pool = store.pool().clone();
+    common::check_known_subjects(&store, "\"App_Users\"", async |statement: String| {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&pool)
+            .await
+            .unwrap();
+    })
+    .await;
+
+    // Without the setting, nobody is refused for being unknown.
+    let plain = SqliteStore::from_pool(store.pool().clone()).await.unwrap();
+    assert_eq!(plain.lookup("ghost").await.unwrap(), at(10));
+
+    for (table, column, what) in [
+        ("a-b", "id", "known subjects table"),
+        ("", "id", "known subjects table"),
+        ("main.users", "id", "known subjects table"),
+        ("users", "id; --", "known subjects column"),
+        ("users", "\"id\"", "known subjects column"),
+        ("users", "", "known subjects column"),
+    ] {
+        let error = SqliteStore::builder()
+            .known_subjects(table, column)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidName { what: found, .. } if found == what),
+            "{table}.{column}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_validator_accepts_then_refuses_after_logout_all() {
     let dir = tempfile::tempdir().unwrap();
     let cutoffs = Cutoffs::new(

@@ -69,6 +69,91 @@ pub fn is_too_long_error(error: &jwt_cutoff::SourceError) -> bool {
         .contains(&format!("at most {} bytes", jwt_cutoff::MAX_SUBJECT_BYTES))
 }
 
+/// What a store made with `known_subjects(users, "id")` must answer, whatever the database:
+/// `users` names a table that does not exist yet, and `sql` runs a statement on the store's
+/// database (the statements use no placeholders, so both dialects read them).
+pub async fn check_known_subjects<S>(store: &S, users: &str, mut sql: impl AsyncFnMut(String))
+where
+    S: jwt_cutoff::CutoffSource + Clone,
+{
+    use jwt_cutoff::{Cutoff, Scope, Timestamp};
+
+    let at = |micros| Cutoff::ValidFrom(Timestamp::from_unix_micros(micros));
+    // Until the table exists every lookup fails: closed, never open.
+    assert!(store.lookup("u1").await.is_err());
+    sql(format!(
+        "CREATE TABLE {users} (id VARCHAR(64) NOT NULL PRIMARY KEY, name TEXT NOT NULL)"
+    ))
+    .await;
+    let odd = "it's \"odd\"; --";
+    sql(format!(
+        "INSERT INTO {users} (id, name) VALUES ('u1', 'alice'), ('u2', 'bob'), \
+         ('it''s \"odd\"; --', 'carol')"
+    ))
+    .await;
+
+    // A known subject has its own cutoff; an unknown one is refused, whatever is stored for it.
+    for known in ["u1", "u2", odd] {
+        assert_eq!(
+            store.lookup(known).await.unwrap(),
+            Cutoff::NoCutoff,
+            "{known:?}"
+        );
+    }
+    for unknown in ["ghost", "", "U1", "u1 ", "u1' OR '1'='1", &"u".repeat(256)] {
+        assert_eq!(
+            store.lookup(unknown).await.unwrap(),
+            Cutoff::Refused,
+            "{unknown:?}"
+        );
+    }
+    assert_eq!(
+        store.raise(Scope::Subject("u1"), at(5)).await.unwrap(),
+        at(5)
+    );
+    assert_eq!(store.lookup("u1").await.unwrap(), at(5));
+    assert_eq!(
+        store.raise(Scope::Subject("ghost"), at(5)).await.unwrap(),
+        at(5)
+    );
+    assert_eq!(
+        store.lookup("ghost").await.unwrap(),
+        Cutoff::Refused,
+        "a cutoff is no user"
+    );
+    assert_eq!(store.raise(Scope::Everyone, at(10)).await.unwrap(), at(10));
+    assert_eq!(store.lookup("u1").await.unwrap(), at(10));
+    assert_eq!(store.lookup("u2").await.unwrap(), at(10));
+    assert_eq!(store.lookup("ghost").await.unwrap(), Cutoff::Refused);
+    store
+        .raise(Scope::Subject("u2"), Cutoff::Refused)
+        .await
+        .unwrap();
+    assert_eq!(store.lookup("u2").await.unwrap(), Cutoff::Refused);
+
+    // A deleted row refuses at the next lookup; a new one is known at its first.
+    sql(format!("DELETE FROM {users} WHERE id = 'u1'")).await;
+    assert_eq!(store.lookup("u1").await.unwrap(), Cutoff::Refused);
+    sql(format!(
+        "INSERT INTO {users} (id, name) VALUES ('u3', 'dave')"
+    ))
+    .await;
+    assert_eq!(store.lookup("u3").await.unwrap(), at(10));
+
+    // Through a cache the answer is cached like any other: a deletion is seen once it expires.
+    let time_to_live = Duration::from_millis(300);
+    let cutoffs = Cutoffs::builder(store.clone())
+        .time_to_live(time_to_live)
+        .build();
+    assert_eq!(cutoffs.lookup("u3").await.unwrap(), at(10));
+    sql(format!("DELETE FROM {users} WHERE id = 'u3'")).await;
+    assert_eq!(cutoffs.lookup("u3").await.unwrap(), at(10), "cached");
+    eventually("the deletion is seen", time_to_live * 10, async || {
+        cutoffs.lookup("u3").await.unwrap() == Cutoff::Refused
+    })
+    .await;
+}
+
 pub const SECRET: &[u8] = b"an access secret of at least 32 bytes";
 
 /// An HS256 issuer.
