@@ -1,11 +1,16 @@
 //! The jwt-cutoff wiring: one cutoff store and one [`Cutoffs`] cache, the validators that the HTTP
 //! and gRPC guards share, and the issuer that mints token pairs.
+//!
+//! A token is only as good as its user: no row in `demo_users` means no access, so a token signed
+//! with the demo's key for a `sub` that never was (or no longer is) a user is refused (401). The
+//! SQL stores check that in the cutoff lookup's own query (`known_subjects`), so it costs no extra
+//! round trip; with the cutoffs in Redis, `RedisForKnownUsers` asks Redis and the database at once.
 
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, CutoffSource, Cutoffs, PushTask, SigningKey, TokenIssuer, TokenType, Validator,
-    VerifyingKey,
+    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, PushTask, Scope, SigningKey, SourceError,
+    TokenIssuer, TokenType, Validator, VerifyingKey,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
@@ -14,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Failure;
 use crate::config::{Config, RedisConfig, Secret};
-use crate::db::{Database, random_hex};
+use crate::db::{Database, USER_ID_COLUMN, USERS_TABLE, random_hex};
+use crate::users;
 
 /// With push, a change reaches the cache at once; entries then live this long at least, which
 /// bounds the damage of a lost message.
@@ -47,7 +53,8 @@ pub(crate) type Push = Option<PushTask>;
 
 impl Auth {
     /// Opens the cutoff store (Redis when configured, else the database), follows its push channel
-    /// if it has one, and loads or generates the secrets.
+    /// if it has one, and loads or generates the secrets. Every lookup also checks that the user
+    /// exists, in `demo_users`, which [`Database::open`] has created by now.
     pub(crate) async fn start(
         config: &Config,
         database: &Database,
@@ -57,18 +64,26 @@ impl Auth {
         let (cutoffs, push) = match (&config.redis, database) {
             (Some(redis), _) => {
                 let store = redis_store(redis).await?;
-                let cutoffs = cache(store.clone(), config.cache_ttl);
+                let source = RedisForKnownUsers {
+                    redis: store.clone(),
+                    database: database.clone(),
+                };
+                let cutoffs = cache(source, config.cache_ttl);
                 let push = cutoffs.follow(store);
                 (cutoffs, Some(push))
             }
             (None, Database::Sqlite(pool)) => {
-                let store = SqliteStore::from_pool(pool.clone())
+                let store = SqliteStore::builder()
+                    .known_subjects(USERS_TABLE, USER_ID_COLUMN)
+                    .pool(pool.clone())
                     .await
                     .map_err(store_failed)?;
                 (cache(store, config.cache_ttl), None)
             }
             (None, Database::Postgres(pool)) => {
-                let store = PostgresStore::from_pool(pool.clone())
+                let store = PostgresStore::builder()
+                    .known_subjects(USERS_TABLE, USER_ID_COLUMN)
+                    .pool(pool.clone())
                     .await
                     .map_err(store_failed)?;
                 let cutoffs = cache(store.clone(), config.cache_ttl);
@@ -115,6 +130,39 @@ fn cache(store: impl CutoffSource, time_to_live: Duration) -> Cutoffs {
         .time_to_live(time_to_live)
         .time_to_live_with_push(time_to_live.max(TIME_TO_LIVE_WITH_PUSH))
         .build()
+}
+
+/// Cutoffs in Redis, users in the database. Redis knows nothing about users, so each lookup asks
+/// both at once (the latency of one round trip, not two) and refuses a subject with no row in
+/// `demo_users`, as the SQL stores do with `known_subjects`. Writes and push go to Redis.
+struct RedisForKnownUsers {
+    redis: RedisStore,
+    database: Database,
+}
+
+impl CutoffSource for RedisForKnownUsers {
+    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async move {
+            let (cutoff, exists) = tokio::join!(
+                self.redis.lookup(subject),
+                users::exists(&self.database, subject)
+            );
+            if exists.map_err(SourceError::from_error)? {
+                cutoff
+            } else {
+                // No such user: refused, whatever Redis answered (or whether it answered at all).
+                Ok(Cutoff::Refused)
+            }
+        })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        to: Cutoff,
+    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        self.redis.raise(scope, to)
+    }
 }
 
 async fn redis_store(config: &RedisConfig) -> Result<RedisStore, Failure> {

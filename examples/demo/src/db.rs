@@ -1,6 +1,7 @@
 //! The database: SQLite (embedded, the default) or PostgreSQL. It holds the users, the generated
 //! token secrets and, unless `--cutoff-store` says otherwise, the cutoffs (in the tables of
-//! `jwt-cutoff-sqlx`, on the same pool).
+//! `jwt-cutoff-sqlx`, on the same pool). The users table also decides who exists: a token whose
+//! `sub` has no row in it is refused (see `auth.rs`).
 
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -13,6 +14,11 @@ use crate::config::DatabaseUrl;
 
 /// How long a statement waits for a locked SQLite database, or a request for a pooled connection.
 const WAIT: Duration = Duration::from_secs(5);
+
+/// The users table and its id column (the tokens' `sub`), as [`SCHEMA`] creates them: the cutoff
+/// lookups refuse a subject with no row there.
+pub(crate) const USERS_TABLE: &str = "demo_users";
+pub(crate) const USER_ID_COLUMN: &str = "id";
 
 /// The demo's own tables, created when missing.
 const SCHEMA: &str = "
@@ -47,7 +53,8 @@ macro_rules! on_pool {
 pub(crate) use on_pool;
 
 impl Database {
-    /// Opens the database (creating a missing SQLite file) and its tables.
+    /// Opens the database (creating a missing SQLite file) and its tables. The users table exists
+    /// once this returns, so the cutoff lookups that check it can run.
     ///
     /// A URL that cannot be parsed is a usage error; a server that cannot be reached is not.
     pub(crate) async fn open(url: &DatabaseUrl) -> Result<Self, Failure> {

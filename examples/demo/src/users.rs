@@ -124,6 +124,17 @@ async fn by_username(database: &Database, username: &str) -> Result<Option<User>
     Ok(row.map(into_user))
 }
 
+/// Whether a user has this id: the cutoff lookup asks this beside Redis when the cutoffs live
+/// there (the SQL stores ask it in their own query).
+pub(crate) async fn exists(database: &Database, id: &str) -> Result<bool, sqlx::Error> {
+    on_pool!(database, |pool| {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM demo_users WHERE id = $1)")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+    })
+}
+
 /// Deletes the user with this id; whether there was one.
 pub(crate) async fn delete(database: &Database, id: &str) -> Result<bool, sqlx::Error> {
     let deleted = on_pool!(database, |pool| {
