@@ -267,7 +267,8 @@ async fn restart_keeps_users_cutoffs_and_sessions() {
     assert_eq!(second.terminate().await, Some(0));
 }
 
-/// Secrets from the environment are used, so tokens survive a change of database.
+/// Secrets from the environment are used, so tokens verify under another database too (where
+/// their user is unknown, and so refused for that reason, not for their signature).
 #[tokio::test]
 async fn secrets_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,8 +295,22 @@ async fn secrets_from_the_environment() {
     assert!((59..=60).contains(&expires_in), "{}", login.text);
     let pair = Pair::from_json(&login.json);
     let second = Demo::start(dir.path(), &[], &env).await;
-    // A fresh in-memory database, but the same secrets: the token verifies there too.
-    assert_eq!(second.http.me(&pair.access).await.status, StatusCode::OK);
+    // A fresh in-memory database, but the same secrets: the signature verifies there too, and
+    // the token is refused only because erin is no user of that database.
+    let me = second.http.me(&pair.access).await;
+    assert_refused(&me, StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_eq!(
+        me.json["error_description"], "the token subject is not allowed",
+        "{}",
+        me.text
+    );
+    let tampered = format!("{}x", pair.access);
+    let me = second.http.me(&tampered).await;
+    assert_eq!(
+        me.json["error_description"], "the token signature is invalid",
+        "{}",
+        me.text
+    );
 }
 
 /// Malformed JSON and missing fields are 400 or 422 with a JSON error, never 500.
