@@ -48,9 +48,9 @@
 //! let token = issuer.issue_access("alice", &())?.token;
 //! assert!(validator.validate(&token).await.is_ok());
 //!
-//! let at = cutoffs.logout_all("alice").await?; // stored in SQLite
+//! let stored = cutoffs.logout_all("alice").await?; // the cutoff now in SQLite
 //! assert!(validator.validate(&token).await.is_err());
-//! assert_eq!(cutoffs.lookup("alice").await?, at); // logout_all returns the stored cutoff
+//! assert_eq!(cutoffs.lookup("alice").await?, stored);
 //! # Ok(())
 //! # }
 //! ```
