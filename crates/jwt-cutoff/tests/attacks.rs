@@ -415,6 +415,75 @@ async fn refresh_token_issued_before_the_cutoff_is_refused_at_the_refresh_endpoi
         .assert_invalid_token(Reason::Revoked, "old refresh token");
 }
 
+/// SPEC case 27 at the token level: a token of a login made before the cutoff (its `auth_time`)
+/// is refused however fresh its `iat`, as a pair refreshed from that login would be; and
+/// `auth_time` is read as strictly as `iat`.
+#[tokio::test]
+async fn a_fresh_iat_never_carries_a_login_from_before_the_cutoff() {
+    let (guarded, _source, cutoffs) = counted();
+    let cutoff = cutoffs
+        .logout_all("alice")
+        .await
+        .unwrap()
+        .valid_from()
+        .unwrap()
+        .as_unix_micros();
+    let (before, after) = (precise(cutoff - 1), precise(cutoff + 1));
+    let same_second = (cutoff.div_euclid(1_000_000)).to_string();
+    let token = |iat: &str, auth_time: &str| {
+        hs_token(&payload(&[
+            ("iat", Some(iat)),
+            ("auth_time", Some(auth_time)),
+        ]))
+    };
+    for (iat, auth_time, why) in [
+        (
+            &after,
+            &before,
+            "a fresh iat over a login from before the cutoff",
+        ),
+        (
+            &before,
+            &after,
+            "a login claimed after an iat from before the cutoff",
+        ),
+        (
+            &after,
+            &same_second,
+            "a whole-second login in the cutoff's second",
+        ),
+    ] {
+        guarded
+            .bearer(&token(iat, auth_time))
+            .await
+            .assert_invalid_token(Reason::Revoked, why);
+    }
+    guarded
+        .bearer(&token(&after, &after))
+        .await
+        .assert_ok("alice", "a login after the cutoff");
+
+    for auth_time in ["null", "\"1764384000\"", "-1", "1e9", "true", "1764384000."] {
+        let response = guarded.bearer(&token(&after, auth_time)).await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "auth_time {auth_time}: {response:?}"
+        );
+    }
+    let base = payload(&[("iat", Some(&after)), ("auth_time", Some(&after))]);
+    let open = &base[..base.len() - 1];
+    for body in [
+        format!("{open},\"auth_time\":{before}}}"),
+        format!("{open},\"\\u0061uth_time\":{before}}}"),
+    ] {
+        guarded
+            .bearer(&hs_token(&body))
+            .await
+            .assert_invalid_token(Reason::InvalidClaim, &body);
+    }
+}
+
 #[tokio::test]
 async fn untyped_tokens_pass_only_where_explicitly_accepted_and_never_as_refresh() {
     let cutoffs = Cutoffs::new(MemoryStore::new());
