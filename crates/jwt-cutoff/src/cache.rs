@@ -1,9 +1,10 @@
 //! [`Cutoffs`]: the cached view of a [`CutoffSource`], and the writes that take effect at once.
 //!
 //! How the cache stays monotonic while lookups, writes, pushes and reconnects race:
-//! - A lookup that misses starts one *load* per subject, in a task of its own: the callers that
-//!   wait on it may go away, the load still finishes (bounded by the lookup timeout) and answers
-//!   the others. Loads are registered by subject while they run.
+//! - A lookup that misses starts one *load* per subject; unless the source answers at once, the
+//!   load runs in a task of its own: the callers that wait on it may go away, the load still
+//!   finishes (bounded by the lookup timeout) and answers the others. Loads are registered by
+//!   subject while they run.
 //! - A change applied here ([`Cutoffs::apply`], and every write and push) raises the subject's
 //!   cached entry if there is one, and the *floor* of its registered load if there is one. A load
 //!   puts `max(what the store said, its floor)` in the cache. Both steps go through the cache's
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
 use moka::Expiry;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
@@ -599,22 +601,34 @@ impl Shared {
             },
         );
         drop(loads);
-        let shared = Arc::clone(self);
-        let subject = subject.to_owned();
-        tokio::spawn(async move {
-            let registration = Registration {
-                shared: &shared,
-                subject: &subject,
-                id,
-            };
-            let answer = shared
-                .fetch(&subject)
-                .await
-                .map(|(found, asked_at)| shared.keep(&subject, id, generation, found, asked_at));
-            drop(registration);
-            sender.send_replace(Some(answer));
-        });
+        // A source that answers at once (a memory store) is done within this poll; any other is
+        // finished in a task of its own, so that no caller going away can leave it halfway.
+        let mut fill = Box::pin(Arc::clone(self).fill(subject.to_owned(), id, generation, sender));
+        if fill.as_mut().now_or_never().is_none() {
+            tokio::spawn(fill);
+        }
         Joined::Load(answer)
+    }
+
+    /// Runs one load: asks the source, keeps the answer, answers the waiters.
+    async fn fill(
+        self: Arc<Self>,
+        subject: String,
+        id: u64,
+        generation: u64,
+        sender: watch::Sender<Option<Result<Cutoff, SourceError>>>,
+    ) {
+        let registration = Registration {
+            shared: &self,
+            subject: &subject,
+            id,
+        };
+        let answer = self
+            .fetch(&subject)
+            .await
+            .map(|(found, asked_at)| self.keep(&subject, id, generation, found, asked_at));
+        drop(registration);
+        sender.send_replace(Some(answer));
     }
 
     /// One bounded source call, and when it was made.
