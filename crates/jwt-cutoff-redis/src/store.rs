@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    BoxFuture, Cutoff, CutoffChange, CutoffSource, MAX_SUBJECT_BYTES, Scope, SourceError, Timestamp,
+    BoxFuture, Cutoff, CutoffChange, CutoffSource, Scope, SourceError, Timestamp, check_subject,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
@@ -308,7 +308,7 @@ impl RedisStore {
     }
 }
 
-/// Subjects longer than [`MAX_SUBJECT_BYTES`] are refused with an error before Redis is asked, in
+/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) are refused with an error before Redis is asked, in
 /// lookups and writes alike.
 impl CutoffSource for RedisStore {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
@@ -369,20 +369,6 @@ impl CutoffSource for RedisStore {
             decode(stored.as_deref())
         })
     }
-}
-
-/// Refuses a subject longer than [`MAX_SUBJECT_BYTES`] before Redis sees it: tokens,
-/// [`Cutoffs`](jwt_cutoff::Cutoffs) and every store share that one bound, and the store can also be
-/// used directly as a source.
-fn check_subject(subject: &str) -> Result<(), SourceError> {
-    if subject.len() > MAX_SUBJECT_BYTES {
-        return Err(SourceError::new(format!(
-            "a subject may have at most {MAX_SUBJECT_BYTES} bytes (jwt_cutoff::MAX_SUBJECT_BYTES); \
-             this one has {}",
-            subject.len()
-        )));
-    }
-    Ok(())
 }
 
 /// A cutoff as stored in Redis; `None` for [`Cutoff::NoCutoff`], which is the absence of a key.

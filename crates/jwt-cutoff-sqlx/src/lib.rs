@@ -118,7 +118,7 @@
 //!   same name plus `_everyone`. Names are quoted, so they are case-sensitive. The stores only
 //!   ever raise cutoffs; to re-enable a refused subject, update or delete its row yourself (caches
 //!   keep the old answer until their TTL runs out or the process restarts).
-//! - A subject may have at most [`MAX_SUBJECT_BYTES`] (256) bytes of UTF-8, the bound that
+//! - A subject may have at most [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) (256) bytes of UTF-8, the bound that
 //!   tokens, the issuer and [`Cutoffs`] share. Both stores refuse a longer one in
 //!   [`lookup`](jwt_cutoff::CutoffSource::lookup) and [`raise`](jwt_cutoff::CutoffSource::raise)
 //!   with an error, before the database is asked, so nothing is written for it; they can also be
@@ -184,7 +184,7 @@
 
 use std::fmt;
 
-use jwt_cutoff::{Cutoff, MAX_SUBJECT_BYTES, SourceError, Timestamp};
+use jwt_cutoff::{Cutoff, SourceError, Timestamp};
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -249,20 +249,6 @@ impl From<Error> for SourceError {
     fn from(error: Error) -> Self {
         SourceError::from_error(error)
     }
-}
-
-/// Refuses a subject longer than [`MAX_SUBJECT_BYTES`] before the database sees it, so that every
-/// subject the tables hold can also be pushed (PostgreSQL's `NOTIFY` payload is limited to 8,000
-/// bytes) and tokens, [`Cutoffs`](jwt_cutoff::Cutoffs) and the stores agree on one bound.
-fn check_subject(subject: &str) -> Result<(), SourceError> {
-    if subject.len() > MAX_SUBJECT_BYTES {
-        return Err(SourceError::new(format!(
-            "a subject may have at most {MAX_SUBJECT_BYTES} bytes (jwt_cutoff::MAX_SUBJECT_BYTES); \
-             this one has {}",
-            subject.len()
-        )));
-    }
-    Ok(())
 }
 
 /// A validated, possibly schema-qualified table name, with both tables' quoted SQL forms.

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use jwt_cutoff::{
     BoxFuture, Cutoff, CutoffChange, CutoffSource, PushChannel, PushSubscription, Scope,
-    SourceError,
+    SourceError, check_subject,
 };
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::{
     DEFAULT_TABLE, Error, KnownSubjects, MAX_IDENTIFIER_BYTES, TableNames, check_identifier,
-    check_subject, cutoff_of_rows, from_columns, lookup_statement, source_error, to_columns,
+    cutoff_of_rows, from_columns, lookup_statement, source_error, to_columns,
 };
 
 /// How long [`PostgresStoreBuilder::connect`]'s pool waits for a connection before failing.

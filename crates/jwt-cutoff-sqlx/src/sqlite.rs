@@ -5,14 +5,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, Scope, SourceError};
+use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, Scope, SourceError, check_subject};
 use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::{
-    DEFAULT_TABLE, Error, KnownSubjects, TableNames, check_subject, cutoff_of_rows, from_columns,
+    DEFAULT_TABLE, Error, KnownSubjects, TableNames, cutoff_of_rows, from_columns,
     lookup_statement, source_error, to_columns,
 };
 

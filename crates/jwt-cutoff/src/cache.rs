@@ -26,11 +26,11 @@ use moka::ops::compute::Op;
 use moka::sync::Cache;
 use tokio::sync::watch;
 
-use crate::cutoff::{Cutoff, MAX_SUBJECT_BYTES};
+use crate::cutoff::Cutoff;
 use crate::metrics;
 use crate::push::CutoffChange;
 use crate::reject::Rejection;
-use crate::source::{CutoffSource, Scope, SourceError};
+use crate::source::{CutoffSource, Scope, SourceError, check_subject};
 use crate::time::NumericDate;
 
 /// Cached cutoffs for one service instance, in front of a [`CutoffSource`].
@@ -736,17 +736,6 @@ fn raise_if_cached(cache: &Cache<String, Entry>, subject: &str, to: Cutoff) {
             }),
             _ => Op::Nop,
         });
-}
-
-/// Subjects are bounded here as in tokens, so that every store can hold and push any subject a
-/// token can name, and nothing longer is ever looked up.
-fn check_subject(subject: &str) -> Result<(), SourceError> {
-    if subject.len() > MAX_SUBJECT_BYTES {
-        return Err(SourceError::new(format!(
-            "a subject may have at most {MAX_SUBJECT_BYTES} bytes"
-        )));
-    }
-    Ok(())
 }
 
 /// Packs a cutoff into an `i64` whose order matches [`Cutoff`]'s, so `fetch_max` keeps it monotonic.

@@ -134,7 +134,7 @@ pub use memory::{MemoryStore, MemorySubscription};
 pub use push::{CutoffChange, PushChannel, PushSubscription, PushTask};
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder};
 pub use service::{JwtCutoff, ResponseFuture};
-pub use source::{BoxFuture, CutoffSource, Scope, SourceError};
+pub use source::{BoxFuture, CutoffSource, Scope, SourceError, check_subject};
 pub use time::Timestamp;
 pub use validate::{Validator, ValidatorBuilder};
 

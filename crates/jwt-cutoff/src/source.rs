@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::cutoff::Cutoff;
+use crate::cutoff::{Cutoff, MAX_SUBJECT_BYTES};
 
 /// A boxed future, as [`CutoffSource`] methods return them so the trait works as `dyn CutoffSource`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -89,6 +89,23 @@ impl<T: CutoffSource + ?Sized> CutoffSource for Box<T> {
     ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         (**self).raise(scope, to)
     }
+}
+
+/// Refuses a subject longer than [`MAX_SUBJECT_BYTES`]. [`Cutoffs`](crate::Cutoffs) checks every
+/// subject before it asks a source; a store that can also be called directly checks here too, so
+/// that tokens, caches and stores share one bound and a store never holds a subject it could not
+/// push (PostgreSQL's `NOTIFY` payload, say, is limited).
+///
+/// # Errors
+/// The subject is too long; nothing should be read or written for it.
+pub fn check_subject(subject: &str) -> Result<(), SourceError> {
+    if subject.len() > MAX_SUBJECT_BYTES {
+        return Err(SourceError::new(format!(
+            "a subject may have at most {MAX_SUBJECT_BYTES} bytes; this one has {}",
+            subject.len()
+        )));
+    }
+    Ok(())
 }
 
 /// A cutoff source could not answer. Requests that needed the answer fail closed (HTTP 503).

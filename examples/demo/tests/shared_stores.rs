@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use jwt_cutoff_redis::redis;
-use sqlx::postgres::PgPoolOptions;
 use support::{Demo, skip, who_am_i};
 use tonic::Code;
 
@@ -33,25 +32,10 @@ const CACHE_TTL: &str = "60s";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_database() {
-    let admin_url = std::env::var("JWT_CUTOFF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let connected = tokio::time::timeout(
-        Duration::from_secs(5),
-        PgPoolOptions::new().max_connections(1).connect(&admin_url),
-    )
-    .await;
-    let admin = match connected {
-        Ok(Ok(pool)) => pool,
-        Ok(Err(error)) => return skip(&format!("PostgreSQL at {admin_url}: {error}")),
-        Err(_) => return skip(&format!("PostgreSQL at {admin_url}: no answer in 5 s")),
+    let Some(database) = support::ScratchDatabase::create("demo").await else {
+        return;
     };
-    // A fresh database per run, so parallel runs never share tables.
-    let name = format!("demo_{}", support::random_hex(8));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = with_database(&admin_url, &name);
+    let url = database.url.clone();
 
     let outcome = run_to_completion(async move {
         let dir = tempfile::tempdir().unwrap();
@@ -62,12 +46,7 @@ async fn two_instances_on_one_postgres_database() {
     })
     .await;
 
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    database.remove().await;
     outcome.finish();
 }
 
@@ -180,23 +159,6 @@ async fn measure(store: &str, a: &Demo, b: &Demo) {
     assert!(at(1.0) < BOUND);
 }
 
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("://").map_or(0, |at| at + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |at| authority_start + at);
-    let mut result = format!("{}/{name}", &base[..path_start]);
-    if let Some(query) = query {
-        result.push('?');
-        result.push_str(query);
-    }
-    result
-}
-
 /// The outcome of a test body, run as a task so that cleanup happens even when it panics.
 struct Outcome(Result<(), tokio::task::JoinError>);
 
@@ -215,14 +177,17 @@ async fn run_to_completion(body: impl Future<Output = ()> + Send + 'static) -> O
 #[test]
 fn database_names_are_replaced() {
     assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/test", "demo_1"),
+        support::with_database("postgres://postgres@127.0.0.1:5432/test", "demo_1"),
         "postgres://postgres@127.0.0.1:5432/demo_1"
     );
     assert_eq!(
-        with_database("postgres://u:p@host/test?sslmode=disable", "x"),
+        support::with_database("postgres://u:p@host/test?sslmode=disable", "x"),
         "postgres://u:p@host/x?sslmode=disable"
     );
-    assert_eq!(with_database("postgres://host", "x"), "postgres://host/x");
+    assert_eq!(
+        support::with_database("postgres://host", "x"),
+        "postgres://host/x"
+    );
 }
 
 /// A cutoff store that goes down fails closed: 503 with `Retry-After` over HTTP, UNAVAILABLE over

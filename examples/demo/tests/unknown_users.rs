@@ -26,7 +26,6 @@ use hyper::StatusCode;
 use jwt_cutoff::{Algorithm, SigningKey, TokenIssuer, TokenPair};
 use jwt_cutoff_redis::redis;
 use serde_json::{Value, json};
-use sqlx::postgres::PgPoolOptions;
 use support::{Demo, Pair, assert_refused, skip, who_am_i};
 use tonic::Code;
 
@@ -174,25 +173,10 @@ async fn on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres() {
-    let admin_url = std::env::var("JWT_CUTOFF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let connected = tokio::time::timeout(
-        Duration::from_secs(5),
-        PgPoolOptions::new().max_connections(1).connect(&admin_url),
-    )
-    .await;
-    let admin = match connected {
-        Ok(Ok(pool)) => pool,
-        Ok(Err(error)) => return skip(&format!("PostgreSQL at {admin_url}: {error}")),
-        Err(_) => return skip(&format!("PostgreSQL at {admin_url}: no answer in 5 s")),
+    let Some(database) = support::ScratchDatabase::create("demo_unknown").await else {
+        return;
     };
-    // A database of its own, so parallel runs never share tables.
-    let name = format!("demo_unknown_{}", support::random_hex(8));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = with_database(&admin_url, &name);
+    let url = database.url.clone();
 
     let outcome = tokio::spawn(async move {
         let dir = tempfile::tempdir().unwrap();
@@ -201,12 +185,7 @@ async fn on_postgres() {
     })
     .await;
 
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    database.remove().await;
     if let Err(error) = outcome {
         std::panic::resume_unwind(error.into_panic());
     }
@@ -279,21 +258,4 @@ async fn with_cutoffs_in_redis() {
         stored, 1,
         "the user's cutoff, and nothing for the unknown one"
     );
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("://").map_or(0, |at| at + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |at| authority_start + at);
-    let mut result = format!("{}/{name}", &base[..path_start]);
-    if let Some(query) = query {
-        result.push('?');
-        result.push_str(query);
-    }
-    result
 }

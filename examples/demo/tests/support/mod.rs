@@ -324,3 +324,73 @@ pub fn random_hex(bytes: usize) -> String {
     getrandom::fill(&mut buffer).unwrap();
     buffer.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+/// A database of its own on the test PostgreSQL server (`JWT_CUTOFF_TEST_POSTGRES_URL`), so that
+/// parallel runs never share tables; [`remove`](Self::remove) drops it.
+pub struct ScratchDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    /// The URL of the new database.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates one named `{prefix}_{random}`; `None`, after [`skip`], when no server answers.
+    pub async fn create(prefix: &str) -> Option<Self> {
+        let admin_url = std::env::var("JWT_CUTOFF_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let connected = tokio::time::timeout(
+            Duration::from_secs(5),
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&admin_url),
+        )
+        .await;
+        let admin = match connected {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(error)) => {
+                skip(&format!("PostgreSQL at {admin_url}: {error}"));
+                return None;
+            }
+            Err(_) => {
+                skip(&format!("PostgreSQL at {admin_url}: no answer in 5 s"));
+                return None;
+            }
+        };
+        let name = format!("{prefix}_{}", random_hex(8));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let url = with_database(&admin_url, &name);
+        Some(Self { admin, name, url })
+    }
+
+    /// Drops the database, whatever is still connected to it.
+    pub async fn remove(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |at| at + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |at| authority_start + at);
+    let mut result = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
