@@ -85,7 +85,10 @@ async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
         open: watch::Sender::new(false),
         waiting: AtomicUsize::new(0),
     });
-    let cutoffs = Cutoffs::new(Arc::clone(&source));
+    // The gate, not the write timeout, decides when the logout's write ends.
+    let cutoffs = Cutoffs::builder(Arc::clone(&source))
+        .lookup_timeout(PATIENCE)
+        .build();
     let access = validator(&cutoffs, TokenType::Access);
     let refresh_validator = validator(&cutoffs, TokenType::Refresh);
     let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())

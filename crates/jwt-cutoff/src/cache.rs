@@ -7,12 +7,12 @@
 //!   subject while they run.
 //! - A change applied here ([`Cutoffs::apply`], and every write and push) raises the subject's
 //!   cached entry if there is one, and the *floor* of its registered load if there is one. A load
-//!   puts `max(what the store said, its floor)` in the cache. Both steps go through the cache's
-//!   per-key compute lock, so whichever comes second sees the first: an answer read before a
-//!   change can never land after it.
+//!   answers its callers, and puts in the cache, `max(what the store said, its floor)`. Both steps
+//!   go through the cache's per-key compute lock, so whichever comes second sees the first: an
+//!   answer read before a change can never land after it.
 //! - [`Cutoffs::invalidate_all`] (a push channel reconnecting) starts a new *generation*: entries
 //!   of an older generation are never served, and loads still running from before are forgotten,
-//!   so what they read is answered to their callers but not kept.
+//!   so what they read (raised to their floor) is answered to their callers but not kept.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -71,8 +71,8 @@ pub(crate) struct Shared {
     fresh: Cache<String, Entry>,
     /// Answers kept past the TTL for the opt-in serve-stale policy.
     stale: Option<StaleAnswers>,
-    /// The [`Scope::Everyone`] cutoff as last written or pushed here, encoded by [`encode_everyone`].
-    everyone: AtomicI64,
+    /// The [`Scope::Everyone`] cutoff as last written or pushed here.
+    everyone: RisingCutoff,
     /// Entries of another generation are never served; changed only with `loads` locked.
     generation: AtomicU64,
     lookup_timeout: Duration,
@@ -98,13 +98,23 @@ struct Loads {
 
 struct Load {
     id: u64,
-    /// The latest change applied here while this load ran: its answer is never below it.
-    floor: Cutoff,
+    /// The latest change applied here while this load ran: its answer is never below it. Shared
+    /// with the load itself, which answers with it even once it is forgotten.
+    floor: Arc<RisingCutoff>,
     /// The answer, once there is one.
     answer: Answer,
 }
 
 type Answer = watch::Receiver<Option<Result<Cutoff, SourceError>>>;
+
+/// What a load needs to keep its answer: whose it is, which registration and generation it
+/// belongs to, and its floor.
+struct LoadRun {
+    subject: String,
+    id: u64,
+    generation: u64,
+    floor: Arc<RisingCutoff>,
+}
 
 /// Where a lookup that missed gets its answer.
 enum Joined {
@@ -310,7 +320,7 @@ impl CutoffsBuilder {
                 source: self.source,
                 fresh,
                 stale,
-                everyone: AtomicI64::new(encode_everyone(Cutoff::NoCutoff)),
+                everyone: RisingCutoff::default(),
                 generation: AtomicU64::new(0),
                 lookup_timeout: self.lookup_timeout,
                 push_state,
@@ -361,8 +371,8 @@ impl Cutoffs {
         Ok(own.max(shared.everyone()))
     }
 
-    /// The cutoff in force for `subject`, read from the source now, whatever the cache holds; the
-    /// answer also brings the cache up to date.
+    /// The cutoff in force for `subject`, read from the source now (and never lower than what
+    /// this instance already knows); the answer also brings the cache up to date.
     ///
     /// For decisions that outlive the request, such as minting a new token pair from a refresh
     /// token: a cache can be a TTL (or a push delay) behind a logout made on another instance.
@@ -377,7 +387,10 @@ impl Cutoffs {
             metrics::source_error();
         })?;
         shared.apply(Scope::Subject(subject), found);
-        Ok(found.max(shared.everyone()))
+        // What this instance knows may be later than the store's answer: a change pushed or
+        // applied here, or a store read from a lagging replica.
+        let known = shared.cached(subject).unwrap_or(Cutoff::NoCutoff);
+        Ok(found.max(known).max(shared.everyone()))
     }
 
     /// The cutoff check of a verified token: its subject's cutoff, from the cache or the source,
@@ -531,7 +544,7 @@ impl Shared {
     }
 
     fn everyone(&self) -> Cutoff {
-        decode_everyone(self.everyone.load(Ordering::Acquire))
+        self.everyone.get()
     }
 
     /// The subject's cached cutoff, if one of the current generation is cached.
@@ -592,18 +605,25 @@ impl Shared {
         loads.next_id += 1;
         let generation = self.generation.load(Ordering::Acquire);
         let (sender, answer) = watch::channel(None);
+        let floor = Arc::new(RisingCutoff::default());
         loads.by_subject.insert(
             subject.into(),
             Load {
                 id,
-                floor: Cutoff::NoCutoff,
+                floor: Arc::clone(&floor),
                 answer: answer.clone(),
             },
         );
         drop(loads);
+        let load = LoadRun {
+            subject: subject.to_owned(),
+            id,
+            generation,
+            floor,
+        };
         // A source that answers at once (a memory store) is done within this poll; any other is
         // finished in a task of its own, so that no caller going away can leave it halfway.
-        let mut fill = Box::pin(Arc::clone(self).fill(subject.to_owned(), id, generation, sender));
+        let mut fill = Box::pin(Arc::clone(self).fill(load, sender));
         if fill.as_mut().now_or_never().is_none() {
             tokio::spawn(fill);
         }
@@ -613,20 +633,18 @@ impl Shared {
     /// Runs one load: asks the source, keeps the answer, answers the waiters.
     async fn fill(
         self: Arc<Self>,
-        subject: String,
-        id: u64,
-        generation: u64,
+        load: LoadRun,
         sender: watch::Sender<Option<Result<Cutoff, SourceError>>>,
     ) {
         let registration = Registration {
             shared: &self,
-            subject: &subject,
-            id,
+            subject: &load.subject,
+            id: load.id,
         };
         let answer = self
-            .fetch(&subject)
+            .fetch(&load.subject)
             .await
-            .map(|(found, asked_at)| self.keep(&subject, id, generation, found, asked_at));
+            .map(|(found, asked_at)| self.keep(&load, found, asked_at));
         drop(registration);
         sender.send_replace(Some(answer));
     }
@@ -643,58 +661,44 @@ impl Shared {
         }
     }
 
-    /// Puts a load's answer in the caches, raised to its floor, unless the load was forgotten while
-    /// it ran; returns the answer for its callers.
-    fn keep(
-        &self,
-        subject: &str,
-        id: u64,
-        generation: u64,
-        found: Cutoff,
-        asked_at: Instant,
-    ) -> Cutoff {
-        let floor = || {
-            let loads = self.loads();
-            let load = loads.by_subject.get(subject).filter(|load| load.id == id)?;
-            Some(found.max(load.floor))
+    /// Puts a load's answer, raised to its floor, in the caches unless the load was forgotten while
+    /// it ran; returns it for its callers either way.
+    fn keep(&self, load: &LoadRun, found: Cutoff, asked_at: Instant) -> Cutoff {
+        // Read inside each compute, so that a change applied before it is included, and one applied
+        // after it raises the entry it put.
+        let registered = || {
+            self.loads()
+                .by_subject
+                .get(&*load.subject)
+                .is_some_and(|registered| registered.id == load.id)
         };
-        let mut answer = found;
+        let put = |current: Option<moka::Entry<String, Entry>>| {
+            if !registered() {
+                return Op::Nop;
+            }
+            let raised = found.max(load.floor.get());
+            let cutoff = match current {
+                Some(entry) if entry.value().generation == load.generation => {
+                    entry.value().cutoff.max(raised)
+                }
+                _ => raised,
+            };
+            Op::Put(Entry {
+                cutoff,
+                generation: load.generation,
+                asked_at,
+            })
+        };
         self.fresh
-            .entry_by_ref(subject)
-            .and_compute_with(|current| {
-                let Some(raised) = floor() else {
-                    return Op::Nop;
-                };
-                answer = raised;
-                let cutoff = match current {
-                    Some(entry) if entry.value().generation == generation => {
-                        entry.value().cutoff.max(raised)
-                    }
-                    _ => raised,
-                };
-                Op::Put(Entry {
-                    cutoff,
-                    generation,
-                    asked_at,
-                })
-            });
+            .entry_by_ref(&*load.subject)
+            .and_compute_with(put);
         if let Some(stale) = &self.stale {
             stale
                 .answers
-                .entry_by_ref(subject)
-                .and_compute_with(|current| {
-                    let Some(raised) = floor() else {
-                        return Op::Nop;
-                    };
-                    let cutoff = current.map_or(raised, |entry| entry.value().cutoff.max(raised));
-                    Op::Put(Entry {
-                        cutoff,
-                        generation,
-                        asked_at,
-                    })
-                });
+                .entry_by_ref(&*load.subject)
+                .and_compute_with(put);
         }
-        answer
+        found.max(load.floor.get())
     }
 
     /// A cached answer no older than the serve-stale limit, if the policy is on.
@@ -707,14 +711,13 @@ impl Shared {
     pub(crate) fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
         let subject = match scope {
             Scope::Everyone => {
-                self.everyone
-                    .fetch_max(encode_everyone(cutoff), Ordering::AcqRel);
+                self.everyone.raise(cutoff);
                 return;
             }
             Scope::Subject(subject) => subject,
         };
-        if let Some(load) = self.loads().by_subject.get_mut(subject) {
-            load.floor = load.floor.max(cutoff);
+        if let Some(load) = self.loads().by_subject.get(subject) {
+            load.floor.raise(cutoff);
         }
         raise_if_cached(&self.fresh, subject, cutoff);
         if let Some(stale) = &self.stale {
@@ -738,19 +741,35 @@ fn raise_if_cached(cache: &Cache<String, Entry>, subject: &str, to: Cutoff) {
         });
 }
 
-/// Packs a cutoff into an `i64` whose order matches [`Cutoff`]'s, so `fetch_max` keeps it monotonic.
-fn encode_everyone(cutoff: Cutoff) -> i64 {
-    match cutoff {
-        Cutoff::NoCutoff => i64::MIN,
-        Cutoff::ValidFrom(at) => at.as_unix_micros().clamp(i64::MIN + 1, i64::MAX - 1),
-        Cutoff::Refused => i64::MAX,
+/// A cutoff that only rises, readable and raisable from any thread without a lock.
+#[derive(Debug)]
+struct RisingCutoff(AtomicI64);
+
+impl Default for RisingCutoff {
+    fn default() -> Self {
+        Self(AtomicI64::new(Self::encode(Cutoff::NoCutoff)))
     }
 }
 
-fn decode_everyone(encoded: i64) -> Cutoff {
-    match encoded {
-        i64::MIN => Cutoff::NoCutoff,
-        i64::MAX => Cutoff::Refused,
-        micros => Cutoff::ValidFrom(crate::Timestamp::from_unix_micros(micros)),
+impl RisingCutoff {
+    fn get(&self) -> Cutoff {
+        match self.0.load(Ordering::Acquire) {
+            i64::MIN => Cutoff::NoCutoff,
+            i64::MAX => Cutoff::Refused,
+            micros => Cutoff::ValidFrom(crate::Timestamp::from_unix_micros(micros)),
+        }
+    }
+
+    fn raise(&self, to: Cutoff) {
+        self.0.fetch_max(Self::encode(to), Ordering::AcqRel);
+    }
+
+    /// An `i64` whose order matches [`Cutoff`]'s, so `fetch_max` keeps it monotonic.
+    fn encode(cutoff: Cutoff) -> i64 {
+        match cutoff {
+            Cutoff::NoCutoff => i64::MIN,
+            Cutoff::ValidFrom(at) => at.as_unix_micros().clamp(i64::MIN + 1, i64::MAX - 1),
+            Cutoff::Refused => i64::MAX,
+        }
     }
 }

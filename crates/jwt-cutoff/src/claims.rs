@@ -80,12 +80,7 @@ impl<C> Verified<C> {
     /// refreshed from a login made before a logout is refused like that login's own tokens.
     #[must_use]
     pub fn authenticated_at(&self) -> Timestamp {
-        self.login().at
-    }
-
-    /// The login instant as the token wrote it: `auth_time`, else `iat`.
-    pub(crate) fn login(&self) -> NumericDate {
-        self.authenticated_at.unwrap_or(self.issued_at)
+        self.authenticated_at.unwrap_or(self.issued_at).at
     }
 
     /// The instant a cutoff judges this token by.

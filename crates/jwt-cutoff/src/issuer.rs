@@ -275,7 +275,8 @@ impl TokenIssuer {
                 "a new pair is only minted from a refresh token",
             ));
         }
-        let login = Login(refreshed.login());
+        // The instant the refresh token itself is judged by: its login, or its `iat` if earlier.
+        let login = Login(refreshed.judged_instant());
         self.pair(refreshed.subject(), login, extra)
     }
 

@@ -58,7 +58,9 @@
 //!   a token by the earlier of `iat` and `auth_time`, so a pair refreshed from a login made before
 //!   a logout (because the refresh raced the logout, or reached an instance whose cache had not
 //!   seen it yet) is refused as soon as the logout is known. Refresh validators read the cutoff
-//!   from the store, never from the cache.
+//!   from the store, never from the cache. Other issuers' `auth_time` counts too: after a logout,
+//!   an identity provider's single-sign-on session from before it yields refused tokens until the
+//!   user authenticates again there (see the threat model).
 //! - **Leeway never helps a token past a cutoff.** The leeway covers `exp`, `nbf`, and an `iat`
 //!   slightly in the future; an `iat` further in the future is refused, or a future-dated token
 //!   would survive every logout.

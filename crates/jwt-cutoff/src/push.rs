@@ -106,6 +106,7 @@ pub trait PushSubscription: Send + 'static {
 /// the cache is cleared, since nothing keeps it current any more.
 pub struct PushTask {
     handle: tokio::task::JoinHandle<()>,
+    shared: Weak<Shared>,
 }
 
 impl fmt::Debug for PushTask {
@@ -123,9 +124,14 @@ impl PushTask {
         self.handle.is_finished()
     }
 
-    /// Stops following the channel. The cache is cleared and falls back to the TTL without push.
+    /// Stops following the channel. When this returns, the cache is cleared and falls back to the
+    /// TTL without push.
     pub fn stop(self) {
         self.handle.abort();
+        // The task does the same when it notices the abort; this makes it true on return.
+        if let Some(shared) = self.shared.upgrade() {
+            stop_counting_on_push(&shared);
+        }
     }
 }
 
@@ -147,7 +153,8 @@ impl Cutoffs {
     pub fn follow(&self, channel: impl PushChannel) -> PushTask {
         let shared = std::sync::Arc::downgrade(&self.shared);
         PushTask {
-            handle: tokio::spawn(follow(shared, channel)),
+            handle: tokio::spawn(follow(shared.clone(), channel)),
+            shared,
         }
     }
 }
@@ -162,8 +169,9 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
         };
         let error = match subscribed {
             Ok(mut subscription) => {
-                cutoffs.set_push_state(PushState::Connected);
+                // Forget first, so that nothing read before is kept once push counts as connected.
                 cutoffs.invalidate_all();
+                cutoffs.set_push_state(PushState::Connected);
                 tracing::info!("jwt-cutoff: push channel connected");
                 drop(cutoffs);
                 let connected_at = Instant::now();
@@ -191,6 +199,8 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
             }
             Err(error) => {
                 cutoffs.set_push_state(PushState::Disconnected);
+                // Not held through the backoff below: the cache may be dropped meanwhile.
+                drop(cutoffs);
                 error
             }
         };
@@ -212,9 +222,14 @@ impl Drop for Following {
         if std::thread::panicking() {
             tracing::error!("jwt-cutoff: the push task panicked; falling back to the plain TTL");
         }
-        shared.set_push_state(PushState::None);
-        shared.invalidate_all();
+        stop_counting_on_push(&shared);
     }
+}
+
+/// Nothing pushes any more: entries cached for the long TTL with push must go.
+fn stop_counting_on_push(shared: &Shared) {
+    shared.set_push_state(PushState::None);
+    shared.invalidate_all();
 }
 
 #[cfg(test)]

@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{Cutoff, CutoffSource, Cutoffs, MemoryStore, Reason, Scope, Timestamp};
+use jwt_cutoff::{
+    Algorithm, Cutoff, CutoffSource, Cutoffs, MemoryStore, Reason, Scope, Timestamp, TokenType,
+    Validator, VerifyingKey,
+};
 
 use support::gated::{Link, NO_TIMEOUT, PATIENCE, TestSource, at_secs, wait_until, within};
 use support::{hs_issuer, hs_validator};
@@ -58,7 +61,8 @@ async fn a_fill_left_by_a_cancelled_lookup_cannot_undo_a_later_logout() {
     });
     wait_until("the first fill read the store", || source.reads() == 1).await;
 
-    // A change pushed while the fill is held.
+    // A change pushed while the fill is held. (The cache this replaced made the push join the
+    // fill, take it over when its lookup went away, and read the store again, uncounted.)
     let pushed = raise_in_store(&store, "alice").await;
     let apply = tokio::spawn({
         let cutoffs = cutoffs.clone();
@@ -67,12 +71,13 @@ async fn a_fill_left_by_a_cancelled_lookup_cannot_undo_a_later_logout() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     first.abort();
     let _ = first.await;
-    // Whatever took the fill over has read the store (before the logout) by now, or never will.
+    // Time for whatever runs the fill now to read the store, before the logout.
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let between = hs_issuer().issue_access("alice", &()).unwrap().token;
-    let logout = within("logout_all", cutoffs.logout_all("alice")).await;
-    let logout = logout.unwrap();
+    let logout = within("logout_all", cutoffs.logout_all("alice"))
+        .await
+        .unwrap();
     source.gate.open();
     within("the pushed change", apply).await.unwrap();
 
@@ -88,14 +93,13 @@ async fn a_fill_left_by_a_cancelled_lookup_cannot_undo_a_later_logout() {
     );
 }
 
-/// Which step of a logout the caller abandons in
-/// [`a_logout_whose_caller_goes_away_is_still_in_force_here`].
+/// Which step of a logout the caller abandons in [`abandoned_logout`].
 #[derive(Clone, Copy, Debug)]
 enum Abandoned {
     /// While the store write is on its way back (it has landed in the store).
     Write,
     /// While the logout brings the cache up to date, a fill of the subject being in flight (the
-    /// update used to wait for that fill).
+    /// cache this replaced made the update wait for that fill).
     CacheUpdate,
 }
 
@@ -249,6 +253,99 @@ async fn a_lookup_in_flight_across_a_reconnect_is_not_kept() {
         cutoffs.lookup("alice").await.unwrap(),
         missed,
         "an answer read before the reconnect survived it"
+    );
+}
+
+/// How the load is forgotten in [`a_forgotten_load_still_answers_with_the_changes_it_saw`].
+#[derive(Clone, Copy, Debug)]
+enum Forgotten {
+    /// A push channel reconnected.
+    All,
+    /// The application invalidated the subject.
+    Subject,
+}
+
+/// A load reads the store before a logout; the logout raises its floor and returns; a request
+/// joins the load; then the load is forgotten. Its answer is not kept, but the request that
+/// joined it after the logout returned must still get the logout.
+async fn forgotten_load(forgotten: Forgotten) {
+    let source = TestSource::gated(MemoryStore::new());
+    let cutoffs = instance(&source);
+    let first = tokio::spawn({
+        let cutoffs = cutoffs.clone();
+        async move { cutoffs.lookup("alice").await }
+    });
+    wait_until("the load read the store", || source.reads() == 1).await;
+    let logout = within("logout_all", cutoffs.logout_all("alice"))
+        .await
+        .unwrap();
+
+    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let joined = tokio::spawn(support::gated::Probe::new(
+        {
+            let cutoffs = cutoffs.clone();
+            async move { cutoffs.lookup("alice").await }
+        },
+        &pending,
+    ));
+    wait_until("the second lookup joined the load", || {
+        pending.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(source.calls(), 1, "it joined the load under way");
+    match forgotten {
+        Forgotten::All => cutoffs.invalidate_all(),
+        Forgotten::Subject => cutoffs.invalidate("alice"),
+    }
+    source.gate.open();
+
+    for (which, lookup) in [("first", first), ("joined", joined)] {
+        let answer = within("a lookup", lookup).await.unwrap().unwrap();
+        assert!(
+            answer >= logout,
+            "{forgotten:?}: the {which} lookup answered {answer:?} after a logout at {logout:?} returned"
+        );
+    }
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), logout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_load_forgotten_by_a_reconnect_still_answers_with_the_changes_it_saw() {
+    forgotten_load(Forgotten::All).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_load_forgotten_by_an_invalidation_still_answers_with_the_changes_it_saw() {
+    forgotten_load(Forgotten::Subject).await;
+}
+
+/// The store lags behind what this instance knows (a read replica, or a read-only source whose
+/// changes the application applies itself): a read from the store never lowers a cutoff known
+/// here, so a refresh is refused as the access token is.
+#[tokio::test]
+async fn a_read_from_a_lagging_store_never_lowers_what_is_known_here() {
+    let source = TestSource::new(MemoryStore::new());
+    let cutoffs = instance(&source);
+    let refresh = Validator::builder()
+        .algorithms([Algorithm::HS256])
+        .key(VerifyingKey::hmac(support::SECRET).unwrap())
+        .token_type(TokenType::Refresh)
+        .build(cutoffs.clone())
+        .unwrap();
+    let token = hs_issuer().issue_refresh("alice", &()).unwrap().token;
+    assert!(refresh.validate(&token).await.is_ok());
+    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+
+    let pushed = Cutoff::ValidFrom(Timestamp::now());
+    cutoffs.apply(Scope::Subject("alice"), pushed);
+    assert_eq!(
+        source.store.lookup("alice").await.unwrap(),
+        Cutoff::NoCutoff
+    );
+    assert_eq!(cutoffs.lookup_in_store("alice").await.unwrap(), pushed);
+    assert_eq!(
+        refresh.validate(&token).await.unwrap_err().reason(),
+        Reason::Revoked
     );
 }
 
