@@ -21,7 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use jwt_cutoff::{
-    Algorithm, Cutoffs, MemoryStore, Reason, Rejection, Validator, Verified, VerifyingKey,
+    Algorithm, CutoffCache, MemoryStore, Reason, Rejection, Validator, Verified, VerifyingKey,
 };
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -62,7 +62,7 @@ fn fixture() -> &'static Fixture {
             .enable_time()
             .build()
             .expect("a current-thread runtime");
-        let cutoffs = Cutoffs::new(MemoryStore::new());
+        let cutoffs = CutoffCache::new(MemoryStore::new());
         runtime
             .block_on(cutoffs.logout_all(REVOKED_SUBJECT))
             .expect("the memory store answers");

@@ -40,7 +40,7 @@ use axum::routing::get;
 use clap::{Parser, Subcommand, ValueEnum};
 use jwt_authorizer::{Authorizer, IntoLayer as _, JwtAuthorizer, Validation};
 use jwt_cutoff::{
-    Algorithm, Cutoffs, JwtCutoffLayer, KeyError, MemoryStore, SigningKey, TokenIssuer, Validator,
+    Algorithm, CutoffCache, JwtCutoffLayer, KeyError, MemoryStore, SigningKey, TokenIssuer, Validator,
     ValidatorBuilder, VerifyingKey,
 };
 use serde::Deserialize;
@@ -210,12 +210,12 @@ async fn app(mode: Mode, alg: Alg) -> Result<Router, Box<dyn Error>> {
     Ok(match mode {
         Mode::NoAuth => app,
         Mode::JwtCutoff => app.layer(JwtCutoffLayer::new(
-            validator(alg)?.build(Cutoffs::new(MemoryStore::new()))?,
+            validator(alg)?.build(CutoffCache::new(MemoryStore::new()))?,
         )),
         Mode::JwtCutoffNoTokenCache => app.layer(JwtCutoffLayer::new(
             validator(alg)?
                 .token_cache_max_bytes(0)
-                .build(Cutoffs::new(MemoryStore::new()))?,
+                .build(CutoffCache::new(MemoryStore::new()))?,
         )),
         Mode::JwtAuthorizer => app.layer(authorizer(alg).await?.into_layer()),
     })

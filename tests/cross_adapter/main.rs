@@ -19,7 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jwt_cutoff::{
-    Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
     VerifyingKey,
 };
 use jwt_cutoff_axum::{Claims, JsonResponder};
@@ -35,14 +35,14 @@ use tonic_health::pb::health_client::HealthClient;
 const SECRET: &[u8] = b"one secret for HTTP and gRPC alike, 32+ bytes";
 
 struct Servers {
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
     issuer: TokenIssuer,
     http: SocketAddr,
     grpc: Channel,
 }
 
 async fn serve_both() -> Servers {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())

@@ -5,7 +5,7 @@ use std::fmt;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use jwt_cutoff::{Cutoffs, TokenIssuer, TokenPair, TokenType, Validator, Verified};
+use jwt_cutoff::{CutoffCache, TokenIssuer, TokenPair, TokenType, Validator, Verified};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -23,15 +23,15 @@ use crate::responder::with_json_type;
 /// ```
 /// use axum::extract::State;
 /// use axum::http::StatusCode;
-/// use jwt_cutoff::Cutoffs;
+/// use jwt_cutoff::CutoffCache;
 /// use jwt_cutoff_axum::{AuthRejection, Claims};
 ///
-/// async fn logout_all(State(cutoffs): State<Cutoffs>, claims: Claims) -> Result<StatusCode, AuthRejection> {
+/// async fn logout_all(State(cutoffs): State<CutoffCache>, claims: Claims) -> Result<StatusCode, AuthRejection> {
 ///     jwt_cutoff_axum::logout_all(&cutoffs, &claims).await
 /// }
 /// ```
 pub async fn logout_all<T>(
-    cutoffs: &Cutoffs,
+    cutoffs: &CutoffCache,
     claims: &Claims<T>,
 ) -> Result<StatusCode, AuthRejection> {
     cutoffs.logout_all(claims.subject()).await?;

@@ -14,12 +14,12 @@
 //!
 //! ```
 //! use axum::{Json, Router, extract::State, http::StatusCode, routing::{get, post}};
-//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
 //! use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 //!
 //! #[derive(Clone)]
 //! struct App {
-//!     cutoffs: Cutoffs,
+//!     cutoffs: CutoffCache,
 //!     refresh: Validator,
 //!     issuer: TokenIssuer,
 //! }
@@ -39,7 +39,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let secret = b"an access secret of at least 32 bytes";
-//! let cutoffs = Cutoffs::new(MemoryStore::new());
+//! let cutoffs = CutoffCache::new(MemoryStore::new());
 //! let validator = |token_type| {
 //!     Validator::builder()
 //!         .algorithms([Algorithm::HS256])
@@ -92,7 +92,7 @@
 //! ```
 //! use std::time::Duration;
 //! use axum::{Router, http::{StatusCode, header}, routing::get};
-//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Validator, VerifyingKey};
 //! use jwt_cutoff_axum::{Claims, JsonResponder};
 //! use tower_http::{cors::CorsLayer, timeout::TimeoutLayer, trace::TraceLayer};
 //!
@@ -100,7 +100,7 @@
 //! # let validator = Validator::builder()
 //! #     .algorithms([Algorithm::HS256])
 //! #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
-//! #     .build(Cutoffs::new(MemoryStore::new()))?;
+//! #     .build(CutoffCache::new(MemoryStore::new()))?;
 //! let app: Router = Router::new()
 //!     .route("/me", get(|claims: Claims| async move { claims.subject().to_owned() }))
 //!     .route_layer(JwtCutoffLayer::new(validator).responder(JsonResponder::new())) // innermost
@@ -138,7 +138,7 @@ pub use rejection::{AuthRejection, MissingClaims};
 pub use responder::JsonResponder;
 
 /// The core crate, for its types ([`Validator`](jwt_cutoff::Validator),
-/// [`Cutoffs`](jwt_cutoff::Cutoffs), …) without a second dependency line.
+/// [`CutoffCache`](jwt_cutoff::CutoffCache), …) without a second dependency line.
 pub use jwt_cutoff;
 
 #[cfg(doctest)]

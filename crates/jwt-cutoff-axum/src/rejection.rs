@@ -66,7 +66,7 @@ impl IntoResponse for MissingClaims {
 ///   a refresh endpoint): its RFC 6750 status and `WWW-Authenticate` challenge, 503 with
 ///   `Retry-After` when the cutoff store cannot answer;
 /// - [`MissingClaims`], from the extractor: 401;
-/// - a [`SourceError`] (from [`Cutoffs::logout_all`](jwt_cutoff::Cutoffs::logout_all), say): 503
+/// - a [`SourceError`] (from [`CutoffCache::logout_all`](jwt_cutoff::CutoffCache::logout_all), say): 503
 ///   with `Retry-After`, since the change was not stored;
 /// - an [`IssueError`] (from [`TokenIssuer`](jwt_cutoff::TokenIssuer)): 500.
 ///
@@ -76,10 +76,10 @@ impl IntoResponse for MissingClaims {
 ///
 /// ```
 /// use axum::{extract::State, http::StatusCode};
-/// use jwt_cutoff::Cutoffs;
+/// use jwt_cutoff::CutoffCache;
 /// use jwt_cutoff_axum::{AuthRejection, Claims};
 ///
-/// async fn logout_all(State(cutoffs): State<Cutoffs>, claims: Claims) -> Result<StatusCode, AuthRejection> {
+/// async fn logout_all(State(cutoffs): State<CutoffCache>, claims: Claims) -> Result<StatusCode, AuthRejection> {
 ///     cutoffs.logout_all(claims.subject()).await?;
 ///     Ok(StatusCode::NO_CONTENT)
 /// }

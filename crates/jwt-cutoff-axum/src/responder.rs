@@ -21,11 +21,11 @@ use serde::Serialize;
 /// ```
 /// use jwt_cutoff::JwtCutoffLayer;
 /// use jwt_cutoff_axum::JsonResponder;
-/// # use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, Validator, VerifyingKey};
+/// # use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Validator, VerifyingKey};
 /// # let validator = Validator::builder()
 /// #     .algorithms([Algorithm::HS256])
 /// #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
-/// #     .build(Cutoffs::new(MemoryStore::new()))?;
+/// #     .build(CutoffCache::new(MemoryStore::new()))?;
 ///
 /// let layer = JwtCutoffLayer::new(validator).responder(JsonResponder::new().realm("api"));
 /// # Ok::<_, jwt_cutoff::KeyError>(())
@@ -40,11 +40,11 @@ use serde::Serialize;
 /// use axum::body::Body;
 /// use http::{HeaderValue, Response, header};
 /// use jwt_cutoff::{JwtCutoffLayer, Rejection, Rfc6750Responder};
-/// # use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, Validator, VerifyingKey};
+/// # use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Validator, VerifyingKey};
 /// # let validator = Validator::builder()
 /// #     .algorithms([Algorithm::HS256])
 /// #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
-/// #     .build(Cutoffs::new(MemoryStore::new()))?;
+/// #     .build(CutoffCache::new(MemoryStore::new()))?;
 ///
 /// let rfc6750 = Rfc6750Responder::new();
 /// let layer = JwtCutoffLayer::new(validator).responder(move |rejection: &Rejection| -> Response<Body> {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, MemoryStore, NoClaims, Reason, Scope,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, MemoryStore, NoClaims, Reason, Scope,
     SigningKey, SourceError, TokenIssuer, TokenType, Validator, VerifyingKey,
 };
 use jwt_cutoff_axum::{RefreshRequest, TokenResponse};
@@ -50,7 +50,7 @@ impl CutoffSource for SlowWrites {
     }
 }
 
-fn validator(cutoffs: &Cutoffs, token_type: TokenType) -> Validator {
+fn validator(cutoffs: &CutoffCache, token_type: TokenType) -> Validator {
     Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
@@ -86,8 +86,8 @@ async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
         waiting: AtomicUsize::new(0),
     });
     // The gate, not the write timeout, decides when the logout's write ends.
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(PATIENCE)
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(PATIENCE)
         .build();
     let access = validator(&cutoffs, TokenType::Access);
     let refresh_validator = validator(&cutoffs, TokenType::Refresh);

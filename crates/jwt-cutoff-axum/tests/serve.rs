@@ -23,8 +23,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, JwtCutoffLayer, MemoryStore, Rejection,
-    Rfc6750Responder, SigningKey, SourceError, TokenIssuer, TokenType, Validator, VerifyingKey,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MemoryStore,
+    Rejection, Rfc6750Responder, SigningKey, SourceError, TokenIssuer, TokenType, Validator,
+    VerifyingKey,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ struct Profile {
     name: String,
 }
 
-fn validator(cutoffs: &Cutoffs, token_type: TokenType) -> Validator<Profile> {
+fn validator(cutoffs: &CutoffCache, token_type: TokenType) -> Validator<Profile> {
     Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
@@ -160,8 +161,8 @@ async fn me(claims: Claims<Profile>) -> Json<Value> {
 }
 
 /// `/me` behind the layer with the JSON responder, on a memory store.
-async fn guarded_me() -> (SocketAddr, Cutoffs, TokenIssuer) {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+async fn guarded_me() -> (SocketAddr, CutoffCache, TokenIssuer) {
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guard =
         JwtCutoffLayer::new(validator(&cutoffs, TokenType::Access)).responder(JsonResponder::new());
     let router = Router::new().route("/me", get(me)).route_layer(guard);
@@ -315,7 +316,7 @@ async fn optional_claims_pair_with_the_optional_layer() {
     async fn greeting(claims: Option<Claims<Profile>>) -> String {
         claims.map_or_else(|| "anonymous".to_owned(), |claims| claims.name.clone())
     }
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guard = JwtCutoffLayer::new(validator(&cutoffs, TokenType::Access))
         .optional()
         .responder(JsonResponder::new());
@@ -346,7 +347,7 @@ async fn claims_without_the_layer_are_a_401_not_a_pass() {
     async fn optional(claims: Option<Claims<Profile>>) -> &'static str {
         if claims.is_some() { "claims" } else { "none" }
     }
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guard = JwtCutoffLayer::new(validator(&cutoffs, TokenType::Access));
     let router = Router::new()
         .route("/me", get(me))
@@ -383,7 +384,7 @@ async fn greet(State(state): State<AppState>, claims: Claims<Profile>) -> String
 
 #[tokio::test]
 async fn router_layer_and_route_layer_both_work_with_state() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guard = JwtCutoffLayer::new(validator(&cutoffs, TokenType::Access));
     let state = AppState { greeting: "hi" };
     let token = access_token(&issuer());
@@ -443,7 +444,7 @@ fn preflight(addr: SocketAddr) -> Request<Full<Bytes>> {
 
 #[tokio::test]
 async fn cors_preflight_works_on_guarded_routes_when_cors_is_outside_the_guard() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guard =
         JwtCutoffLayer::new(validator(&cutoffs, TokenType::Access)).responder(JsonResponder::new());
     let cors =
@@ -507,7 +508,7 @@ impl CutoffSource for ReadOnly {
 
 #[tokio::test]
 async fn a_failing_store_gives_503_with_retry_after_and_a_json_body() {
-    let cutoffs = Cutoffs::new(Down);
+    let cutoffs = CutoffCache::new(Down);
     let guard =
         JwtCutoffLayer::new(validator(&cutoffs, TokenType::Access)).responder(JsonResponder::new());
     let addr = serve(Router::new().route("/me", get(me)).route_layer(guard)).await;
@@ -521,7 +522,7 @@ async fn a_failing_store_gives_503_with_retry_after_and_a_json_body() {
 
 #[derive(Clone)]
 struct Tokens {
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
     refresh: Validator<Profile>,
     issuer: TokenIssuer,
 }
@@ -544,7 +545,7 @@ async fn refresh(
 }
 
 /// The app of the example: `/me` and `/logout-all` guarded, `/refresh` public.
-async fn token_app(cutoffs: Cutoffs, refresh_type: TokenType) -> (SocketAddr, TokenIssuer) {
+async fn token_app(cutoffs: CutoffCache, refresh_type: TokenType) -> (SocketAddr, TokenIssuer) {
     let tokens = Tokens {
         cutoffs: cutoffs.clone(),
         refresh: validator(&cutoffs, refresh_type),
@@ -563,7 +564,7 @@ async fn token_app(cutoffs: Cutoffs, refresh_type: TokenType) -> (SocketAddr, To
 
 #[tokio::test]
 async fn logout_all_helper_revokes_every_token_of_the_caller() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let (addr, issuer) = token_app(cutoffs, TokenType::Refresh).await;
     let first = access_token(&issuer);
     let second = access_token(&issuer); // another device
@@ -590,7 +591,7 @@ async fn logout_all_helper_revokes_every_token_of_the_caller() {
 
 #[tokio::test]
 async fn logout_all_helper_answers_503_when_the_store_cannot_be_written() {
-    let (addr, issuer) = token_app(Cutoffs::new(ReadOnly), TokenType::Refresh).await;
+    let (addr, issuer) = token_app(CutoffCache::new(ReadOnly), TokenType::Refresh).await;
     let token = access_token(&issuer);
     let reply = send(post_json(
         addr,
@@ -606,7 +607,7 @@ async fn logout_all_helper_answers_503_when_the_store_cannot_be_written() {
 
 #[tokio::test]
 async fn refresh_helper_exchanges_refresh_tokens_only_and_honours_the_cutoff() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let (addr, issuer) = token_app(cutoffs.clone(), TokenType::Refresh).await;
     let pair = issuer.issue_pair("alice", &profile()).unwrap();
     let exchange = |token: &str| {
@@ -662,7 +663,7 @@ async fn refresh_helper_exchanges_refresh_tokens_only_and_honours_the_cutoff() {
 
 #[tokio::test]
 async fn refresh_helper_refuses_when_given_an_access_validator() {
-    let (addr, issuer) = token_app(Cutoffs::new(MemoryStore::new()), TokenType::Access).await;
+    let (addr, issuer) = token_app(CutoffCache::new(MemoryStore::new()), TokenType::Access).await;
     let access = access_token(&issuer);
     let reply = send(post_json(
         addr,
@@ -676,7 +677,7 @@ async fn refresh_helper_refuses_when_given_an_access_validator() {
 
 #[tokio::test]
 async fn realms_and_closure_responders_shape_the_refusals() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let json = JwtCutoffLayer::new(validator(&cutoffs, TokenType::Access))
         .responder(JsonResponder::new().realm("api"));
     let rfc6750 = Rfc6750Responder::new().realm("shop");

@@ -13,13 +13,13 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response};
 //! use http_body_util::Full;
-//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, Validator, Verified, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Validator, Verified, VerifyingKey};
 //! use jwt_cutoff_hyper::Incoming;
 //! use tower::ServiceBuilder;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let cutoffs = Cutoffs::new(MemoryStore::new());
+//!     let cutoffs = CutoffCache::new(MemoryStore::new());
 //!     let validator = Validator::builder()
 //!         .algorithms([Algorithm::HS256])
 //!         .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{Full, StreamBody};
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, JwtCutoffLayer, MemoryStore, SourceError,
-    Validator, VerifyingKey,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MemoryStore,
+    SourceError, Validator, VerifyingKey,
 };
 use jwt_cutoff_hyper::{BoxBody, Incoming, boxed};
 use support::{Server, clients, get, http1_client, raw, raw_status, send};
@@ -269,7 +269,7 @@ async fn a_failing_store_gives_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_handler_returning_box_body_is_guarded_without_glue() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(support::SECRET).unwrap())

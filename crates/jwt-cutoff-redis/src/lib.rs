@@ -1,13 +1,13 @@
-//! A [Redis] store for [`jwt_cutoff`]: "log out from all devices" shared by every instance of a
+//! A [Redis] store for [jwt-cutoff](https://docs.rs/jwt-cutoff) ([`jwt_cutoff_store`]): "log out from all devices" shared by every instance of a
 //! service, with each change pushed to all of them over pub/sub.
 //!
-//! - [`RedisStore`] is a [`CutoffSource`](jwt_cutoff::CutoffSource): a lookup reads the subject's
+//! - [`RedisStore`] is a [`CutoffSource`](jwt_cutoff_store::CutoffSource): a lookup reads the subject's
 //!   cutoff and the global one in one `MGET`; a write is one Lua script that raises the cutoff only
 //!   if the new one is later (so racing writers never move it back) and, in the same script,
 //!   publishes the change. A write and its notification cannot be split: if the script ran, the
 //!   message went out.
-//! - It is also a [`PushChannel`](jwt_cutoff::PushChannel): hand it to
-//!   [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow) and a logout on one instance is in force on
+//! - It is also a [`PushChannel`](jwt_cutoff_store::PushChannel): hand it to
+//!   [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow) and a logout on one instance is in force on
 //!   every other one as soon as the message arrives (a millisecond or two on a local network),
 //!   instead of after a cache TTL.
 //!
@@ -16,7 +16,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, Validator, VerifyingKey};
 //! use jwt_cutoff_redis::RedisStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -25,7 +25,7 @@
 //!     .key_prefix("my-service:jwt-cutoff:")
 //!     .connect()
 //!     .await?;
-//! let cutoffs = Cutoffs::builder(store.clone())
+//! let cutoffs = CutoffCache::builder(store.clone())
 //!     .time_to_live(Duration::from_secs(30)) // while the push channel is down
 //!     .time_to_live_with_push(Duration::from_secs(600)) // while it is up
 //!     .build();
@@ -52,15 +52,15 @@
 //! | --- | --- | --- |
 //! | a subject's cutoff | prefix, `s:`, then the subject's bytes | see below |
 //! | the cutoff of everyone | prefix, then `g` | see below |
-//! | change notifications | pub/sub channel, prefix then `changes` by default | [`CutoffChange::encode`](jwt_cutoff::CutoffChange::encode) |
+//! | change notifications | pub/sub channel, prefix then `changes` by default | [`CutoffChange::encode`](jwt_cutoff_store::CutoffChange::encode) |
 //!
 //! The prefix defaults to `jwt-cutoff:` (so `jwt-cutoff:s:alice` and `jwt-cutoff:g`) and is set
 //! with [`RedisStoreBuilder::key_prefix`], so tenants and tests can share a server. A subject may
-//! be any string of at most [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) (256) bytes,
+//! be any string of at most [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) (256) bytes,
 //! spaces, newlines or the prefix itself included: keys are binary-safe and the subject is their
 //! whole tail, so under one prefix two subjects never share a key and no subject's key is the
 //! global one. A longer subject is refused with an error, in lookups and writes alike, before
-//! Redis is asked: the bound is the one tokens, the issuer and [`Cutoffs`](jwt_cutoff::Cutoffs)
+//! Redis is asked: the bound is the one tokens, the issuer and [`CutoffCache`](jwt_cutoff_store::CutoffCache)
 //! share, and the store holds to it when used directly as a source too.
 //!
 //! **Prefixes that share a server must not be prefixes of one another.** A key is the prefix and
@@ -89,10 +89,10 @@
 //! Commands go through a [`ConnectionManager`](redis::aio::ConnectionManager), one multiplexed
 //! connection that reconnects on its own. Each command is bounded by
 //! [`RedisStoreBuilder::timeout`] (default 2 s); a command that fails or times out is a
-//! [`SourceError`](jwt_cutoff::SourceError), and the request that needed it fails closed (503).
+//! [`SourceError`](jwt_cutoff_store::SourceError), and the request that needed it fails closed (503).
 //!
-//! Push uses a dedicated pub/sub connection per [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow).
-//! When it drops, [`RedisSubscription::next_change`](jwt_cutoff::PushSubscription::next_change)
+//! Push uses a dedicated pub/sub connection per [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow).
+//! When it drops, [`RedisSubscription::next_change`](jwt_cutoff_store::PushSubscription::next_change)
 //! returns an error and the core does the rest: it clears the cache, falls back to the plain TTL,
 //! reconnects with backoff and clears the cache again once subscribed, so nothing published while
 //! it was away is missed. A connection that dies without closing (a silent network partition)
@@ -123,7 +123,7 @@
 //! If you cannot run Redis like that, keep the cutoffs in your database as the source of truth (see
 //! `jwt-cutoff-sqlx`), and use Redis only for what loses nothing when it forgets: caching and push.
 //! If your users table already knows which subjects exist, a source that answers
-//! [`Cutoff::Refused`](jwt_cutoff::Cutoff::Refused) for unknown ones turns a lost deletion into a
+//! [`Cutoff::Refused`](jwt_cutoff_store::Cutoff::Refused) for unknown ones turns a lost deletion into a
 //! refusal rather than a pass (`jwt-cutoff-sqlx` offers that as `known_subjects`). This store
 //! cannot know that, so it does not offer it; a small source of your own can ask Redis and the
 //! users table at once (concurrently, so a lookup still waits for one round trip) and answer
@@ -142,14 +142,11 @@
 //!   the core already pulls, most of them the `url` crate's IDNA support. We did not build fred to
 //!   compare its tree;
 //! - fred's strengths (its own reconnect policies and automatic resubscription, cluster and sentinel
-//!   routing, client-side caching) either duplicate what [`Cutoffs`](jwt_cutoff::Cutoffs) already
+//!   routing, client-side caching) either duplicate what [`CutoffCache`](jwt_cutoff_store::CutoffCache) already
 //!   does for every store (reconnect with backoff, clear the cache on resubscribe, cache lookups)
 //!   or are not needed here. We did not benchmark the two: a lookup is one round trip either way.
 //!
-//! # Crypto backends
-//!
-//! The features `aws-lc-rs` (default) and `rust-crypto` pick the core's backend, as in
-//! [`jwt_cutoff`]; enable exactly one.
+//! This crate depends on `jwt-cutoff-store` only: no HTTP, no JWT, no crypto backend to choose.
 //!
 //! [Redis]: https://redis.io
 

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
-use jwt_cutoff::{BoxFuture, CutoffChange, PushChannel, PushSubscription, SourceError};
+use jwt_cutoff_store::{BoxFuture, CutoffChange, PushChannel, PushSubscription, SourceError};
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::store::RedisStore;
 
-/// Follow a store with [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow): each follow opens its own
+/// Follow a store with [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow): each follow opens its own
 /// pub/sub connection and subscribes to the store's [channel](RedisStore::channel).
 impl PushChannel for RedisStore {
     type Subscription = RedisSubscription;
@@ -50,7 +50,7 @@ impl PushChannel for RedisStore {
 }
 
 /// One pub/sub connection following a [`RedisStore`]'s changes; made by
-/// [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow) through [`PushChannel::subscribe`].
+/// [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow) through [`PushChannel::subscribe`].
 ///
 /// [`next_change`](PushSubscription::next_change) fails when the connection closes, when a
 /// heartbeat ping goes unanswered, or when a message on the channel is not a change it can read.

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cutoff::{
+use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffChange, CutoffSource, Scope, SourceError, Timestamp, check_subject,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -59,8 +59,8 @@ return to
 /// Cutoffs in Redis, shared by every instance of a service, with each change pushed to all of them.
 ///
 /// Made by [`RedisStore::connect`] or [`RedisStore::builder`]. Clones share one connection. Use it
-/// as the source of [`Cutoffs`](jwt_cutoff::Cutoffs), and hand a clone to
-/// [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow) for push (see the [crate docs](crate) for the
+/// as the source of [`CutoffCache`](jwt_cutoff_store::CutoffCache), and hand a clone to
+/// [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow) for push (see the [crate docs](crate) for the
 /// key layout, the failure behaviour and what Redis must be configured with).
 ///
 /// Subjects Redis has no key for have no cutoff.
@@ -308,7 +308,7 @@ impl RedisStore {
     }
 }
 
-/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) are refused with an error before Redis is asked, in
+/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) are refused with an error before Redis is asked, in
 /// lookups and writes alike.
 impl CutoffSource for RedisStore {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {

@@ -1,4 +1,4 @@
-//! Two instances (two `Cutoffs`, two caches, two stores) on one Redis: push latency, and an outage
+//! Two instances (two `CutoffCache`, two caches, two stores) on one Redis: push latency, and an outage
 //! made by cutting a TCP proxy in front of one instance.
 #![allow(
     clippy::unwrap_used,
@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, Cutoffs, Reason, SigningKey, TokenIssuer, Validator, VerifyingKey,
+    Algorithm, Cutoff, CutoffCache, Reason, SigningKey, TokenIssuer, Validator, VerifyingKey,
 };
 use jwt_cutoff_redis::RedisStore;
 use support::{
@@ -187,7 +187,7 @@ async fn a_silent_push_connection_is_found_out_by_the_heartbeat() {
         .connect()
         .await
         .unwrap();
-    let b: Cutoffs = instance(&store);
+    let b: CutoffCache = instance(&store);
     let _push = b.follow(store);
     eventually("B follows", Duration::from_secs(10), async || {
         b.push_connected()

@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffChange, CutoffSource, Cutoffs, MAX_SUBJECT_BYTES, PushChannel,
+    Algorithm, Cutoff, CutoffCache, CutoffChange, CutoffSource, MAX_SUBJECT_BYTES, PushChannel,
     PushSubscription, Reason, Scope, SigningKey, Timestamp, TokenIssuer, Validator, VerifyingKey,
 };
 use support::{clean_up, longest_subjects, raw, redis, store, too_long_subjects, unique};
@@ -235,7 +235,7 @@ async fn odd_subjects_get_keys_of_their_own_and_travel_intact() {
     clean_up(&url, &prefix).await;
 }
 
-/// The store refuses what tokens and `Cutoffs` refuse, also when used directly as a source:
+/// The store refuses what tokens and `CutoffCache` refuse, also when used directly as a source:
 /// within `MAX_SUBJECT_BYTES` every subject is stored, published and looked up intact; beyond it
 /// nothing is written or published, and the error says why.
 #[tokio::test]
@@ -359,7 +359,7 @@ async fn an_unreachable_server_fails_closed() {
         .timeout(Duration::from_millis(500))
         .connect_lazily()
         .unwrap();
-    let cutoffs = Cutoffs::new(store.clone());
+    let cutoffs = CutoffCache::new(store.clone());
     assert!(cutoffs.lookup("alice").await.is_err());
     assert!(cutoffs.logout_all("alice").await.is_err());
     assert!(store.subscribe().await.is_err());
@@ -370,7 +370,7 @@ async fn a_token_is_accepted_until_its_subject_logs_out_everywhere() {
     let Some(url) = redis().await else { return };
     let prefix = unique("validator");
     let secret = b"an access secret of at least 32 bytes";
-    let cutoffs = Cutoffs::new(store(&url, &prefix).await);
+    let cutoffs = CutoffCache::new(store(&url, &prefix).await);
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(secret).unwrap())
@@ -397,7 +397,7 @@ async fn a_token_is_accepted_until_its_subject_logs_out_everywhere() {
     let other = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(secret).unwrap())
-        .build(Cutoffs::new(store(&url, &prefix).await))
+        .build(CutoffCache::new(store(&url, &prefix).await))
         .unwrap();
     assert_eq!(
         other.validate(&before).await.unwrap_err().reason(),

@@ -1,20 +1,20 @@
-//! SQL cutoff stores for [`jwt_cutoff`], through [sqlx]: [`SqliteStore`] and [`PostgresStore`].
+//! SQL cutoff stores for [jwt-cutoff](https://docs.rs/jwt-cutoff) ([`jwt_cutoff_store`]), through [sqlx]: [`SqliteStore`] and [`PostgresStore`].
 //!
-//! Both implement the core's [`CutoffSource`](jwt_cutoff::CutoffSource), so a [`Cutoffs`] cache in
+//! Both implement the core's [`CutoffSource`](jwt_cutoff_store::CutoffSource), so a [`CutoffCache`] cache in
 //! front of either one answers the layer's lookups and stores
-//! [`logout_all`](jwt_cutoff::Cutoffs::logout_all), [`refuse`](jwt_cutoff::Cutoffs::refuse) and
-//! [`logout_everyone`](jwt_cutoff::Cutoffs::logout_everyone) durably.
+//! [`logout_all`](jwt_cutoff_store::CutoffCache::logout_all), [`refuse`](jwt_cutoff_store::CutoffCache::refuse) and
+//! [`logout_everyone`](jwt_cutoff_store::CutoffCache::logout_everyone) durably.
 //!
 //! # Which one
 //!
 //! - **SQLite** (feature `sqlite`) is the embedded default: one file next to the service, no server
 //!   to run, SQLite compiled in. It suits one instance (or a few processes on one machine sharing the
 //!   file). It has no push: a change written by *another* process is seen here at the latest one
-//!   [cache TTL](jwt_cutoff::CutoffsBuilder::time_to_live) later (30 s by default); changes written
-//!   through this process's [`Cutoffs`] are in force here at once.
+//!   [cache TTL](jwt_cutoff_store::CutoffCacheBuilder::time_to_live) later (30 s by default); changes written
+//!   through this process's [`CutoffCache`] are in force here at once.
 //! - **PostgreSQL** (feature `postgres`) is for several instances behind a load balancer. Every
 //!   write sends a `NOTIFY` in the same transaction, and each instance that
-//!   [follows](jwt_cutoff::Cutoffs::follow) [`PostgresStore::push_channel`] applies it within
+//!   [follows](jwt_cutoff_store::CutoffCache::follow) [`PostgresStore::push_channel`] applies it within
 //!   milliseconds, so the cache TTL can be minutes. When the listening connection drops, the core
 //!   clears the cache, falls back to the plain TTL and reconnects with backoff; on reconnect it
 //!   clears the cache again, so nothing missed while disconnected survives.
@@ -23,20 +23,18 @@
 //!
 //! - `sqlite` (default): [`SqliteStore`], with SQLite compiled in (no system library needed).
 //! - `postgres` (default): [`PostgresStore`] and its push channel.
-//! - `aws-lc-rs` (default) or `rust-crypto`: the core's crypto backend, passed through to
-//!   `jwt-cutoff` (exactly one; see its docs).
 //!
 //! # Example
 //!
 //! ```
-//! use jwt_cutoff::{Algorithm, Cutoffs, SigningKey, TokenIssuer, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, SigningKey, TokenIssuer, Validator, VerifyingKey};
 //! use jwt_cutoff_sqlx::SqliteStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // A file in production ("sqlite://cutoffs.db"); in memory here. The table is created if missing.
 //! let store = SqliteStore::connect("sqlite::memory:").await?;
-//! let cutoffs = Cutoffs::new(store);
+//! let cutoffs = CutoffCache::new(store);
 //!
 //! let secret = b"an access secret of at least 32 bytes";
 //! let validator = Validator::builder()
@@ -61,14 +59,14 @@
 //! # #[cfg(feature = "postgres")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use jwt_cutoff::Cutoffs;
+//! use jwt_cutoff::CutoffCache;
 //! use jwt_cutoff_sqlx::PostgresStore;
 //!
 //! let store = PostgresStore::builder()
 //!     .table("auth.jwt_cutoffs") // beside your users table; the schema must exist
 //!     .connect("postgres://app@db/app")
 //!     .await?;
-//! let cutoffs = Cutoffs::builder(store.clone())
+//! let cutoffs = CutoffCache::builder(store.clone())
 //!     .time_to_live(Duration::from_secs(30)) // while the push channel is down
 //!     .time_to_live_with_push(Duration::from_secs(600))
 //!     .build();
@@ -102,11 +100,11 @@
 //! SQLite uses the same columns (`INTEGER` for the `BIGINT`s; the subjects table is
 //! `WITHOUT ROWID`).
 //!
-//! - A row's cutoff is [`Refused`](jwt_cutoff::Cutoff::Refused) when `refused` is true, else
-//!   [`ValidFrom`](jwt_cutoff::Cutoff::ValidFrom)`(valid_from_micros)` (microseconds since the Unix
+//! - A row's cutoff is [`Refused`](jwt_cutoff_store::Cutoff::Refused) when `refused` is true, else
+//!   [`ValidFrom`](jwt_cutoff_store::Cutoff::ValidFrom)`(valid_from_micros)` (microseconds since the Unix
 //!   epoch, as [`Timestamp`] counts them; `to_timestamp(valid_from_micros /
 //!   1e6)` shows it in PostgreSQL), else (no row, or `NULL`)
-//!   [`NoCutoff`](jwt_cutoff::Cutoff::NoCutoff). `valid_from_micros` is kept when a subject is
+//!   [`NoCutoff`](jwt_cutoff_store::Cutoff::NoCutoff). `valid_from_micros` is kept when a subject is
 //!   refused, for the record.
 //! - The cutoff for everyone lives in its own table, so no subject name is reserved: a subject may
 //!   be any string. A lookup returns the later of the subject's cutoff and everyone's.
@@ -118,9 +116,9 @@
 //!   same name plus `_everyone`. Names are quoted, so they are case-sensitive. The stores only
 //!   ever raise cutoffs; to re-enable a refused subject, update or delete its row yourself (caches
 //!   keep the old answer until their TTL runs out or the process restarts).
-//! - A subject may have at most [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) (256) bytes of UTF-8, the bound that
-//!   tokens, the issuer and [`Cutoffs`] share. Both stores refuse a longer one in
-//!   [`lookup`](jwt_cutoff::CutoffSource::lookup) and [`raise`](jwt_cutoff::CutoffSource::raise)
+//! - A subject may have at most [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) (256) bytes of UTF-8, the bound that
+//!   tokens, the issuer and [`CutoffCache`] share. Both stores refuse a longer one in
+//!   [`lookup`](jwt_cutoff_store::CutoffSource::lookup) and [`raise`](jwt_cutoff_store::CutoffSource::raise)
 //!   with an error, before the database is asked, so nothing is written for it; they can also be
 //!   used directly as a source. Within the bound every subject can be stored and, on PostgreSQL,
 //!   announced: a `NOTIFY` payload holds at most 8,000 bytes, a B-tree index entry about 2,700.
@@ -130,10 +128,10 @@
 //!
 //! A store that holds cutoffs only knows the subjects that were logged out or refused: any other
 //! subject has no cutoff, so a token signed with your key for a user that never existed (or whose
-//! row was deleted without [`refuse`](jwt_cutoff::Cutoffs::refuse)) passes. When the users live
+//! row was deleted without [`refuse`](jwt_cutoff_store::CutoffCache::refuse)) passes. When the users live
 //! in the same database, make the store *authoritative* about which subjects exist with
 //! `known_subjects(table, column)` on either builder: a subject with no row in `table` whose
-//! `column` equals it is then [`Refused`](jwt_cutoff::Cutoff::Refused).
+//! `column` equals it is then [`Refused`](jwt_cutoff_store::Cutoff::Refused).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -163,7 +161,7 @@
 //! - The answer is cached like any other lookup: a subject created after a lookup of it is seen
 //!   once that answer expires (the cache TTL), and a deleted row refuses at the next lookup that
 //!   reaches the store. No notification is sent for your table; to refuse a deleted user at once
-//!   on every instance, also call [`refuse`](jwt_cutoff::Cutoffs::refuse).
+//!   on every instance, also call [`refuse`](jwt_cutoff_store::CutoffCache::refuse).
 //! - Ids should be unique (a primary key or a `UNIQUE` column, which also makes the check an index
 //!   lookup) and never reused: a new user with an old id would inherit its cutoff.
 //! - Names are checked like the table name. The table need not exist when the store is made, but
@@ -177,14 +175,14 @@
 //! Cargo unifies the features.
 //!
 //! [sqlx]: https://docs.rs/sqlx
-//! [`Cutoffs`]: jwt_cutoff::Cutoffs
+//! [`CutoffCache`]: jwt_cutoff_store::CutoffCache
 
 // With neither backend there is nothing to use the shared helpers.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
 use std::fmt;
 
-use jwt_cutoff::{Cutoff, SourceError, Timestamp};
+use jwt_cutoff_store::{Cutoff, SourceError, Timestamp};
 
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cutoff::{
+use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffChange, CutoffSource, PushChannel, PushSubscription, Scope,
     SourceError, check_subject,
 };
@@ -28,7 +28,7 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 /// instances never move a cutoff back), and it sends `NOTIFY` with the stored change in the same
 /// transaction: a notification goes out exactly when the write commits, never for one that rolled
 /// back. Each instance follows [`push_channel`](Self::push_channel) with
-/// [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow) and applies the changes as they arrive. See the
+/// [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow) and applies the changes as they arrive. See the
 /// [crate docs](crate#schema) for the schema.
 ///
 /// With [`known_subjects`](PostgresStoreBuilder::known_subjects) it is authoritative about which
@@ -312,7 +312,7 @@ impl PostgresStore {
         &self.channel
     }
 
-    /// The push channel, for [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow). Each subscription
+    /// The push channel, for [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow). Each subscription
     /// opens one dedicated connection with the pool's connect options and `LISTEN`s on
     /// [`channel`](Self::channel).
     #[must_use]
@@ -325,7 +325,7 @@ impl PostgresStore {
     }
 }
 
-/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) are refused with an
+/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) are refused with an
 /// error before the database is asked, in lookups and writes alike: every subject stored can then
 /// be announced (a `NOTIFY` payload holds at most 8,000 bytes).
 impl CutoffSource for PostgresStore {
@@ -394,7 +394,7 @@ impl CutoffSource for PostgresStore {
 }
 
 /// A [`PostgresStore`]'s push channel: `LISTEN` on a dedicated connection. Made by
-/// [`PostgresStore::push_channel`]; follow it with [`Cutoffs::follow`](jwt_cutoff::Cutoffs::follow).
+/// [`PostgresStore::push_channel`]; follow it with [`CutoffCache::follow`](jwt_cutoff_store::CutoffCache::follow).
 ///
 /// A subscription ends with an error (and the core clears the cache and reconnects) when the
 /// connection is lost, when it stays silent for a [heartbeat](Self::heartbeat) and then does not

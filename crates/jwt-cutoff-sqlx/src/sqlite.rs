@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, Scope, SourceError, check_subject};
+use jwt_cutoff_store::{BoxFuture, Cutoff, CutoffSource, Scope, SourceError, check_subject};
 use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -28,8 +28,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// move a cutoff back. See the [crate docs](crate#schema) for the schema.
 ///
 /// SQLite has no push. When several processes share one file, each sees the others' changes at the
-/// latest one cache [TTL](jwt_cutoff::CutoffsBuilder::time_to_live) later; changes written through
-/// a process's own [`Cutoffs`](jwt_cutoff::Cutoffs) are in force there at once. For several
+/// latest one cache [TTL](jwt_cutoff_store::CutoffCacheBuilder::time_to_live) later; changes written through
+/// a process's own [`CutoffCache`](jwt_cutoff_store::CutoffCache) are in force there at once. For several
 /// instances on several machines use [`PostgresStore`](crate::PostgresStore).
 ///
 /// With [`known_subjects`](SqliteStoreBuilder::known_subjects) it is authoritative about which
@@ -282,7 +282,7 @@ impl SqliteStore {
     }
 }
 
-/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) are refused with an
+/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) are refused with an
 /// error before the database is asked, in lookups and writes alike.
 impl CutoffSource for SqliteStore {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {

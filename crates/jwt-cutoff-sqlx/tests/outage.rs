@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use jwt_cutoff::{Cutoff, Cutoffs, PushTask, Reason, Validator};
+use jwt_cutoff::{Cutoff, CutoffCache, PushTask, Reason, Validator};
 use jwt_cutoff_sqlx::PostgresStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::{TcpListener, TcpStream};
@@ -87,8 +87,8 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, mut link: watch::Rec
 struct Setup {
     schema: common::TestSchema,
     proxy: Proxy,
-    a: Cutoffs,
-    b: Cutoffs,
+    a: CutoffCache,
+    b: CutoffCache,
     store_a: PostgresStore,
     store_b: PostgresStore,
     _push: (PushTask, PushTask),
@@ -122,14 +122,14 @@ impl Setup {
             .await
             .unwrap();
 
-        let a = Cutoffs::builder(store_a.clone())
+        let a = CutoffCache::builder(store_a.clone())
             .time_to_live(MINUTES)
             .time_to_live_with_push(MINUTES)
             .build();
-        let b = Cutoffs::builder(store_b.clone())
+        let b = CutoffCache::builder(store_b.clone())
             .time_to_live(MINUTES)
             .time_to_live_with_push(MINUTES)
-            .lookup_timeout(Duration::from_millis(500))
+            .store_timeout(Duration::from_millis(500))
             .build();
         let push_a = a.follow(store_a.push_channel());
         let push_b = b.follow(store_b.push_channel().heartbeat(heartbeat));

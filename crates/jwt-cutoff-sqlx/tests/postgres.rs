@@ -15,7 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use jwt_cutoff::{
-    Cutoff, CutoffChange, CutoffSource, Cutoffs, PushChannel, PushSubscription, Reason, Scope,
+    Cutoff, CutoffCache, CutoffChange, CutoffSource, PushChannel, PushSubscription, Reason, Scope,
     Timestamp,
 };
 use jwt_cutoff_sqlx::{Error, PostgresStore};
@@ -36,8 +36,8 @@ async fn store(schema: &common::TestSchema) -> PostgresStore {
 }
 
 /// A cache whose entries live for minutes, connected or not: only push can explain a change.
-fn instance(store: &PostgresStore) -> Cutoffs {
-    Cutoffs::builder(store.clone())
+fn instance(store: &PostgresStore) -> CutoffCache {
+    CutoffCache::builder(store.clone())
         .time_to_live(MINUTES)
         .time_to_live_with_push(MINUTES)
         .build()
@@ -574,7 +574,7 @@ async fn a_validator_accepts_then_refuses_after_logout_all() {
         return;
     };
     let store = store(&schema).await;
-    let cutoffs = Cutoffs::new(store.clone());
+    let cutoffs = CutoffCache::new(store.clone());
     let (issuer, validator) = (common::issuer(), common::validator(&cutoffs));
     let before = issuer.issue_access("alice", &()).unwrap().token;
     assert_eq!(
@@ -594,7 +594,7 @@ async fn a_validator_accepts_then_refuses_after_logout_all() {
         .pool(store.pool().clone())
         .await
         .unwrap();
-    let other = Cutoffs::new(other);
+    let other = CutoffCache::new(other);
     let validator = common::validator(&other);
     assert_eq!(
         validator.validate(&before).await.unwrap_err().reason(),

@@ -13,14 +13,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{Algorithm, Cutoffs, Reason, TokenType, Validator, VerifyingKey};
+use jwt_cutoff::{Algorithm, CutoffCache, Reason, TokenType, Validator, VerifyingKey};
 use jwt_cutoff_sqlx::SqliteStore;
 
 /// The instances' cache TTL: how long an instance may answer from a cache that missed another's
 /// logout. Long enough for the steps that rely on a stale cache, on a slow machine.
 const TTL: Duration = Duration::from_secs(4);
 
-fn refresh_validator(cutoffs: &Cutoffs) -> Validator {
+fn refresh_validator(cutoffs: &CutoffCache) -> Validator {
     Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(common::SECRET).unwrap())
@@ -36,7 +36,7 @@ async fn a_refresh_on_an_instance_with_a_stale_cache_cannot_launder_a_logout() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("cutoffs.db").display());
     let instance = async || {
-        Cutoffs::builder(SqliteStore::connect(&url).await.unwrap())
+        CutoffCache::builder(SqliteStore::connect(&url).await.unwrap())
             .time_to_live(TTL)
             .build()
     };

@@ -13,7 +13,7 @@ mod common;
 
 use std::path::Path;
 
-use jwt_cutoff::{Cutoff, CutoffSource, Cutoffs, MAX_SUBJECT_BYTES, Reason, Scope, Timestamp};
+use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, MAX_SUBJECT_BYTES, Reason, Scope, Timestamp};
 use jwt_cutoff_sqlx::{Error, SqliteStore};
 
 fn url(path: &Path) -> String {
@@ -90,13 +90,13 @@ async fn the_cutoff_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = url(&dir.path().join("cutoffs.db"));
     let (alice, everyone) = {
-        let cutoffs = Cutoffs::new(SqliteStore::connect(&path).await.unwrap());
+        let cutoffs = CutoffCache::new(SqliteStore::connect(&path).await.unwrap());
         let alice = cutoffs.logout_all("alice").await.unwrap();
         cutoffs.refuse("mallory").await.unwrap();
         let everyone = cutoffs.logout_everyone().await.unwrap();
         (alice, everyone)
     };
-    // The old pool is gone with its Cutoffs; a new process opens the same file.
+    // The old pool is gone with its CutoffCache; a new process opens the same file.
     let store = SqliteStore::connect(&path).await.unwrap();
     assert_eq!(
         store
@@ -109,8 +109,8 @@ async fn the_cutoff_survives_a_restart() {
     assert_eq!(store.lookup("anyone").await.unwrap(), everyone);
     store.pool().close().await;
 
-    // And once more after an explicit close, with a fresh Cutoffs.
-    let cutoffs = Cutoffs::new(SqliteStore::connect(&path).await.unwrap());
+    // And once more after an explicit close, with a fresh CutoffCache.
+    let cutoffs = CutoffCache::new(SqliteStore::connect(&path).await.unwrap());
     assert_eq!(cutoffs.lookup("mallory").await.unwrap(), Cutoff::Refused);
 }
 
@@ -216,7 +216,7 @@ async fn any_string_is_a_subject_and_none_collides_with_everyone() {
     assert_eq!(store.lookup("other").await.unwrap(), Cutoff::NoCutoff);
 }
 
-/// The store refuses what tokens and `Cutoffs` refuse, also when used directly as a source.
+/// The store refuses what tokens and `CutoffCache` refuse, also when used directly as a source.
 #[tokio::test]
 async fn subjects_longer_than_max_subject_bytes_are_refused_before_the_database() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
@@ -361,7 +361,7 @@ async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
 #[tokio::test]
 async fn a_validator_accepts_then_refuses_after_logout_all() {
     let dir = tempfile::tempdir().unwrap();
-    let cutoffs = Cutoffs::new(
+    let cutoffs = CutoffCache::new(
         SqliteStore::connect(&url(&dir.path().join("cutoffs.db")))
             .await
             .unwrap(),

@@ -334,7 +334,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, VerifyingKey};
+    use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, VerifyingKey};
 
     fn service(layer: GrpcJwtCutoffLayer) -> GrpcJwtCutoff<()> {
         layer.layer(())
@@ -347,7 +347,7 @@ mod tests {
                 VerifyingKey::hmac(b"an access secret of at least 32 bytes")
                     .unwrap_or_else(|_| unreachable!()),
             )
-            .build(Cutoffs::new(MemoryStore::new()))
+            .build(CutoffCache::new(MemoryStore::new()))
             .unwrap_or_else(|_| unreachable!())
     }
 

@@ -20,14 +20,14 @@
 //! # Example
 //!
 //! ```no_run
-//! use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, NoClaims, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, NoClaims, Validator, VerifyingKey};
 //! use jwt_cutoff_tonic::{GrpcJwtCutoffLayer, RequestExt as _};
 //! use tonic::transport::Server;
 //! use tower::Layer as _;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let cutoffs = Cutoffs::new(MemoryStore::new());
+//! let cutoffs = CutoffCache::new(MemoryStore::new());
 //! let validator = Validator::builder()
 //!     .algorithms([Algorithm::HS256])
 //!     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
@@ -61,7 +61,7 @@
 //! }
 //! ```
 //!
-//! To log a user out from all devices, call [`Cutoffs::logout_all`](jwt_cutoff::Cutoffs::logout_all)
+//! To log a user out from all devices, call [`CutoffCache::logout_all`](jwt_cutoff::CutoffCache::logout_all)
 //! (from a handler, after reading its subject): every token issued before is refused from then on.
 //!
 //! # Features

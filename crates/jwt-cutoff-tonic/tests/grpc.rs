@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::BodyExt as _;
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, MemoryStore, Reason, SigningKey,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, MemoryStore, Reason, SigningKey,
     SourceError, TokenIssuer, Validator, VerifyingKey,
 };
 use jwt_cutoff_tonic::{GrpcJwtCutoffLayer, RequestExt as _};
@@ -104,7 +104,7 @@ impl Health for Recorder {
 }
 
 struct Fixture {
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
     validator: Validator<Claims>,
     issuer: TokenIssuer,
     recorder: Recorder,
@@ -112,10 +112,10 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        Self::with_cutoffs(Cutoffs::new(MemoryStore::new()))
+        Self::with_cutoffs(CutoffCache::new(MemoryStore::new()))
     }
 
-    fn with_cutoffs(cutoffs: Cutoffs) -> Self {
+    fn with_cutoffs(cutoffs: CutoffCache) -> Self {
         let validator = Validator::builder()
             .algorithms([Algorithm::HS256])
             .key(VerifyingKey::hmac(SECRET).unwrap())
@@ -424,7 +424,7 @@ async fn logout_all_revokes_earlier_tokens_at_once() {
 
 #[tokio::test]
 async fn a_failing_store_gives_unavailable() {
-    let fixture = Fixture::with_cutoffs(Cutoffs::new(FailingSource));
+    let fixture = Fixture::with_cutoffs(CutoffCache::new(FailingSource));
     let layer = fixture.strict_layer();
     let service = fixture.service();
     let channel = spawn(|incoming| {
@@ -510,7 +510,7 @@ async fn raw_check(
 
 #[tokio::test]
 async fn refusals_are_trailers_only_responses() {
-    let fixture = Fixture::with_cutoffs(Cutoffs::new(FailingSource));
+    let fixture = Fixture::with_cutoffs(CutoffCache::new(FailingSource));
     let healthy = Fixture::new();
     let down = fixture.strict_layer();
     let up = healthy.strict_layer();
@@ -899,8 +899,8 @@ async fn a_hanging_store_gives_unavailable() {
         }
     }
     let fixture = Fixture::with_cutoffs(
-        Cutoffs::builder(Hanging)
-            .lookup_timeout(Duration::from_millis(50))
+        CutoffCache::builder(Hanging)
+            .store_timeout(Duration::from_millis(50))
             .build(),
     );
     let layer = fixture.strict_layer();

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use jwt_cutoff::{
-    Algorithm, Cutoffs, MemoryStore, SigningKey, TokenIssuer, Validator, VerifyingKey,
+    Algorithm, CutoffCache, MemoryStore, SigningKey, TokenIssuer, Validator, VerifyingKey,
 };
 
 const ENTRIES: usize = 1_000_000;
@@ -62,7 +62,7 @@ fn main() {
         .unwrap();
     let subject = |i: usize| format!("user-{i:07}");
 
-    let cutoffs = Cutoffs::builder(MemoryStore::new())
+    let cutoffs = CutoffCache::builder(MemoryStore::new())
         .max_subjects(ENTRIES as u64)
         .build();
     let validator = Validator::builder()

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::time::{NumericDate, Timestamp};
+use jwt_cutoff_store::{Timestamp, TokenInstant};
 
 /// The registered claims this crate writes and checks itself. None of them can name the subject,
 /// and an application's extra claims may not set them.
@@ -54,8 +54,8 @@ impl TokenType {
 #[derive(Clone)]
 pub struct Verified<C = NoClaims> {
     pub(crate) subject: Arc<str>,
-    pub(crate) issued_at: NumericDate,
-    pub(crate) authenticated_at: Option<NumericDate>,
+    pub(crate) issued_at: TokenInstant,
+    pub(crate) authenticated_at: Option<TokenInstant>,
     pub(crate) expires_at: Timestamp,
     pub(crate) token_type: Option<TokenType>,
     pub(crate) claims: C,
@@ -71,7 +71,7 @@ impl<C> Verified<C> {
     /// When the token was issued (`iat`).
     #[must_use]
     pub fn issued_at(&self) -> Timestamp {
-        self.issued_at.at
+        self.issued_at.at()
     }
 
     /// When the login this token descends from happened: its `auth_time` claim, or `iat` for a
@@ -80,12 +80,12 @@ impl<C> Verified<C> {
     /// refreshed from a login made before a logout is refused like that login's own tokens.
     #[must_use]
     pub fn authenticated_at(&self) -> Timestamp {
-        self.authenticated_at.unwrap_or(self.issued_at).at
+        self.authenticated_at.unwrap_or(self.issued_at).at()
     }
 
     /// The instant a cutoff judges this token by.
-    pub(crate) fn judged_instant(&self) -> NumericDate {
-        crate::cutoff::judged_instant(self.issued_at, self.authenticated_at)
+    pub(crate) fn judged_instant(&self) -> TokenInstant {
+        TokenInstant::judged(self.issued_at, self.authenticated_at)
     }
 
     /// When the token expires (`exp`).
@@ -117,10 +117,10 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verified")
             .field("subject", &self.subject)
-            .field("issued_at", &self.issued_at.at)
+            .field("issued_at", &self.issued_at.at())
             .field(
                 "authenticated_at",
-                &self.authenticated_at.map(|login| login.at),
+                &self.authenticated_at.map(TokenInstant::at),
             )
             .field("expires_at", &self.expires_at)
             .field("token_type", &self.token_type)
@@ -201,7 +201,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
 }
 
 /// The registered claims, borrowed from the decoded payload. NumericDates stay raw JSON text here so
-/// [`NumericDate::parse`] can read them exactly.
+/// [`numeric_date::parse`](crate::numeric_date::parse) can read them exactly.
 #[derive(Debug, Default)]
 pub(crate) struct Registered<'a> {
     pub(crate) subject: Option<Text<'a>>,

@@ -11,14 +11,14 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::claims::{CHECKED_CLAIMS, TokenType, Verified, check_subject_claim};
-use crate::cutoff::MAX_SUBJECT_BYTES;
 use crate::keys::{KeyError, SigningKey};
-use crate::time::{NumericDate, Timestamp};
+use crate::numeric_date;
+use jwt_cutoff_store::{MAX_SUBJECT_BYTES, Timestamp, TokenInstant};
 
 /// Mints access and refresh tokens.
 ///
 /// - `iat` is written with microseconds from the same strictly increasing clock that
-///   [`Cutoffs::logout_all`](crate::Cutoffs::logout_all) stamps cutoffs with, so in one process a
+///   [`CutoffCache::logout_all`](crate::CutoffCache::logout_all) stamps cutoffs with, so in one process a
 ///   token minted after a logout returned is accepted and one minted before it is refused, even
 ///   within one second.
 /// - `auth_time` is the instant of the login the token descends from: `iat` for tokens minted at a
@@ -328,15 +328,12 @@ impl TokenIssuer {
         let issued_at = Timestamp::now();
         let expires_at =
             Timestamp::from_unix_secs(issued_at.saturating_add(lifetime).as_unix_secs());
-        let numeric_date = |date: NumericDate| {
-            RawValue::from_string(date.to_json())
+        let json = |instant: TokenInstant| {
+            RawValue::from_string(numeric_date::to_json(instant))
                 .map_err(|error| IssueError::new(format!("NumericDate: {error}")))
         };
-        let issued_at_json = numeric_date(NumericDate {
-            at: issued_at,
-            whole_seconds: false,
-        })?;
-        let auth_time_json = numeric_date(login.0)?;
+        let issued_at_json = json(TokenInstant::precise(issued_at))?;
+        let auth_time_json = json(login.0)?;
         let claims = IssuedClaims {
             subject_claim: &config.subject_claim,
             subject,
@@ -355,7 +352,7 @@ impl TokenIssuer {
         Ok(IssuedToken {
             token,
             issued_at,
-            authenticated_at: login.0.at,
+            authenticated_at: login.0.at(),
             expires_at,
         })
     }
@@ -363,14 +360,11 @@ impl TokenIssuer {
 
 /// The login a token descends from: now for a new login, or a refresh token's own.
 #[derive(Clone, Copy)]
-struct Login(NumericDate);
+struct Login(TokenInstant);
 
 impl Login {
     fn now() -> Self {
-        Self(NumericDate {
-            at: Timestamp::now(),
-            whole_seconds: false,
-        })
+        Self(TokenInstant::precise(Timestamp::now()))
     }
 }
 
@@ -420,7 +414,7 @@ impl Serialize for IssuedClaims<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Algorithm, Cutoffs, MemoryStore, Reason, Validator, VerifyingKey};
+    use crate::{Algorithm, CutoffCache, MemoryStore, Reason, Validator, VerifyingKey};
 
     const SECRET: &[u8] = b"a secret of exactly sixty-four bytes for every HMAC algorithm...";
 
@@ -473,7 +467,7 @@ mod tests {
             Algorithm::EdDSA,
         ] {
             let (signing, verifying) = signing_and_verifying(algorithm);
-            let cutoffs = Cutoffs::new(MemoryStore::new());
+            let cutoffs = CutoffCache::new(MemoryStore::new());
             let validator = Validator::builder()
                 .algorithms([algorithm])
                 .key(verifying)
@@ -517,7 +511,7 @@ mod tests {
                 .algorithms([Algorithm::HS256])
                 .key(verifying)
                 .subject_claim(claim)
-                .build(Cutoffs::new(MemoryStore::new()));
+                .build(CutoffCache::new(MemoryStore::new()));
             assert!(validator.is_err(), "validator with subject claim {claim:?}");
         }
         let (signing, _) = signing_and_verifying(Algorithm::HS256);
@@ -554,7 +548,7 @@ mod tests {
     async fn a_refreshed_pair_keeps_the_login_instant() {
         let (signing, verifying) = signing_and_verifying(Algorithm::HS256);
         let issuer = TokenIssuer::builder(signing).build().unwrap();
-        let cutoffs = Cutoffs::new(MemoryStore::new());
+        let cutoffs = CutoffCache::new(MemoryStore::new());
         let validator = |token_type| {
             Validator::builder()
                 .algorithms([Algorithm::HS256])

@@ -3,7 +3,7 @@
 //! A JWT cannot be recalled once issued. So each subject (user) gets one instant, its *cutoff*:
 //! every token issued before it is refused. Logging out from all devices moves the cutoff to now; a
 //! deleted or disabled user is refused outright. [`JwtCutoffLayer`] verifies the bearer token of each
-//! request, looks the subject's cutoff up through a [`CutoffSource`] (cached by [`Cutoffs`]), and
+//! request, looks the subject's cutoff up through a [`CutoffSource`] (cached by [`CutoffCache`]), and
 //! either refuses the request or hands the inner service a [`Verified`] in the request extensions.
 //!
 //! # Quick start
@@ -11,13 +11,13 @@
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response, StatusCode};
-//! use jwt_cutoff::{Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator, Verified, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator, Verified, VerifyingKey};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let secret = b"an access secret of at least 32 bytes";
-//! let cutoffs = Cutoffs::new(MemoryStore::new());
+//! let cutoffs = CutoffCache::new(MemoryStore::new());
 //! let validator = Validator::builder()
 //!     .algorithms([Algorithm::HS256])
 //!     .key(VerifyingKey::hmac(secret)?)
@@ -44,10 +44,10 @@
 //!
 //! - **Fail closed.** A cutoff store that cannot answer (error, or no answer within the lookup
 //!   timeout) gives 503 with `Retry-After`, never a pass and never a 401. Opt in to a bounded
-//!   [serve-stale](CutoffsBuilder::serve_stale_for) policy if you prefer availability.
+//!   [serve-stale](CutoffCacheBuilder::serve_stale_for) policy if you prefer availability.
 //! - **Exact cutoffs.** Cutoffs and `iat` are compared to the microsecond. [`TokenIssuer`] writes
 //!   `iat` with microseconds from the same strictly increasing clock that
-//!   [`Cutoffs::logout_all`] stamps cutoffs with. So in one process, a token minted before a
+//!   [`CutoffCache::logout_all`] stamps cutoffs with. So in one process, a token minted before a
 //!   logout-all returned is refused and one minted after it is accepted, even within one second.
 //!   Across instances the instants come from two clocks, so the promise holds up to their skew:
 //!   keep it small with NTP (see the [threat model](guide::threat_model)). A token from another
@@ -74,9 +74,9 @@
 //!   tokens ([`ValidatorBuilder::token_cache_max_bytes`]) without checking its signature again, but
 //!   its subject's cutoff and its `exp`, `nbf` and `iat` are checked on every request, so a logout
 //!   refuses it at once.
-//! - **Staleness.** A change made through this instance's [`Cutoffs`] is in force here when the call
+//! - **Staleness.** A change made through this instance's [`CutoffCache`] is in force here when the call
 //!   returns. A change made elsewhere is seen within the cache TTL, or at once when the store pushes
-//!   changes to [`Cutoffs::apply`].
+//!   changes to [`CutoffCache::apply`].
 //! - **RFC 6750 answers.** 401 with `WWW-Authenticate: Bearer` for a missing token (no error code),
 //!   400 `invalid_request` for a malformed `Authorization` header or several of them, 401
 //!   `invalid_token` for a refused token. Bodies never echo the token, and logs never hold it.
@@ -110,34 +110,28 @@ compile_error!(
 compile_error!("jwt-cutoff: enable one crypto backend feature: `aws-lc-rs` or `rust-crypto`");
 
 mod bearer;
-mod cache;
 mod claims;
-mod cutoff;
 mod issuer;
 mod keys;
 mod layer;
-mod memory;
 mod metrics;
-mod push;
+mod numeric_date;
 mod reject;
 mod service;
-mod source;
-mod time;
 mod token_cache;
 mod validate;
 
-pub use cache::{Cutoffs, CutoffsBuilder};
 pub use claims::{NoClaims, TokenType, Verified};
-pub use cutoff::{Cutoff, MAX_SUBJECT_BYTES};
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
+pub use jwt_cutoff_store::{
+    BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffSource,
+    MAX_SUBJECT_BYTES, MemoryStore, MemorySubscription, PushChannel, PushSubscription, PushTask,
+    Scope, SourceError, Timestamp, TokenInstant, Verdict, check_subject,
+};
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;
-pub use memory::{MemoryStore, MemorySubscription};
-pub use push::{CutoffChange, PushChannel, PushSubscription, PushTask};
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder};
 pub use service::{JwtCutoff, ResponseFuture};
-pub use source::{BoxFuture, CutoffSource, Scope, SourceError, check_subject};
-pub use time::Timestamp;
 pub use validate::{Validator, ValidatorBuilder};
 
 pub mod guide {

@@ -2,38 +2,23 @@
 //! nothing.
 //!
 //! - `jwt_cutoff_requests_total{outcome="accepted"}` and `{outcome="rejected", reason="…"}`
-//! - `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}` (the cutoff cache)
+//! - `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}` (the cutoff cache, counted by
+//!   `jwt-cutoff-store`, whose `metrics` feature this one turns on)
 //! - `jwt_cutoff_token_cache_total{result="hit" | "miss"}` (the verified-token cache)
-
-use crate::reject::Reason;
 
 #[cfg(feature = "metrics")]
 mod enabled {
-    use super::Reason;
-
     pub(crate) fn accepted() {
         metrics::counter!("jwt_cutoff_requests_total", "outcome" => "accepted").increment(1);
     }
 
-    pub(crate) fn rejected(reason: Reason) {
+    pub(crate) fn rejected(reason: &'static str) {
         metrics::counter!(
             "jwt_cutoff_requests_total",
             "outcome" => "rejected",
-            "reason" => reason.as_str()
+            "reason" => reason
         )
         .increment(1);
-    }
-
-    pub(crate) fn cache_hit() {
-        metrics::counter!("jwt_cutoff_cache_total", "result" => "hit").increment(1);
-    }
-
-    pub(crate) fn cache_miss() {
-        metrics::counter!("jwt_cutoff_cache_total", "result" => "miss").increment(1);
-    }
-
-    pub(crate) fn source_error() {
-        metrics::counter!("jwt_cutoff_cache_total", "result" => "source_error").increment(1);
     }
 
     pub(crate) fn token_cache_hit() {
@@ -50,13 +35,8 @@ pub(crate) use enabled::*;
 
 #[cfg(not(feature = "metrics"))]
 mod disabled {
-    use super::Reason;
-
     pub(crate) fn accepted() {}
-    pub(crate) fn rejected(_reason: Reason) {}
-    pub(crate) fn cache_hit() {}
-    pub(crate) fn cache_miss() {}
-    pub(crate) fn source_error() {}
+    pub(crate) fn rejected(_reason: &'static str) {}
     pub(crate) fn token_cache_hit() {}
     pub(crate) fn token_cache_miss() {}
 }
@@ -77,7 +57,7 @@ mod tests {
     };
 
     use crate::{
-        Algorithm, Cutoffs, MemoryStore, SigningKey, TokenIssuer, Validator, VerifyingKey,
+        Algorithm, CutoffCache, MemoryStore, SigningKey, TokenIssuer, Validator, VerifyingKey,
     };
 
     /// Keeps every counter, by name and labels, so the test can read them back.
@@ -134,7 +114,7 @@ mod tests {
         metrics::with_local_recorder(&counters, || {
             runtime.block_on(async {
                 let secret = b"a metrics test secret of 32 bytes or more";
-                let cutoffs = Cutoffs::new(MemoryStore::new());
+                let cutoffs = CutoffCache::new(MemoryStore::new());
                 let validator = Validator::builder()
                     .algorithms([Algorithm::HS256])
                     .key(VerifyingKey::hmac(secret).unwrap())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
 
-use crate::source::SourceError;
+use jwt_cutoff_store::{SourceError, Verdict};
 
 /// Why a token or request was refused. Safe to log and to show: it never holds the token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -137,6 +137,17 @@ impl Rejection {
         }
     }
 
+    /// What the HTTP side makes of a cutoff check: admitted passes, revoked and refused are 401s,
+    /// a store that could not answer fails closed.
+    pub(crate) fn from_check(checked: Result<Verdict, SourceError>) -> Result<(), Self> {
+        match checked {
+            Ok(Verdict::Admitted) => Ok(()),
+            Ok(Verdict::Revoked) => Err(Self::new(Reason::Revoked)),
+            Ok(Verdict::Refused) => Err(Self::new(Reason::SubjectRefused)),
+            Err(error) => Err(Self::unavailable(error)),
+        }
+    }
+
     /// The fail-closed rejection for a cutoff store that could not answer or write.
     #[must_use]
     pub fn unavailable(error: SourceError) -> Self {
@@ -216,19 +227,6 @@ impl Rejection {
             );
         }
         HeaderValue::from_str(&challenge).ok()
-    }
-
-    /// Records this rejection: a `tracing` event (the reason, never the token) and a counter.
-    pub(crate) fn record(&self) {
-        crate::metrics::rejected(self.reason);
-        match &self.source_error {
-            Some(error) => tracing::warn!(
-                reason = self.reason.as_str(),
-                error = %error,
-                "jwt-cutoff: request refused"
-            ),
-            None => tracing::debug!(reason = self.reason.as_str(), "jwt-cutoff: request refused"),
-        }
     }
 }
 
@@ -347,6 +345,26 @@ impl Rfc6750Responder {
 impl<B: Default> Responder<B> for Rfc6750Responder {
     fn respond(&self, rejection: &Rejection) -> Response<B> {
         self.respond_with(rejection, B::default())
+    }
+}
+
+/// Counts and logs the outcome of a validation: a `tracing` event for a refusal (the reason, never
+/// the token) and a counter either way.
+pub(crate) fn recorded<T>(result: Result<T, Rejection>) -> Result<T, Rejection> {
+    match &result {
+        Ok(_) => crate::metrics::accepted(),
+        Err(rejection) => record_refusal(rejection),
+    }
+    result
+}
+
+/// The refusal half of [`recorded`].
+pub(crate) fn record_refusal(rejection: &Rejection) {
+    let reason = rejection.reason.as_str();
+    crate::metrics::rejected(reason);
+    match &rejection.source_error {
+        Some(error) => tracing::warn!(reason, error = %error, "jwt-cutoff: request refused"),
+        None => tracing::debug!(reason, "jwt-cutoff: request refused"),
     }
 }
 

@@ -13,9 +13,9 @@ use tower_service::Service;
 
 use crate::bearer::bearer_token;
 use crate::claims::NoClaims;
-use crate::reject::{Reason, Rejection, Responder, Rfc6750Responder};
-use crate::source::BoxFuture;
-use crate::validate::{Validator, record};
+use crate::reject::{Reason, Rejection, Responder, Rfc6750Responder, record_refusal, recorded};
+use crate::validate::Validator;
+use jwt_cutoff_store::BoxFuture;
 
 /// The service made by [`JwtCutoffLayer`](crate::JwtCutoffLayer).
 pub struct JwtCutoff<S, C = NoClaims, R = Rfc6750Responder> {
@@ -109,7 +109,7 @@ where
             .validator
             .check_cutoff_cached(&verified.subject, judged)
         {
-            return match record(checked) {
+            return match recorded(checked) {
                 Ok(()) => {
                     request.extensions_mut().insert(verified);
                     ResponseFuture::calling(inner.call(request))
@@ -136,7 +136,7 @@ impl<S, C, R> JwtCutoff<S, C, R> {
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         R: Responder<ResBody>,
     {
-        rejection.record();
+        record_refusal(&rejection);
         self.respond(&rejection)
     }
 
@@ -218,7 +218,7 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Checking { check } => {
-                    let checked = record(ready!(check.as_mut().poll(cx)));
+                    let checked = recorded(ready!(check.as_mut().poll(cx)));
                     let (Some((mut inner, request)), Some(responder)) =
                         (this.pending.take(), this.responder.take())
                     else {

@@ -18,7 +18,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::claims::Verified;
-use crate::time::Timestamp;
+use jwt_cutoff_store::Timestamp;
 
 /// A verified token, with what a hit must re-check against the clock and what its claims weigh.
 #[derive(Clone)]

@@ -10,15 +10,14 @@ use http::HeaderMap;
 use serde::de::{DeserializeOwned, DeserializeSeed as _};
 
 use crate::bearer::bearer_token;
-use crate::cache::Cutoffs;
 use crate::claims::{
     JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified, check_subject_claim,
 };
-use crate::cutoff::MAX_SUBJECT_BYTES;
 use crate::keys::{Algorithm, KeyError, KeySet, VerifyingKey};
-use crate::reject::{Reason, Rejection};
-use crate::time::{NumericDate, Timestamp};
+use crate::numeric_date;
+use crate::reject::{Reason, Rejection, recorded};
 use crate::token_cache::{CachedToken, TokenCache};
+use jwt_cutoff_store::{CutoffCache, MAX_SUBJECT_BYTES, Timestamp, TokenInstant};
 
 /// The default cap on a token's length: 8 KiB.
 const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -35,15 +34,15 @@ const MIN_TOKEN_CACHE_BYTES: u64 = 4096;
 /// there is no layer: a refresh endpoint (with [`TokenType::Refresh`]), a WebSocket handshake, a
 /// message queue consumer. `C` is the application's claims type, read from the same payload.
 ///
-/// Cheap to clone: clones share the configuration, the [`Cutoffs`] and the cache of verified
+/// Cheap to clone: clones share the configuration, the [`CutoffCache`] and the cache of verified
 /// tokens.
 ///
 /// ```
-/// use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
+/// use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let secret = b"a refresh secret of at least 32 bytes!";
-/// let cutoffs = Cutoffs::new(MemoryStore::new());
+/// let cutoffs = CutoffCache::new(MemoryStore::new());
 /// let refresh = Validator::builder()
 ///     .algorithms([Algorithm::HS256])
 ///     .key(VerifyingKey::hmac(secret)?)
@@ -67,7 +66,7 @@ pub struct Validator<C = NoClaims> {
 
 struct Shared<C> {
     config: Arc<Config>,
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
     tokens: Option<TokenCache<C>>,
 }
 
@@ -203,7 +202,7 @@ impl ValidatorBuilder {
     /// No algorithm or no key was given, a key can verify none of the allowed algorithms, two keys
     /// share a `kid`, the subject claim is one of the other registered claims, or the token cache
     /// bound is neither `0` nor large enough to hold a token (4 KiB).
-    pub fn build(self, cutoffs: Cutoffs) -> Result<Validator, KeyError> {
+    pub fn build(self, cutoffs: CutoffCache) -> Result<Validator, KeyError> {
         let keys = KeySet::new(&self.algorithms, self.keys)?;
         check_subject_claim(&self.subject_claim).map_err(KeyError::new)?;
         if self.accept_untyped && self.token_type == TokenType::Refresh {
@@ -258,7 +257,7 @@ impl Validator {
 }
 
 impl<C: Clone + Send + Sync + 'static> Validator<C> {
-    fn new(config: Arc<Config>, cutoffs: Cutoffs) -> Self {
+    fn new(config: Arc<Config>, cutoffs: CutoffCache) -> Self {
         Self {
             shared: Arc::new(Shared {
                 tokens: token_cache(config.token_cache_max_bytes),
@@ -274,7 +273,7 @@ impl<C> Validator<C> {
     /// cache of verified tokens of its own.
     ///
     /// ```
-    /// # use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, Validator, VerifyingKey};
+    /// # use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Validator, VerifyingKey};
     /// #[derive(Clone, serde::Deserialize)]
     /// struct Claims {
     ///     username: String,
@@ -283,7 +282,7 @@ impl<C> Validator<C> {
     /// let validator = Validator::builder()
     ///     .algorithms([Algorithm::HS256])
     ///     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
-    ///     .build(Cutoffs::new(MemoryStore::new()))?
+    ///     .build(CutoffCache::new(MemoryStore::new()))?
     ///     .with_claims::<Claims>();
     /// # Ok::<_, jwt_cutoff::KeyError>(())
     /// ```
@@ -294,7 +293,7 @@ impl<C> Validator<C> {
 
     /// The cutoffs this validator checks against; write through them to log subjects out.
     #[must_use]
-    pub fn cutoffs(&self) -> &Cutoffs {
+    pub fn cutoffs(&self) -> &CutoffCache {
         &self.shared.cutoffs
     }
 
@@ -313,7 +312,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// Validates `token` completely, its subject's cutoff included.
     ///
     /// A validator of [refresh tokens](TokenType::Refresh) reads the cutoff from the store on every
-    /// call ([`Cutoffs::lookup_in_store`]), never from the cache: what it admits mints new tokens,
+    /// call ([`CutoffCache::lookup_in_store`]), never from the cache: what it admits mints new tokens,
     /// and a cache can be a TTL or a push delay behind a logout made on another instance.
     ///
     /// # Errors
@@ -326,7 +325,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 .map(|()| verified),
             Err(reason) => Err(Rejection::new(reason)),
         };
-        record(result)
+        recorded(result)
     }
 
     /// Validates the bearer token of a request's headers completely.
@@ -336,7 +335,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     pub async fn validate_headers(&self, headers: &HeaderMap) -> Result<Verified<C>, Rejection> {
         match bearer_token(headers, self.shared.config.max_token_bytes) {
             Ok(token) => self.validate(token).await,
-            Err(reason) => record(Err(Rejection::new(reason))),
+            Err(reason) => recorded(Err(Rejection::new(reason))),
         }
     }
 
@@ -345,13 +344,14 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     pub(crate) async fn check_cutoff(
         &self,
         subject: &str,
-        judged: NumericDate,
+        judged: TokenInstant,
     ) -> Result<(), Rejection> {
         let cutoffs = &self.shared.cutoffs;
-        match self.shared.config.token_type {
+        let checked = match self.shared.config.token_type {
             TokenType::Access => cutoffs.check(subject, judged).await,
             TokenType::Refresh => cutoffs.check_in_store(subject, judged).await,
-        }
+        };
+        Rejection::from_check(checked)
     }
 
     /// The cutoff check answered from the cache alone, for access tokens whose subject is cached;
@@ -359,10 +359,13 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     pub(crate) fn check_cutoff_cached(
         &self,
         subject: &str,
-        judged: NumericDate,
+        judged: TokenInstant,
     ) -> Option<Result<(), Rejection>> {
         match self.shared.config.token_type {
-            TokenType::Access => self.shared.cutoffs.check_cached(subject, judged),
+            TokenType::Access => {
+                let verdict = self.shared.cutoffs.check_cached(subject, judged)?;
+                Some(Rejection::from_check(Ok(verdict)))
+            }
             TokenType::Refresh => None,
         }
     }
@@ -382,7 +385,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 Timestamp::from_system_time(SystemTime::now()),
                 cached.verified.expires_at,
                 cached.not_before,
-                cached.verified.issued_at.at,
+                cached.verified.issued_at.at(),
             )?;
             return Ok(cached.verified);
         }
@@ -437,15 +440,15 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         .deserialize(&mut serde_json::Deserializer::from_str(payload))
         .map_err(claim_error)?;
 
-        let expires_at = numeric_date(registered.expires_at)?.at;
+        let expires_at = required_date(registered.expires_at)?.at();
         let not_before = registered
             .not_before
-            .map(|not_before| parse_numeric_date(not_before).map(|date| date.at))
+            .map(|not_before| parse_numeric_date(not_before).map(TokenInstant::at))
             .transpose()?;
-        let issued_at = numeric_date(registered.issued_at)?;
+        let issued_at = required_date(registered.issued_at)?;
         let authenticated_at = registered.auth_time.map(parse_numeric_date).transpose()?;
         let now = Timestamp::from_system_time(SystemTime::now());
-        config.check_clock(now, expires_at, not_before, issued_at.at)?;
+        config.check_clock(now, expires_at, not_before, issued_at.at())?;
 
         if let Some(required) = &config.issuer {
             match &registered.issuer {
@@ -531,15 +534,6 @@ fn token_cache<C: Clone + Send + Sync + 'static>(max_bytes: u64) -> Option<Token
     (max_bytes > 0).then(|| TokenCache::new(max_bytes))
 }
 
-/// Counts and logs the outcome of a validation.
-pub(crate) fn record<T>(result: Result<T, Rejection>) -> Result<T, Rejection> {
-    match &result {
-        Ok(_) => crate::metrics::accepted(),
-        Err(rejection) => rejection.record(),
-    }
-    result
-}
-
 /// Decodes a base64url segment (canonical, unpadded) into `buffer` if it fits, else into `spill`.
 fn decode_segment<'b>(
     segment: &str,
@@ -564,12 +558,12 @@ fn utf8(json: &[u8]) -> Result<&str, Reason> {
     std::str::from_utf8(json).map_err(|_| Reason::MalformedToken)
 }
 
-fn numeric_date(raw: Option<&serde_json::value::RawValue>) -> Result<NumericDate, Reason> {
+fn required_date(raw: Option<&serde_json::value::RawValue>) -> Result<TokenInstant, Reason> {
     parse_numeric_date(raw.ok_or(Reason::MissingClaim)?)
 }
 
-fn parse_numeric_date(raw: &serde_json::value::RawValue) -> Result<NumericDate, Reason> {
-    NumericDate::parse(raw.get()).ok_or(Reason::InvalidClaim)
+fn parse_numeric_date(raw: &serde_json::value::RawValue) -> Result<TokenInstant, Reason> {
+    numeric_date::parse(raw.get()).ok_or(Reason::InvalidClaim)
 }
 
 fn claim_error(error: serde_json::Error) -> Reason {
@@ -597,7 +591,7 @@ mod tests {
             .key(VerifyingKey::hmac(SECRET).unwrap())
             .leeway(Duration::from_secs(1))
             .token_cache_max_bytes(token_cache_max_bytes)
-            .build(Cutoffs::new(MemoryStore::new()))
+            .build(CutoffCache::new(MemoryStore::new()))
             .unwrap()
     }
 
@@ -653,7 +647,7 @@ mod tests {
         let mut not_yet_valid = fresh.clone();
         not_yet_valid.not_before = Some(now.saturating_add(hour));
         let mut issued_in_future = fresh;
-        issued_in_future.verified.issued_at.at = now.saturating_add(hour);
+        issued_in_future.verified.issued_at = TokenInstant::precise(now.saturating_add(hour));
 
         for (entry, reason) in [
             (not_yet_valid, Reason::NotYetValid),
@@ -716,7 +710,7 @@ mod tests {
                 .key(VerifyingKey::hmac(SECRET).unwrap())
                 .token_type(TokenType::Refresh)
         };
-        let cutoffs = Cutoffs::new(MemoryStore::new());
+        let cutoffs = CutoffCache::new(MemoryStore::new());
         assert!(
             refresh()
                 .build(cutoffs.clone())
@@ -738,7 +732,7 @@ mod tests {
             .algorithms([Algorithm::HS256])
             .key(VerifyingKey::hmac(SECRET).unwrap())
             .token_cache_max_bytes(100)
-            .build(Cutoffs::new(MemoryStore::new()));
+            .build(CutoffCache::new(MemoryStore::new()));
         assert!(built.is_err());
     }
 }

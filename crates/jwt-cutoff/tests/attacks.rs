@@ -17,8 +17,8 @@ use std::time::Duration;
 use http::{HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::{Algorithm as Jwa, EncodingKey};
 use jwt_cutoff::{
-    Algorithm, CutoffSource as _, Cutoffs, JwtCutoffLayer, MemoryStore, Reason, Rfc6750Responder,
-    SigningKey, TokenIssuer, TokenType, Validator, Verified, VerifyingKey,
+    Algorithm, CutoffCache, CutoffSource as _, JwtCutoffLayer, MemoryStore, Reason,
+    Rfc6750Responder, SigningKey, TokenIssuer, TokenType, Validator, Verified, VerifyingKey,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -34,9 +34,9 @@ async fn reason_of<C: DeserializeOwned + Clone + Send + Sync + 'static>(
 }
 
 /// A guarded HS256 service over a counting store.
-fn counted() -> (Guarded, CountingSource, Cutoffs) {
+fn counted() -> (Guarded, CountingSource, CutoffCache) {
     let source = CountingSource::default();
-    let cutoffs = Cutoffs::new(source.clone());
+    let cutoffs = CutoffCache::new(source.clone());
     (Guarded::new(hs_validator(cutoffs.clone())), source, cutoffs)
 }
 
@@ -67,7 +67,7 @@ async fn a_valid_token_reaches_the_inner_service_once() {
 
 #[tokio::test]
 async fn same_second_logout_refuses_earlier_tokens_and_accepts_later_ones() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let issuer = hs_issuer();
     let mut same_second = 0;
@@ -107,7 +107,7 @@ async fn same_second_logout_refuses_earlier_tokens_and_accepts_later_ones() {
 
 #[tokio::test]
 async fn whole_second_iat_in_the_cutoff_second_is_refused() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let cutoff = cutoffs
         .logout_all("alice")
@@ -129,7 +129,7 @@ async fn whole_second_iat_in_the_cutoff_second_is_refused() {
 
 #[tokio::test]
 async fn fractional_iat_compares_to_the_microsecond() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let cutoff = cutoffs
         .logout_all("alice")
@@ -164,7 +164,7 @@ async fn fractional_iat_compares_to_the_microsecond() {
 
 #[tokio::test]
 async fn leeway_never_lets_a_pre_cutoff_token_pass() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
@@ -204,7 +204,7 @@ async fn leeway_never_lets_a_pre_cutoff_token_pass() {
 
 #[tokio::test]
 async fn logout_everyone_refuses_every_older_token() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let issuer = hs_issuer();
     let alice = issuer.issue_access("alice", &()).unwrap().token;
@@ -248,7 +248,7 @@ async fn logout_everyone_refuses_every_older_token() {
 
 #[tokio::test]
 async fn refused_subject_is_refused_even_with_fresh_tokens() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let issuer = hs_issuer();
     let old = issuer.issue_access("mallory", &()).unwrap().token;
@@ -308,7 +308,7 @@ async fn cached_subjects_still_get_the_cutoff_on_every_hit() {
 
 #[tokio::test]
 async fn access_and_refresh_tokens_cannot_stand_in_for_each_other() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let access = Guarded::new(hs_validator(cutoffs.clone()));
     let refresh_validator = Validator::builder()
         .algorithms([Algorithm::HS256])
@@ -373,7 +373,7 @@ async fn access_and_refresh_tokens_cannot_stand_in_for_each_other() {
 
 #[tokio::test]
 async fn refresh_token_issued_before_the_cutoff_is_refused_at_the_refresh_endpoint() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let refresh = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
@@ -486,7 +486,7 @@ async fn a_fresh_iat_never_carries_a_login_from_before_the_cutoff() {
 
 #[tokio::test]
 async fn untyped_tokens_pass_only_where_explicitly_accepted_and_never_as_refresh() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let untyped = hs_token(&payload(&[("token_use", None)]));
     let refresh_typed = hs_token(&payload(&[("token_use", Some("\"refresh\""))]));
 
@@ -642,7 +642,7 @@ async fn duplicate_claims_are_refused_even_when_escaped() {
 
 #[tokio::test]
 async fn iat_beyond_the_leeway_in_the_future_is_refused() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let now = now_micros();
     let far = [
@@ -677,7 +677,7 @@ async fn iat_beyond_the_leeway_in_the_future_is_refused() {
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
         .leeway(Duration::ZERO)
-        .build(Cutoffs::new(MemoryStore::new()))
+        .build(CutoffCache::new(MemoryStore::new()))
         .unwrap();
     let ahead = precise(now_micros() + 5_000_000);
     let token = hs_token(&payload(&[("iat", Some(&ahead))]));
@@ -779,7 +779,7 @@ async fn alg_none_in_any_spelling_is_refused() {
 
 #[tokio::test]
 async fn algorithms_outside_the_allow_list_are_refused() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     // SECRET is 64 bytes, so the key could do HS384/HS512: only the allow-list stops them.
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let body = payload(&[]);
@@ -820,7 +820,7 @@ async fn algorithms_outside_the_allow_list_are_refused() {
 
 #[tokio::test]
 async fn hmac_tag_made_with_the_rsa_public_key_is_refused() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let body = payload(&[]);
     let confused_key = hmac_key(RSA_PUBLIC);
     let trimmed = std::str::from_utf8(RSA_PUBLIC)
@@ -903,7 +903,7 @@ async fn hmac_tag_made_with_the_rsa_public_key_is_refused() {
 
 #[tokio::test]
 async fn each_key_family_verifies_only_its_own_algorithms() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let rsa = Validator::builder()
         .algorithms([Algorithm::RS256, Algorithm::PS256])
         .key(VerifyingKey::rsa_pem(RSA_PUBLIC).unwrap())
@@ -965,7 +965,7 @@ async fn each_key_family_verifies_only_its_own_algorithms() {
 
 #[tokio::test]
 async fn unknown_or_mismatched_kid_is_refused_and_rotation_works() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap().kid("2024"))
@@ -1116,7 +1116,7 @@ async fn unknown_or_mismatched_kid_is_refused_and_rotation_works() {
 
 #[tokio::test]
 async fn jku_jwk_x5u_x5c_headers_are_never_followed() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded = Guarded::new(
         Validator::builder()
             .algorithms([Algorithm::RS256])
@@ -1711,7 +1711,7 @@ async fn a_custom_token_cap_is_enforced() {
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
         .max_token_bytes(1024)
-        .build(Cutoffs::new(source.clone()))
+        .build(CutoffCache::new(source.clone()))
         .unwrap();
     let guarded = Guarded::new(validator);
     guarded
@@ -1787,7 +1787,7 @@ async fn escaped_subjects_are_the_same_subject() {
 #[tokio::test]
 async fn custom_subject_claim_looks_up_that_subject_only() {
     let source = CountingSource::default();
-    let cutoffs = Cutoffs::new(source.clone());
+    let cutoffs = CutoffCache::new(source.clone());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
@@ -1871,7 +1871,7 @@ async fn custom_subject_claim_looks_up_that_subject_only() {
 #[tokio::test]
 async fn a_failing_store_fails_closed_with_503() {
     let source = FailingSource::default();
-    let guarded = Guarded::new(hs_validator(Cutoffs::new(source.clone())));
+    let guarded = Guarded::new(hs_validator(CutoffCache::new(source.clone())));
     let token = hs_issuer().issue_access("alice", &()).unwrap().token;
     for round in 0..3 {
         let reply = guarded.bearer(&token).await;
@@ -1900,7 +1900,7 @@ async fn a_failing_store_fails_closed_with_503() {
 #[tokio::test]
 async fn a_store_outage_fails_closed_and_recovers() {
     let source = FlakySource::default();
-    let cutoffs = Cutoffs::new(source.clone());
+    let cutoffs = CutoffCache::new(source.clone());
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let issuer = hs_issuer();
     let alice = issuer.issue_access("alice", &()).unwrap().token;
@@ -1944,8 +1944,8 @@ async fn a_store_outage_fails_closed_and_recovers() {
 
 #[tokio::test]
 async fn a_hanging_store_times_out_to_503() {
-    let cutoffs = Cutoffs::builder(HangingSource)
-        .lookup_timeout(millis(50))
+    let cutoffs = CutoffCache::builder(HangingSource)
+        .store_timeout(millis(50))
         .build();
     let guarded = Guarded::new(hs_validator(cutoffs));
     let token = hs_issuer().issue_access("alice", &()).unwrap().token;
@@ -1960,7 +1960,7 @@ async fn realm_is_added_to_every_challenge() {
     let layer = |cutoffs| {
         JwtCutoffLayer::new(hs_validator(cutoffs)).responder(Rfc6750Responder::new().realm("api"))
     };
-    let guarded = Guarded::with_layer(layer(Cutoffs::new(MemoryStore::new())));
+    let guarded = Guarded::with_layer(layer(CutoffCache::new(MemoryStore::new())));
     let reply = guarded.anonymous().await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reply.challenge.as_deref(), Some("Bearer realm=\"api\""));
@@ -1993,7 +1993,7 @@ async fn realm_is_added_to_every_challenge() {
         "{reply:?}"
     );
 
-    let down = Guarded::with_layer(layer(Cutoffs::new(FailingSource::default())));
+    let down = Guarded::with_layer(layer(CutoffCache::new(FailingSource::default())));
     let token = hs_issuer().issue_access("alice", &()).unwrap().token;
     down.bearer(&token)
         .await
@@ -2015,7 +2015,7 @@ async fn issuer_and_audience_are_required_and_checked() {
         .issuer("https://issuer.example")
         .audience("api")
         .audience("admin")
-        .build(Cutoffs::new(source.clone()))
+        .build(CutoffCache::new(source.clone()))
         .unwrap();
     let guarded = Guarded::new(validator);
     let iss = Some("\"https://issuer.example\"");
@@ -2124,7 +2124,7 @@ async fn issuer_and_audience_are_required_and_checked() {
 
 #[tokio::test]
 async fn optional_mode_passes_anonymous_requests_but_refuses_bad_tokens() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let guarded =
         Guarded::with_layer(JwtCutoffLayer::new(hs_validator(cutoffs.clone())).optional());
     guarded.anonymous().await.assert_anonymous("no header");
@@ -2184,7 +2184,7 @@ struct MyClaims {
 
 #[tokio::test]
 async fn verified_custom_claims_reach_the_inner_service() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = hs_validator(cutoffs.clone()).with_claims::<MyClaims>();
     let seen: Arc<Mutex<Vec<Verified<MyClaims>>>> = Arc::default();
     let record = Arc::clone(&seen);

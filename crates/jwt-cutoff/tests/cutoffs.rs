@@ -6,10 +6,10 @@
     missing_docs
 )]
 
-//! Cache and cutoff semantics of [`Cutoffs`], on the real moka cache.
+//! Cache and cutoff semantics of [`CutoffCache`], on the real moka cache.
 //!
 //! The stores are real ([`MemoryStore`]) or small test doubles of a *store* written here (counting,
-//! failing, hanging, gated); `Cutoffs` itself is never replaced. Nothing asserts on wall-clock speed:
+//! failing, hanging, gated); `CutoffCache` itself is never replaced. Nothing asserts on wall-clock speed:
 //! waits are bounded by generous deadlines, and the TTL tests only assert "still cached" when the
 //! elapsed time proves the entry was younger than the TTL.
 
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode, header};
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, JwtCutoffLayer, MAX_SUBJECT_BYTES,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MAX_SUBJECT_BYTES,
     MemoryStore, Reason, Scope, SigningKey, SourceError, Timestamp, TokenIssuer, Validator,
     VerifyingKey,
 };
@@ -49,7 +49,7 @@ fn issuer() -> TokenIssuer {
         .unwrap()
 }
 
-fn validator(cutoffs: Cutoffs) -> Validator {
+fn validator(cutoffs: CutoffCache) -> Validator {
     Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
@@ -96,8 +96,8 @@ async fn cold_stampede_of_lookups_makes_one_source_call() {
         .await
         .unwrap();
     let source = TestSource::gated(store);
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(NO_TIMEOUT)
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(NO_TIMEOUT)
         .build();
 
     let pending = Arc::new(AtomicUsize::new(0));
@@ -132,8 +132,8 @@ async fn cold_stampede_of_lookups_makes_one_source_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cold_stampede_through_the_layer_makes_one_source_call() {
     let source = TestSource::gated(MemoryStore::new());
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(NO_TIMEOUT)
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(NO_TIMEOUT)
         .build();
     let inner_calls = Arc::new(AtomicUsize::new(0));
     let service = guarded(validator(cutoffs), &inner_calls);
@@ -170,8 +170,8 @@ async fn cold_stampede_through_the_layer_makes_one_source_call() {
 async fn failed_lookup_reaches_every_waiter_and_is_not_cached() {
     let source = TestSource::gated(MemoryStore::new());
     source.fail(true);
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(NO_TIMEOUT)
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(NO_TIMEOUT)
         .build();
 
     let pending = Arc::new(AtomicUsize::new(0));
@@ -211,7 +211,7 @@ async fn failed_lookup_reaches_every_waiter_and_is_not_cached() {
 async fn store_outage_through_the_layer_is_503_and_recovers() {
     let source = TestSource::new(MemoryStore::new());
     source.fail(true);
-    let cutoffs = Cutoffs::new(Arc::clone(&source));
+    let cutoffs = CutoffCache::new(Arc::clone(&source));
     let inner_calls = Arc::new(AtomicUsize::new(0));
     let service = guarded(validator(cutoffs), &inner_calls);
     let token = issuer().issue_access("alice", &()).unwrap().token;
@@ -232,11 +232,11 @@ async fn store_outage_through_the_layer_is_503_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hanging_source_is_bounded_by_the_lookup_timeout() {
+async fn hanging_source_is_bounded_by_the_store_timeout() {
     let source = TestSource::new(MemoryStore::new());
     source.hang(true);
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(Duration::from_millis(100))
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(Duration::from_millis(100))
         .build();
     let bound = Duration::from_secs(5);
 
@@ -291,8 +291,8 @@ async fn aborted_waiter_running_the_source_call_does_not_strand_the_others() {
         .unwrap();
     let source = TestSource::gated(store);
     // A timeout far beyond the test: only the gate can release the source calls.
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(NO_TIMEOUT)
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(NO_TIMEOUT)
         .build();
 
     let first = tokio::spawn({
@@ -338,8 +338,8 @@ async fn aborted_waiter_running_the_source_call_does_not_strand_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dropped_lookup_future_running_the_source_call_does_not_strand_the_others() {
     let source = TestSource::gated(MemoryStore::new());
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(NO_TIMEOUT)
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(NO_TIMEOUT)
         .build();
     let pending = Arc::new(AtomicUsize::new(0));
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
@@ -387,8 +387,8 @@ async fn dropped_lookup_future_running_the_source_call_does_not_strand_the_other
 async fn aborted_waiter_on_a_hanging_source_leaves_the_others_bounded_by_the_timeout() {
     let source = TestSource::new(MemoryStore::new());
     source.hang(true);
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(Duration::from_millis(300))
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(Duration::from_millis(300))
         .build();
 
     let first = tokio::spawn({
@@ -420,7 +420,7 @@ async fn aborted_waiter_on_a_hanging_source_leaves_the_others_bounded_by_the_tim
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_logouts_never_leave_a_lower_cutoff() {
     let store = MemoryStore::new();
-    let cutoffs = Cutoffs::new(store.clone());
+    let cutoffs = CutoffCache::new(store.clone());
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
 
     let done = Arc::new(AtomicBool::new(false));
@@ -481,7 +481,7 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
     // As with pushes: another instance writes the store, then this one is told through `apply`.
     // "warm" is cached for the whole test, so only `apply` can change what it shows.
     let store = MemoryStore::new();
-    let cutoffs = Cutoffs::new(store.clone());
+    let cutoffs = CutoffCache::new(store.clone());
     assert_eq!(cutoffs.lookup("warm").await.unwrap(), Cutoff::NoCutoff);
 
     const N: i64 = 1000;
@@ -541,7 +541,7 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
 
 #[tokio::test]
 async fn older_and_replayed_applies_are_no_ops() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let (t1, t2, t3) = (
         at_secs(1_700_000_001),
         at_secs(1_700_000_002),
@@ -611,9 +611,9 @@ async fn older_and_replayed_applies_are_no_ops() {
 /// How the new cutoff reaches the store and this instance in [`slow_fill_race`].
 #[derive(Clone, Copy, Debug)]
 enum Writer {
-    /// `Cutoffs::logout_all`, writing through the source.
+    /// `CutoffCache::logout_all`, writing through the source.
     LogoutAll,
-    /// Another instance writes the store; the push arrives here through `Cutoffs::apply`.
+    /// Another instance writes the store; the push arrives here through `CutoffCache::apply`.
     Push,
 }
 
@@ -622,8 +622,8 @@ async fn slow_fill_race(writer: Writer) {
     let store = MemoryStore::new();
     store.raise(Scope::Subject("alice"), old).await.unwrap();
     let source = TestSource::gated(store.clone());
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
-        .lookup_timeout(NO_TIMEOUT)
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
+        .store_timeout(NO_TIMEOUT)
         .build();
     let validator = validator(cutoffs.clone());
     let before_logout = issuer().issue_access("alice", &()).unwrap().token;
@@ -701,7 +701,7 @@ async fn slow_cache_fill_racing_a_pushed_change_cannot_restore_the_old_cutoff() 
 
 #[tokio::test]
 async fn logout_all_is_in_force_when_it_returns_even_within_one_second() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = validator(cutoffs.clone());
     let issuer = issuer();
     let mut same_second = 0;
@@ -753,7 +753,7 @@ async fn serve_stale_serves_a_young_answer_then_fails_closed() {
         let store = MemoryStore::new();
         store.raise(Scope::Subject("alice"), cutoff).await.unwrap();
         let source = TestSource::new(store);
-        let cutoffs = Cutoffs::builder(Arc::clone(&source))
+        let cutoffs = CutoffCache::builder(Arc::clone(&source))
             .time_to_live(TTL)
             .serve_stale_for(STALE)
             .build();
@@ -815,7 +815,7 @@ async fn serve_stale_serves_a_young_answer_then_fails_closed() {
 async fn serve_stale_still_applies_changes_made_here() {
     const TTL: Duration = Duration::from_millis(200);
     let source = TestSource::new(MemoryStore::new());
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
         .time_to_live(TTL)
         .serve_stale_for(Duration::from_secs(600))
         .build();
@@ -853,7 +853,9 @@ async fn store_changes_made_elsewhere_are_seen_after_the_ttl_or_an_invalidate() 
     const TTL: Duration = Duration::from_millis(600);
     for _attempt in 0..5 {
         let store = MemoryStore::new();
-        let cutoffs = Cutoffs::builder(store.clone()).time_to_live(TTL).build();
+        let cutoffs = CutoffCache::builder(store.clone())
+            .time_to_live(TTL)
+            .build();
 
         let cached_at = Instant::now(); // at or before the answer was cached
         assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
@@ -903,7 +905,7 @@ async fn store_changes_made_elsewhere_are_seen_after_the_ttl_or_an_invalidate() 
 
 #[tokio::test]
 async fn refuse_refuses_every_token_of_the_subject_for_good() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = validator(cutoffs.clone());
     let issuer = issuer();
     let before = issuer.issue_access("mallory", &()).unwrap().token;
@@ -934,7 +936,7 @@ async fn refuse_refuses_every_token_of_the_subject_for_good() {
 #[tokio::test]
 async fn logout_everyone_refuses_older_tokens_of_every_subject() {
     let store = MemoryStore::new();
-    let cutoffs = Cutoffs::new(store.clone());
+    let cutoffs = CutoffCache::new(store.clone());
     let validator = validator(cutoffs.clone());
     let issuer = issuer();
     let old_alice = issuer.issue_access("alice", &()).unwrap().token;
@@ -964,13 +966,13 @@ async fn logout_everyone_refuses_older_tokens_of_every_subject() {
 }
 
 fn validator_on(store: MemoryStore) -> Validator {
-    validator(Cutoffs::new(store))
+    validator(CutoffCache::new(store))
 }
 
 #[tokio::test]
 async fn read_only_source_refuses_writes_and_nothing_changes() {
     let store = MemoryStore::new();
-    let cutoffs = Cutoffs::new(ReadOnly(store.clone()));
+    let cutoffs = CutoffCache::new(ReadOnly(store.clone()));
     let validator = validator(cutoffs.clone());
     let token = issuer().issue_access("alice", &()).unwrap().token;
     assert_eq!(reason(&validator, &token).await, None);
@@ -996,7 +998,7 @@ async fn read_only_source_refuses_writes_and_nothing_changes() {
 #[tokio::test]
 async fn failed_write_changes_nothing() {
     let source = TestSource::new(MemoryStore::new());
-    let cutoffs = Cutoffs::new(Arc::clone(&source));
+    let cutoffs = CutoffCache::new(Arc::clone(&source));
     let validator = validator(cutoffs.clone());
     let token = issuer().issue_access("alice", &()).unwrap().token;
     assert_eq!(reason(&validator, &token).await, None);
@@ -1015,7 +1017,7 @@ async fn failed_write_changes_nothing() {
 #[tokio::test]
 async fn logout_all_returns_what_the_store_holds() {
     let store = MemoryStore::new();
-    let cutoffs = Cutoffs::new(store.clone());
+    let cutoffs = CutoffCache::new(store.clone());
     let later = Cutoff::ValidFrom(Timestamp::now().saturating_add(Duration::from_secs(3600)));
     store.raise(Scope::Subject("alice"), later).await.unwrap();
     assert_eq!(cutoffs.logout_all("alice").await.unwrap(), later);
@@ -1038,7 +1040,7 @@ async fn logout_all_returns_what_the_store_holds() {
 #[tokio::test]
 async fn subjects_longer_than_a_token_may_name_never_reach_the_store() {
     let source = TestSource::new(MemoryStore::new());
-    let cutoffs = Cutoffs::new(Arc::clone(&source));
+    let cutoffs = CutoffCache::new(Arc::clone(&source));
     let longest = "é".repeat(MAX_SUBJECT_BYTES / 2);
     assert!(cutoffs.logout_all(&longest).await.unwrap() > Cutoff::NoCutoff);
     assert!(cutoffs.lookup(&longest).await.unwrap() > Cutoff::NoCutoff);
@@ -1056,7 +1058,7 @@ async fn subjects_longer_than_a_token_may_name_never_reach_the_store() {
 async fn a_change_for_a_subject_not_cached_here_costs_no_lookup() {
     let store = MemoryStore::new();
     let source = TestSource::new(store.clone());
-    let cutoffs = Cutoffs::new(Arc::clone(&source));
+    let cutoffs = CutoffCache::new(Arc::clone(&source));
     for i in 0..100 {
         let subject = format!("user-{i}");
         let stored = store

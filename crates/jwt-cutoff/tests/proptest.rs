@@ -21,8 +21,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use jwt_cutoff::{
-    Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, Reason, SigningKey, Timestamp, TokenIssuer,
-    Validator, VerifyingKey,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Reason, SigningKey, Timestamp,
+    TokenIssuer, Validator, VerifyingKey,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -67,7 +67,7 @@ impl Harness {
             .enable_time()
             .build()
             .unwrap();
-        let cutoffs = Cutoffs::new(MemoryStore::new());
+        let cutoffs = CutoffCache::new(MemoryStore::new());
         let builder = || {
             Validator::builder()
                 .algorithms([Algorithm::HS256])

@@ -1,4 +1,4 @@
-//! Push: two instances (two `Cutoffs`, two caches) on one store that pushes its changes.
+//! Push: two instances (two `CutoffCache`, two caches) on one store that pushes its changes.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{Cutoff, CutoffSource, Cutoffs, MemoryStore, Scope, Timestamp};
+use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, MemoryStore, Scope, Timestamp};
 
 use support::gated::Link;
 
@@ -25,8 +25,8 @@ async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -
     }
 }
 
-fn instance(store: &MemoryStore, ttl: Duration) -> Cutoffs {
-    Cutoffs::builder(store.clone())
+fn instance(store: &MemoryStore, ttl: Duration) -> CutoffCache {
+    CutoffCache::builder(store.clone())
         .time_to_live(ttl)
         .time_to_live_with_push(MINUTES)
         .build()

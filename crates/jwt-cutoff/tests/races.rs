@@ -8,7 +8,7 @@
 
 //! Races between the cutoff cache's lookups, writes, pushes and reconnects, each played in the
 //! order that once let an older cutoff win. The store is a [`MemoryStore`] behind a gated double
-//! ([`TestSource`]); `Cutoffs` is the real one.
+//! ([`TestSource`]); `CutoffCache` is the real one.
 
 mod support;
 
@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffSource, Cutoffs, MemoryStore, Reason, Scope, Timestamp, TokenType,
+    Algorithm, Cutoff, CutoffCache, CutoffSource, MemoryStore, Reason, Scope, Timestamp, TokenType,
     Validator, VerifyingKey,
 };
 
@@ -26,9 +26,9 @@ use support::{hs_issuer, hs_validator};
 
 const MINUTES: Duration = Duration::from_secs(600);
 
-fn instance(source: &Arc<TestSource>) -> Cutoffs {
-    Cutoffs::builder(Arc::clone(source))
-        .lookup_timeout(NO_TIMEOUT)
+fn instance(source: &Arc<TestSource>) -> CutoffCache {
+    CutoffCache::builder(Arc::clone(source))
+        .store_timeout(NO_TIMEOUT)
         .time_to_live(MINUTES)
         .time_to_live_with_push(MINUTES)
         .build()
@@ -416,7 +416,7 @@ async fn a_raised_stale_answer_keeps_the_age_of_its_lookup() {
     const TTL: Duration = Duration::from_millis(100);
     const MAX_AGE: Duration = Duration::from_millis(1000);
     let source = TestSource::new(MemoryStore::new());
-    let cutoffs = Cutoffs::builder(Arc::clone(&source))
+    let cutoffs = CutoffCache::builder(Arc::clone(&source))
         .time_to_live(TTL)
         .serve_stale_for(MAX_AGE)
         .build();

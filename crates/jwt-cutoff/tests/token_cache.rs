@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, Cutoffs, MemoryStore, Reason, SigningKey, TokenIssuer, TokenType, Validator,
+    Algorithm, CutoffCache, MemoryStore, Reason, SigningKey, TokenIssuer, TokenType, Validator,
     VerifyingKey,
 };
 use support::*;
@@ -24,7 +24,7 @@ fn reason(result: Result<impl Sized, jwt_cutoff::Rejection>) -> Option<Reason> {
 
 #[tokio::test]
 async fn a_cached_token_is_refused_at_once_after_logout_on_every_path() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = hs_validator(cutoffs.clone());
     let guarded = Guarded::new(validator.clone());
     let token = hs_issuer().issue_access("alice", &()).unwrap().token;
@@ -58,7 +58,7 @@ async fn a_cached_token_is_refused_once_it_expires() {
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
         .leeway(LEEWAY)
-        .build(Cutoffs::new(MemoryStore::new()))
+        .build(CutoffCache::new(MemoryStore::new()))
         .unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
         .access_lifetime(Duration::from_secs(1))
@@ -83,7 +83,7 @@ async fn a_cached_token_is_refused_once_it_expires() {
 
 #[tokio::test]
 async fn a_token_cached_by_one_validator_means_nothing_to_another() {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let access = hs_validator(cutoffs.clone());
     let refresh = Validator::builder()
         .algorithms([Algorithm::HS256])

@@ -20,8 +20,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jwt_cutoff::{
-    Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator,
-    VerifyingKey,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType,
+    Validator, VerifyingKey,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ struct Profile {
 
 #[derive(Clone)]
 struct AppState {
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
     refresh: Validator<Profile>,
     issuer: TokenIssuer,
 }
@@ -101,7 +101,7 @@ async fn home(claims: Option<Claims<Profile>>) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = |secret: &[u8], token_type| {
         Ok::<_, jwt_cutoff::KeyError>(
             Validator::builder()

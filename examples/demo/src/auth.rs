@@ -1,4 +1,4 @@
-//! The jwt-cutoff wiring: one cutoff store and one [`Cutoffs`] cache, the validators that the HTTP
+//! The jwt-cutoff wiring: one cutoff store and one [`CutoffCache`] cache, the validators that the HTTP
 //! and gRPC guards share, and the issuer that mints token pairs.
 //!
 //! A token is only as good as its user: no row in `demo_users` means no access, so a token signed
@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, PushTask, Scope, SigningKey, SourceError,
-    TokenIssuer, TokenType, Validator, VerifyingKey,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, PushTask, Scope, SigningKey,
+    SourceError, TokenIssuer, TokenType, Validator, VerifyingKey,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
@@ -40,7 +40,7 @@ pub(crate) struct Profile {
 #[derive(Clone, Debug)]
 pub(crate) struct Auth {
     /// The one cache of cutoffs, in front of the store; both validators read it.
-    pub(crate) cutoffs: Cutoffs,
+    pub(crate) cutoffs: CutoffCache,
     /// Access tokens, for the HTTP and gRPC guards.
     pub(crate) access: Validator<Profile>,
     /// Refresh tokens, for `/auth/refresh`.
@@ -125,8 +125,8 @@ impl Auth {
 }
 
 /// The cache in front of `store`.
-fn cache(store: impl CutoffSource, time_to_live: Duration) -> Cutoffs {
-    Cutoffs::builder(store)
+fn cache(store: impl CutoffSource, time_to_live: Duration) -> CutoffCache {
+    CutoffCache::builder(store)
         .time_to_live(time_to_live)
         .time_to_live_with_push(time_to_live.max(TIME_TO_LIVE_WITH_PUSH))
         .build()

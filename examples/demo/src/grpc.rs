@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use jwt_cutoff::Cutoffs;
+use jwt_cutoff::CutoffCache;
 use jwt_cutoff_tonic::{GrpcJwtCutoffLayer, RequestExt as _};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -24,7 +24,7 @@ mod pb {
 }
 
 struct Account {
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
 }
 
 #[tonic::async_trait]

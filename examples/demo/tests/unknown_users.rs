@@ -227,7 +227,7 @@ async fn with_cutoffs_in_redis() {
             ];
             let demo = Demo::start(dir.path(), &args, &secrets()).await;
             let (_, pair) = unknown_users_are_refused(&demo).await;
-            // Cutoffs still go to Redis: logging out is stored there and refuses the pair.
+            // CutoffCache still go to Redis: logging out is stored there and refuses the pair.
             let logout = demo.http.logout_all(&pair.access).await;
             assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.text);
             assert_eq!(

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use jwt_cutoff::{
-    Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator, Verified,
-    VerifyingKey,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
+    Verified, VerifyingKey,
 };
 use jwt_cutoff_hyper::Incoming;
 use tower::ServiceBuilder;
@@ -19,7 +19,7 @@ use tower::ServiceBuilder;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = b"an example secret of at least 32 bytes";
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(secret)?)
@@ -51,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The application: dispatch by method and path. The layer put the verified token in the
 /// request extensions.
 async fn handle(
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let Some(user) = request.extensions().get::<Verified>() else {

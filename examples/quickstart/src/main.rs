@@ -7,15 +7,15 @@ use std::convert::Infallible;
 
 use http::{Request, Response, StatusCode, header};
 use jwt_cutoff::{
-    Algorithm, Cutoffs, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator, Verified,
-    VerifyingKey,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
+    Verified, VerifyingKey,
 };
 use tower::{ServiceBuilder, ServiceExt};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = b"an example secret of at least 32 bytes";
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(secret)?)

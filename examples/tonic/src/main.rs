@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use jwt_cutoff::{Algorithm, Cutoffs, MemoryStore, NoClaims, SigningKey, TokenIssuer};
+use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, NoClaims, SigningKey, TokenIssuer};
 use jwt_cutoff::{Validator, VerifyingKey};
 use jwt_cutoff_tonic::{GrpcJwtCutoffLayer, RequestExt as _};
 use tonic::transport::Server;
@@ -35,7 +35,7 @@ mod pb {
 }
 
 struct Greeter {
-    cutoffs: Cutoffs,
+    cutoffs: CutoffCache,
 }
 
 #[tonic::async_trait]
@@ -68,7 +68,7 @@ impl pb::greeter_server::Greeter for Greeter {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A demo secret: read yours from configuration. The store: use a shared one in production.
     let secret = b"an example secret of at least 32 bytes";
-    let cutoffs = Cutoffs::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(secret)?)

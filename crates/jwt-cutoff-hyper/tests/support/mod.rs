@@ -15,8 +15,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jwt_cutoff::{
-    Algorithm, CutoffSource, Cutoffs, JwtCutoffLayer, SigningKey, TokenIssuer, Validator, Verified,
-    VerifyingKey,
+    Algorithm, CutoffCache, CutoffSource, JwtCutoffLayer, SigningKey, TokenIssuer, Validator,
+    Verified, VerifyingKey,
 };
 use jwt_cutoff_hyper::Incoming;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -47,7 +47,7 @@ pub(crate) struct Gate {
 
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
-    pub(crate) cutoffs: Cutoffs,
+    pub(crate) cutoffs: CutoffCache,
     pub(crate) issuer: TokenIssuer,
     /// Completes the shutdown signal.
     shutdown: Option<oneshot::Sender<()>>,
@@ -65,7 +65,7 @@ impl Server {
 
     /// Serves the guarded test app with graceful shutdown (and `timeout`, if given).
     pub(crate) async fn start_with(source: impl CutoffSource, timeout: Option<Duration>) -> Self {
-        let cutoffs = Cutoffs::new(source);
+        let cutoffs = CutoffCache::new(source);
         let validator = Validator::builder()
             .algorithms([Algorithm::HS256])
             .key(VerifyingKey::hmac(SECRET).unwrap())

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use jwt_cutoff::Cutoffs;
+use jwt_cutoff::CutoffCache;
 use jwt_cutoff_redis::RedisStore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
@@ -160,8 +160,8 @@ pub async fn clean_up(url: &str, prefix: &str) {
 }
 
 /// An instance's cache: both TTLs are minutes, so only push (or a reconnect) explains a change.
-pub fn instance(store: &RedisStore) -> Cutoffs {
-    Cutoffs::builder(store.clone())
+pub fn instance(store: &RedisStore) -> CutoffCache {
+    CutoffCache::builder(store.clone())
         .time_to_live(MINUTES)
         .time_to_live_with_push(MINUTES)
         .build()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::*;
-use jwt_cutoff::{Algorithm, Cutoffs, SigningKey, TokenIssuer, Validator, VerifyingKey};
+use jwt_cutoff::{Algorithm, CutoffCache, SigningKey, TokenIssuer, Validator, VerifyingKey};
 
 /// Polls `check` until it holds, failing after `within`.
 pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -142,7 +142,7 @@ where
 
     // Through a cache the answer is cached like any other: a deletion is seen once it expires.
     let time_to_live = Duration::from_millis(300);
-    let cutoffs = Cutoffs::builder(store.clone())
+    let cutoffs = CutoffCache::builder(store.clone())
         .time_to_live(time_to_live)
         .build();
     assert_eq!(cutoffs.lookup("u3").await.unwrap(), at(10));
@@ -164,7 +164,7 @@ pub fn issuer() -> TokenIssuer {
 }
 
 /// An HS256 validator for [`issuer`]'s tokens, in front of `cutoffs`.
-pub fn validator(cutoffs: &Cutoffs) -> Validator {
+pub fn validator(cutoffs: &CutoffCache) -> Validator {
     Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())

@@ -9,8 +9,8 @@ use std::hint::black_box;
 use futures_util::FutureExt as _;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use jwt_cutoff::{
-    Algorithm, Cutoffs, JwtCutoff, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
-    Verified, VerifyingKey,
+    Algorithm, CutoffCache, JwtCutoff, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer,
+    Validator, Verified, VerifyingKey,
 };
 use serde::Deserialize;
 use tower::util::ServiceFn;
@@ -80,8 +80,8 @@ pub fn request(authorization: &HeaderValue) -> Request<()> {
 }
 
 /// A cutoff cache holding `SUBJECTS` subjects, the one the tokens name among them.
-pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> Cutoffs {
-    let cutoffs = Cutoffs::builder(MemoryStore::new())
+pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> CutoffCache {
+    let cutoffs = CutoffCache::builder(MemoryStore::new())
         .max_subjects(2 * SUBJECTS as u64)
         .build();
     runtime.block_on(async {
@@ -93,7 +93,7 @@ pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> Cutoffs {
 }
 
 impl Fixture {
-    pub fn new(cutoffs: &Cutoffs, algorithm: Algorithm) -> Self {
+    pub fn new(cutoffs: &CutoffCache, algorithm: Algorithm) -> Self {
         let (signing, verifying, raw_key) = keys(algorithm);
         let issuer = TokenIssuer::builder(signing).build().unwrap();
         let token = issuer.issue_access("user-4242", &()).unwrap().token;

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use jsonwebtoken::{Algorithm as Jwa, EncodingKey};
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffSource, Cutoffs, JwtCutoffLayer, MemoryStore, Reason,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MemoryStore, Reason,
     Responder, Scope, SigningKey, SourceError, TokenIssuer, Validator, Verified, VerifyingKey,
 };
 use serde::de::DeserializeOwned;
@@ -202,7 +202,7 @@ pub(crate) fn lenient_decode(segment: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Validators and issuers
 
-pub(crate) fn hs_validator(cutoffs: Cutoffs) -> Validator {
+pub(crate) fn hs_validator(cutoffs: CutoffCache) -> Validator {
     Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).expect("key"))

@@ -24,16 +24,16 @@ pub enum Scope<'a> {
 ///
 /// Only [`lookup`](CutoffSource::lookup) is required: a service whose users table already has a
 /// `valid_token_from` column implements just that and writes through its own code, then tells this
-/// instance with [`Cutoffs::apply`](crate::Cutoffs::apply). Stores that own their data implement
-/// [`raise`](CutoffSource::raise) too, which [`Cutoffs::logout_all`](crate::Cutoffs::logout_all)
+/// instance with [`CutoffCache::apply`](crate::CutoffCache::apply). Stores that own their data implement
+/// [`raise`](CutoffSource::raise) too, which [`CutoffCache::logout_all`](crate::CutoffCache::logout_all)
 /// and friends call.
 ///
-/// Implementations are called through [`Cutoffs`](crate::Cutoffs), which caches answers, coalesces
+/// Implementations are called through [`CutoffCache`](crate::CutoffCache), which caches answers, coalesces
 /// concurrent lookups of one subject into one call and bounds each call with a timeout, so they
 /// need none of that themselves.
 ///
 /// ```
-/// use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, SourceError, Timestamp};
+/// use jwt_cutoff_store::{BoxFuture, Cutoff, CutoffSource, SourceError, Timestamp};
 ///
 /// /// Everyone logged out at one fixed instant (a toy, but a complete source).
 /// struct FixedCutoff(Timestamp);
@@ -91,7 +91,7 @@ impl<T: CutoffSource + ?Sized> CutoffSource for Box<T> {
     }
 }
 
-/// Refuses a subject longer than [`MAX_SUBJECT_BYTES`]. [`Cutoffs`](crate::Cutoffs) checks every
+/// Refuses a subject longer than [`MAX_SUBJECT_BYTES`]. [`CutoffCache`](crate::CutoffCache) checks every
 /// subject before it asks a source; a store that can also be called directly checks here too, so
 /// that tokens, caches and stores share one bound and a store never holds a subject it could not
 /// push (PostgreSQL's `NOTIFY` payload, say, is limited).

@@ -13,11 +13,11 @@ use crate::source::{BoxFuture, CutoffSource, Scope, SourceError};
 ///
 /// Nothing survives a restart, and other processes do not see it; use a shared store (SQL, Redis)
 /// when several instances serve one user base. Subjects it has never heard of have no cutoff.
-/// Clones share one map, and it pushes every change to the [`Cutoffs`](crate::Cutoffs) that
-/// [`follow`](crate::Cutoffs::follow) it, like the shared stores do.
+/// Clones share one map, and it pushes every change to the [`CutoffCache`](crate::CutoffCache) that
+/// [`follow`](crate::CutoffCache::follow) it, like the shared stores do.
 ///
 /// ```
-/// use jwt_cutoff::{Cutoff, CutoffSource, MemoryStore, Scope, Timestamp};
+/// use jwt_cutoff_store::{Cutoff, CutoffSource, MemoryStore, Scope, Timestamp};
 ///
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
@@ -140,7 +140,7 @@ impl PushChannel for MemoryStore {
     }
 }
 
-/// A [`MemoryStore`]'s stream of changes, for [`Cutoffs::follow`](crate::Cutoffs::follow).
+/// A [`MemoryStore`]'s stream of changes, for [`CutoffCache::follow`](crate::CutoffCache::follow).
 #[derive(Debug)]
 pub struct MemorySubscription {
     receiver: broadcast::Receiver<CutoffChange>,

@@ -1,13 +1,14 @@
-//! The answer a cutoff source gives for a subject, and the one rule that compares it with `iat`.
+//! The answer a cutoff source gives for a subject, the instants a token claims, and the one rule
+//! that compares the two.
 
 use std::fmt;
 
-use crate::reject::Reason;
-use crate::time::{NumericDate, Timestamp};
+use crate::time::Timestamp;
 
 /// The longest subject, in bytes, that tokens may name and stores hold: a longer one is refused
-/// by the validator and the issuer before any lookup, and by [`Cutoffs`](crate::Cutoffs) writes,
-/// so that every store can keep and push any subject a token can carry.
+/// by token validators and issuers before any lookup, by [`CutoffCache`](crate::CutoffCache) and by
+/// every store ([`check_subject`](crate::check_subject)), so that every store can keep and push any
+/// subject a token can carry.
 pub const MAX_SUBJECT_BYTES: usize = 256;
 
 /// What a subject's tokens must satisfy, as a [`CutoffSource`](crate::CutoffSource) answers it.
@@ -22,6 +23,76 @@ pub enum Cutoff {
     ValidFrom(Timestamp),
     /// Every token fails: the subject is deleted, disabled, or unknown to an authoritative store.
     Refused,
+}
+
+/// What a cutoff says of a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use]
+pub enum Verdict {
+    /// The token was issued (and its login made) at or after the cutoff.
+    Admitted,
+    /// The token, or the login it descends from, is older than the cutoff.
+    Revoked,
+    /// Every token of the subject is refused (deleted, disabled, unknown).
+    Refused,
+}
+
+/// An instant a token claims (`iat`, `auth_time`), as precisely as the token wrote it.
+///
+/// A whole-second claim only says "somewhere in that second", which the cutoff rule treats on the
+/// safe side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenInstant {
+    at: Timestamp,
+    whole_seconds: bool,
+}
+
+impl TokenInstant {
+    /// A claim with a fraction (microseconds), such as this project's issuer writes.
+    #[must_use]
+    pub const fn precise(at: Timestamp) -> Self {
+        Self {
+            at,
+            whole_seconds: false,
+        }
+    }
+
+    /// A claim in whole seconds: some time within the second that starts `secs` after the epoch.
+    #[must_use]
+    pub const fn whole_second(secs: i64) -> Self {
+        Self {
+            at: Timestamp::from_unix_secs(secs),
+            whole_seconds: true,
+        }
+    }
+
+    /// The instant (the start of its second, for a whole-second claim).
+    #[must_use]
+    pub const fn at(self) -> Timestamp {
+        self.at
+    }
+
+    /// Whether the claim was in whole seconds.
+    #[must_use]
+    pub const fn is_whole_second(self) -> bool {
+        self.whole_seconds
+    }
+
+    /// The instant a cutoff judges a token by: the earlier of its `iat` and, when it has one, the
+    /// `auth_time` of the login it descends from. A pair minted by a refresh carries its login's
+    /// `auth_time`, so a logout covers every pair refreshed from a login made before it, however
+    /// late the refresh slipped through.
+    ///
+    /// On equal instants a whole-second claim is the one kept, as [`Cutoff::admits`] treats it
+    /// more strictly. The earlier instant passes a cutoff only if both do.
+    #[must_use]
+    pub fn judged(issued_at: Self, authenticated_at: Option<Self>) -> Self {
+        match authenticated_at {
+            Some(login) if login.at < issued_at.at => login,
+            Some(login) if login.at == issued_at.at && login.whole_seconds => login,
+            _ => issued_at,
+        }
+    }
 }
 
 impl Cutoff {
@@ -40,35 +111,35 @@ impl Cutoff {
         }
     }
 
-    /// Whether a token judged by the instant `judged` (see [`judged_instant`]) passes this cutoff,
-    /// and if not, why.
-    pub(crate) fn check(self, judged: NumericDate) -> Result<(), Reason> {
+    /// What this cutoff says of a token judged by `instant` (see [`TokenInstant::judged`]).
+    pub fn judge(self, instant: TokenInstant) -> Verdict {
         match self {
-            _ if self.admits(judged) => Ok(()),
-            Self::Refused => Err(Reason::SubjectRefused),
-            _ => Err(Reason::Revoked),
+            _ if self.admits(instant) => Verdict::Admitted,
+            Self::Refused => Verdict::Refused,
+            _ => Verdict::Revoked,
         }
     }
 
-    /// Whether a token issued at `issued_at` passes this cutoff.
+    /// Whether a token judged by `instant` passes this cutoff.
     ///
-    /// A precise `iat` (with a fraction, as this crate's [`TokenIssuer`](crate::TokenIssuer) writes
-    /// it) passes when it is at or after the cutoff. A whole-second `iat` only says the token was made
-    /// somewhere in that second, so it passes only when that second starts after the cutoff's second:
-    /// a third-party token stamped in the same second as a logout is refused, the safe side.
-    pub(crate) fn admits(self, issued_at: NumericDate) -> bool {
+    /// A precise instant passes when it is at or after the cutoff. A whole-second one only says the
+    /// token was made somewhere in that second, so it passes only when that second starts after the
+    /// cutoff's second: a third-party token stamped in the same second as a logout is refused, the
+    /// safe side.
+    #[must_use]
+    pub fn admits(self, instant: TokenInstant) -> bool {
         match self {
             Self::NoCutoff => true,
             Self::Refused => false,
-            Self::ValidFrom(from) if issued_at.whole_seconds => {
-                issued_at.at.as_unix_secs() > from.as_unix_secs()
+            Self::ValidFrom(from) if instant.whole_seconds => {
+                instant.at.as_unix_secs() > from.as_unix_secs()
             }
-            Self::ValidFrom(from) => issued_at.at >= from,
+            Self::ValidFrom(from) => instant.at >= from,
         }
     }
 }
 
-/// `no cutoff`, `valid from <NumericDate>` or `refused`.
+/// `no cutoff`, `valid from <seconds since the epoch>` or `refused`.
 impl fmt::Display for Cutoff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -79,42 +150,18 @@ impl fmt::Display for Cutoff {
     }
 }
 
-/// The instant a cutoff judges a token by: the earlier of its `iat` and, when it has one, the
-/// `auth_time` of the login it descends from. A pair minted by a refresh carries its login's
-/// `auth_time`, so a logout covers every pair refreshed from a login made before it, however late
-/// the refresh slipped through.
-///
-/// On equal instants a whole-second claim is the one kept, as [`Cutoff::admits`] treats it more
-/// strictly. The earlier instant passes a cutoff only if both do.
-pub(crate) fn judged_instant(
-    issued_at: NumericDate,
-    authenticated_at: Option<NumericDate>,
-) -> NumericDate {
-    match authenticated_at {
-        Some(login) if login.at < issued_at.at => login,
-        Some(login) if login.at == issued_at.at && login.whole_seconds => login,
-        _ => issued_at,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SECOND: i64 = 1_764_384_000;
 
-    fn precise(micros: i64) -> NumericDate {
-        NumericDate {
-            at: Timestamp::from_unix_micros(micros),
-            whole_seconds: false,
-        }
+    fn precise(micros: i64) -> TokenInstant {
+        TokenInstant::precise(Timestamp::from_unix_micros(micros))
     }
 
-    fn whole(secs: i64) -> NumericDate {
-        NumericDate {
-            at: Timestamp::from_unix_secs(secs),
-            whole_seconds: true,
-        }
+    fn whole(secs: i64) -> TokenInstant {
+        TokenInstant::whole_second(secs)
     }
 
     #[test]
@@ -151,19 +198,19 @@ mod tests {
         let cutoff = Cutoff::ValidFrom(Timestamp::from_unix_micros(SECOND * 1_000_000 + 500));
         let fresh_iat = precise(SECOND * 1_000_000 + 900);
         let old_login = precise(SECOND * 1_000_000 + 100);
-        assert!(cutoff.admits(judged_instant(fresh_iat, None)));
-        assert!(!cutoff.admits(judged_instant(fresh_iat, Some(old_login))));
-        assert!(!cutoff.admits(judged_instant(old_login, Some(fresh_iat))));
+        assert!(cutoff.admits(TokenInstant::judged(fresh_iat, None)));
+        assert!(!cutoff.admits(TokenInstant::judged(fresh_iat, Some(old_login))));
+        assert!(!cutoff.admits(TokenInstant::judged(old_login, Some(fresh_iat))));
         let new_login = precise(SECOND * 1_000_000 + 600);
-        assert!(cutoff.admits(judged_instant(fresh_iat, Some(new_login))));
+        assert!(cutoff.admits(TokenInstant::judged(fresh_iat, Some(new_login))));
         // A whole-second login in the cutoff's second is refused even with a precise later iat.
-        assert!(!cutoff.admits(judged_instant(fresh_iat, Some(whole(SECOND)))));
+        assert!(!cutoff.admits(TokenInstant::judged(fresh_iat, Some(whole(SECOND)))));
         assert_eq!(
-            judged_instant(whole(SECOND), Some(precise(SECOND * 1_000_000))),
+            TokenInstant::judged(whole(SECOND), Some(precise(SECOND * 1_000_000))),
             whole(SECOND)
         );
         assert_eq!(
-            judged_instant(precise(SECOND * 1_000_000), Some(whole(SECOND))),
+            TokenInstant::judged(precise(SECOND * 1_000_000), Some(whole(SECOND))),
             whole(SECOND)
         );
         // Whichever is judged, it passes only if both instants pass.
@@ -172,7 +219,7 @@ mod tests {
             (precise(SECOND * 1_000_000 + 700), whole(SECOND + 1)),
             (whole(SECOND), precise(SECOND * 1_000_000 + 900)),
         ] {
-            let judged = judged_instant(iat, Some(login));
+            let judged = TokenInstant::judged(iat, Some(login));
             assert_eq!(
                 cutoff.admits(judged),
                 cutoff.admits(iat) && cutoff.admits(login),
@@ -192,24 +239,23 @@ mod tests {
             iat_whole: bool,
             login_whole: bool,
         ) {
-            let date = |micros: i64, whole_seconds: bool| NumericDate {
-                at: Timestamp::from_unix_micros(if whole_seconds {
-                    micros.div_euclid(1_000_000) * 1_000_000
+            let date = |micros: i64, whole_seconds: bool| {
+                if whole_seconds {
+                    TokenInstant::whole_second(micros.div_euclid(1_000_000))
                 } else {
-                    micros
-                }),
-                whole_seconds,
+                    TokenInstant::precise(Timestamp::from_unix_micros(micros))
+                }
             };
             let base = SECOND * 1_000_000;
             let cutoff = Cutoff::ValidFrom(Timestamp::from_unix_micros(base + cutoff_micros));
             let iat = date(base + iat_micros, iat_whole);
             let login = date(base + login_micros, login_whole);
-            let judged = judged_instant(iat, Some(login));
+            let judged = TokenInstant::judged(iat, Some(login));
             proptest::prop_assert_eq!(
                 cutoff.admits(judged),
                 cutoff.admits(iat) && cutoff.admits(login)
             );
-            proptest::prop_assert_eq!(judged_instant(iat, None), iat);
+            proptest::prop_assert_eq!(TokenInstant::judged(iat, None), iat);
         }
     }
 

@@ -1,23 +1,23 @@
-//! [`Cutoffs`]: the cached view of a [`CutoffSource`], and the writes that take effect at once.
+//! [`CutoffCache`]: the cached view of a [`CutoffSource`], and the writes that take effect at once.
 //!
 //! How the cache stays monotonic while lookups, writes, pushes and reconnects race:
 //! - A lookup that misses starts one *load* per subject; unless the source answers at once, the
 //!   load runs in a task of its own: the callers that wait on it may go away, the load still
 //!   finishes (bounded by the lookup timeout) and answers the others. Loads are registered by
 //!   subject while they run.
-//! - A change applied here ([`Cutoffs::apply`], and every write and push) raises the subject's
+//! - A change applied here ([`CutoffCache::apply`], and every write and push) raises the subject's
 //!   cached entry if there is one, and the *floor* of its registered load if there is one. A load
 //!   answers its callers, and puts in the cache, `max(what the store said, its floor)`. Both steps
 //!   go through the cache's per-key compute lock, so whichever comes second sees the first: an
 //!   answer read before a change can never land after it.
-//! - [`Cutoffs::invalidate_all`] (a push channel reconnecting) starts a new *generation*: entries
+//! - [`CutoffCache::invalidate_all`] (a push channel reconnecting) starts a new *generation*: entries
 //!   of an older generation are never served, and loads still running from before are forgotten,
 //!   so what they read (raised to their floor) is answered to their callers but not kept.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
@@ -26,43 +26,42 @@ use moka::ops::compute::Op;
 use moka::sync::Cache;
 use tokio::sync::watch;
 
-use crate::cutoff::Cutoff;
+use crate::cutoff::{Cutoff, TokenInstant, Verdict};
 use crate::metrics;
-use crate::push::CutoffChange;
-use crate::reject::Rejection;
+use crate::push::{CutoffChange, PushChannel, PushSubscription};
 use crate::source::{CutoffSource, Scope, SourceError, check_subject};
-use crate::time::NumericDate;
+use crate::time::Timestamp;
 
 /// Cached cutoffs for one service instance, in front of a [`CutoffSource`].
 ///
 /// - Lookups are cached for a time-to-live (default 30 s) in a bounded cache (default 100 000
 ///   subjects). "No cutoff" is cached too. Without a push channel from the store, a change written by
 ///   *another* instance is seen here at the latest one TTL after this instance last asked the store;
-///   changes written through this `Cutoffs` (and pushed ones, see [`follow`](Cutoffs::follow) and
-///   [`apply`](Cutoffs::apply)) are in force at once.
+///   changes written through this `CutoffCache` (and pushed ones, see [`follow`](CutoffCache::follow) and
+///   [`apply`](CutoffCache::apply)) are in force at once.
 /// - Concurrent lookups of one uncached subject make exactly one source call; its answer, or its
 ///   error, reaches every waiter. Errors are never cached. Each call is bounded by a timeout (default
 ///   2 s), so a hanging store cannot hold requests, and a waiter that goes away never strands the
 ///   others: the call runs in a task of its own.
 /// - A source that cannot answer makes requests fail closed (HTTP 503), unless
-///   [`serve_stale_for`](CutoffsBuilder::serve_stale_for) allows an answer of bounded age.
+///   [`serve_stale_for`](CutoffCacheBuilder::serve_stale_for) allows an answer of bounded age.
 /// - Cutoffs only move forward here too: a late write, a slow lookup racing a logout, a lookup
 ///   running across a push reconnect, or a replayed push can never lower a cached cutoff.
 ///
 /// Clones share one cache. Lookups and writes need a Tokio runtime.
 ///
 /// ```
-/// use jwt_cutoff::{Cutoff, Cutoffs, MemoryStore};
+/// use jwt_cutoff_store::{Cutoff, CutoffCache, MemoryStore};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-/// let cutoffs = Cutoffs::new(MemoryStore::new());
+/// let cutoffs = CutoffCache::new(MemoryStore::new());
 /// let stored = cutoffs.logout_all("alice").await?;
 /// assert_eq!(cutoffs.lookup("alice").await?, stored);
-/// # Ok::<_, jwt_cutoff::SourceError>(())
+/// # Ok::<_, jwt_cutoff_store::SourceError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]
-pub struct Cutoffs {
+pub struct CutoffCache {
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -75,7 +74,7 @@ pub(crate) struct Shared {
     everyone: RisingCutoff,
     /// Entries of another generation are never served; changed only with `loads` locked.
     generation: AtomicU64,
-    lookup_timeout: Duration,
+    store_timeout: Duration,
     push_state: Arc<AtomicU8>,
     loads: Mutex<Loads>,
 }
@@ -218,41 +217,41 @@ impl Expiry<String, Entry> for UntilMaxAge {
     }
 }
 
-impl fmt::Debug for Cutoffs {
+impl fmt::Debug for CutoffCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cutoffs")
+        f.debug_struct("CutoffCache")
             .field("cached_subjects", &self.shared.fresh.entry_count())
             .field("everyone", &self.shared.everyone())
-            .field("lookup_timeout", &self.shared.lookup_timeout)
+            .field("store_timeout", &self.shared.store_timeout)
             .field("serve_stale", &self.shared.stale.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// Configures [`Cutoffs`]; made by [`Cutoffs::builder`].
+/// Configures [`CutoffCache`]; made by [`CutoffCache::builder`].
 #[must_use]
-pub struct CutoffsBuilder {
+pub struct CutoffCacheBuilder {
     source: Box<dyn CutoffSource>,
     time_to_live: Duration,
     time_to_live_with_push: Option<Duration>,
     max_subjects: u64,
-    lookup_timeout: Duration,
+    store_timeout: Duration,
     serve_stale_for: Option<Duration>,
 }
 
-impl fmt::Debug for CutoffsBuilder {
+impl fmt::Debug for CutoffCacheBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CutoffsBuilder")
+        f.debug_struct("CutoffCacheBuilder")
             .field("time_to_live", &self.time_to_live)
             .field("time_to_live_with_push", &self.time_to_live_with_push)
             .field("max_subjects", &self.max_subjects)
-            .field("lookup_timeout", &self.lookup_timeout)
+            .field("store_timeout", &self.store_timeout)
             .field("serve_stale_for", &self.serve_stale_for)
             .finish_non_exhaustive()
     }
 }
 
-impl CutoffsBuilder {
+impl CutoffCacheBuilder {
     /// How long a looked-up cutoff is trusted before the source is asked again (default 30 s).
     ///
     /// Without push from the store, this is how late a change written by another instance can be
@@ -263,7 +262,7 @@ impl CutoffsBuilder {
     }
 
     /// How long a looked-up cutoff is trusted while a push channel followed with
-    /// [`Cutoffs::follow`] is connected (default: the same as [`time_to_live`](Self::time_to_live)).
+    /// [`CutoffCache::follow`] is connected (default: the same as [`time_to_live`](Self::time_to_live)).
     ///
     /// Pushed changes are applied at once, so this can be minutes; it bounds the damage of a lost
     /// message. While the channel is down the plain TTL applies again.
@@ -280,8 +279,8 @@ impl CutoffsBuilder {
 
     /// How long one source call (a lookup, or the write behind a logout) may take before it counts
     /// as failed (default 2 s).
-    pub fn lookup_timeout(mut self, timeout: Duration) -> Self {
-        self.lookup_timeout = timeout;
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 
@@ -290,7 +289,7 @@ impl CutoffsBuilder {
     /// Off by default: a failing source fails closed. Never invents an answer for a subject that was
     /// not looked up within `max_age`, and changes applied since do not make an answer younger.
     /// Changes written or pushed here still apply at once. Refresh-token checks never use it (see
-    /// [`Cutoffs::lookup_in_store`]).
+    /// [`CutoffCache::lookup_in_store`]).
     pub fn serve_stale_for(mut self, max_age: Duration) -> Self {
         self.serve_stale_for = Some(max_age);
         self
@@ -298,7 +297,7 @@ impl CutoffsBuilder {
 
     /// The configured cache.
     #[must_use]
-    pub fn build(self) -> Cutoffs {
+    pub fn build(self) -> CutoffCache {
         let push_state = Arc::new(AtomicU8::new(PushState::None as u8));
         let fresh = Cache::builder()
             .max_capacity(self.max_subjects)
@@ -315,14 +314,14 @@ impl CutoffsBuilder {
                 .build(),
             max_age,
         });
-        Cutoffs {
+        CutoffCache {
             shared: Arc::new(Shared {
                 source: self.source,
                 fresh,
                 stale,
                 everyone: RisingCutoff::default(),
                 generation: AtomicU64::new(0),
-                lookup_timeout: self.lookup_timeout,
+                store_timeout: self.store_timeout,
                 push_state,
                 loads: Mutex::default(),
             }),
@@ -330,20 +329,20 @@ impl CutoffsBuilder {
     }
 }
 
-impl Cutoffs {
+impl CutoffCache {
     /// A cache with the default settings in front of `source`.
     pub fn new(source: impl CutoffSource) -> Self {
         Self::builder(source).build()
     }
 
     /// Configures a cache in front of `source`.
-    pub fn builder(source: impl CutoffSource) -> CutoffsBuilder {
-        CutoffsBuilder {
+    pub fn builder(source: impl CutoffSource) -> CutoffCacheBuilder {
+        CutoffCacheBuilder {
             source: Box::new(source),
             time_to_live: Duration::from_secs(30),
             time_to_live_with_push: None,
             max_subjects: 100_000,
-            lookup_timeout: Duration::from_secs(2),
+            store_timeout: Duration::from_secs(2),
             serve_stale_for: None,
         }
     }
@@ -393,41 +392,38 @@ impl Cutoffs {
         Ok(found.max(known).max(shared.everyone()))
     }
 
-    /// The cutoff check of a verified token: its subject's cutoff, from the cache or the source,
-    /// against the instant the token is judged by.
-    pub(crate) async fn check(&self, subject: &str, judged: NumericDate) -> Result<(), Rejection> {
-        match self.lookup(subject).await {
-            Ok(cutoff) => cutoff.check(judged).map_err(Rejection::new),
-            Err(error) => Err(Rejection::unavailable(error)),
-        }
-    }
-
-    /// [`check`](Self::check) with the cutoff read from the source, never from the cache.
-    pub(crate) async fn check_in_store(
+    /// What the subject's cutoff, from the cache or the source, says of a token judged by
+    /// `instant` (see [`TokenInstant::judged`]).
+    ///
+    /// # Errors
+    /// As for [`lookup`](Self::lookup): the request must fail closed.
+    pub async fn check(
         &self,
         subject: &str,
-        judged: NumericDate,
-    ) -> Result<(), Rejection> {
-        match self.lookup_in_store(subject).await {
-            Ok(cutoff) => cutoff.check(judged).map_err(Rejection::new),
-            Err(error) => Err(Rejection::unavailable(error)),
-        }
+        instant: TokenInstant,
+    ) -> Result<Verdict, SourceError> {
+        Ok(self.lookup(subject).await?.judge(instant))
     }
 
-    /// The cutoff check answered from the cache alone, without waiting: `None` when the subject is not
-    /// cached, and [`check`](Self::check) must run instead.
-    pub(crate) fn check_cached(
+    /// [`check`](Self::check) with the cutoff read from the source ([`lookup_in_store`](Self::lookup_in_store)).
+    ///
+    /// # Errors
+    /// As for [`lookup_in_store`](Self::lookup_in_store).
+    pub async fn check_in_store(
         &self,
         subject: &str,
-        judged: NumericDate,
-    ) -> Option<Result<(), Rejection>> {
+        instant: TokenInstant,
+    ) -> Result<Verdict, SourceError> {
+        Ok(self.lookup_in_store(subject).await?.judge(instant))
+    }
+
+    /// [`check`](Self::check) answered from the cache alone, without waiting: `None` when the subject
+    /// is not cached, and `check` must run instead.
+    #[must_use]
+    pub fn check_cached(&self, subject: &str, instant: TokenInstant) -> Option<Verdict> {
         let own = self.shared.cached(subject)?;
         metrics::cache_hit();
-        Some(
-            own.max(self.shared.everyone())
-                .check(judged)
-                .map_err(Rejection::new),
-        )
+        Some(own.max(self.shared.everyone()).judge(instant))
     }
 
     /// Logs `subject` out from all devices: every token issued before now, and every token of a
@@ -435,8 +431,8 @@ impl Cutoffs {
     /// others when the store pushes, or within their TTL).
     ///
     /// Returns the cutoff the store now holds for the subject: the new instant, or a later one (or
-    /// [`Cutoff::Refused`]) that was already there. Tokens the [`TokenIssuer`](crate::TokenIssuer)
-    /// of this process mints for a login after the call returns are accepted, even within the same
+    /// [`Cutoff::Refused`]) that was already there. Tokens that jwt-cutoff's `TokenIssuer`
+    /// in this process mints for a login after the call returns are accepted, even within the same
     /// second.
     ///
     /// The write runs to its end even if the returned future is dropped: once the store may have
@@ -444,14 +440,11 @@ impl Cutoffs {
     ///
     /// # Errors
     /// The source is read-only, failed, or did not answer within the
-    /// [timeout](CutoffsBuilder::lookup_timeout), or `subject` is too long. A write that timed out
+    /// [timeout](CutoffCacheBuilder::store_timeout), or `subject` is too long. A write that timed out
     /// may still have landed in the store.
     pub async fn logout_all(&self, subject: &str) -> Result<Cutoff, SourceError> {
-        self.raise(
-            Scope::Subject(subject),
-            Cutoff::ValidFrom(crate::Timestamp::now()),
-        )
-        .await
+        self.raise(Scope::Subject(subject), Cutoff::ValidFrom(Timestamp::now()))
+            .await
     }
 
     /// Refuses every token of `subject`, for a deleted or disabled account.
@@ -470,7 +463,7 @@ impl Cutoffs {
     /// # Errors
     /// As for [`logout_all`](Self::logout_all).
     pub async fn logout_everyone(&self) -> Result<Cutoff, SourceError> {
-        self.raise(Scope::Everyone, Cutoff::ValidFrom(crate::Timestamp::now()))
+        self.raise(Scope::Everyone, Cutoff::ValidFrom(Timestamp::now()))
             .await
     }
 
@@ -483,7 +476,7 @@ impl Cutoffs {
         // In a task of its own, so that a caller going away once the store may hold the change
         // cannot leave this instance without it.
         let write = tokio::spawn(async move {
-            let timeout = shared.lookup_timeout;
+            let timeout = shared.store_timeout;
             let written = shared.source.raise(change.scope(), change.cutoff);
             let stored = tokio::time::timeout(timeout, written)
                 .await
@@ -529,7 +522,7 @@ impl Cutoffs {
         self.shared.invalidate_all();
     }
 
-    /// Whether a push channel followed with [`follow`](Cutoffs::follow) is connected right now; for
+    /// Whether a push channel followed with [`follow`](CutoffCache::follow) is connected right now; for
     /// health checks.
     #[must_use]
     pub fn push_connected(&self) -> bool {
@@ -652,7 +645,7 @@ impl Shared {
     /// One bounded source call, and when it was made.
     async fn fetch(&self, subject: &str) -> Result<(Cutoff, Instant), SourceError> {
         let asked_at = Instant::now();
-        let timeout = self.lookup_timeout;
+        let timeout = self.store_timeout;
         match tokio::time::timeout(timeout, self.source.lookup(subject)).await {
             Ok(found) => found.map(|found| (found, asked_at)),
             Err(_elapsed) => Err(SourceError::new(format!(
@@ -756,7 +749,7 @@ impl RisingCutoff {
         match self.0.load(Ordering::Acquire) {
             i64::MIN => Cutoff::NoCutoff,
             i64::MAX => Cutoff::Refused,
-            micros => Cutoff::ValidFrom(crate::Timestamp::from_unix_micros(micros)),
+            micros => Cutoff::ValidFrom(Timestamp::from_unix_micros(micros)),
         }
     }
 
@@ -772,4 +765,139 @@ impl RisingCutoff {
             Cutoff::Refused => i64::MAX,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following a store's push channel
+
+/// The background task made by [`CutoffCache::follow`]. It stops when [`stop`](PushTask::stop) is called
+/// or when every clone of its [`CutoffCache`] is gone; dropping the handle leaves it running. However it
+/// ends (a panic in the store's subscription included), [`CutoffCache::push_connected`] turns false and
+/// the cache is cleared, since nothing keeps it current any more.
+pub struct PushTask {
+    handle: tokio::task::JoinHandle<()>,
+    shared: Weak<Shared>,
+}
+
+impl fmt::Debug for PushTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushTask")
+            .field("finished", &self.handle.is_finished())
+            .finish()
+    }
+}
+
+impl PushTask {
+    /// Whether the task has ended (stopped, or its `CutoffCache` are all gone).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Stops following the channel. When this returns, the cache is cleared and falls back to the
+    /// TTL without push.
+    pub fn stop(self) {
+        self.handle.abort();
+        // The task does the same when it notices the abort; this makes it true on return.
+        if let Some(shared) = self.shared.upgrade() {
+            stop_counting_on_push(&shared);
+        }
+    }
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(5);
+const HEALTHY_FOR: Duration = Duration::from_secs(10);
+
+impl CutoffCache {
+    /// Follows a store's push channel in a background Tokio task: each change stored by any
+    /// instance is applied here as it arrives.
+    ///
+    /// While connected, cache entries live for
+    /// [`time_to_live_with_push`](crate::CutoffCacheBuilder::time_to_live_with_push). When the channel
+    /// drops, the cache is cleared and entries live for the plain
+    /// [`time_to_live`](crate::CutoffCacheBuilder::time_to_live) again, so changes are picked up by
+    /// lookups while the task reconnects with backoff (100 ms doubling to 5 s, started over once a
+    /// connection has held for 10 s). On every (re)connect the cache is cleared once more, so
+    /// nothing missed while disconnected is kept.
+    pub fn follow(&self, channel: impl PushChannel) -> PushTask {
+        let shared = std::sync::Arc::downgrade(&self.shared);
+        PushTask {
+            handle: tokio::spawn(follow(shared.clone(), channel)),
+            shared,
+        }
+    }
+}
+
+async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
+    let _following = Following(shared.clone());
+    let mut retry = FIRST_RETRY;
+    loop {
+        let subscribed = channel.subscribe().await;
+        let Some(cutoffs) = shared.upgrade() else {
+            return;
+        };
+        let error = match subscribed {
+            Ok(mut subscription) => {
+                // Forget first, so that nothing read before is kept once push counts as connected.
+                cutoffs.invalidate_all();
+                cutoffs.set_push_state(PushState::Connected);
+                tracing::info!("jwt-cutoff: push channel connected");
+                drop(cutoffs);
+                let connected_at = Instant::now();
+                let error = loop {
+                    let next = subscription.next_change().await;
+                    let Some(cutoffs) = shared.upgrade() else {
+                        return;
+                    };
+                    match next {
+                        Ok(change) => cutoffs.apply(change.scope(), change.cutoff),
+                        Err(error) => break error,
+                    }
+                };
+                // A channel that held for a while was healthy: start the backoff over. One that
+                // drops right after connecting keeps backing off instead of spinning.
+                if connected_at.elapsed() >= HEALTHY_FOR {
+                    retry = FIRST_RETRY;
+                }
+                let Some(cutoffs) = shared.upgrade() else {
+                    return;
+                };
+                cutoffs.set_push_state(PushState::Disconnected);
+                cutoffs.invalidate_all();
+                error
+            }
+            Err(error) => {
+                cutoffs.set_push_state(PushState::Disconnected);
+                // Not held through the backoff below: the cache may be dropped meanwhile.
+                drop(cutoffs);
+                error
+            }
+        };
+        tracing::warn!(%error, retry_in = ?retry, "jwt-cutoff: push channel down; reconnecting");
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(LAST_RETRY);
+    }
+}
+
+/// Lives as long as the push task: when the task ends, stopped, panicking or done, the cache no
+/// longer counts on push.
+struct Following(Weak<Shared>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        if std::thread::panicking() {
+            tracing::error!("jwt-cutoff: the push task panicked; falling back to the plain TTL");
+        }
+        stop_counting_on_push(&shared);
+    }
+}
+
+/// Nothing pushes any more: entries cached for the long TTL with push must go.
+fn stop_counting_on_push(shared: &Shared) {
+    shared.set_push_state(PushState::None);
+    shared.invalidate_all();
 }

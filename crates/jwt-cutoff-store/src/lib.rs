@@ -1,0 +1,50 @@
+//! Cutoffs for [jwt-cutoff](https://docs.rs/jwt-cutoff), without HTTP and without JWT: what a store
+//! keeps, how it is read and written, and the cache every instance keeps in front of it.
+//!
+//! Each subject (user) has a [`Cutoff`]: no cutoff, valid from an instant ("log out from all
+//! devices" sets it to now), or refused. A cutoff for everyone applies to all subjects; scopes
+//! combine by the latest. A token is judged by the instants it claims ([`TokenInstant`]: its `iat`
+//! and the `auth_time` of its login), and a cutoff's [`Verdict`] is admitted, revoked or refused.
+//!
+//! - [`CutoffSource`] is the store trait: `lookup`, and optionally `raise` (monotonic writes).
+//!   [`MemoryStore`] implements it in memory; `jwt-cutoff-sqlx` (SQLite, PostgreSQL) and
+//!   `jwt-cutoff-redis` for shared stores.
+//! - [`PushChannel`] / [`PushSubscription`] let a shared store push every change to every instance.
+//! - [`CutoffCache`] is one instance's cache in front of a source: coalesced, bounded lookups that
+//!   fail closed, writes in force on return, pushed changes applied at once, and nothing ever
+//!   lowered by a race.
+//!
+//! ```
+//! use jwt_cutoff_store::{CutoffCache, MemoryStore, Timestamp, TokenInstant, Verdict};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let cutoffs = CutoffCache::new(MemoryStore::new());
+//! let issued_before = TokenInstant::precise(Timestamp::now());
+//! cutoffs.logout_all("alice").await?;
+//! let issued_after = TokenInstant::precise(Timestamp::now());
+//!
+//! assert_eq!(cutoffs.check("alice", issued_before).await?, Verdict::Revoked);
+//! assert_eq!(cutoffs.check("alice", issued_after).await?, Verdict::Admitted);
+//! assert_eq!(cutoffs.check("bob", issued_before).await?, Verdict::Admitted);
+//! # Ok::<_, jwt_cutoff_store::SourceError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Features
+//! - `metrics`: `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}` through the
+//!   [`metrics`](https://docs.rs/metrics) facade.
+
+mod cache;
+mod cutoff;
+mod memory;
+mod metrics;
+mod push;
+mod source;
+mod time;
+
+pub use cache::{CutoffCache, CutoffCacheBuilder, PushTask};
+pub use cutoff::{Cutoff, MAX_SUBJECT_BYTES, TokenInstant, Verdict};
+pub use memory::{MemoryStore, MemorySubscription};
+pub use push::{CutoffChange, PushChannel, PushSubscription};
+pub use source::{BoxFuture, CutoffSource, Scope, SourceError, check_subject};
+pub use time::Timestamp;
