@@ -1,15 +1,11 @@
 //! [`GrpcJwtCutoffLayer`]: the core layer with gRPC answers, and services left unguarded by name.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use jwt_cutoff::{JwtCutoff, JwtCutoffLayer, NoClaims, Responder, Validator};
-use pin_project_lite::pin_project;
-use serde::de::DeserializeOwned;
+use jwt_cutoff::{Bypass, JwtCutoff, JwtCutoffLayer, NoClaims, Validator};
 use tonic::server::NamedService;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -79,14 +75,14 @@ pub const REFLECTION_SERVICES: &[&str] = &[
 #[must_use]
 pub struct GrpcJwtCutoffLayer<C = NoClaims, R = GrpcResponder> {
     inner: JwtCutoffLayer<C, R>,
-    unguarded: Arc<Vec<String>>,
+    unguarded: UnguardedServices,
 }
 
 impl<C, R: Clone> Clone for GrpcJwtCutoffLayer<C, R> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            unguarded: Arc::clone(&self.unguarded),
+            unguarded: self.unguarded.clone(),
         }
     }
 }
@@ -104,21 +100,19 @@ impl<C> GrpcJwtCutoffLayer<C> {
     /// A layer that checks every call with `validator`, except gRPC health (see
     /// [`DEFAULT_UNGUARDED_SERVICES`]).
     pub fn new(validator: Validator<C>) -> Self {
+        let unguarded = DEFAULT_UNGUARDED_SERVICES
+            .iter()
+            .map(|&name| name.to_owned());
         Self {
             inner: JwtCutoffLayer::new(validator).responder(GrpcResponder::new()),
-            unguarded: Arc::new(
-                DEFAULT_UNGUARDED_SERVICES
-                    .iter()
-                    .map(|&name| name.to_owned())
-                    .collect(),
-            ),
+            unguarded: UnguardedServices(Arc::new(unguarded.collect())),
         }
     }
 }
 
 impl<C, R> GrpcJwtCutoffLayer<C, R> {
     /// Answers refused calls with `responder` instead: a closure
-    /// `Fn(&Rejection) -> http::Response<B>` or any [`Responder`]. Start from
+    /// `Fn(&Rejection) -> http::Response<B>` or any [`Responder`](jwt_cutoff::Responder). Start from
     /// [`rejection_status`](crate::rejection_status) to keep the gRPC codes.
     pub fn responder<T>(self, responder: T) -> GrpcJwtCutoffLayer<C, T> {
         GrpcJwtCutoffLayer {
@@ -137,7 +131,7 @@ impl<C, R> GrpcJwtCutoffLayer<C, R> {
     /// Lets calls to the service with this full name (`package.Service`, as in the generated
     /// `SERVICE_NAME` constants) through without any check.
     pub fn unguarded_service(mut self, name: impl Into<String>) -> Self {
-        self.unguard(name.into());
+        self.unguarded.unguard(name.into());
         self
     }
 
@@ -148,7 +142,7 @@ impl<C, R> GrpcJwtCutoffLayer<C, R> {
     /// needs a token like any other service.
     pub fn unguarded_reflection(mut self) -> Self {
         for &name in REFLECTION_SERVICES {
-            self.unguard(name.to_owned());
+            self.unguarded.unguard(name.to_owned());
         }
         self
     }
@@ -157,13 +151,13 @@ impl<C, R> GrpcJwtCutoffLayer<C, R> {
     /// [`unguarded_service`](Self::unguarded_service) or
     /// [`unguarded_reflection`](Self::unguarded_reflection) opens some again).
     pub fn guard_all(mut self) -> Self {
-        self.unguarded = Arc::new(Vec::new());
+        self.unguarded = UnguardedServices(Arc::new(Vec::new()));
         self
     }
 
     /// The services this layer lets through without any check.
     pub fn unguarded_services(&self) -> impl Iterator<Item = &str> {
-        self.unguarded.iter().map(String::as_str)
+        self.unguarded.0.iter().map(String::as_str)
     }
 
     /// The validator every guarded call goes through.
@@ -171,47 +165,30 @@ impl<C, R> GrpcJwtCutoffLayer<C, R> {
     pub fn validator(&self) -> &Validator<C> {
         self.inner.validator()
     }
-
-    fn unguard(&mut self, name: String) {
-        let unguarded = Arc::make_mut(&mut self.unguarded);
-        if !unguarded.contains(&name) {
-            unguarded.push(name);
-        }
-    }
 }
 
 impl<S, C, R: Clone> Layer<S> for GrpcJwtCutoffLayer<C, R> {
     type Service = GrpcJwtCutoff<S, C, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcJwtCutoff {
-            guarded: self.inner.layer(inner),
-            unguarded: Arc::clone(&self.unguarded),
+        let guarded = self.inner.clone().bypass(self.unguarded.clone());
+        GrpcJwtCutoff(guarded.layer(inner))
+    }
+}
+
+/// The services left unguarded, by full name: the core layer's [`Bypass`] for gRPC.
+///
+/// The service is the first segment of the request path (`/grpc.health.v1.Health/Check`),
+/// compared exactly: the segment tonic routes by.
+#[derive(Clone, Debug)]
+pub struct UnguardedServices(Arc<Vec<String>>);
+
+impl UnguardedServices {
+    fn unguard(&mut self, name: String) {
+        let names = Arc::make_mut(&mut self.0);
+        if !names.contains(&name) {
+            names.push(name);
         }
-    }
-}
-
-/// The service made by [`GrpcJwtCutoffLayer`]: the core [`JwtCutoff`] service, bypassed for the
-/// unguarded services.
-pub struct GrpcJwtCutoff<S, C = NoClaims, R = GrpcResponder> {
-    guarded: JwtCutoff<S, C, R>,
-    unguarded: Arc<Vec<String>>,
-}
-
-impl<S, C, R> GrpcJwtCutoff<S, C, R> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        self.guarded.get_ref()
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        self.guarded.get_mut()
-    }
-
-    /// The wrapped service, by value.
-    pub fn into_inner(self) -> S {
-        self.guarded.into_inner()
     }
 
     fn is_unguarded(&self, path: &str) -> bool {
@@ -219,25 +196,46 @@ impl<S, C, R> GrpcJwtCutoff<S, C, R> {
         else {
             return false;
         };
-        self.unguarded.iter().any(|name| name == service)
+        self.0.iter().any(|name| name == service)
+    }
+}
+
+impl<B> Bypass<B> for UnguardedServices {
+    fn bypass(&self, request: &Request<B>) -> bool {
+        self.is_unguarded(request.uri().path())
+    }
+}
+
+/// The service made by [`GrpcJwtCutoffLayer`]: the core [`JwtCutoff`] service, which lets the
+/// unguarded services through, under the wrapped service's name.
+pub struct GrpcJwtCutoff<S, C = NoClaims, R = GrpcResponder>(JwtCutoff<S, C, R, UnguardedServices>);
+
+impl<S, C, R> GrpcJwtCutoff<S, C, R> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        self.0.get_ref()
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.0.get_mut()
+    }
+
+    /// The wrapped service, by value.
+    pub fn into_inner(self) -> S {
+        self.0.into_inner()
     }
 }
 
 impl<S: Clone, C, R: Clone> Clone for GrpcJwtCutoff<S, C, R> {
     fn clone(&self) -> Self {
-        Self {
-            guarded: self.guarded.clone(),
-            unguarded: Arc::clone(&self.unguarded),
-        }
+        Self(self.0.clone())
     }
 }
 
 impl<S: fmt::Debug, C, R: fmt::Debug> fmt::Debug for GrpcJwtCutoff<S, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GrpcJwtCutoff")
-            .field("guarded", &self.guarded)
-            .field("unguarded", &self.unguarded)
-            .finish()
+        f.debug_tuple("GrpcJwtCutoff").field(&self.0).finish()
     }
 }
 
@@ -248,86 +246,18 @@ impl<S: NamedService, C, R> NamedService for GrpcJwtCutoff<S, C, R> {
 
 impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for GrpcJwtCutoff<S, C, R>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    C: DeserializeOwned + Clone + Send + Sync + 'static,
-    R: Responder<ResBody>,
+    JwtCutoff<S, C, R, UnguardedServices>: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
     type Response = Response<ResBody>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody, R>;
+    type Error = <JwtCutoff<S, C, R, UnguardedServices> as Service<Request<ReqBody>>>::Error;
+    type Future = <JwtCutoff<S, C, R, UnguardedServices> as Service<Request<ReqBody>>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // The core service polls the wrapped one, and nothing else.
-        self.guarded.poll_ready(cx)
+        self.0.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if self.is_unguarded(request.uri().path()) {
-            // The wrapped service was polled ready through the core one: call that instance and
-            // leave a clone behind, as the core service does.
-            let inner = self.guarded.get_mut();
-            let clone = inner.clone();
-            let mut ready = std::mem::replace(inner, clone);
-            return ResponseFuture {
-                kind: Kind::Unguarded {
-                    future: ready.call(request),
-                },
-            };
-        }
-        ResponseFuture {
-            kind: Kind::Guarded {
-                future: self.guarded.call(request),
-            },
-        }
-    }
-}
-
-pin_project! {
-    /// The response future of [`GrpcJwtCutoff`].
-    pub struct ResponseFuture<S, ReqBody, R>
-    where
-        S: Service<Request<ReqBody>>,
-    {
-        #[pin]
-        kind: Kind<jwt_cutoff::ResponseFuture<S, ReqBody, R>, S::Future>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<G, U> {
-        Guarded { #[pin] future: G },
-        Unguarded { #[pin] future: U },
-    }
-}
-
-impl<S, ReqBody, R> fmt::Debug for ResponseFuture<S, ReqBody, R>
-where
-    S: Service<Request<ReqBody>>,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            Kind::Guarded { .. } => "guarded",
-            Kind::Unguarded { .. } => "unguarded",
-        };
-        f.debug_struct("ResponseFuture")
-            .field("kind", &kind)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, ReqBody, R, ResBody> Future for ResponseFuture<S, ReqBody, R>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    R: Responder<ResBody>,
-{
-    type Output = Result<Response<ResBody>, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Guarded { future } => future.poll(cx),
-            KindProj::Unguarded { future } => future.poll(cx),
-        }
+        self.0.call(request)
     }
 }
 
@@ -336,8 +266,8 @@ mod tests {
     use super::*;
     use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, VerifyingKey};
 
-    fn service(layer: GrpcJwtCutoffLayer) -> GrpcJwtCutoff<()> {
-        layer.layer(())
+    fn service(layer: GrpcJwtCutoffLayer) -> UnguardedServices {
+        layer.unguarded
     }
 
     fn validator() -> Validator {

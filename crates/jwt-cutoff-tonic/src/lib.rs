@@ -77,7 +77,7 @@ mod responder;
 
 pub use layer::{
     DEFAULT_UNGUARDED_SERVICES, GrpcJwtCutoff, GrpcJwtCutoffLayer, REFLECTION_SERVICES,
-    ResponseFuture,
+    UnguardedServices,
 };
 pub use request::RequestExt;
 pub use responder::{GrpcResponder, rejection_status};

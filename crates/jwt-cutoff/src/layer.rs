@@ -4,6 +4,7 @@ use std::fmt;
 
 use tower_layer::Layer;
 
+use crate::bypass::NoBypass;
 use crate::claims::NoClaims;
 use crate::reject::Rfc6750Responder;
 use crate::service::JwtCutoff;
@@ -18,29 +19,31 @@ use crate::validate::Validator;
 ///
 /// See the [crate docs](crate) for a complete example.
 #[must_use]
-pub struct JwtCutoffLayer<C = NoClaims, R = Rfc6750Responder> {
+pub struct JwtCutoffLayer<C = NoClaims, R = Rfc6750Responder, P = NoBypass> {
     validator: Validator<C>,
     responder: R,
+    bypass: P,
     optional: bool,
 }
 
-impl<C, R: Clone> Clone for JwtCutoffLayer<C, R> {
+impl<C, R: Clone, P: Clone> Clone for JwtCutoffLayer<C, R, P> {
     fn clone(&self) -> Self {
         Self {
             validator: self.validator.clone(),
             responder: self.responder.clone(),
+            bypass: self.bypass.clone(),
             optional: self.optional,
         }
     }
 }
 
-impl<C, R: fmt::Debug> fmt::Debug for JwtCutoffLayer<C, R> {
+impl<C, R: fmt::Debug, P> fmt::Debug for JwtCutoffLayer<C, R, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtCutoffLayer")
             .field("validator", &self.validator)
             .field("responder", &self.responder)
             .field("optional", &self.optional)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,17 +53,30 @@ impl<C> JwtCutoffLayer<C> {
         Self {
             validator,
             responder: Rfc6750Responder::new(),
+            bypass: NoBypass,
             optional: false,
         }
     }
 }
 
-impl<C, R> JwtCutoffLayer<C, R> {
+impl<C, R, P> JwtCutoffLayer<C, R, P> {
     /// Answers refused requests with `responder` instead.
-    pub fn responder<T>(self, responder: T) -> JwtCutoffLayer<C, T> {
+    pub fn responder<T>(self, responder: T) -> JwtCutoffLayer<C, T, P> {
         JwtCutoffLayer {
             validator: self.validator,
             responder,
+            bypass: self.bypass,
+            optional: self.optional,
+        }
+    }
+
+    /// Lets the requests `bypass` picks through untouched: no token needed, nothing checked,
+    /// no [`Verified`](crate::Verified) in their extensions (see [`Bypass`](crate::Bypass)).
+    pub fn bypass<T>(self, bypass: T) -> JwtCutoffLayer<C, R, T> {
+        JwtCutoffLayer {
+            validator: self.validator,
+            responder: self.responder,
+            bypass,
             optional: self.optional,
         }
     }
@@ -79,14 +95,15 @@ impl<C, R> JwtCutoffLayer<C, R> {
     }
 }
 
-impl<S, C, R: Clone> Layer<S> for JwtCutoffLayer<C, R> {
-    type Service = JwtCutoff<S, C, R>;
+impl<S, C, R: Clone, P: Clone> Layer<S> for JwtCutoffLayer<C, R, P> {
+    type Service = JwtCutoff<S, C, R, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
         JwtCutoff::new(
             inner,
             self.validator.clone(),
             self.responder.clone(),
+            self.bypass.clone(),
             self.optional,
         )
     }

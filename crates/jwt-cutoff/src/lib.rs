@@ -110,6 +110,7 @@ compile_error!(
 compile_error!("jwt-cutoff: enable one crypto backend feature: `aws-lc-rs` or `rust-crypto`");
 
 mod bearer;
+mod bypass;
 mod claims;
 mod issuer;
 mod keys;
@@ -121,6 +122,7 @@ mod service;
 mod token_cache;
 mod validate;
 
+pub use bypass::{Bypass, NoBypass};
 pub use claims::{NoClaims, TokenType, Verified};
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use jwt_cutoff_store::{

@@ -1,7 +1,7 @@
 //! [`JwtCutoff`]: the service, and the [`ResponseFuture`] that checks the cutoff, then calls inside.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -12,25 +12,34 @@ use serde::de::DeserializeOwned;
 use tower_service::Service;
 
 use crate::bearer::bearer_token;
+use crate::bypass::{Bypass, NoBypass};
 use crate::claims::NoClaims;
 use crate::reject::{Reason, Rejection, Responder, Rfc6750Responder, record_refusal, recorded};
 use crate::validate::Validator;
 use jwt_cutoff_store::BoxFuture;
 
 /// The service made by [`JwtCutoffLayer`](crate::JwtCutoffLayer).
-pub struct JwtCutoff<S, C = NoClaims, R = Rfc6750Responder> {
+pub struct JwtCutoff<S, C = NoClaims, R = Rfc6750Responder, P = NoBypass> {
     inner: S,
     validator: Validator<C>,
     responder: R,
+    bypass: P,
     optional: bool,
 }
 
-impl<S, C, R> JwtCutoff<S, C, R> {
-    pub(crate) fn new(inner: S, validator: Validator<C>, responder: R, optional: bool) -> Self {
+impl<S, C, R, P> JwtCutoff<S, C, R, P> {
+    pub(crate) fn new(
+        inner: S,
+        validator: Validator<C>,
+        responder: R,
+        bypass: P,
+        optional: bool,
+    ) -> Self {
         Self {
             inner,
             validator,
             responder,
+            bypass,
             optional,
         }
     }
@@ -51,37 +60,41 @@ impl<S, C, R> JwtCutoff<S, C, R> {
     }
 }
 
-impl<S: Clone, C, R: Clone> Clone for JwtCutoff<S, C, R> {
+impl<S: Clone, C, R: Clone, P: Clone> Clone for JwtCutoff<S, C, R, P> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             validator: self.validator.clone(),
             responder: self.responder.clone(),
+            bypass: self.bypass.clone(),
             optional: self.optional,
         }
     }
 }
 
-impl<S: fmt::Debug, C, R: fmt::Debug> fmt::Debug for JwtCutoff<S, C, R> {
+impl<S: fmt::Debug, C, R: fmt::Debug, P> fmt::Debug for JwtCutoff<S, C, R, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtCutoff")
             .field("inner", &self.inner)
             .field("validator", &self.validator)
             .field("responder", &self.responder)
             .field("optional", &self.optional)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-impl<S, C, R, ReqBody, ResBody> Service<Request<ReqBody>> for JwtCutoff<S, C, R>
+impl<S, C, R, P, ReqBody, ResBody> Service<Request<ReqBody>> for JwtCutoff<S, C, R, P>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: 'static,
     C: DeserializeOwned + Clone + Send + Sync + 'static,
     R: Responder<ResBody>,
+    P: Bypass<ReqBody>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody, R>;
+    type Future = ResponseFuture<S, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -93,6 +106,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
+        if self.bypass.bypass(&request) {
+            return ResponseFuture::calling(inner.call(request));
+        }
         let token = match bearer_token(request.headers(), self.validator.max_token_bytes()) {
             Ok(token) => token,
             Err(Reason::MissingToken) if self.optional => {
@@ -119,19 +135,23 @@ where
         }
         let validator = self.validator.clone();
         let subject = Arc::clone(&verified.subject);
+        let responder = self.responder.clone();
         // Handed to the inner service only if the cutoff check below passes.
         request.extensions_mut().insert(verified);
-        let check = Box::pin(async move { validator.check_cutoff(&subject, judged).await });
+        let check = Box::pin(async move {
+            match recorded(validator.check_cutoff(&subject, judged).await) {
+                Ok(()) => Ok((inner, request)),
+                Err(rejection) => Err(responder.respond(&rejection)),
+            }
+        });
         ResponseFuture {
             state: State::Checking { check },
-            pending: Some((inner, request)),
-            responder: Some(self.responder.clone()),
         }
     }
 }
 
-impl<S, C, R> JwtCutoff<S, C, R> {
-    fn reject<ReqBody, ResBody>(&self, rejection: Rejection) -> ResponseFuture<S, ReqBody, R>
+impl<S, C, R, P> JwtCutoff<S, C, R, P> {
+    fn reject<ReqBody, ResBody>(&self, rejection: Rejection) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         R: Responder<ResBody>,
@@ -140,57 +160,53 @@ impl<S, C, R> JwtCutoff<S, C, R> {
         self.respond(&rejection)
     }
 
-    fn respond<ReqBody, ResBody>(&self, rejection: &Rejection) -> ResponseFuture<S, ReqBody, R>
+    fn respond<ReqBody, ResBody>(&self, rejection: &Rejection) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
         R: Responder<ResBody>,
     {
         ResponseFuture {
             state: State::Rejected {
-                response: Some(self.responder.respond(rejection)),
+                response: std::future::ready(self.responder.respond(rejection)),
             },
-            pending: None,
-            responder: None,
         }
     }
 }
 
 pin_project! {
     /// The response future of [`JwtCutoff`].
-    pub struct ResponseFuture<S, ReqBody, R>
+    pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
-        state: State<S::Future, S::Response>,
-        pending: Option<(S, Request<ReqBody>)>,
-        responder: Option<R>,
+        state: State<S, ReqBody, S::Future, S::Response>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, Res> {
-        Checking { check: BoxFuture<'static, Result<(), Rejection>> },
+    enum State<S, ReqBody, F, Res> {
+        // The cutoff is being looked up; the service and the request wait inside the check, which
+        // hands them back, or the refusal.
+        Checking { check: BoxFuture<'static, Result<(S, Request<ReqBody>), Res>> },
         Calling { #[pin] future: F },
-        Rejected { response: Option<Res> },
+        Rejected { response: Ready<Res> },
     }
 }
 
-impl<S, ReqBody, R> ResponseFuture<S, ReqBody, R>
+impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
     fn calling(future: S::Future) -> Self {
         Self {
             state: State::Calling { future },
-            pending: None,
-            responder: None,
         }
     }
 }
 
-impl<S, ReqBody, R> fmt::Debug for ResponseFuture<S, ReqBody, R>
+impl<S, ReqBody> fmt::Debug for ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
@@ -206,41 +222,76 @@ where
     }
 }
 
-impl<S, ReqBody, R, ResBody> Future for ResponseFuture<S, ReqBody, R>
+impl<S, ReqBody> Future for ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    R: Responder<ResBody>,
+    S: Service<Request<ReqBody>>,
 {
-    type Output = Result<Response<ResBody>, S::Error>;
+    type Output = Result<S::Response, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Checking { check } => {
-                    let checked = recorded(ready!(check.as_mut().poll(cx)));
-                    let (Some((mut inner, request)), Some(responder)) =
-                        (this.pending.take(), this.responder.take())
-                    else {
-                        unreachable!("ResponseFuture polled after completion");
-                    };
-                    match checked {
-                        Ok(()) => this.state.set(State::Calling {
-                            future: inner.call(request),
-                        }),
-                        Err(rejection) => {
-                            return Poll::Ready(Ok(responder.respond(&rejection)));
-                        }
-                    }
-                }
+                StateProj::Checking { check } => match ready!(check.as_mut().poll(cx)) {
+                    Ok((mut inner, request)) => this.state.set(State::Calling {
+                        future: inner.call(request),
+                    }),
+                    Err(refusal) => return Poll::Ready(Ok(refusal)),
+                },
                 StateProj::Calling { future } => return future.poll(cx),
-                StateProj::Rejected { response } => {
-                    let Some(response) = response.take() else {
-                        unreachable!("ResponseFuture polled after completion");
-                    };
-                    return Poll::Ready(Ok(response));
-                }
+                StateProj::Rejected { response } => return Pin::new(response).poll(cx).map(Ok),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::StatusCode;
+    use tower::{ServiceBuilder, ServiceExt as _};
+
+    use super::*;
+    use crate::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Verified, VerifyingKey};
+
+    const SECRET: &[u8] = b"a bypass test secret of at least 32 bytes";
+
+    #[tokio::test]
+    async fn bypassed_requests_reach_the_service_unchecked_and_others_do_not() {
+        let validator = Validator::builder()
+            .algorithms([Algorithm::HS256])
+            .key(VerifyingKey::hmac(SECRET).unwrap())
+            .build(CutoffCache::new(MemoryStore::new()))
+            .unwrap();
+        let service = ServiceBuilder::new()
+            .layer(
+                JwtCutoffLayer::new(validator)
+                    .bypass(|request: &Request<()>| request.uri().path() == "/healthz"),
+            )
+            .service_fn(|request: Request<()>| async move {
+                let verified = request.extensions().get::<Verified>().is_some();
+                Ok::<_, Infallible>(Response::new(verified))
+            });
+        let call = |path: &str, authorization: Option<&str>| {
+            let mut request = Request::get(path);
+            if let Some(authorization) = authorization {
+                request = request.header("authorization", authorization);
+            }
+            service.clone().oneshot(request.body(()).unwrap())
+        };
+
+        for authorization in [None, Some("Bearer not.a.token"), Some("Basic x")] {
+            let response = call("/healthz", authorization).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{authorization:?}");
+            assert!(
+                !response.into_body(),
+                "nothing verified, nothing in the extensions"
+            );
+            let response = call("/api", authorization).await.unwrap();
+            assert_ne!(response.status(), StatusCode::OK, "{authorization:?}");
+        }
+        let response = call("/healthz/x", None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 }
