@@ -1,78 +1,142 @@
-//! Serve a tower service guarded by [`JwtCutoffLayer`](jwt_cutoff::JwtCutoffLayer) with hyper 1:
-//! HTTP/1 and HTTP/2 on one port, graceful shutdown, and no body glue to write.
+//! Put [`JwtCutoffLayer`] in front of a hyper 1 service, served by hyper-util's own builder and
+//! graceful shutdown.
 //!
-//! This crate holds no authentication logic. The layer does all the checking; [`serve`] runs the
-//! guarded service on a [`TcpListener`](tokio::net::TcpListener), and handlers read the
-//! [`Verified`](jwt_cutoff::Verified) claims from `request.extensions()`.
+//! The layer does all the checking; this crate only closes the gap between hyper and tower.
+//! hyper 1 services (such as [`hyper::service::service_fn`]) are not tower services, and the
+//! layer's default refusals need a response body with [`Default`], which streaming bodies lack.
+//! [`guard`] takes the layer and a hyper service and returns a hyper service, a [`Guarded`], that
+//! hyper-util's [`auto::Builder`] serves as it is. Requests with a valid token reach the handler
+//! with a [`Verified`](jwt_cutoff::Verified) in `request.extensions()`; refused ones never do.
+//!
+//! - [`guard`]: the layer in front of a hyper service, as a hyper service.
+//! - [`Handler`]: the hyper-to-tower half of it, to put other tower layers around the handler too.
+//! - [`ResponseBody`]: the handler's body or the layer's empty refusal body, so the handler may
+//!   answer with any [`http_body::Body`].
+//!
+//! The accept loop, HTTP/1 and HTTP/2 on one port, and graceful shutdown are hyper-util's; the
+//! example below is the whole server.
 //!
 //! # Example
 //!
 //! ```no_run
 //! use std::convert::Infallible;
+//! use std::pin::pin;
+//! use std::time::Duration;
 //!
 //! use bytes::Bytes;
 //! use http::{Request, Response};
 //! use http_body_util::Full;
+//! use hyper::body::Incoming;
+//! use hyper::service::service_fn;
+//! use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+//! use hyper_util::server::conn::auto::Builder;
+//! use hyper_util::server::graceful::GracefulShutdown;
 //! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Validator, Verified, VerifyingKey};
-//! use jwt_cutoff_hyper::Incoming;
-//! use tower::ServiceBuilder;
+//! use tokio::net::TcpListener;
+//!
+//! /// Reached only with a valid token: the layer put it in the request extensions.
+//! async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+//!     let subject = request.extensions().get::<Verified>().map_or("", Verified::subject);
+//!     Ok(Response::new(Full::from(format!("hello {subject}\n"))))
+//! }
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let cutoffs = CutoffCache::new(MemoryStore::new());
 //!     let validator = Validator::builder()
 //!         .algorithms([Algorithm::HS256])
 //!         .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
-//!         .build(cutoffs)?;
-//!     let service = ServiceBuilder::new()
-//!         .layer(JwtCutoffLayer::new(validator))
-//!         .service_fn(|request: Request<Incoming>| async move {
-//!             let subject = request.extensions().get::<Verified>().map(Verified::subject);
-//!             let body = Full::new(Bytes::from(format!("hello {}", subject.unwrap_or_default())));
-//!             Ok::<_, Infallible>(Response::new(body))
-//!         });
+//!         .build(CutoffCache::new(MemoryStore::new()))?;
+//!     let service = jwt_cutoff_hyper::guard(JwtCutoffLayer::new(validator), service_fn(hello));
 //!
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//!     jwt_cutoff_hyper::serve(listener, service)
-//!         .with_graceful_shutdown(async {
-//!             let _ = tokio::signal::ctrl_c().await;
-//!         })
-//!         .await;
+//!     // HTTP/1 and HTTP/2 (prior knowledge, as h2c and gRPC clients use it) on one port. The timer
+//!     // puts HTTP/1's 30 s header read timeout in force.
+//!     let mut builder = Builder::new(TokioExecutor::new());
+//!     builder.http1().timer(TokioTimer::new());
+//!     builder.http2().timer(TokioTimer::new());
+//!     let graceful = GracefulShutdown::new();
+//!     let listener = TcpListener::bind("127.0.0.1:3000").await?;
+//!     let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+//!
+//!     loop {
+//!         let stream = tokio::select! {
+//!             accepted = listener.accept() => match accepted {
+//!                 Ok((stream, _remote)) => stream,
+//!                 Err(error) => {
+//!                     // Such as running out of file descriptors: pause rather than spin.
+//!                     eprintln!("accept failed: {error}");
+//!                     tokio::time::sleep(Duration::from_secs(1)).await;
+//!                     continue;
+//!                 }
+//!             },
+//!             _ = ctrl_c.as_mut() => break,
+//!         };
+//!         let _ = stream.set_nodelay(true);
+//!         // Each connection gets a clone of the guarded service and its own task.
+//!         let connection = builder
+//!             .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
+//!             .into_owned();
+//!         let connection = graceful.watch(connection);
+//!         tokio::spawn(async move {
+//!             if let Err(error) = connection.await {
+//!                 eprintln!("connection failed: {error}");
+//!             }
+//!         });
+//!     }
+//!
+//!     // New connections are refused from here on; open ones finish their in-flight requests and
+//!     // close (HTTP/1 `Connection: close`, HTTP/2 `GOAWAY`). Whatever is still open at the
+//!     // deadline is closed when `main` returns and the runtime drops its tasks.
+//!     drop(listener);
+//!     tokio::select! {
+//!         () = graceful.shutdown() => {}
+//!         () = tokio::time::sleep(Duration::from_secs(30)) => eprintln!("shutdown timed out"),
+//!     }
 //!     Ok(())
 //! }
 //! ```
 //!
-//! # Body types
+//! # A tower service instead
 //!
-//! Requests reach the service as `Request<`[`Incoming`]`>`, hyper's body type, which the layer
-//! passes through untouched. Responses may use any [`http_body::Body`] whose error converts into
-//! a [`BoxError`], but the layer answers refused requests itself, with an empty body made by
-//! [`Default`]: so with the default responder, the response body type must implement `Default`.
+//! A handler that is a tower service already (`tower::service_fn`, a `ServiceBuilder` stack)
+//! needs nothing from this crate: `TowerToHyperService::new(JwtCutoffLayer::new(validator).layer(service))`
+//! is what hyper-util serves, provided its response body implements `Default` (`Full<Bytes>`,
+//! `Empty<Bytes>`, `String` and http-body-util's `BoxBody` do) or the layer has a
+//! [`Responder`](jwt_cutoff::Responder) that writes the handler's body type.
 //!
-//! - `Full<Bytes>`, `Empty<Bytes>` (from `http-body-util`) and `String` do: return them as they are.
-//! - A body that streams, or different body types on different paths: return
-//!   `Response<`[`BoxBody`]`>` and wrap each body with [`boxed`].
-//! - Or give the layer your own [`Responder`](jwt_cutoff::Responder): any closure
-//!   `Fn(&Rejection) -> Response<B>` is one, so refusals can use your body type and your wording.
+//! # Limits
 //!
-//! # Serving
+//! hyper's own limits come before the layer's: HTTP/1 requests whose headers outgrow its read
+//! buffer (about 400 KB) get 431, and HTTP/2 header lists far beyond 16 KiB close the connection
+//! with `GOAWAY`, before the layer's cap on token size (8 KiB by default) is reached. TLS is not
+//! handled here: terminate it in front, or wrap the accepted stream (say with `tokio-rustls`)
+//! before handing it to the builder.
 //!
-//! One port speaks HTTP/1.1 and HTTP/2 (prior knowledge, as gRPC and `h2c` clients use it). Each
-//! connection runs on its own tokio task, with its own clone of the service; an error on one
-//! connection is logged (`tracing`, debug level) and touches no other, and an accept error
-//! (such as running out of file descriptors) is logged and retried after a pause, never fatal.
-//! hyper's own limits still come first: HTTP/1 requests whose headers outgrow its read buffer
-//! (about 400 KB) get 431, and HTTP/2 header lists far beyond 16 KiB close the connection with
-//! `GOAWAY`, before the layer's own cap on token size (8 KiB by default) is reached.
-//! TLS is not handled here: terminate it in front, or accept TLS connections yourself and use
-//! `hyper-util` directly.
+//! [`auto::Builder`]: https://docs.rs/hyper-util/0.1/hyper_util/server/conn/auto/struct.Builder.html
 
 mod body;
-mod serve;
+mod handler;
 
-pub use body::{BoxBody, BoxError, boxed};
-pub use hyper::body::Incoming;
-pub use serve::{Serve, ServeFuture, WithGracefulShutdown, serve};
+use hyper_util::service::TowerToHyperService;
+use jwt_cutoff::{JwtCutoff, JwtCutoffLayer, NoClaims, Rfc6750Responder};
+use tower_layer::Layer as _;
+
+pub use body::ResponseBody;
+pub use handler::{Handler, HandlerFuture};
 
 /// The core crate, re-exported so its version always matches this one.
 pub use jwt_cutoff;
+
+/// A hyper service `S` behind [`JwtCutoffLayer`], as a hyper service: what [`guard`] returns
+/// and hyper-util's builder serves. Its responses have a [`ResponseBody`].
+pub type Guarded<S, C = NoClaims, R = Rfc6750Responder> =
+    TowerToHyperService<JwtCutoff<Handler<S>, C, R>>;
+
+/// Puts `layer` in front of the hyper service `service` (such as a
+/// [`service_fn`](hyper::service::service_fn)), and returns a hyper service for
+/// `serve_connection` of hyper-util's builder (clone it for each connection).
+///
+/// The handler may answer with any body: responses come out as [`ResponseBody`], whose default
+/// is the empty body of a refusal. See the [crate docs](crate) for a complete server.
+pub fn guard<S, C, R: Clone>(layer: JwtCutoffLayer<C, R>, service: S) -> Guarded<S, C, R> {
+    TowerToHyperService::new(layer.layer(Handler::new(service)))
+}

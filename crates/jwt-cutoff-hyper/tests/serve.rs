@@ -1,5 +1,6 @@
-//! The guarded service over a real socket: tokens accepted and revoked, HTTP/1 and HTTP/2, and the
-//! SPEC's header cases as hyper hands them over.
+//! A `service_fn` handler behind `guard`, served by hyper-util's auto builder over a real socket:
+//! tokens accepted and revoked, HTTP/1 and HTTP/2 on one port, and the SPEC's header cases as hyper
+//! hands them over.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,13 +15,17 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Version};
+use http_body::Frame;
 use http_body_util::{Full, StreamBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::service::TowerToHyperService;
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MemoryStore,
-    SourceError, Validator, VerifyingKey,
+    BoxFuture, Cutoff, CutoffCache, CutoffSource, MemoryStore, SourceError, Verified,
 };
-use jwt_cutoff_hyper::{BoxBody, Incoming, boxed};
-use support::{Server, clients, get, http1_client, raw, raw_status, send};
+use support::{
+    GUARD, Running, Server, clients, get, http1_client, issuer, layer, raw, raw_status, send,
+};
 use tower::ServiceBuilder;
 
 #[tokio::test]
@@ -268,60 +273,78 @@ async fn a_failing_store_gives_503_with_retry_after() {
 }
 
 #[tokio::test]
-async fn a_handler_returning_box_body_is_guarded_without_glue() {
-    let cutoffs = CutoffCache::new(MemoryStore::new());
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(support::SECRET).unwrap())
-        .build(cutoffs)
-        .unwrap();
-    // One path streams, one path answers in full: both become `BoxBody`.
-    let service = ServiceBuilder::new()
-        .layer(JwtCutoffLayer::new(validator))
-        .service_fn(|request: Request<Incoming>| async move {
-            let body = if request.uri().path() == "/stream" {
-                let chunks = ["one ", "two"]
-                    .map(|chunk| Ok::<_, Infallible>(http_body::Frame::data(Bytes::from(chunk))));
-                boxed(StreamBody::new(futures_util::stream::iter(chunks)))
-            } else {
-                boxed(Full::new(Bytes::from("full")))
-            };
-            Ok::<_, Infallible>(Response::<BoxBody>::new(body))
-        });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = tokio::spawn(async move {
-        let never = jwt_cutoff_hyper::serve(listener, service).await;
-        match never {}
+async fn a_handler_with_a_streaming_body_is_guarded_without_glue() {
+    // `StreamBody` has no `Default`: refusals still get a body, the empty `ResponseBody`.
+    let handler = service_fn(|request: Request<Incoming>| async move {
+        let chunks: Vec<Result<Frame<Bytes>, Infallible>> = match request.uri().path() {
+            "/stream" => vec![
+                Ok(Frame::data(Bytes::from("one "))),
+                Ok(Frame::data(Bytes::from("two"))),
+            ],
+            _ => vec![Ok(Frame::data(Bytes::from("full")))],
+        };
+        Ok::<_, Infallible>(Response::new(StreamBody::new(futures_util::stream::iter(
+            chunks,
+        ))))
     });
+    let cutoffs = CutoffCache::new(MemoryStore::new());
+    let running = Running::start(jwt_cutoff_hyper::guard(layer(cutoffs), handler), GUARD);
+    let addr = running.addr;
 
-    let issuer = jwt_cutoff::TokenIssuer::builder(
-        jwt_cutoff::SigningKey::hmac(support::SECRET, Algorithm::HS256).unwrap(),
-    )
-    .build()
-    .unwrap();
     let bearer = format!(
         "Bearer {}",
-        issuer.issue_access("alice", &()).unwrap().token
+        issuer().issue_access("alice", &()).unwrap().token
     );
-    let client = http1_client();
-    let streamed = send(&client, get(&format!("http://{addr}/stream"), &[&bearer]))
-        .await
-        .unwrap();
-    assert_eq!(
-        (streamed.status, streamed.body.as_str()),
-        (StatusCode::OK, "one two")
+    for (name, client, _) in clients() {
+        let streamed = send(&client, get(&format!("http://{addr}/stream"), &[&bearer]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (streamed.status, streamed.body.as_str()),
+            (StatusCode::OK, "one two"),
+            "{name}"
+        );
+        let refused = send(&client, get(&format!("http://{addr}/stream"), &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (refused.status, refused.body.as_str()),
+            (StatusCode::UNAUTHORIZED, ""),
+            "{name}"
+        );
+        assert_eq!(refused.header("www-authenticate"), Some("Bearer"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_tower_service_needs_only_hyper_utils_adapter() {
+    // The other path the crate docs name: a tower stack, no `Handler`, a body with `Default`.
+    let cutoffs = CutoffCache::new(MemoryStore::new());
+    let service = ServiceBuilder::new().layer(layer(cutoffs)).service_fn(
+        |request: Request<Incoming>| async move {
+            let subject = request
+                .extensions()
+                .get::<Verified>()
+                .map(Verified::subject);
+            let body = Full::new(Bytes::from(subject.unwrap_or_default().to_owned()));
+            Ok::<_, Infallible>(Response::new(body))
+        },
     );
-    let full = send(&client, get(&format!("http://{addr}/"), &[&bearer]))
-        .await
-        .unwrap();
-    assert_eq!((full.status, full.body.as_str()), (StatusCode::OK, "full"));
-    let refused = send(&client, get(&format!("http://{addr}/"), &[]))
-        .await
-        .unwrap();
-    assert_eq!(
-        (refused.status, refused.body.as_str()),
-        (StatusCode::UNAUTHORIZED, "")
+    let running = Running::start(TowerToHyperService::new(service), GUARD);
+
+    let bearer = format!(
+        "Bearer {}",
+        issuer().issue_access("alice", &()).unwrap().token
     );
-    served.abort();
+    let url = format!("http://{}/", running.addr);
+    for (name, client, _) in clients() {
+        let answer = send(&client, get(&url, &[&bearer])).await.unwrap();
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (StatusCode::OK, "alice"),
+            "{name}"
+        );
+        let refused = send(&client, get(&url, &[])).await.unwrap();
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{name}");
+    }
 }

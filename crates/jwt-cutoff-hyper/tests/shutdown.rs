@@ -1,5 +1,6 @@
-//! Graceful shutdown over a real socket: in-flight requests finish, new connections are refused,
-//! the serve future resolves; the timeout closes what is left.
+//! Graceful shutdown through hyper-util's `GracefulShutdown`, over a real socket: in-flight
+//! requests finish, new connections are refused, the accept loop returns; at the deadline,
+//! returning closes what is left.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -48,10 +49,10 @@ async fn in_flight_requests_finish_while_new_connections_are_refused() {
             .await
             .unwrap();
 
-        server.shut_down();
+        server.running.shut_down();
         until_refused(server.addr).await;
         assert!(
-            !server.served.is_finished(),
+            server.running.is_serving(),
             "{name}: the server must wait for the in-flight request"
         );
 
@@ -62,9 +63,7 @@ async fn in_flight_requests_finish_while_new_connections_are_refused() {
             .unwrap();
         assert_eq!(answer.status, StatusCode::OK, "{name}");
         assert_eq!(answer.body, "slow alice", "{name}");
-        guarded("the serve future", &mut server.served)
-            .await
-            .unwrap();
+        server.running.served().await;
 
         // Still refused after the drain, through the client too.
         let after = send(&client, get(&server.url("/me"), &[&bearer])).await;
@@ -83,17 +82,15 @@ async fn idle_keep_alive_connections_do_not_hold_the_shutdown() {
             .unwrap();
         assert_eq!(answer.status, StatusCode::OK, "{name}");
 
-        server.shut_down();
-        guarded("the serve future", &mut server.served)
-            .await
-            .unwrap();
+        server.running.shut_down();
+        server.running.served().await;
         drop(client);
     }
 }
 
 #[tokio::test]
-async fn the_shutdown_timeout_closes_requests_that_never_finish() {
-    let mut server = Server::start_with(MemoryStore::new(), Some(Duration::from_millis(200))).await;
+async fn the_shutdown_deadline_closes_requests_that_never_finish() {
+    let mut server = Server::start_with(MemoryStore::new(), Duration::from_millis(200)).await;
     let bearer = format!("Bearer {}", server.token("alice"));
     let client = http1_client();
     let stuck = {
@@ -104,11 +101,9 @@ async fn the_shutdown_timeout_closes_requests_that_never_finish() {
         .await
         .unwrap();
 
-    // The slow request is never released: only the timeout can end the drain.
-    server.shut_down();
-    guarded("the serve future", &mut server.served)
-        .await
-        .unwrap();
+    // The slow request is never released: only the deadline can end the drain.
+    server.running.shut_down();
+    server.running.served().await;
     let outcome = guarded("the stuck request", stuck).await.unwrap();
     assert!(
         outcome.is_err(),

@@ -1,20 +1,31 @@
 //! A hyper server guarded by `JwtCutoffLayer`: `/me` says who you are, `/logout-all` logs you out
-//! from all devices, after which the same token is refused.
+//! from all devices, after which the same token is refused. HTTP/1 and HTTP/2 (prior knowledge)
+//! on one port, served by hyper-util's builder; `jwt_cutoff_hyper::guard` puts the layer in front
+//! of a `hyper::service::service_fn` handler.
 //!
 //! Run with `cargo run -p example-hyper`, then use the `curl` lines it prints. Ctrl-C stops it
 //! gracefully: requests in flight are answered first.
 
 use std::convert::Infallible;
+use std::pin::pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
 use jwt_cutoff::{
     Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
     Verified, VerifyingKey,
 };
-use jwt_cutoff_hyper::Incoming;
-use tower::ServiceBuilder;
+use tokio::net::TcpListener;
+
+/// How long a shutdown waits for requests in flight before it closes their connections.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,25 +37,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build(cutoffs.clone())?;
 
     // Every request passes the layer first; `handle` only sees requests with a valid token.
-    let service = ServiceBuilder::new()
-        .layer(JwtCutoffLayer::new(validator))
-        .service_fn(move |request| handle(cutoffs.clone(), request));
+    let handler = service_fn(move |request| handle(cutoffs.clone(), request));
+    let service = jwt_cutoff_hyper::guard(JwtCutoffLayer::new(validator), handler);
 
     let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
     let token = issuer.issue_access("alice", &())?.token;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     println!("listening on http://{address} (Ctrl-C to stop)");
     println!("alice's token: {token}");
     println!("  curl -H 'Authorization: Bearer {token}' http://{address}/me");
     println!("  curl -X POST -H 'Authorization: Bearer {token}' http://{address}/logout-all");
 
-    jwt_cutoff_hyper::serve(listener, service)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            println!("shutting down");
-        })
-        .await;
+    // hyper-util's builder speaks HTTP/1 and HTTP/2 on one port; the timer puts HTTP/1's header
+    // read timeout in force.
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _remote)) => stream,
+                Err(error) => {
+                    // Such as running out of file descriptors: pause rather than spin.
+                    eprintln!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = ctrl_c.as_mut() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                eprintln!("connection failed: {error}");
+            }
+        });
+    }
+
+    // New connections are refused from here on; requests in flight are answered first.
+    println!("shutting down");
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_DEADLINE) => eprintln!("shutdown timed out"),
+    }
     Ok(())
 }
 

@@ -1,40 +1,150 @@
 //! A real server on 127.0.0.1:0 and real clients: hyper-util's legacy client over HTTP/1 and
 //! HTTP/2, and raw TCP for bytes no client would send.
+//!
+//! The server is the crate docs' accept loop: `jwt_cutoff_hyper::guard` in front of a
+//! `hyper::service::service_fn` handler, served by hyper-util's auto builder with its graceful
+//! shutdown. It runs on a thread with its own runtime, as a `main` would: when the loop returns at
+//! the shutdown deadline, dropping the runtime closes the connections still open.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
 use jwt_cutoff::{
     Algorithm, CutoffCache, CutoffSource, JwtCutoffLayer, SigningKey, TokenIssuer, Validator,
     Verified, VerifyingKey,
 };
-use jwt_cutoff_hyper::Incoming;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinHandle;
-use tower::ServiceBuilder;
 
 pub(crate) const SECRET: &[u8] = b"jwt-cutoff-hyper test secret: long enough for HS256";
 
 /// A hang guard: generous, so it only ever fires when something is stuck.
 pub(crate) const GUARD: Duration = Duration::from_secs(20);
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Awaits `future`, failing the test if it hangs.
 pub(crate) async fn guarded<T>(what: &str, future: impl Future<Output = T>) -> T {
     match tokio::time::timeout(GUARD, future).await {
         Ok(output) => output,
         Err(_) => panic!("hung: {what}"),
+    }
+}
+
+/// A server running the accept loop of the crate docs on its own thread and runtime.
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    /// Completes the shutdown signal; dropping it does too.
+    shutdown: Option<oneshot::Sender<()>>,
+    /// Fires once the accept loop has returned and its runtime is gone.
+    served: oneshot::Receiver<()>,
+}
+
+impl Running {
+    /// Serves `service` on 127.0.0.1:0, as the crate docs do; after the shutdown signal, waits
+    /// `deadline` at most for open connections to close.
+    pub(crate) fn start<S, B>(service: S, deadline: Duration) -> Self
+    where
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let (done, served) = oneshot::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                let mut builder = Builder::new(TokioExecutor::new());
+                builder.http1().timer(TokioTimer::new());
+                builder.http2().timer(TokioTimer::new());
+                let graceful = GracefulShutdown::new();
+                let mut signal = pin!(signal);
+                loop {
+                    let stream = tokio::select! {
+                        accepted = listener.accept() => match accepted {
+                            Ok((stream, _remote)) => stream,
+                            Err(error) => {
+                                eprintln!("accept failed: {error}");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                continue;
+                            }
+                        },
+                        // A send or a dropped sender: either way, shut down.
+                        _ = signal.as_mut() => break,
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
+                        .into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            eprintln!("connection failed: {error}");
+                        }
+                    });
+                }
+                drop(listener);
+                tokio::select! {
+                    () = graceful.shutdown() => {}
+                    () = tokio::time::sleep(deadline) => eprintln!("shutdown timed out"),
+                }
+            });
+            // As when `main` returns: the connections still open at the deadline are closed.
+            drop(runtime);
+            let _ = done.send(());
+        });
+        Self {
+            addr,
+            shutdown: Some(shutdown),
+            served,
+        }
+    }
+
+    /// Completes the shutdown signal.
+    pub(crate) fn shut_down(&mut self) {
+        self.shutdown.take().unwrap().send(()).unwrap();
+    }
+
+    /// Whether the accept loop is still running (or draining).
+    pub(crate) fn is_serving(&mut self) -> bool {
+        matches!(self.served.try_recv(), Err(TryRecvError::Empty))
+    }
+
+    /// Waits until the accept loop has returned and its runtime is gone.
+    pub(crate) async fn served(&mut self) {
+        guarded("the server to stop", &mut self.served)
+            .await
+            .unwrap();
     }
 }
 
@@ -45,14 +155,12 @@ pub(crate) struct Gate {
     release: Arc<Semaphore>,
 }
 
+/// The guarded test app on a [`Running`] server, with the cutoffs and an issuer for its tokens.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     pub(crate) cutoffs: CutoffCache,
     pub(crate) issuer: TokenIssuer,
-    /// Completes the shutdown signal.
-    shutdown: Option<oneshot::Sender<()>>,
-    /// The spawned serve future.
-    pub(crate) served: JoinHandle<()>,
+    pub(crate) running: Running,
     /// One message each time a `/slow` request reaches the handler.
     pub(crate) started: mpsc::UnboundedReceiver<()>,
     release: Arc<Semaphore>,
@@ -60,47 +168,26 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(source: impl CutoffSource) -> Self {
-        Self::start_with(source, None).await
+        Self::start_with(source, GUARD).await
     }
 
-    /// Serves the guarded test app with graceful shutdown (and `timeout`, if given).
-    pub(crate) async fn start_with(source: impl CutoffSource, timeout: Option<Duration>) -> Self {
+    /// Serves the guarded test app; after the shutdown signal, waits `deadline` at most.
+    pub(crate) async fn start_with(source: impl CutoffSource, deadline: Duration) -> Self {
         let cutoffs = CutoffCache::new(source);
-        let validator = Validator::builder()
-            .algorithms([Algorithm::HS256])
-            .key(VerifyingKey::hmac(SECRET).unwrap())
-            .build(cutoffs.clone())
-            .unwrap();
         let (started_tx, started) = mpsc::unbounded_channel();
         let release = Arc::new(Semaphore::new(0));
         let gate = Gate {
             started: started_tx,
             release: Arc::clone(&release),
         };
-        let service = ServiceBuilder::new()
-            .layer(JwtCutoffLayer::new(validator))
-            .service_fn(move |request| app(gate.clone(), request));
-
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let serve = jwt_cutoff_hyper::serve(listener, service).with_graceful_shutdown(async {
-            let _ = signal.await;
-        });
-        let serve = match timeout {
-            Some(timeout) => serve.shutdown_timeout(timeout),
-            None => serve,
-        };
-        let addr = serve.local_addr().unwrap();
-        let served = tokio::spawn(serve.into_future());
-        let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-            .build()
-            .unwrap();
+        let handler = service_fn(move |request| app(gate.clone(), request));
+        let service = jwt_cutoff_hyper::guard(layer(cutoffs.clone()), handler);
+        let running = Running::start(service, deadline);
         Self {
-            addr,
+            addr: running.addr,
             cutoffs,
-            issuer,
-            shutdown: Some(shutdown),
-            served,
+            issuer: issuer(),
+            running,
             started,
             release,
         }
@@ -114,15 +201,27 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Completes the shutdown signal.
-    pub(crate) fn shut_down(&mut self) {
-        self.shutdown.take().unwrap().send(()).unwrap();
-    }
-
     /// Lets one held `/slow` request finish.
     pub(crate) fn release_one(&self) {
         self.release.add_permits(1);
     }
+}
+
+/// The layer under test, checking HS256 tokens against `cutoffs`.
+pub(crate) fn layer(cutoffs: CutoffCache) -> JwtCutoffLayer {
+    let validator = Validator::builder()
+        .algorithms([Algorithm::HS256])
+        .key(VerifyingKey::hmac(SECRET).unwrap())
+        .build(cutoffs)
+        .unwrap();
+    JwtCutoffLayer::new(validator)
+}
+
+/// Issues tokens the layer accepts.
+pub(crate) fn issuer() -> TokenIssuer {
+    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+        .build()
+        .unwrap()
 }
 
 /// The guarded application: `/me` answers with the verified subject, `/slow` waits for the test.
