@@ -66,8 +66,8 @@
 //!
 //! # Features
 //!
-//! `aws-lc-rs` (default) and `rust-crypto` choose the core's crypto backend; enable exactly one
-//! (see the [`jwt_cutoff`] docs).
+//! `aws-lc-rs` (default) and `rust-crypto` pass the core's crypto backend features on; they are
+//! additive (see the [`jwt_cutoff`] docs).
 //!
 //! [tonic]: https://docs.rs/tonic
 

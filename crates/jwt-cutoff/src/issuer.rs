@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -127,8 +129,10 @@ impl TokenIssuerBuilder {
     ///
     /// # Errors
     /// The subject claim is one of the registered claims this crate writes itself (`iat`, `exp`,
-    /// `nbf`, `iss`, `aud`, `token_use`, `auth_time`), which no validator would accept.
+    /// `nbf`, `iss`, `aud`, `token_use`, `auth_time`), which no validator would accept; or this
+    /// build has no crypto backend (see the crate docs).
     pub fn build(self) -> Result<TokenIssuer, KeyError> {
+        crate::crypto::required_provider()?;
         check_subject_claim(&self.config.subject_claim).map_err(KeyError::new)?;
         Ok(TokenIssuer {
             config: Arc::new(self.config),
@@ -345,10 +349,23 @@ impl TokenIssuer {
             token_use: token_type.claim_value(),
             extra,
         };
-        let mut header = jsonwebtoken::Header::new(key.algorithm.to_jsonwebtoken());
-        header.kid.clone_from(&key.kid);
-        let token = jsonwebtoken::encode(&header, &claims, &key.key)
-            .map_err(|error| IssueError::new(format!("signing failed: {error}")))?;
+        let mut header = serde_json::json!({ "alg": key.algorithm.name(), "typ": "JWT" });
+        if let (Some(kid), Value::Object(header)) = (&key.kid, &mut header) {
+            header.insert("kid".to_owned(), Value::String(kid.clone()));
+        }
+        let encode = |part: Vec<u8>| URL_SAFE_NO_PAD.encode(part);
+        let (header, claims) = (
+            encode(
+                serde_json::to_vec(&header).map_err(|error| IssueError::new(error.to_string()))?,
+            ),
+            encode(
+                serde_json::to_vec(&claims).map_err(|error| IssueError::new(error.to_string()))?,
+            ),
+        );
+        let signing_input = format!("{header}.{claims}");
+        let signature = crate::crypto::sign(key, signing_input.as_bytes())
+            .map_err(|error| IssueError::new(error.to_string()))?;
+        let token = format!("{signing_input}.{signature}");
         Ok(IssuedToken {
             token,
             issued_at,

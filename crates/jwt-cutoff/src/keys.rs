@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier};
+use jsonwebtoken::crypto::JwtVerifier;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 use crate::reject::Reason;
@@ -331,7 +331,7 @@ impl KeyEntry {
             let index = match cached {
                 Some(index) => index,
                 None => {
-                    let Some(provider) = CryptoProvider::try_get_default() else {
+                    let Some(provider) = crate::crypto::provider() else {
                         return false;
                     };
                     let Ok(verifier) =
@@ -355,6 +355,7 @@ impl KeyEntry {
 
 impl KeySet {
     pub(crate) fn new(allowed: &[Algorithm], keys: Vec<VerifyingKey>) -> Result<Self, KeyError> {
+        crate::crypto::required_provider()?;
         if allowed.is_empty() {
             return Err(KeyError::new(
                 "no algorithms allowed: name them explicitly with `algorithms([..])`",

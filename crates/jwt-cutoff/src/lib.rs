@@ -86,14 +86,19 @@
 //!
 //! # Crypto backends
 //!
-//! Signatures are checked by [`jsonwebtoken`](https://docs.rs/jsonwebtoken) with one of two
-//! backends, chosen by exactly one feature:
+//! Signatures are made and checked by [`jsonwebtoken`](https://docs.rs/jsonwebtoken) with one of
+//! two backends:
 //! - `aws-lc-rs` (default): aws-lc, the faster one for RSA and ECDSA; builds a C library.
 //! - `rust-crypto`: pure Rust. It pulls the `rsa` crate, which has RUSTSEC-2023-0071 (a timing
 //!   side channel in *private-key* operations). Verifying only uses public keys; if this process
 //!   also *signs* with RSA keys, prefer `aws-lc-rs`.
 //!
-//! Enabling both, or neither, is a compile error rather than a panic on the first request.
+//! The features are additive, as Cargo expects: when both are on (two crates of one build asked
+//! for different ones, say), `aws-lc-rs` is used. The backend is handed to jsonwebtoken directly,
+//! not through its process-wide default, so both on never means a panic on the first request.
+//! With neither, [`ValidatorBuilder::build`] and [`TokenIssuerBuilder::build`] return an error
+//! naming the features, so a build without a backend fails at start-up, never as a "bad
+//! signature" on every request.
 //!
 //! # Features
 //! - `metrics`: counters through the [`metrics`](https://docs.rs/metrics) facade
@@ -101,17 +106,10 @@
 //!
 //! [tower]: https://docs.rs/tower
 
-#[cfg(all(feature = "aws-lc-rs", feature = "rust-crypto"))]
-compile_error!(
-    "jwt-cutoff: enable exactly one of the features `aws-lc-rs` and `rust-crypto` \
-     (use `default-features = false` to pick `rust-crypto`)"
-);
-#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
-compile_error!("jwt-cutoff: enable one crypto backend feature: `aws-lc-rs` or `rust-crypto`");
-
 mod bearer;
 mod bypass;
 mod claims;
+mod crypto;
 mod issuer;
 mod keys;
 mod layer;
