@@ -5,11 +5,7 @@
 //! issuers refuse to be built. The backend is passed to jsonwebtoken explicitly, never through its
 //! process-wide default, which panics when both of its features are on.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::crypto::CryptoProvider;
-
-use crate::keys::{KeyError, SigningKey};
 
 /// The backend this build signs and verifies with, if any.
 pub(crate) fn provider() -> Option<&'static CryptoProvider> {
@@ -21,26 +17,9 @@ pub(crate) fn provider() -> Option<&'static CryptoProvider> {
     None
 }
 
-/// The backend, or the build error that says how to get one.
-pub(crate) fn required_provider() -> Result<&'static CryptoProvider, KeyError> {
-    provider().ok_or_else(|| {
-        KeyError::new(
-            "jwt-cutoff was built without a crypto backend: enable its `aws-lc-rs` (default) or \
-             `rust-crypto` feature",
-        )
-    })
-}
-
-/// The base64url signature of `message` with `key`.
-pub(crate) fn sign(key: &SigningKey, message: &[u8]) -> Result<String, KeyError> {
-    let provider = required_provider()?;
-    let signer = (provider.signer_factory)(&key.algorithm.to_jsonwebtoken(), &key.key)
-        .map_err(|error| KeyError::new(format!("cannot sign with this key: {error}")))?;
-    let signature = signer
-        .try_sign(message)
-        .map_err(|error| KeyError::new(format!("signing failed: {error}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(signature))
-}
+/// Why a validator or an issuer cannot be built without a backend.
+pub(crate) const MISSING: &str = "jwt-cutoff was built without a crypto backend: enable its \
+     `aws-lc-rs` (default) or `rust-crypto` feature";
 
 #[cfg(test)]
 mod tests {

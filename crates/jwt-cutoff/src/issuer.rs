@@ -132,7 +132,7 @@ impl TokenIssuerBuilder {
     /// `nbf`, `iss`, `aud`, `token_use`, `auth_time`), which no validator would accept; or this
     /// build has no crypto backend (see the crate docs).
     pub fn build(self) -> Result<TokenIssuer, KeyError> {
-        crate::crypto::required_provider()?;
+        crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
         check_subject_claim(&self.config.subject_claim).map_err(KeyError::new)?;
         Ok(TokenIssuer {
             config: Arc::new(self.config),
@@ -363,7 +363,8 @@ impl TokenIssuer {
             ),
         );
         let signing_input = format!("{header}.{claims}");
-        let signature = crate::crypto::sign(key, signing_input.as_bytes())
+        let signature = key
+            .sign(signing_input.as_bytes())
             .map_err(|error| IssueError::new(error.to_string()))?;
         let token = format!("{signing_input}.{signature}");
         Ok(IssuedToken {

@@ -355,7 +355,7 @@ impl KeyEntry {
 
 impl KeySet {
     pub(crate) fn new(allowed: &[Algorithm], keys: Vec<VerifyingKey>) -> Result<Self, KeyError> {
-        crate::crypto::required_provider()?;
+        crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
         if allowed.is_empty() {
             return Err(KeyError::new(
                 "no algorithms allowed: name them explicitly with `algorithms([..])`",
@@ -453,6 +453,18 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// The base64url signature of `message`.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<String, KeyError> {
+        let provider =
+            crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
+        let signer = (provider.signer_factory)(&self.algorithm.to_jsonwebtoken(), &self.key)
+            .map_err(|error| KeyError::new(format!("cannot sign with this key: {error}")))?;
+        let signature = signer
+            .try_sign(message)
+            .map_err(|error| KeyError::new(format!("signing failed: {error}")))?;
+        Ok(URL_SAFE_NO_PAD.encode(signature))
+    }
+
     fn new(key: EncodingKey, algorithm: Algorithm, family: Family) -> Result<Self, KeyError> {
         if algorithm.family() != family {
             return Err(KeyError::new(format!(
