@@ -55,7 +55,8 @@ mod tests {
                 .contains("crypto backend")
         );
         let issuer =
-            TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap()).build();
+            TokenIssuer::builder(crate::SigningKey::hmac(secret, Algorithm::HS256).unwrap())
+                .build();
         assert!(issuer.unwrap_err().to_string().contains("crypto backend"));
     }
 }
