@@ -129,22 +129,8 @@
 //! users table at once (concurrently, so a lookup still waits for one round trip) and answer
 //! refused when the user is missing, as the project's demo does.
 //!
-//! # Why the `redis` crate and not `fred`
-//!
-//! Both are maintained and both would do. We chose [`redis`] (pinned to 1.x; a 2.0 release
-//! candidate exists) because:
-//! - it is the common choice, so a service that already talks to Redis most likely has it in its
-//!   tree, and this crate adds no second Redis client;
-//! - what this store needs is small: a connection that reconnects by itself
-//!   ([`ConnectionManager`](redis::aio::ConnectionManager)), `EVALSHA` with a fallback to `EVAL`
-//!   ([`redis::Script`]), and a plain pub/sub connection. With `default-features = false` and only
-//!   those features (`tokio-comp`, `connection-manager`, `script`) it adds about 35 crates to what
-//!   the core already pulls, most of them the `url` crate's IDNA support. We did not build fred to
-//!   compare its tree;
-//! - fred's strengths (its own reconnect policies and automatic resubscription, cluster and sentinel
-//!   routing, client-side caching) either duplicate what [`CutoffCache`](jwt_cutoff_store::CutoffCache) already
-//!   does for every store (reconnect with backoff, clear the cache on resubscribe, cache lookups)
-//!   or are not needed here. We did not benchmark the two: a lookup is one round trip either way.
+//! It talks to Redis with the [`redis`] crate (why not `fred`: `docs/decisions/redis-client.md` in
+//! the repository).
 //!
 //! This crate depends on `jwt-cutoff-store` only: no HTTP, no JWT, no crypto backend to choose.
 //!
