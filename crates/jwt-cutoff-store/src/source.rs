@@ -63,33 +63,26 @@ pub trait CutoffSource: Send + Sync + 'static {
     }
 }
 
-impl<T: CutoffSource + ?Sized> CutoffSource for Arc<T> {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        (**self).lookup(subject)
-    }
+/// A source behind a pointer answers as the source itself.
+macro_rules! forward_through {
+    ($($pointer:ident),+) => {$(
+        impl<T: CutoffSource + ?Sized> CutoffSource for $pointer<T> {
+            fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+                (**self).lookup(subject)
+            }
 
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        (**self).raise(scope, to)
-    }
+            fn raise<'a>(
+                &'a self,
+                scope: Scope<'a>,
+                to: Cutoff,
+            ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+                (**self).raise(scope, to)
+            }
+        }
+    )+};
 }
 
-impl<T: CutoffSource + ?Sized> CutoffSource for Box<T> {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        (**self).lookup(subject)
-    }
-
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        (**self).raise(scope, to)
-    }
-}
+forward_through!(Arc, Box);
 
 /// Refuses a subject longer than [`MAX_SUBJECT_BYTES`]. [`CutoffCache`](crate::CutoffCache) checks every
 /// subject before it asks a source; a store that can also be called directly checks here too, so
