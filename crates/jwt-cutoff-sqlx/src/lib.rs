@@ -5,6 +5,11 @@
 //! [`logout_all`](jwt_cutoff_store::CutoffCache::logout_all), [`refuse`](jwt_cutoff_store::CutoffCache::refuse) and
 //! [`logout_everyone`](jwt_cutoff_store::CutoffCache::logout_everyone) durably.
 //!
+//! They are one store, [`SqlStore`], over two databases: `SqliteStore` is `SqlStore<sqlx::Sqlite>`
+//! and `PostgresStore` is `SqlStore<sqlx::Postgres>`. The builder, lookups, writes, the schema and
+//! the checks of names and subjects are the same code; what differs is how each database connects,
+//! its column types, and PostgreSQL's push.
+//!
 //! # Which one
 //!
 //! - **SQLite** (feature `sqlite`) is the embedded default: one file next to the service, no server
@@ -102,7 +107,7 @@
 //!
 //! - A row's cutoff is [`Refused`](jwt_cutoff_store::Cutoff::Refused) when `refused` is true, else
 //!   [`ValidFrom`](jwt_cutoff_store::Cutoff::ValidFrom)`(valid_from_micros)` (microseconds since the Unix
-//!   epoch, as [`Timestamp`] counts them; `to_timestamp(valid_from_micros /
+//!   epoch, as [`Timestamp`](jwt_cutoff_store::Timestamp) counts them; `to_timestamp(valid_from_micros /
 //!   1e6)` shows it in PostgreSQL), else (no row, or `NULL`)
 //!   [`NoCutoff`](jwt_cutoff_store::Cutoff::NoCutoff). `valid_from_micros` is kept when a subject is
 //!   refused, for the record.
@@ -182,12 +187,15 @@
 
 use std::fmt;
 
-use jwt_cutoff_store::{Cutoff, SourceError, Timestamp};
+use jwt_cutoff_store::SourceError;
 
+mod dialect;
+mod names;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store;
 
 #[cfg(feature = "postgres")]
 pub use postgres::{
@@ -195,11 +203,12 @@ pub use postgres::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, SqliteStoreBuilder};
+pub use store::{SqlStore, SqlStoreBuilder};
 
 /// The table name used unless the builder is given another.
 pub const DEFAULT_TABLE: &str = "jwt_cutoffs";
 
-/// What the stores' constructors and [`migrate`](SqliteStore::migrate) can fail with.
+/// What the stores' constructors and [`migrate`](SqlStore::migrate) can fail with.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -246,254 +255,5 @@ impl From<sqlx::Error> for Error {
 impl From<Error> for SourceError {
     fn from(error: Error) -> Self {
         SourceError::from_error(error)
-    }
-}
-
-/// A validated, possibly schema-qualified table name, with both tables' quoted SQL forms.
-#[derive(Clone, Debug)]
-struct TableNames {
-    /// As the user gave it.
-    name: String,
-    /// The subjects table, quoted for SQL.
-    subjects: String,
-    /// The everyone table, quoted for SQL.
-    everyone: String,
-}
-
-/// PostgreSQL truncates longer identifiers (NAMEDATALEN - 1).
-const MAX_IDENTIFIER_BYTES: usize = 63;
-const EVERYONE_SUFFIX: &str = "_everyone";
-
-impl TableNames {
-    fn new(name: &str, allow_schema: bool) -> Result<Self, Error> {
-        let invalid = |reason| Error::InvalidName {
-            what: "table",
-            name: name.to_owned(),
-            reason,
-        };
-        let (schema, table) = split_table_name(name, allow_schema).map_err(invalid)?;
-        if table.len() + EVERYONE_SUFFIX.len() > MAX_IDENTIFIER_BYTES {
-            return Err(invalid(
-                "the table name may have at most 54 characters (63 with the `_everyone` suffix)",
-            ));
-        }
-        Ok(Self {
-            name: name.to_owned(),
-            subjects: quote_table(schema, table),
-            everyone: quote_table(schema, &format!("{table}{EVERYONE_SUFFIX}")),
-        })
-    }
-}
-
-/// A checked table name split into its optional schema and the table.
-fn split_table_name(name: &str, allow_schema: bool) -> Result<(Option<&str>, &str), &'static str> {
-    let (schema, table) = match name.split_once('.') {
-        Some(_) if !allow_schema => {
-            return Err("a schema prefix is only supported on PostgreSQL");
-        }
-        Some((schema, table)) => (Some(schema), table),
-        None => (None, name),
-    };
-    if let Some(schema) = schema {
-        check_identifier(schema)?;
-    }
-    check_identifier(table)?;
-    Ok((schema, table))
-}
-
-/// A checked table name, quoted for SQL.
-fn quote_table(schema: Option<&str>, table: &str) -> String {
-    match schema {
-        Some(schema) => format!("\"{schema}\".\"{table}\""),
-        None => format!("\"{table}\""),
-    }
-}
-
-/// The table a store is authoritative about, as set by the builders' `known_subjects`: a subject
-/// without a row there is refused.
-#[derive(Clone, Debug)]
-struct KnownSubjects {
-    /// As the user gave them: `table.column`.
-    name: String,
-    /// The table, quoted for SQL.
-    table: String,
-    /// The column, quoted for SQL.
-    column: String,
-}
-
-impl KnownSubjects {
-    /// Checks a `(table, column)` setting; `None` stays `None`.
-    fn new(setting: Option<&(String, String)>, allow_schema: bool) -> Result<Option<Self>, Error> {
-        let Some((table, column)) = setting else {
-            return Ok(None);
-        };
-        let (schema, bare_table) =
-            split_table_name(table, allow_schema).map_err(|reason| Error::InvalidName {
-                what: "known subjects table",
-                name: table.clone(),
-                reason,
-            })?;
-        check_identifier(column).map_err(|reason| Error::InvalidName {
-            what: "known subjects column",
-            name: column.clone(),
-            reason,
-        })?;
-        Ok(Some(Self {
-            name: format!("{table}.{column}"),
-            table: quote_table(schema, bare_table),
-            column: format!("\"{column}\""),
-        }))
-    }
-}
-
-/// The lookup, one statement and so one round trip: the subject's row, the everyone row and, with
-/// known subjects, a row that is refused when the subject has none in that table. `subject` is
-/// the placeholder of the subject parameter (`?1` on SQLite, `$1` on PostgreSQL). Read the rows
-/// with [`cutoff_of_rows`].
-fn lookup_statement(tables: &TableNames, known: Option<&KnownSubjects>, subject: &str) -> String {
-    let TableNames {
-        subjects, everyone, ..
-    } = tables;
-    let mut statement = format!(
-        "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = {subject} \
-         UNION ALL SELECT valid_from_micros, refused FROM {everyone}"
-    );
-    if let Some(KnownSubjects { table, column, .. }) = known {
-        statement.push_str(&format!(
-            " UNION ALL SELECT NULL, NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = {subject})"
-        ));
-    }
-    statement
-}
-
-/// The cutoff in force from the rows of [`lookup_statement`]: the latest of them, and no cutoff
-/// when there are none.
-fn cutoff_of_rows(rows: Vec<(Option<i64>, bool)>) -> Cutoff {
-    rows.into_iter()
-        .map(|(micros, refused)| from_columns(micros, refused))
-        .fold(Cutoff::NoCutoff, Cutoff::max)
-}
-
-/// Checks a plain SQL identifier: ASCII letters, digits and `_`, not starting with a digit, at most
-/// 63 bytes. Such a name needs no escaping inside double quotes.
-fn check_identifier(name: &str) -> Result<(), &'static str> {
-    let mut bytes = name.bytes();
-    match bytes.next() {
-        None => Err("empty identifier"),
-        Some(first) if first.is_ascii_digit() => Err("an identifier may not start with a digit"),
-        Some(_) if name.len() > MAX_IDENTIFIER_BYTES => {
-            Err("an identifier may have at most 63 characters")
-        }
-        Some(first) => {
-            if std::iter::once(first)
-                .chain(bytes)
-                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
-            {
-                Ok(())
-            } else {
-                Err("only ASCII letters, digits and `_` are allowed")
-            }
-        }
-    }
-}
-
-/// A cutoff as the two columns store it: `(valid_from_micros, refused)`.
-fn to_columns(cutoff: Cutoff) -> (Option<i64>, bool) {
-    match cutoff {
-        Cutoff::NoCutoff => (None, false),
-        Cutoff::ValidFrom(at) => (Some(at.as_unix_micros()), false),
-        Cutoff::Refused => (None, true),
-    }
-}
-
-/// The cutoff two columns hold.
-fn from_columns(valid_from_micros: Option<i64>, refused: bool) -> Cutoff {
-    match (refused, valid_from_micros) {
-        (true, _) => Cutoff::Refused,
-        (false, Some(micros)) => Cutoff::ValidFrom(Timestamp::from_unix_micros(micros)),
-        (false, None) => Cutoff::NoCutoff,
-    }
-}
-
-/// A store error, for the core (which logs it and fails the request closed).
-fn source_error(error: sqlx::Error) -> SourceError {
-    SourceError::from_error(error)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_plain() {
-        for good in ["jwt_cutoffs", "_x", "A1", "a".repeat(54).as_str()] {
-            assert!(TableNames::new(good, false).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "1a",
-            "a-b",
-            "a b",
-            "a\"b",
-            "é",
-            "a;drop",
-            "a.b",
-            "a".repeat(55).as_str(),
-        ] {
-            assert!(TableNames::new(bad, false).is_err(), "{bad}");
-        }
-        assert!(TableNames::new("auth.jwt_cutoffs", true).is_ok());
-        for bad in ["auth.", ".t", "a.b.c", "a\".t", "a.\"t"] {
-            assert!(TableNames::new(bad, true).is_err(), "{bad}");
-        }
-        let names = TableNames::new("auth.cutoffs", true).unwrap_or_else(|_| unreachable!());
-        assert_eq!(names.subjects, "\"auth\".\"cutoffs\"");
-        assert_eq!(names.everyone, "\"auth\".\"cutoffs_everyone\"");
-    }
-
-    #[test]
-    fn known_subjects_are_one_more_branch_of_the_one_lookup_statement() {
-        let tables = TableNames::new("auth.cutoffs", true).unwrap_or_else(|_| unreachable!());
-        let setting = ("auth.users".to_owned(), "Id".to_owned());
-        let known = KnownSubjects::new(Some(&setting), true)
-            .unwrap_or_else(|_| unreachable!())
-            .unwrap_or_else(|| unreachable!());
-        assert_eq!(
-            lookup_statement(&tables, Some(&known), "$1"),
-            "SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs\" WHERE subject = $1 \
-             UNION ALL SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs_everyone\" \
-             UNION ALL SELECT NULL, NOT EXISTS \
-             (SELECT 1 FROM \"auth\".\"users\" WHERE \"Id\" = $1)"
-        );
-        assert!(!lookup_statement(&tables, None, "$1").contains("EXISTS"));
-        assert!(matches!(KnownSubjects::new(None, true), Ok(None)));
-        let schema_on_sqlite = ("auth.users".to_owned(), "id".to_owned());
-        assert!(KnownSubjects::new(Some(&schema_on_sqlite), false).is_err());
-    }
-
-    #[test]
-    fn rows_combine_to_the_latest_cutoff() {
-        assert_eq!(cutoff_of_rows(Vec::new()), Cutoff::NoCutoff);
-        assert_eq!(
-            cutoff_of_rows(vec![(Some(5), false), (None, false), (Some(3), false)]),
-            Cutoff::ValidFrom(Timestamp::from_unix_micros(5))
-        );
-        assert_eq!(
-            cutoff_of_rows(vec![(Some(5), false), (None, true)]),
-            Cutoff::Refused
-        );
-    }
-
-    #[test]
-    fn columns_round_trip() {
-        for cutoff in [
-            Cutoff::NoCutoff,
-            Cutoff::ValidFrom(Timestamp::from_unix_micros(1_764_384_000_123_456)),
-            Cutoff::Refused,
-        ] {
-            let (micros, refused) = to_columns(cutoff);
-            assert_eq!(from_columns(micros, refused), cutoff);
-        }
-        assert_eq!(from_columns(Some(5), true), Cutoff::Refused);
     }
 }

@@ -1,0 +1,134 @@
+//! What differs between SQLite and PostgreSQL, in one place: the [`Dialect`] each database
+//! implements (its column types, how it connects, how it announces a write). And [`Driver`], the
+//! three sqlx calls the store makes, written once for both.
+//!
+//! The statements themselves are the same text on both: `$1`-style parameters (which SQLite
+//! reads too), and upserts in standard SQL.
+
+use std::fmt;
+use std::sync::Arc;
+
+use jwt_cutoff_store::{BoxFuture, CutoffChange};
+use sqlx::{AssertSqlSafe, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+use crate::Error;
+
+/// A cutoff as the two columns store it: `(valid_from_micros, refused)`.
+pub(crate) type Columns = (Option<i64>, bool);
+
+/// What a [`SqlStore`](crate::SqlStore) needs to know of its database. Implemented for
+/// `sqlx::Sqlite` (feature `sqlite`) and `sqlx::Postgres` (feature `postgres`), and for nothing
+/// else: the trait is public only so that it can bound the store's parameter, and cannot be named
+/// outside this crate.
+pub trait Dialect: Driver {
+    /// Whether a table name may carry a schema (`schema.table`).
+    const SCHEMA_PREFIX: bool;
+    /// The column type of `valid_from_micros` (a 64-bit integer).
+    const MICROS_TYPE: &'static str;
+    /// The column type of the everyone table's `id`.
+    const ID_TYPE: &'static str;
+    /// What follows the subjects table's column list in its `CREATE TABLE`.
+    const SUBJECTS_TABLE_OPTIONS: &'static str;
+
+    /// Where the store announces its writes.
+    type Channel: Clone + fmt::Debug + Send + Sync + 'static;
+
+    /// The channel, checked: the builder's `configured` one, else one made from the table name.
+    ///
+    /// # Errors
+    /// The channel name is invalid.
+    fn channel(configured: Option<&str>, table: &str) -> Result<Self::Channel, Error>;
+
+    /// Opens a pool on `url` with this database's settings.
+    fn connect(url: &str) -> BoxFuture<'_, Result<Pool<Self>, sqlx::Error>>;
+
+    /// The statements [`migrate`](crate::SqlStore::migrate) runs for the tables named `table`:
+    /// `schema`, plus whatever makes it safe to run from several instances starting at once.
+    fn migration(table: &str, schema: &str) -> String {
+        let _ = table;
+        schema.to_owned()
+    }
+
+    /// Announces a stored change inside the write's transaction, so that it goes out exactly when
+    /// the write commits and never for one that rolls back.
+    fn announce<'a>(
+        channel: &'a Self::Channel,
+        transaction: &'a mut Self::Connection,
+        change: &'a CutoffChange,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+/// The three kinds of call a store makes through sqlx, written once for any database whose driver
+/// can run them.
+///
+/// sqlx says what a database can do through bounds on other types (`&mut Connection: Executor`,
+/// `&str: Encode`, ...), and Rust does not carry bounds like those from a trait's `where` clause
+/// to the code that uses the trait. So they sit on the one blanket implementation below, and the
+/// store's own code needs nothing but `D: Dialect`.
+pub trait Driver: Database {
+    /// The rows `statement` answers, with `subject` bound to its one parameter.
+    fn fetch_columns<'a>(
+        pool: &'a Pool<Self>,
+        statement: &Arc<str>,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Columns>, sqlx::Error>>;
+
+    /// Runs an upsert whose parameters are the subject (for a subject's row; `None` for the
+    /// everyone row) and the two columns, and reads back the columns it stored.
+    fn upsert<'a>(
+        connection: &'a mut Self::Connection,
+        statement: &Arc<str>,
+        subject: Option<&'a str>,
+        columns: Columns,
+    ) -> BoxFuture<'a, Result<Columns, sqlx::Error>>;
+
+    /// Runs statements that take no parameters.
+    fn run_script<'a>(
+        pool: &'a Pool<Self>,
+        script: &Arc<str>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+impl<D> Driver for D
+where
+    D: Database,
+    D::Arguments: IntoArguments<D>,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> &'q str: Encode<'q, D> + Type<D>,
+    for<'q> Option<i64>: Encode<'q, D> + Type<D>,
+    for<'q> bool: Encode<'q, D> + Type<D>,
+    for<'r> Columns: FromRow<'r, D::Row>,
+{
+    fn fetch_columns<'a>(
+        pool: &'a Pool<Self>,
+        statement: &Arc<str>,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Columns>, sqlx::Error>> {
+        let query = sqlx::query_as(AssertSqlSafe(Arc::clone(statement))).bind(subject);
+        Box::pin(query.fetch_all(pool))
+    }
+
+    fn upsert<'a>(
+        connection: &'a mut Self::Connection,
+        statement: &Arc<str>,
+        subject: Option<&'a str>,
+        (micros, refused): Columns,
+    ) -> BoxFuture<'a, Result<Columns, sqlx::Error>> {
+        let mut query = sqlx::query_as(AssertSqlSafe(Arc::clone(statement)));
+        if let Some(subject) = subject {
+            query = query.bind(subject);
+        }
+        Box::pin(query.bind(micros).bind(refused).fetch_one(connection))
+    }
+
+    fn run_script<'a>(
+        pool: &'a Pool<Self>,
+        script: &Arc<str>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        let script = sqlx::raw_sql(AssertSqlSafe(Arc::clone(script)));
+        Box::pin(async move {
+            script.execute(pool).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,482 @@
+//! [`SqlStore`]: cutoffs in a SQL database, the same code for SQLite and PostgreSQL; what differs
+//! between them is their [`Dialect`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use jwt_cutoff_store::{
+    BoxFuture, Cutoff, CutoffChange, CutoffSource, Scope, SourceError, Timestamp, check_subject,
+};
+use sqlx::Pool;
+
+use crate::dialect::{Columns, Dialect};
+use crate::names::{KnownSubjects, TableNames};
+use crate::{DEFAULT_TABLE, Error};
+
+/// Cutoffs in a SQL database through sqlx: [`SqliteStore`](crate::SqliteStore) is
+/// `SqlStore<sqlx::Sqlite>` and [`PostgresStore`](crate::PostgresStore) is
+/// `SqlStore<sqlx::Postgres>`; see those for what each database adds.
+///
+/// Every write is one atomic upsert that keeps the later cutoff, so racing writers, on any number
+/// of connections or instances, never move a cutoff back; PostgreSQL also announces it in the same
+/// transaction. See the [crate docs](crate#schema) for the schema.
+///
+/// With [`known_subjects`](SqlStoreBuilder::known_subjects) it is authoritative about which
+/// subjects exist: one without a row in your users table is [refused](Cutoff::Refused).
+///
+/// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) are refused
+/// with an error before the database is asked, in lookups and writes alike, so nothing is written
+/// for them and every subject stored can also be announced.
+///
+/// Clones share one pool.
+pub struct SqlStore<D: Dialect> {
+    pool: Pool<D>,
+    settings: Arc<Settings<D>>,
+}
+
+/// What a store was made with, checked, and the SQL made from it once.
+struct Settings<D: Dialect> {
+    tables: TableNames,
+    known_subjects: Option<KnownSubjects>,
+    channel: D::Channel,
+    statements: Statements,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            settings: Arc::clone(&self.settings),
+        }
+    }
+}
+
+impl<D: Dialect> fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.settings;
+        f.debug_struct("SqlStore")
+            .field("database", &D::NAME)
+            .field("table", &settings.tables.name)
+            .field(
+                "known_subjects",
+                &settings.known_subjects.as_ref().map(|known| &known.name),
+            )
+            .field("channel", &settings.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SQL, made once per store (sqlx caches prepared statements by their text).
+#[derive(Debug)]
+struct Statements {
+    schema: Arc<str>,
+    migration: Arc<str>,
+    lookup: Arc<str>,
+    raise_subject: Arc<str>,
+    raise_everyone: Arc<str>,
+}
+
+impl Statements {
+    fn new<D: Dialect>(tables: &TableNames, known_subjects: Option<&KnownSubjects>) -> Self {
+        let TableNames {
+            subjects, everyone, ..
+        } = tables;
+        let (micros, id) = (D::MICROS_TYPE, D::ID_TYPE);
+        let options = D::SUBJECTS_TABLE_OPTIONS;
+        let schema = format!(
+            "CREATE TABLE IF NOT EXISTS {subjects} (\n    \
+                 subject TEXT NOT NULL PRIMARY KEY,\n    \
+                 valid_from_micros {micros} NULL,\n    \
+                 refused BOOLEAN NOT NULL DEFAULT FALSE\n\
+             ){options};\n\
+             CREATE TABLE IF NOT EXISTS {everyone} (\n    \
+                 id {id} NOT NULL PRIMARY KEY CHECK (id = 1),\n    \
+                 valid_from_micros {micros} NULL,\n    \
+                 refused BOOLEAN NOT NULL DEFAULT FALSE\n\
+             );\n"
+        );
+        // The later of the stored and the new instant, NULL only when both are (a comparison with
+        // NULL is not true); refused once, refused for good.
+        let set = "valid_from_micros = CASE \
+                   WHEN c.valid_from_micros IS NULL OR excluded.valid_from_micros > c.valid_from_micros \
+                   THEN excluded.valid_from_micros ELSE c.valid_from_micros END, \
+                   refused = (c.refused OR excluded.refused) \
+                   RETURNING valid_from_micros, refused";
+        Self {
+            migration: D::migration(&tables.name, &schema).into(),
+            schema: schema.into(),
+            lookup: lookup_statement(tables, known_subjects).into(),
+            raise_subject: format!(
+                "INSERT INTO {subjects} AS c (subject, valid_from_micros, refused) \
+                 VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET {set}"
+            )
+            .into(),
+            raise_everyone: format!(
+                "INSERT INTO {everyone} AS c (id, valid_from_micros, refused) \
+                 VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET {set}"
+            )
+            .into(),
+        }
+    }
+}
+
+/// The lookup, one statement and so one round trip: the subject's row, the everyone row and, with
+/// known subjects, a row that is refused when the subject has none in that table. The subject is
+/// its one parameter, `$1`. Read the rows with [`cutoff_of_rows`].
+fn lookup_statement(tables: &TableNames, known: Option<&KnownSubjects>) -> String {
+    let TableNames {
+        subjects, everyone, ..
+    } = tables;
+    let mut statement = format!(
+        "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = $1 \
+         UNION ALL SELECT valid_from_micros, refused FROM {everyone}"
+    );
+    if let Some(KnownSubjects { table, column, .. }) = known {
+        statement.push_str(&format!(
+            " UNION ALL SELECT NULL, NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = $1)"
+        ));
+    }
+    statement
+}
+
+/// The cutoff in force from the rows of [`lookup_statement`]: the latest of them, and no cutoff
+/// when there are none.
+fn cutoff_of_rows(rows: Vec<Columns>) -> Cutoff {
+    rows.into_iter()
+        .map(from_columns)
+        .fold(Cutoff::NoCutoff, Cutoff::max)
+}
+
+/// A cutoff as the two columns store it.
+fn to_columns(cutoff: Cutoff) -> Columns {
+    match cutoff {
+        Cutoff::NoCutoff => (None, false),
+        Cutoff::ValidFrom(at) => (Some(at.as_unix_micros()), false),
+        Cutoff::Refused => (None, true),
+    }
+}
+
+/// The cutoff two columns hold.
+fn from_columns((valid_from_micros, refused): Columns) -> Cutoff {
+    match (refused, valid_from_micros) {
+        (true, _) => Cutoff::Refused,
+        (false, Some(micros)) => Cutoff::ValidFrom(Timestamp::from_unix_micros(micros)),
+        (false, None) => Cutoff::NoCutoff,
+    }
+}
+
+/// A store error, for the cache (which logs it and fails the request closed).
+pub(crate) fn source_error(error: sqlx::Error) -> SourceError {
+    SourceError::from_error(error)
+}
+
+/// Configures a [`SqlStore`]; made by [`SqlStore::builder`] (`SqliteStore::builder()`,
+/// `PostgresStore::builder()`).
+#[must_use]
+pub struct SqlStoreBuilder<D> {
+    table: String,
+    create_tables: bool,
+    known_subjects: Option<(String, String)>,
+    pub(crate) channel: Option<String>,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<D> Clone for SqlStoreBuilder<D> {
+    fn clone(&self) -> Self {
+        Self {
+            table: self.table.clone(),
+            create_tables: self.create_tables,
+            known_subjects: self.known_subjects.clone(),
+            channel: self.channel.clone(),
+            dialect: PhantomData,
+        }
+    }
+}
+
+impl<D> fmt::Debug for SqlStoreBuilder<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStoreBuilder")
+            .field("table", &self.table)
+            .field("create_tables", &self.create_tables)
+            .field("known_subjects", &self.known_subjects)
+            .field("channel", &self.channel)
+            .finish()
+    }
+}
+
+impl<D: Dialect> SqlStoreBuilder<D> {
+    /// The subjects table's name (default [`DEFAULT_TABLE`]); the everyone table is this name plus
+    /// `_everyone`. ASCII letters, digits and `_`, not starting with a digit; on PostgreSQL
+    /// optionally with a schema, `"auth.jwt_cutoffs"` (the schema must exist). Checked when the
+    /// store is made.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Whether to create the tables if they are missing (default `true`). Turn it off when the
+    /// service's database role may not create tables; run [`SqlStore::schema`] yourself then.
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.create_tables = create;
+        self
+    }
+
+    /// Makes the store authoritative about which subjects exist: a subject with no row in `table`
+    /// (on PostgreSQL optionally `schema.table`) whose `column` equals it is
+    /// [refused](Cutoff::Refused), whatever its cutoff, so a token signed with your key for a user
+    /// that was deleted or never existed gets 401. The check is part of the lookup's one query, so
+    /// it costs no extra round trip. Names are checked like [`table`](Self::table)'s when the store
+    /// is made; the table need not exist yet, but until it does every lookup fails (closed). On
+    /// PostgreSQL the column is compared with the subject as text: make it `TEXT` or `VARCHAR` (a
+    /// `uuid` or integer column makes every lookup fail). See the
+    /// [crate docs](crate#known-subjects).
+    ///
+    /// The answer is cached like any other lookup: a subject created after a lookup of it is
+    /// seen only once that answer expires (the cache TTL, which push does not shorten: no
+    /// notification is sent for your users table), and a deleted row refuses at the next lookup
+    /// that reaches the store. Subject ids should be unique (a primary key or a `UNIQUE` column,
+    /// which also makes the check an index lookup) and never reused, or a new user would inherit
+    /// an old one's cutoff.
+    pub fn known_subjects(mut self, table: impl Into<String>, column: impl Into<String>) -> Self {
+        self.known_subjects = Some((table.into(), column.into()));
+        self
+    }
+
+    /// Opens the database at `url` and makes the store.
+    ///
+    /// - SQLite: `sqlite://path/to/cutoffs.db` (created if missing) or `sqlite::memory:`, in WAL
+    ///   mode with a 5 s busy timeout and `synchronous = FULL`.
+    /// - PostgreSQL: `postgres://user@host/database`, with a pool of up to 10 connections that
+    ///   gives up acquiring one after 5 s.
+    ///
+    /// # Errors
+    /// A name is invalid, the URL is malformed, or the database cannot be reached or its tables
+    /// created.
+    pub async fn connect(self, url: &str) -> Result<SqlStore<D>, Error> {
+        let settings = self.settings()?;
+        let pool = D::connect(url).await?;
+        self.finish(pool, settings).await
+    }
+
+    /// Makes the store on a pool you already have (sharing the service's database).
+    ///
+    /// The pool's own settings are kept. On SQLite, open it with a busy timeout (sqlx's default
+    /// is 5 s) and preferably in WAL mode (`SqliteConnectOptions::journal_mode`), so that writers
+    /// from several connections or processes wait for each other instead of failing. On
+    /// PostgreSQL the push channel opens its own connection with the pool's connect options, so
+    /// it does not hold one of the pool's connections.
+    ///
+    /// # Errors
+    /// A name is invalid, or the tables cannot be created.
+    pub async fn pool(self, pool: Pool<D>) -> Result<SqlStore<D>, Error> {
+        let settings = self.settings()?;
+        self.finish(pool, settings).await
+    }
+
+    /// Checks the names and makes the SQL.
+    fn settings(&self) -> Result<Settings<D>, Error> {
+        let tables = TableNames::new(&self.table, D::SCHEMA_PREFIX)?;
+        let known_subjects = KnownSubjects::new(self.known_subjects.as_ref(), D::SCHEMA_PREFIX)?;
+        Ok(Settings {
+            channel: D::channel(self.channel.as_deref(), &self.table)?,
+            statements: Statements::new::<D>(&tables, known_subjects.as_ref()),
+            tables,
+            known_subjects,
+        })
+    }
+
+    async fn finish(self, pool: Pool<D>, settings: Settings<D>) -> Result<SqlStore<D>, Error> {
+        let store = SqlStore {
+            pool,
+            settings: Arc::new(settings),
+        };
+        if self.create_tables {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Opens the database at `url` with the default table name; see [`SqlStoreBuilder::connect`].
+    ///
+    /// # Errors
+    /// The URL is malformed, or the database cannot be reached or its tables created.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::builder().connect(url).await
+    }
+
+    /// Makes the store on a pool you already have, with the default table name; see
+    /// [`SqlStoreBuilder::pool`].
+    ///
+    /// # Errors
+    /// The tables cannot be created.
+    pub async fn from_pool(pool: Pool<D>) -> Result<Self, Error> {
+        Self::builder().pool(pool).await
+    }
+
+    /// Configures a store: table name, whether to create the tables, known subjects (and on
+    /// PostgreSQL the channel).
+    pub fn builder() -> SqlStoreBuilder<D> {
+        SqlStoreBuilder {
+            table: DEFAULT_TABLE.to_owned(),
+            create_tables: true,
+            known_subjects: None,
+            channel: None,
+            dialect: PhantomData,
+        }
+    }
+
+    /// Creates the tables if they are missing (the constructors do this unless told not to). Safe
+    /// to run from several instances at once.
+    ///
+    /// # Errors
+    /// The database refused (no `CREATE` privilege, a missing schema) or could not be reached.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        D::run_script(&self.pool, &self.settings.statements.migration).await?;
+        Ok(())
+    }
+
+    /// The `CREATE TABLE IF NOT EXISTS` statements [`migrate`](Self::migrate) runs, to run yourself.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.settings.statements.schema
+    }
+
+    /// The pool the store uses.
+    #[must_use]
+    pub fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+
+    /// The subjects table's name, as configured.
+    #[must_use]
+    pub fn table(&self) -> &str {
+        &self.settings.tables.name
+    }
+
+    /// Where the store announces its writes.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn announced_on(&self) -> &D::Channel {
+        &self.settings.channel
+    }
+}
+
+impl<D: Dialect> CutoffSource for SqlStore<D> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async move {
+            check_subject(subject)?;
+            let statement = &self.settings.statements.lookup;
+            let rows = D::fetch_columns(&self.pool, statement, subject)
+                .await
+                .map_err(source_error)?;
+            Ok(cutoff_of_rows(rows))
+        })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        scope: Scope<'a>,
+        to: Cutoff,
+    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async move {
+            let statements = &self.settings.statements;
+            let (statement, subject) = match scope {
+                Scope::Subject(subject) => {
+                    check_subject(subject)?;
+                    (&statements.raise_subject, Some(subject))
+                }
+                Scope::Everyone => (&statements.raise_everyone, None),
+            };
+            // The upsert and its announcement commit together or not at all (PostgreSQL delivers a
+            // notification at commit, in commit order).
+            let mut transaction = self.pool.begin().await.map_err(source_error)?;
+            let stored = D::upsert(&mut transaction, statement, subject, to_columns(to))
+                .await
+                .map_err(source_error)?;
+            let change = CutoffChange::new(scope, from_columns(stored));
+            D::announce(&self.settings.channel, &mut transaction, &change)
+                .await
+                .map_err(source_error)?;
+            transaction.commit().await.map_err(source_error)?;
+            Ok(change.cutoff)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_subjects_are_one_more_branch_of_the_one_lookup_statement() {
+        let tables = TableNames::new("auth.cutoffs", true).unwrap_or_else(|_| unreachable!());
+        let setting = ("auth.users".to_owned(), "Id".to_owned());
+        let known = KnownSubjects::new(Some(&setting), true)
+            .unwrap_or_else(|_| unreachable!())
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            lookup_statement(&tables, Some(&known)),
+            "SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs\" WHERE subject = $1 \
+             UNION ALL SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs_everyone\" \
+             UNION ALL SELECT NULL, NOT EXISTS \
+             (SELECT 1 FROM \"auth\".\"users\" WHERE \"Id\" = $1)"
+        );
+        assert!(!lookup_statement(&tables, None).contains("EXISTS"));
+    }
+
+    #[test]
+    fn rows_combine_to_the_latest_cutoff() {
+        assert_eq!(cutoff_of_rows(Vec::new()), Cutoff::NoCutoff);
+        assert_eq!(
+            cutoff_of_rows(vec![(Some(5), false), (None, false), (Some(3), false)]),
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(5))
+        );
+        assert_eq!(
+            cutoff_of_rows(vec![(Some(5), false), (None, true)]),
+            Cutoff::Refused
+        );
+    }
+
+    #[test]
+    fn columns_round_trip() {
+        for cutoff in [
+            Cutoff::NoCutoff,
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(1_764_384_000_123_456)),
+            Cutoff::Refused,
+        ] {
+            assert_eq!(from_columns(to_columns(cutoff)), cutoff);
+        }
+        assert_eq!(from_columns((Some(5), true)), Cutoff::Refused);
+    }
+
+    /// The tables every existing database holds: the schema text may not change.
+    #[test]
+    fn the_schema_is_the_one_existing_databases_hold() {
+        let tables = TableNames::new("jwt_cutoffs", false).unwrap_or_else(|_| unreachable!());
+        let schema = |micros: &str, id: &str, options: &str| {
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"jwt_cutoffs\" (\n    \
+                 subject TEXT NOT NULL PRIMARY KEY,\n    \
+                 valid_from_micros {micros} NULL,\n    \
+                 refused BOOLEAN NOT NULL DEFAULT FALSE\n){options};\n\
+                 CREATE TABLE IF NOT EXISTS \"jwt_cutoffs_everyone\" (\n    \
+                 id {id} NOT NULL PRIMARY KEY CHECK (id = 1),\n    \
+                 valid_from_micros {micros} NULL,\n    \
+                 refused BOOLEAN NOT NULL DEFAULT FALSE\n);\n"
+            )
+        };
+        #[cfg(feature = "sqlite")]
+        assert_eq!(
+            &*Statements::new::<sqlx::Sqlite>(&tables, None).schema,
+            schema("INTEGER", "INTEGER", " WITHOUT ROWID")
+        );
+        #[cfg(feature = "postgres")]
+        assert_eq!(
+            &*Statements::new::<sqlx::Postgres>(&tables, None).schema,
+            schema("BIGINT", "SMALLINT", "")
+        );
+        let _ = (&tables, schema);
+    }
+}
