@@ -33,8 +33,11 @@
 //! # Features
 //! - `metrics`: `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}` through the
 //!   [`metrics`](https://docs.rs/metrics) facade.
+//! - `testing`: the `conformance` module, a suite of checks any store runs from its own tests.
 
 mod cache;
+#[cfg(feature = "testing")]
+pub mod conformance;
 mod cutoff;
 mod memory;
 mod metrics;
