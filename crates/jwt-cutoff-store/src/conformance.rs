@@ -373,12 +373,18 @@ where
                 probe.verify_lookups(&["alice", "", NEVER_WRITTEN]).await;
             }
         }
-        // Instants a store must compare exactly: a double rounds 2^53 + 1 to 2^53, and the
-        // largest ones and those before the epoch must order as integers do.
+        // Instants a store must compare exactly, as integers: before the epoch, across a change
+        // in the number of digits (where text compares otherwise), where a double rounds 2^53 + 1
+        // to 2^53, and the largest.
         let exact = [
             (-10, -10),
             (-11, -10),
             (-9, -9),
+            (0, 0),
+            (-1, 0),
+            (9, 9),
+            (10, 10),
+            (9, 10),
             (9_007_199_254_740_993, 9_007_199_254_740_993),
             (9_007_199_254_740_992, 9_007_199_254_740_993),
             (i64::MAX - 1, i64::MAX - 1),
