@@ -1,6 +1,8 @@
-//! PostgreSQL against the real server: monotonic writes under racing writers, the global cutoff,
-//! NOTIFY in the write's transaction, push between two instances (with latency figures), a lost
-//! LISTEN connection, and a validator round trip. Each test works in its own schema.
+//! PostgreSQL against the real server: the conformance suite with push (plain and authoritative),
+//! racing writers on several pools, NUL in a subject, nothing written over the subject bound, NOTIFY
+//! only for committed writes, names, known subjects, push between two instances (with latency
+//! figures), a lost LISTEN connection, and a validator round trip. Each test works in its own
+//! schema.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,7 +21,9 @@ use jwt_cutoff::{
     Timestamp,
 };
 use jwt_cutoff_sqlx::{Error, PostgresStore};
+use jwt_cutoff_store::conformance::{self, Suite};
 use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgPoolOptions;
 
 const MINUTES: Duration = Duration::from_secs(600);
 
@@ -43,102 +47,91 @@ fn instance(store: &PostgresStore) -> CutoffCache {
         .build()
 }
 
+/// Fresh tables in `schema` each time, all on one pool; the builder's settings come from
+/// `builder`.
+async fn fresh_tables(
+    schema: &common::TestSchema,
+    builder: impl Fn() -> jwt_cutoff_sqlx::PostgresStoreBuilder,
+) -> impl AsyncFnMut() -> PostgresStore {
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&schema.url)
+        .await
+        .unwrap();
+    let mut tables = 0;
+    async move || {
+        tables += 1;
+        builder()
+            .table(format!("{}.t{tables}", schema.schema))
+            .pool(pool.clone())
+            .await
+            .unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_writers_on_many_connections_never_move_a_cutoff_back() {
+async fn the_store_keeps_the_promises() {
+    let Some(schema) = common::postgres("pg_conformance").await else {
+        return;
+    };
+    Suite::new(fresh_tables(&schema, PostgresStore::builder).await)
+        .push(PostgresStore::push_channel)
+        .run()
+        .await;
+    schema.drop_schema().await;
+}
+
+/// With known subjects (none: the users table is empty) every lookup is refused, and what each
+/// raise stores, and pushes, is still checked.
+#[tokio::test]
+async fn an_authoritative_store_keeps_the_promises() {
+    let Some(schema) = common::postgres("pg_authoritative").await else {
+        return;
+    };
+    let users = format!("{}.users", schema.schema);
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE TABLE {users} (id TEXT PRIMARY KEY)"
+    )))
+    .execute(&schema.admin)
+    .await
+    .unwrap();
+    let builder = || PostgresStore::builder().known_subjects(&users, "id");
+    Suite::new(fresh_tables(&schema, builder).await)
+        .push(PostgresStore::push_channel)
+        .refuses_unknown_subjects()
+        .run()
+        .await;
+    schema.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_on_many_pools_never_move_a_cutoff_back() {
     let Some(schema) = common::postgres("pg_race").await else {
         return;
     };
-    // Three stores (three pools of up to ten connections), 24 tasks.
-    let stores = [
+    // Three stores (three pools of up to ten connections) on the same tables.
+    let stores = vec![
         store(&schema).await,
         store(&schema).await,
         store(&schema).await,
     ];
-    common::race_raises(&stores, "alice", 24, 40).await;
+    Suite::new(fresh_tables(&schema, PostgresStore::builder).await)
+        .racing_writers_on(stores.clone())
+        .await;
     for store in stores {
         store.pool().close().await;
     }
     schema.drop_schema().await;
 }
 
+/// PostgreSQL text cannot hold NUL: such a subject can be neither looked up nor logged out, so its
+/// requests fail closed rather than pass.
 #[tokio::test]
-async fn lookups_combine_the_subject_with_everyone_and_refused_wins() {
-    let Some(schema) = common::postgres("pg_global").await else {
+async fn a_subject_with_nul_fails_closed() {
+    let Some(schema) = common::postgres("pg_nul").await else {
         return;
     };
     let store = store(&schema).await;
-    assert_eq!(store.lookup("nobody").await.unwrap(), Cutoff::NoCutoff);
-    assert_eq!(
-        store.raise(Scope::Everyone, at(100)).await.unwrap(),
-        at(100)
-    );
-    assert_eq!(store.lookup("nobody").await.unwrap(), at(100));
-    assert_eq!(
-        store.raise(Scope::Subject("alice"), at(50)).await.unwrap(),
-        at(50)
-    );
-    assert_eq!(
-        store.lookup("alice").await.unwrap(),
-        at(100),
-        "everyone is later"
-    );
-    assert_eq!(
-        store.raise(Scope::Subject("alice"), at(200)).await.unwrap(),
-        at(200)
-    );
-    assert_eq!(store.lookup("alice").await.unwrap(), at(200));
-    assert_eq!(
-        store.raise(Scope::Subject("alice"), at(150)).await.unwrap(),
-        at(200)
-    );
-    assert_eq!(store.raise(Scope::Everyone, at(10)).await.unwrap(), at(100));
-    assert_eq!(
-        store
-            .raise(Scope::Subject("alice"), Cutoff::Refused)
-            .await
-            .unwrap(),
-        Cutoff::Refused
-    );
-    assert_eq!(
-        store
-            .raise(Scope::Subject("alice"), at(i64::MAX))
-            .await
-            .unwrap(),
-        Cutoff::Refused
-    );
-    assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::Refused);
-    assert_eq!(
-        store.raise(Scope::Everyone, Cutoff::Refused).await.unwrap(),
-        Cutoff::Refused
-    );
-    assert_eq!(store.lookup("nobody").await.unwrap(), Cutoff::Refused);
-
-    // Subjects are any string; none is taken by the everyone cutoff.
-    let fresh = common::postgres("pg_subjects").await.unwrap();
-    let store = self::store(&fresh).await;
-    let odd = [
-        "",
-        "*",
-        "=",
-        "everyone",
-        "it's \"quoted\"",
-        "ünïcødé 🦀",
-        "with space",
-    ];
-    for (n, subject) in odd.iter().enumerate() {
-        let n = i64::try_from(n).unwrap() + 1;
-        assert_eq!(
-            store.raise(Scope::Subject(subject), at(n)).await.unwrap(),
-            at(n)
-        );
-    }
-    for (n, subject) in odd.iter().enumerate() {
-        let n = i64::try_from(n).unwrap() + 1;
-        assert_eq!(store.lookup(subject).await.unwrap(), at(n), "{subject:?}");
-    }
-    assert_eq!(store.lookup("other").await.unwrap(), Cutoff::NoCutoff);
-    // PostgreSQL text cannot hold NUL: such a subject can be neither looked up nor logged out, so
-    // its requests fail closed rather than pass.
     assert!(store.lookup("nul\0inside").await.is_err());
     assert!(
         store
@@ -146,64 +139,30 @@ async fn lookups_combine_the_subject_with_everyone_and_refused_wins() {
             .await
             .is_err()
     );
-    // Subjects are bounded (see subjects_longer_than_max_subject_bytes_are_refused_...).
-
     store.pool().close().await;
-    fresh.drop_schema().await;
     schema.drop_schema().await;
 }
 
-/// A subject the table can hold can always be announced: within the bound every subject is
-/// stored, pushed to another store's channel and looked up intact; beyond it nothing is written
-/// or notified, and the error says why, before the database is asked (a subject of 9,000 bytes
-/// used to fit the table, compressed, but not the 8,000-byte `NOTIFY` payload, so logging it out
-/// always failed).
+/// The suite sees that a subject over the bound is refused and not announced; here, that no row
+/// was written for it (a subject of 9,000 bytes used to fit the table, compressed, but not the
+/// 8,000-byte `NOTIFY` payload, so logging it out always failed).
 #[tokio::test]
-async fn subjects_longer_than_max_subject_bytes_are_refused_before_the_database() {
+async fn nothing_is_written_for_a_subject_over_the_bound() {
     let Some(schema) = common::postgres("pg_bound").await else {
         return;
     };
-    let (writer, follower) = (store(&schema).await, store(&schema).await);
-    let mut subscription = follower.push_channel().subscribe().await.unwrap();
-    let mut next = async || {
-        tokio::time::timeout(Duration::from_secs(5), subscription.next_change())
-            .await
-            .expect("a notification within 5 s")
-            .unwrap()
-    };
-    let longest = common::longest_subjects();
-    for (n, subject) in (1..).zip(&longest) {
-        assert_eq!(
-            writer.raise(Scope::Subject(subject), at(n)).await.unwrap(),
-            at(n)
-        );
-        assert_eq!(
-            next().await,
-            CutoffChange {
-                subject: Some(subject.clone()),
-                cutoff: at(n)
-            }
-        );
-        assert_eq!(
-            follower.lookup(subject).await.unwrap(),
-            at(n),
-            "{subject:?}"
-        );
-    }
-    for subject in common::too_long_subjects() {
-        let error = writer
+    let store = store(&schema).await;
+    for subject in conformance::too_long_subjects() {
+        let error = store
             .raise(Scope::Subject(&subject), Cutoff::Refused)
             .await
             .unwrap_err();
         assert!(
-            common::is_too_long_error(&error),
+            conformance::is_subject_bound_error(&error),
             "{} bytes: {error}",
             subject.len()
         );
-        let error = follower.lookup(&subject).await.unwrap_err();
-        assert!(common::is_too_long_error(&error), "{error}");
     }
-    // Nothing was written for them, and nothing notified: the next change is the next good write.
     let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT count(*) FROM {}",
         schema.table()
@@ -211,12 +170,8 @@ async fn subjects_longer_than_max_subject_bytes_are_refused_before_the_database(
     .fetch_one(&schema.admin)
     .await
     .unwrap();
-    assert_eq!(rows, i64::try_from(longest.len()).unwrap());
-    writer.raise(Scope::Subject("after"), at(99)).await.unwrap();
-    assert_eq!(next().await.subject.as_deref(), Some("after"));
-
-    writer.pool().close().await;
-    follower.pool().close().await;
+    assert_eq!(rows, 0);
+    store.pool().close().await;
     schema.drop_schema().await;
 }
 
@@ -360,8 +315,10 @@ async fn names_are_checked_and_the_schema_is_created_once() {
     schema.drop_schema().await;
 }
 
+/// The suite checks that every change is pushed with the stored cutoff. PostgreSQL also announces
+/// a write that changed nothing (with what is stored), and nothing for one that failed.
 #[tokio::test]
-async fn every_write_notifies_the_stored_cutoff_and_only_committed_ones() {
+async fn every_committed_write_is_announced_and_nothing_else() {
     let Some(schema) = common::postgres("pg_notify").await else {
         return;
     };
@@ -375,24 +332,10 @@ async fn every_write_notifies_the_stored_cutoff_and_only_committed_ones() {
     };
 
     store.raise(Scope::Subject("alice"), at(200)).await.unwrap();
-    assert_eq!(
-        next().await,
-        CutoffChange {
-            subject: Some("alice".to_owned()),
-            cutoff: at(200)
-        }
-    );
+    assert_eq!(next().await.cutoff, at(200));
     // An older cutoff stores (and announces) the newer one already there.
     store.raise(Scope::Subject("alice"), at(100)).await.unwrap();
     assert_eq!(next().await.cutoff, at(200));
-    store.raise(Scope::Everyone, at(300)).await.unwrap();
-    assert_eq!(
-        next().await,
-        CutoffChange {
-            subject: None,
-            cutoff: at(300)
-        }
-    );
     // A failed write (NUL cannot be stored) notifies nothing: the next one seen is the next good one.
     assert!(store.raise(Scope::Subject("bad\0"), at(1)).await.is_err());
     store
