@@ -1,5 +1,7 @@
-//! The store against a real Redis: monotonic writes, refused subjects, the global cutoff, odd
-//! subjects, the stored format, and a validator round trip.
+//! The store against a real Redis: the conformance suite with push, racing writers on several
+//! connections, the stored format, subjects that look like keys, nothing written over the subject
+//! bound, no push for a write that changed nothing, values that are not cutoffs, an unreachable
+//! server, and a validator round trip.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,10 +15,12 @@ mod support;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffCache, CutoffChange, CutoffSource, MAX_SUBJECT_BYTES, PushChannel,
-    PushSubscription, Reason, Scope, SigningKey, Timestamp, TokenIssuer, Validator, VerifyingKey,
+    Algorithm, Cutoff, CutoffCache, CutoffChange, CutoffSource, PushChannel, PushSubscription,
+    Reason, Scope, SigningKey, Timestamp, TokenIssuer, Validator, VerifyingKey,
 };
-use support::{clean_up, longest_subjects, raw, redis, store, too_long_subjects, unique};
+use jwt_cutoff_redis::RedisStore;
+use jwt_cutoff_store::conformance::{self, Suite};
+use support::{clean_up, raw, redis, store, unique};
 
 fn at(micros: i64) -> Cutoff {
     Cutoff::ValidFrom(Timestamp::from_unix_micros(micros))
@@ -30,8 +34,29 @@ async fn get(url: &str, key: Vec<u8>) -> Option<String> {
         .unwrap()
 }
 
+/// A fresh key prefix under `parent` each time (so one `clean_up(parent)` removes them all).
+fn fresh_prefixes(url: &str, parent: &str) -> impl AsyncFnMut() -> RedisStore {
+    let (url, parent) = (url.to_owned(), parent.to_owned());
+    let mut prefixes = 0;
+    async move || {
+        prefixes += 1;
+        store(&url, &format!("{parent}{prefixes}:")).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_writers_never_move_a_cutoff_back() {
+async fn the_store_keeps_the_promises() {
+    let Some(url) = redis().await else { return };
+    let parent = unique("conformance");
+    Suite::new(fresh_prefixes(&url, &parent))
+        .push(RedisStore::clone)
+        .run()
+        .await;
+    clean_up(&url, &parent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writers_on_several_connections_never_move_a_cutoff_back() {
     let Some(url) = redis().await else { return };
     let prefix = unique("racing");
     // Several stores, so the writes come over several connections and interleave in Redis.
@@ -39,76 +64,24 @@ async fn racing_writers_never_move_a_cutoff_back() {
     for _ in 0..4 {
         stores.push(store(&url, &prefix).await);
     }
-    const WRITERS: i64 = 64;
-    const BASE: i64 = 1_764_384_000_000_000;
-    let mut tasks = Vec::new();
-    for writer in 0..WRITERS {
-        let store = stores[usize::try_from(writer).unwrap() % stores.len()].clone();
-        // A permutation of 0..WRITERS, so later cutoffs are often written before earlier ones.
-        let to = at(BASE + (writer * 37) % WRITERS);
-        tasks.push(tokio::spawn(async move {
-            let mut seen = Vec::new();
-            for round in 0..10 {
-                let to = match to {
-                    Cutoff::ValidFrom(t) => at(t.as_unix_micros() + round * WRITERS),
-                    other => other,
-                };
-                let stored = store.raise(Scope::Subject("alice"), to).await.unwrap();
-                assert!(stored >= to, "raise returned {stored:?}, below {to:?}");
-                seen.push(stored);
-                seen.push(store.lookup("alice").await.unwrap());
-            }
-            seen
-        }));
-    }
-    let mut highest = Cutoff::NoCutoff;
-    for task in tasks {
-        let seen = task.await.unwrap();
-        // What one writer sees only moves forward.
-        assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "{seen:?}");
-        highest = highest.max(*seen.last().unwrap());
-    }
-    let expected = at(BASE + 9 * WRITERS + WRITERS - 1);
-    assert_eq!(highest, expected);
-    assert_eq!(stores[0].lookup("alice").await.unwrap(), expected);
-    // The earliest cutoff, written last, changes nothing.
-    assert_eq!(
-        stores[1]
-            .raise(Scope::Subject("alice"), at(BASE))
-            .await
-            .unwrap(),
-        expected
-    );
-    assert_eq!(stores[2].lookup("alice").await.unwrap(), expected);
+    Suite::new(fresh_prefixes(&url, &prefix))
+        .racing_writers_on(stores)
+        .await;
     clean_up(&url, &prefix).await;
 }
 
 #[tokio::test]
-async fn refused_wins_over_every_time() {
+async fn cutoffs_are_stored_as_readable_values() {
     let Some(url) = redis().await else { return };
-    let prefix = unique("refused");
+    let prefix = unique("format");
     let store = store(&url, &prefix).await;
     let alice = Scope::Subject("alice");
-    assert_eq!(store.raise(alice, at(5)).await.unwrap(), at(5));
-    assert_eq!(
-        store.raise(alice, Cutoff::Refused).await.unwrap(),
-        Cutoff::Refused
-    );
-    assert_eq!(
-        store.raise(alice, at(i64::MAX)).await.unwrap(),
-        Cutoff::Refused
-    );
-    assert_eq!(
-        store.raise(alice, Cutoff::NoCutoff).await.unwrap(),
-        Cutoff::Refused
-    );
-    assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::Refused);
-    assert_eq!(store.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
-    // Refused is stored as a readable marker, a time as decimal microseconds.
+    store.raise(alice, Cutoff::Refused).await.unwrap();
     store
         .raise(Scope::Subject("bob"), at(1_764_384_000_123_456))
         .await
         .unwrap();
+    // Refused is stored as a readable marker, a time as decimal microseconds.
     assert_eq!(
         get(&url, store.key(alice)).await.as_deref(),
         Some("refused")
@@ -120,86 +93,22 @@ async fn refused_wins_over_every_time() {
     clean_up(&url, &prefix).await;
 }
 
+/// Subjects that spell out the store's own keys, or hold NUL (Redis keys are binary), are subjects
+/// like any other: each has a key of its own and travels intact. The suite checks the odd
+/// subjects every store must keep apart.
 #[tokio::test]
-async fn times_compare_exactly_even_where_doubles_would_round() {
+async fn subjects_that_look_like_keys_get_keys_of_their_own() {
     let Some(url) = redis().await else { return };
-    let prefix = unique("exact");
-    let store = store(&url, &prefix).await;
-    let alice = Scope::Subject("alice");
-    // Negative, zero and huge values: the script compares decimal strings, not Lua doubles.
-    for (to, expected) in [
-        (at(-10), at(-10)),
-        (at(-11), at(-10)),
-        (at(-9), at(-9)),
-        (at(0), at(0)),
-        (at(-1), at(0)),
-        (at(9), at(9)),
-        (at(10), at(10)),
-        (at(9_007_199_254_740_993), at(9_007_199_254_740_993)),
-        (at(9_007_199_254_740_992), at(9_007_199_254_740_993)),
-        (at(i64::MAX - 1), at(i64::MAX - 1)),
-        (at(i64::MAX), at(i64::MAX)),
-        (at(i64::MAX - 1), at(i64::MAX)),
-    ] {
-        assert_eq!(
-            store.raise(alice, to).await.unwrap(),
-            expected,
-            "raise to {to:?}"
-        );
-    }
-    assert_eq!(store.lookup("alice").await.unwrap(), at(i64::MAX));
-    clean_up(&url, &prefix).await;
-}
-
-#[tokio::test]
-async fn the_global_cutoff_is_part_of_every_lookup() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("global");
-    let store = store(&url, &prefix).await;
-    store.raise(Scope::Subject("alice"), at(100)).await.unwrap();
-    assert_eq!(
-        store.raise(Scope::Everyone, at(200)).await.unwrap(),
-        at(200)
-    );
-    assert_eq!(store.lookup("alice").await.unwrap(), at(200));
-    assert_eq!(store.lookup("bob").await.unwrap(), at(200));
-    store.raise(Scope::Subject("alice"), at(300)).await.unwrap();
-    assert_eq!(store.lookup("alice").await.unwrap(), at(300));
-    assert_eq!(store.lookup("bob").await.unwrap(), at(200));
-    assert_eq!(
-        store.raise(Scope::Everyone, at(150)).await.unwrap(),
-        at(200)
-    );
-    store.raise(Scope::Everyone, Cutoff::Refused).await.unwrap();
-    assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::Refused);
-    assert_eq!(store.lookup("carol").await.unwrap(), Cutoff::Refused);
-    clean_up(&url, &prefix).await;
-}
-
-#[tokio::test]
-async fn odd_subjects_get_keys_of_their_own_and_travel_intact() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("odd");
+    let prefix = unique("keys");
     let store = store(&url, &prefix).await;
     let mut subscription = store.subscribe().await.unwrap();
     let subjects = [
-        String::new(),
-        " ".to_owned(),
-        "alice".to_owned(),
-        "alice ".to_owned(),
-        "a b\tc\r\nd".to_owned(),
-        "ünïcødé 🚀 用户".to_owned(),
-        "g".to_owned(),
-        "s:g".to_owned(),
-        "*".to_owned(),
-        "=".to_owned(),
-        "1 5 *".to_owned(),
-        "refused".to_owned(),
-        "jwt-cutoff:".to_owned(),
         prefix.clone(),
         format!("{prefix}s:alice"),
         format!("{prefix}g"),
+        "alice".to_owned(),
         "\u{0}nul".to_owned(),
+        "nul\u{0}".to_owned(),
     ];
     for (index, subject) in (1..).zip(&subjects) {
         let cutoff = at(index);
@@ -226,65 +135,29 @@ async fn odd_subjects_get_keys_of_their_own_and_travel_intact() {
             "{subject:?}"
         );
     }
-    // No subject wrote the global cutoff, and the pushed global change says "everyone".
     assert_eq!(store.lookup("nobody").await.unwrap(), Cutoff::NoCutoff);
-    store.raise(Scope::Everyone, at(1_000)).await.unwrap();
-    let change = subscription.next_change().await.unwrap();
-    assert_eq!(change.scope(), Scope::Everyone);
-    assert_eq!(store.lookup("").await.unwrap(), at(1_000));
     clean_up(&url, &prefix).await;
 }
 
-/// The store refuses what tokens and `CutoffCache` refuse, also when used directly as a source:
-/// within `MAX_SUBJECT_BYTES` every subject is stored, published and looked up intact; beyond it
-/// nothing is written or published, and the error says why.
+/// The suite sees that a subject over the bound is refused and not pushed; here, that no key was
+/// written for it.
 #[tokio::test]
-async fn subjects_longer_than_max_subject_bytes_are_refused_before_redis() {
+async fn nothing_is_written_for_a_subject_over_the_bound() {
     let Some(url) = redis().await else { return };
     let prefix = unique("bound");
     let store = store(&url, &prefix).await;
-    let mut subscription = store.subscribe().await.unwrap();
-    let mut next = async || {
-        tokio::time::timeout(Duration::from_secs(5), subscription.next_change())
-            .await
-            .expect("a message within 5 s")
-            .unwrap()
-    };
-    for (index, subject) in (1..).zip(longest_subjects()) {
-        assert_eq!(
-            store
-                .raise(Scope::Subject(&subject), at(index))
-                .await
-                .unwrap(),
-            at(index)
-        );
-        assert_eq!(
-            next().await,
-            CutoffChange {
-                subject: Some(subject.clone()),
-                cutoff: at(index)
-            }
-        );
-        assert_eq!(store.lookup(&subject).await.unwrap(), at(index));
-    }
-    let too_long_error = format!("at most {MAX_SUBJECT_BYTES} bytes");
-    for subject in too_long_subjects() {
+    for subject in conformance::too_long_subjects() {
         let error = store
             .raise(Scope::Subject(&subject), Cutoff::Refused)
             .await
             .unwrap_err();
         assert!(
-            error.to_string().contains(&too_long_error),
+            conformance::is_subject_bound_error(&error),
             "{} bytes: {error}",
             subject.len()
         );
-        let error = store.lookup(&subject).await.unwrap_err();
-        assert!(error.to_string().contains(&too_long_error), "{error}");
         assert_eq!(get(&url, store.key(Scope::Subject(&subject))).await, None);
     }
-    // Nothing was published for them: the next message is the next good write.
-    store.raise(Scope::Subject("after"), at(99)).await.unwrap();
-    assert_eq!(next().await.subject.as_deref(), Some("after"));
     clean_up(&url, &prefix).await;
 }
 

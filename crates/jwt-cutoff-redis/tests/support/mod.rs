@@ -81,49 +81,6 @@ pub fn unique(test: &str) -> String {
     )
 }
 
-/// Subjects of exactly [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) bytes: ASCII, two- and
-/// three-byte characters (`é€`), four-byte ones (crabs), and characters a message might escape or
-/// split on (quotes, backslash, newlines, tab, spaces, `=`, `*`, `:`).
-pub fn longest_subjects() -> Vec<String> {
-    use jwt_cutoff::MAX_SUBJECT_BYTES;
-    let fill = |pattern: &str| {
-        let mut subject: String = pattern
-            .chars()
-            .cycle()
-            .scan(0, |bytes, c| {
-                *bytes += c.len_utf8();
-                (*bytes <= MAX_SUBJECT_BYTES).then_some(c)
-            })
-            .collect();
-        while subject.len() < MAX_SUBJECT_BYTES {
-            subject.push('.');
-        }
-        subject
-    };
-    let subjects = vec![
-        "a".repeat(MAX_SUBJECT_BYTES),
-        fill("é€"),
-        "🦀".repeat(MAX_SUBJECT_BYTES / 4),
-        fill("\"'\\\n\r\t =*%$;:,{}[]<>é\0 1 refused s:g"),
-    ];
-    for subject in &subjects {
-        assert_eq!(subject.len(), MAX_SUBJECT_BYTES, "{subject:?}");
-    }
-    subjects
-}
-
-/// Subjects just over [`MAX_SUBJECT_BYTES`](jwt_cutoff::MAX_SUBJECT_BYTES) in bytes, though not
-/// in characters, and a much longer one.
-pub fn too_long_subjects() -> Vec<String> {
-    use jwt_cutoff::MAX_SUBJECT_BYTES;
-    vec![
-        "a".repeat(MAX_SUBJECT_BYTES + 1),
-        format!("{}x", "🦀".repeat(MAX_SUBJECT_BYTES / 4)),
-        "é".repeat(MAX_SUBJECT_BYTES / 2 + 1),
-        "z".repeat(100_000),
-    ]
-}
-
 /// A store on `url` with its own key prefix (and so its own channel).
 pub async fn store(url: &str, prefix: &str) -> RedisStore {
     RedisStore::builder(redis::Client::open(url).unwrap())
