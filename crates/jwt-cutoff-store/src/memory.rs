@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use crate::cutoff::Cutoff;
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
-use crate::source::{BoxFuture, CutoffSource, Scope, SourceError};
+use crate::source::{BoxFuture, CutoffSource, Scope, SourceError, check_subject};
 
 /// Cutoffs kept in memory: the embedded default for a single process, and handy in tests.
 ///
@@ -92,6 +92,9 @@ impl MemoryStore {
 
 impl CutoffSource for MemoryStore {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        if let Err(error) = check_subject(subject) {
+            return Box::pin(async { Err(error) });
+        }
         let cutoff = self.read(|state| {
             let own = state
                 .subjects
@@ -108,6 +111,11 @@ impl CutoffSource for MemoryStore {
         scope: Scope<'a>,
         to: Cutoff,
     ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        if let Scope::Subject(subject) = scope
+            && let Err(error) = check_subject(subject)
+        {
+            return Box::pin(async { Err(error) });
+        }
         let stored = self.write(|state| {
             let slot = match scope {
                 Scope::Subject(subject) => state
@@ -120,13 +128,7 @@ impl CutoffSource for MemoryStore {
             *slot
         });
         // Nobody following is not an error.
-        let _ = self.changes.send(CutoffChange {
-            subject: match scope {
-                Scope::Subject(subject) => Some(subject.to_owned()),
-                Scope::Everyone => None,
-            },
-            cutoff: stored,
-        });
+        let _ = self.changes.send(CutoffChange::new(scope, stored));
         Box::pin(async move { Ok(stored) })
     }
 }

@@ -24,18 +24,8 @@ use tokio::sync::broadcast;
 async fn the_memory_store_keeps_the_promises() {
     let mut suite = Suite::new(async || MemoryStore::new()).push(MemoryStore::clone);
     for check in Check::ALL {
-        // Not yet: see the_memory_store_bounds_subjects.
-        if check != Check::SubjectBound {
-            suite.check(check).await;
-        }
+        suite.check(check).await;
     }
-}
-
-#[tokio::test]
-#[ignore = "MemoryStore does not call check_subject in lookup and raise yet"]
-async fn the_memory_store_bounds_subjects() {
-    let mut suite = Suite::new(async || MemoryStore::new()).push(MemoryStore::clone);
-    suite.check(Check::SubjectBound).await;
 }
 
 /// What a [`Flawed`] store gets wrong.
