@@ -5,7 +5,7 @@ use std::fmt;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use jwt_cutoff::{CutoffCache, TokenIssuer, TokenPair, TokenType, Validator, Verified};
+use jwt_cutoff::{CutoffCache, RefreshValidator, TokenIssuer, TokenPair, Verified};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -44,11 +44,11 @@ pub async fn logout_all<T>(
 /// the store, not the cache), so a refresh token issued before a logout-all is refused. The new
 /// pair keeps the refresh token's login instant (`auth_time`, see
 /// [`TokenIssuer::refresh_pair`]), so even a refresh that slipped in before a logout reached the
-/// store is refused along with its login once the logout is known. Build `validator` with
-/// [`.token_type(TokenType::Refresh)`](jwt_cutoff::ValidatorBuilder::token_type) and the refresh
-/// key; a validator for access tokens is a misconfiguration, answered with 500 before any token
-/// is looked at. `extra_claims` picks the new pair's claims: `|_| ()`
-/// for none, `|verified| verified.claims().clone()` to carry the refresh token's over.
+/// store is refused along with its login once the logout is known. `validator` is a
+/// [`RefreshValidator`], made by
+/// [`ValidatorBuilder::build_refresh`](jwt_cutoff::ValidatorBuilder::build_refresh) with the
+/// refresh key. `extra_claims` picks the new pair's claims: `|_| ()` for none,
+/// `|verified| verified.claims().clone()` to carry the refresh token's over.
 ///
 /// The old refresh token stays valid until it expires; a logout-all ends all of them at once.
 ///
@@ -58,12 +58,12 @@ pub async fn logout_all<T>(
 ///
 /// ```
 /// use axum::{Json, extract::State};
-/// use jwt_cutoff::{TokenIssuer, Validator};
+/// use jwt_cutoff::{RefreshValidator, TokenIssuer};
 /// use jwt_cutoff_axum::{AuthRejection, RefreshRequest, TokenResponse};
 ///
 /// #[derive(Clone)]
 /// struct Tokens {
-///     refresh: Validator, // built with `.token_type(TokenType::Refresh)`
+///     refresh: RefreshValidator, // from `ValidatorBuilder::build_refresh`
 ///     issuer: TokenIssuer,
 /// }
 ///
@@ -79,10 +79,10 @@ pub async fn logout_all<T>(
 ///
 /// ```
 /// # use axum::{Json, extract::State};
-/// # use jwt_cutoff::{TokenIssuer, Validator};
+/// # use jwt_cutoff::{RefreshValidator, TokenIssuer};
 /// # use jwt_cutoff_axum::{AuthRejection, RefreshRequest, TokenResponse};
 /// # #[derive(Clone)]
-/// # struct Tokens { refresh: Validator, issuer: TokenIssuer }
+/// # struct Tokens { refresh: RefreshValidator, issuer: TokenIssuer }
 /// # async fn load_roles(_subject: &str) -> Vec<String> { Vec::new() }
 /// async fn refresh(
 ///     State(tokens): State<Tokens>,
@@ -95,8 +95,23 @@ pub async fn logout_all<T>(
 ///     Ok(TokenResponse::new(pair))
 /// }
 /// ```
+///
+/// A [`Validator`](jwt_cutoff::Validator), the access-token kind a layer takes, is not a refresh
+/// validator, so handing it over does not compile:
+///
+/// ```compile_fail
+/// # use jwt_cutoff::{TokenIssuer, Validator};
+/// # use jwt_cutoff_axum::{AuthRejection, RefreshRequest, TokenResponse};
+/// async fn refresh(
+///     access: &Validator,
+///     issuer: &TokenIssuer,
+///     request: &RefreshRequest,
+/// ) -> Result<TokenResponse, AuthRejection> {
+///     jwt_cutoff_axum::refresh(access, issuer, request, |_| ()).await
+/// }
+/// ```
 pub async fn refresh<C, E>(
-    validator: &Validator<C>,
+    validator: &RefreshValidator<C>,
     issuer: &TokenIssuer,
     request: &RefreshRequest,
     extra_claims: impl FnOnce(&Verified<C>) -> E,
@@ -105,9 +120,6 @@ where
     C: DeserializeOwned + Clone + Send + Sync + 'static,
     E: Serialize,
 {
-    if validator.token_type() != TokenType::Refresh {
-        return Err(AuthRejection::not_refresh_validator());
-    }
     let verified = validator.validate(&request.refresh_token).await?;
     let pair = issuer.refresh_pair(&verified, &extra_claims(&verified))?;
     Ok(TokenResponse::new(pair))

@@ -14,13 +14,13 @@
 //!
 //! ```
 //! use axum::{Json, Router, extract::State, http::StatusCode, routing::{get, post}};
-//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, SigningKey, TokenIssuer, Validator, VerifyingKey};
 //! use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 //!
 //! #[derive(Clone)]
 //! struct App {
 //!     cutoffs: CutoffCache,
-//!     refresh: Validator,
+//!     refresh: RefreshValidator,
 //!     issuer: TokenIssuer,
 //! }
 //!
@@ -40,19 +40,14 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let secret = b"an access secret of at least 32 bytes";
 //! let cutoffs = CutoffCache::new(MemoryStore::new());
-//! let validator = |token_type| {
-//!     Validator::builder()
-//!         .algorithms([Algorithm::HS256])
-//!         .key(VerifyingKey::hmac(secret)?)
-//!         .token_type(token_type)
-//!         .build(cutoffs.clone())
-//! };
+//! let key = VerifyingKey::hmac(secret)?;
+//! let validator = || Validator::builder().algorithms([Algorithm::HS256]).key(key.clone());
 //! let app = App {
 //!     cutoffs: cutoffs.clone(),
-//!     refresh: validator(TokenType::Refresh)?,
+//!     refresh: validator().build_refresh(cutoffs.clone())?,
 //!     issuer: TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?,
 //! };
-//! let guard = JwtCutoffLayer::new(validator(TokenType::Access)?).responder(JsonResponder::new());
+//! let guard = JwtCutoffLayer::new(validator().build(cutoffs.clone())?).responder(JsonResponder::new());
 //!
 //! let router = Router::new()
 //!     .route("/me", get(me))

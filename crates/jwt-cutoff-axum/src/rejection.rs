@@ -11,7 +11,7 @@ use jwt_cutoff::{IssueError, Reason, Rejection, Rfc6750Responder, SourceError};
 
 use crate::responder::{json_rejection, rejection_body, with_json_type};
 
-/// The body of a 500: issuing failed, or a refresh helper was misconfigured. Details go to the log.
+/// The body of a 500: issuing failed. Details go to the log.
 const SERVER_ERROR_BODY: &str =
     r#"{"error":"server_error","error_description":"tokens cannot be issued right now"}"#;
 
@@ -93,23 +93,15 @@ pub struct AuthRejection {
 enum Kind {
     Refused(Rejection),
     IssueFailed(IssueError),
-    /// A refresh helper was given a validator that accepted a token other than a refresh token.
-    NotRefreshValidator,
 }
 
 impl AuthRejection {
-    pub(crate) const fn not_refresh_validator() -> Self {
-        Self {
-            kind: Kind::NotRefreshValidator,
-        }
-    }
-
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match &self.kind {
             Kind::Refused(rejection) => rejection.status(),
-            Kind::IssueFailed(_) | Kind::NotRefreshValidator => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::IssueFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -118,7 +110,7 @@ impl AuthRejection {
     pub fn body_text(&self) -> String {
         match &self.kind {
             Kind::Refused(rejection) => rejection_body(rejection),
-            Kind::IssueFailed(_) | Kind::NotRefreshValidator => SERVER_ERROR_BODY.to_owned(),
+            Kind::IssueFailed(_) => SERVER_ERROR_BODY.to_owned(),
         }
     }
 
@@ -174,10 +166,6 @@ impl fmt::Display for AuthRejection {
         match &self.kind {
             Kind::Refused(rejection) => fmt::Display::fmt(rejection, f),
             Kind::IssueFailed(_) => f.write_str("tokens could not be issued"),
-            Kind::NotRefreshValidator => f.write_str(
-                "the refresh validator accepted a token that is not a refresh token; \
-                 build it with `.token_type(TokenType::Refresh)`",
-            ),
         }
     }
 }
@@ -187,7 +175,6 @@ impl StdError for AuthRejection {
         match &self.kind {
             Kind::Refused(rejection) => rejection.source(),
             Kind::IssueFailed(error) => Some(error),
-            Kind::NotRefreshValidator => None,
         }
     }
 }
@@ -204,7 +191,6 @@ impl IntoResponse for AuthRejection {
             Kind::IssueFailed(error) => {
                 tracing::error!(%error, "jwt-cutoff-axum: tokens could not be issued");
             }
-            Kind::NotRefreshValidator => tracing::error!("jwt-cutoff-axum: {self}"),
         }
         let mut response = Response::new(Body::from(SERVER_ERROR_BODY));
         *response.status_mut() = self.status();

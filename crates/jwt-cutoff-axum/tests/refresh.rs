@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, MemoryStore, NoClaims, Reason, Scope,
-    SigningKey, SourceError, TokenIssuer, TokenType, Validator, VerifyingKey,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, MemoryStore, NoClaims, Reason,
+    RefreshValidator, Scope, SigningKey, SourceError, TokenIssuer, Validator, ValidatorBuilder,
+    VerifyingKey,
 };
 use jwt_cutoff_axum::{RefreshRequest, TokenResponse};
 use tokio::sync::watch;
@@ -50,17 +51,14 @@ impl CutoffSource for SlowWrites {
     }
 }
 
-fn validator(cutoffs: &CutoffCache, token_type: TokenType) -> Validator {
+fn validator() -> ValidatorBuilder {
     Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_type(token_type)
-        .build(cutoffs.clone())
-        .unwrap()
 }
 
 async fn refresh(
-    validator: &Validator,
+    validator: &RefreshValidator,
     issuer: &TokenIssuer,
     refresh_token: &str,
 ) -> Result<TokenResponse, StatusCode> {
@@ -89,8 +87,8 @@ async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
     let cutoffs = CutoffCache::builder(Arc::clone(&source))
         .store_timeout(PATIENCE)
         .build();
-    let access = validator(&cutoffs, TokenType::Access);
-    let refresh_validator = validator(&cutoffs, TokenType::Refresh);
+    let access = validator().build(cutoffs.clone()).unwrap();
+    let refresh_validator = validator().build_refresh(cutoffs.clone()).unwrap();
     let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
         .build()
         .unwrap();

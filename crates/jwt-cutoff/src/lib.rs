@@ -132,7 +132,7 @@ pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder};
 pub use service::{JwtCutoff, ResponseFuture};
-pub use validate::{Validator, ValidatorBuilder};
+pub use validate::{RefreshValidator, Validator, ValidatorBuilder};
 
 pub mod guide {
     //! Guides beyond the API reference.

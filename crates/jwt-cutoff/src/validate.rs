@@ -31,31 +31,31 @@ const MIN_TOKEN_CACHE_BYTES: u64 = 4096;
 /// type, subject, and finally the subject's cutoff.
 ///
 /// The [`JwtCutoffLayer`](crate::JwtCutoffLayer) runs one on every request. Use one directly where
-/// there is no layer: a refresh endpoint (with [`TokenType::Refresh`]), a WebSocket handshake, a
-/// message queue consumer. `C` is the application's claims type, read from the same payload.
+/// there is no layer: a WebSocket handshake, a message queue consumer. `C` is the application's
+/// claims type, read from the same payload. A refresh endpoint takes a [`RefreshValidator`]
+/// instead, made by [`ValidatorBuilder::build_refresh`].
 ///
 /// Cheap to clone: clones share the configuration, the [`CutoffCache`] and the cache of verified
 /// tokens.
 ///
 /// ```
-/// use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, SigningKey, TokenIssuer, TokenType, Validator, VerifyingKey};
+/// use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, SigningKey, TokenIssuer, Validator, VerifyingKey};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-/// let secret = b"a refresh secret of at least 32 bytes!";
+/// let secret = b"an access secret of at least 32 bytes";
 /// let cutoffs = CutoffCache::new(MemoryStore::new());
-/// let refresh = Validator::builder()
+/// let access = Validator::builder()
 ///     .algorithms([Algorithm::HS256])
 ///     .key(VerifyingKey::hmac(secret)?)
-///     .token_type(TokenType::Refresh)
 ///     .build(cutoffs.clone())?;
 /// let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
 ///
-/// let token = issuer.issue_refresh("alice", &())?;
-/// let verified = refresh.validate(&token.token).await?;
+/// let token = issuer.issue_access("alice", &())?;
+/// let verified = access.validate(&token.token).await?;
 /// assert_eq!(verified.subject(), "alice");
 ///
 /// cutoffs.logout_all("alice").await?;
-/// assert!(refresh.validate(&token.token).await.is_err());
+/// assert!(access.validate(&token.token).await.is_err());
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
@@ -111,7 +111,9 @@ pub struct ValidatorBuilder {
     issuer: Option<String>,
     audiences: Vec<String>,
     leeway: Duration,
-    token_type: TokenType,
+    /// `None`: access tokens for [`build`](Self::build), refresh tokens for
+    /// [`build_refresh`](Self::build_refresh).
+    token_type: Option<TokenType>,
     accept_untyped: bool,
     max_token_bytes: usize,
     /// `None`: the default for the token type.
@@ -158,9 +160,14 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The kind of token accepted (default [`TokenType::Access`]), read from the `token_use` claim.
+    /// The kind of token [`build`](Self::build) accepts (default [`TokenType::Access`]), read from
+    /// the `token_use` claim.
+    ///
+    /// For a refresh endpoint, call [`build_refresh`](Self::build_refresh) instead: its
+    /// [`RefreshValidator`] is a type of its own, so it cannot be handed to a layer by mistake, nor
+    /// an access validator to a refresh endpoint.
     pub fn token_type(mut self, token_type: TokenType) -> Self {
-        self.token_type = token_type;
+        self.token_type = Some(token_type);
         self
     }
 
@@ -196,23 +203,71 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The validator, checking tokens against `cutoffs`.
+    /// The validator, checking tokens against `cutoffs`: access tokens, unless
+    /// [`token_type`](Self::token_type) says otherwise.
     ///
     /// # Errors
     /// No algorithm or no key was given, a key can verify none of the allowed algorithms, two keys
     /// share a `kid`, the subject claim is one of the other registered claims, or the token cache
     /// bound is neither `0` nor large enough to hold a token (4 KiB).
     pub fn build(self, cutoffs: CutoffCache) -> Result<Validator, KeyError> {
+        let token_type = self.token_type.unwrap_or(TokenType::Access);
+        self.build_for(token_type, cutoffs)
+    }
+
+    /// A validator of refresh tokens, checking them against `cutoffs`, for a refresh endpoint.
+    ///
+    /// It reads each token's cutoff from the store, never from the cache (see
+    /// [`RefreshValidator::validate`]), and caches no verified tokens unless
+    /// [`token_cache_max_bytes`](Self::token_cache_max_bytes) asks it to.
+    ///
+    /// ```
+    /// use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, RefreshValidator, SigningKey, TokenIssuer, VerifyingKey, Validator};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let secret = b"a refresh secret of at least 32 bytes!";
+    /// let cutoffs = CutoffCache::new(MemoryStore::new());
+    /// let refresh: RefreshValidator = Validator::builder()
+    ///     .algorithms([Algorithm::HS256])
+    ///     .key(VerifyingKey::hmac(secret)?)
+    ///     .build_refresh(cutoffs.clone())?;
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
+    ///
+    /// let token = issuer.issue_refresh("alice", &())?;
+    /// assert_eq!(refresh.validate(&token.token).await?.subject(), "alice");
+    ///
+    /// cutoffs.logout_all("alice").await?;
+    /// assert!(refresh.validate(&token.token).await.is_err());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`build`](Self::build); also when [`token_type`](Self::token_type) asked for access
+    /// tokens, or [`accept_untyped_tokens`](Self::accept_untyped_tokens) was called (untyped tokens
+    /// are never refresh tokens).
+    pub fn build_refresh(self, cutoffs: CutoffCache) -> Result<RefreshValidator, KeyError> {
+        if self.token_type == Some(TokenType::Access) {
+            return Err(KeyError::new(
+                "`build_refresh` builds a validator of refresh tokens, but `token_type` asked \
+                 for access tokens: drop `.token_type(TokenType::Access)`, or call `build`",
+            ));
+        }
+        self.build_for(TokenType::Refresh, cutoffs)
+            .map(|inner| RefreshValidator { inner })
+    }
+
+    fn build_for(self, token_type: TokenType, cutoffs: CutoffCache) -> Result<Validator, KeyError> {
         let keys = KeySet::new(&self.algorithms, self.keys)?;
         check_subject_claim(&self.subject_claim).map_err(KeyError::new)?;
-        if self.accept_untyped && self.token_type == TokenType::Refresh {
+        if self.accept_untyped && token_type == TokenType::Refresh {
             return Err(KeyError::new(
                 "untyped tokens are never accepted as refresh tokens",
             ));
         }
         let token_cache_max_bytes = match self.token_cache_max_bytes {
             Some(max) => max,
-            None if self.token_type == TokenType::Refresh => 0,
+            None if token_type == TokenType::Refresh => 0,
             None => DEFAULT_TOKEN_CACHE_BYTES,
         };
         if (1..MIN_TOKEN_CACHE_BYTES).contains(&token_cache_max_bytes) {
@@ -228,7 +283,7 @@ impl ValidatorBuilder {
                 issuer: self.issuer.map(Into::into),
                 audiences: self.audiences.into_iter().map(Into::into).collect(),
                 leeway: self.leeway,
-                token_type: self.token_type,
+                token_type,
                 accept_untyped: self.accept_untyped,
                 max_token_bytes: self.max_token_bytes,
                 token_cache_max_bytes,
@@ -248,7 +303,7 @@ impl Validator {
             issuer: None,
             audiences: Vec::new(),
             leeway: Duration::from_secs(30),
-            token_type: TokenType::Access,
+            token_type: None,
             accept_untyped: false,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             token_cache_max_bytes: None,
@@ -507,6 +562,68 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     }
 }
 
+/// Verifies refresh tokens, for a refresh endpoint; made by [`ValidatorBuilder::build_refresh`].
+///
+/// A type of its own, so that neither kind of validator can stand in for the other: a layer takes
+/// a [`Validator`] (access tokens), a refresh endpoint such as `jwt_cutoff_axum::refresh` takes a
+/// `RefreshValidator`. It makes every check a [`Validator`] makes, and reads the subject's cutoff
+/// from the store on every call, never from the cache.
+///
+/// Cheap to clone: clones share the configuration and the [`CutoffCache`].
+pub struct RefreshValidator<C = NoClaims> {
+    inner: Validator<C>,
+}
+
+impl<C> Clone for RefreshValidator<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for RefreshValidator<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshValidator")
+            .field("config", &self.inner.shared.config)
+            .field("cutoffs", &self.inner.shared.cutoffs)
+            .finish()
+    }
+}
+
+impl<C> RefreshValidator<C> {
+    /// The same validator, reading the application's claims as `D` (see
+    /// [`Validator::with_claims`]).
+    #[must_use]
+    pub fn with_claims<D: Clone + Send + Sync + 'static>(self) -> RefreshValidator<D> {
+        RefreshValidator {
+            inner: self.inner.with_claims(),
+        }
+    }
+
+    /// The cutoffs this validator checks against.
+    #[must_use]
+    pub fn cutoffs(&self) -> &CutoffCache {
+        self.inner.cutoffs()
+    }
+}
+
+impl<C: DeserializeOwned + Clone + Send + Sync + 'static> RefreshValidator<C> {
+    /// Validates the refresh token `token` completely, its subject's cutoff included.
+    ///
+    /// The cutoff is read from the store on every call ([`CutoffCache::lookup_in_store`]), never
+    /// from the cache: what this validator admits mints new tokens, and a cache can be a TTL or a
+    /// push delay behind a logout made on another instance.
+    ///
+    /// # Errors
+    /// The token is refused (an access token among others: [`Reason::WrongTokenType`] with a shared
+    /// key, [`Reason::BadSignature`] with separate keys), or the cutoff store is unavailable
+    /// ([`Reason::Unavailable`]).
+    pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
+        self.inner.validate(token).await
+    }
+}
+
 impl Config {
     /// The checks that depend on the clock, with the leeway; made on every request, cached or not.
     fn check_clock(
@@ -581,7 +698,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{MemoryStore, SigningKey, TokenIssuer};
+    use crate::{Cutoff, MemoryStore, SigningKey, TokenIssuer};
 
     const SECRET: &[u8] = b"a token-cache test secret of 32 bytes";
 
@@ -724,6 +841,72 @@ mod tests {
             .build(cutoffs)
             .unwrap();
         assert!(asked.shared.tokens.is_some());
+    }
+
+    fn hs_builder() -> ValidatorBuilder {
+        Validator::builder()
+            .algorithms([Algorithm::HS256])
+            .key(VerifyingKey::hmac(SECRET).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_refresh_validator_takes_refresh_tokens_and_reads_the_store() {
+        use jwt_cutoff_store::{CutoffSource as _, Scope};
+
+        let store = MemoryStore::new();
+        let cutoffs = CutoffCache::new(store.clone());
+        let access = hs_builder().build(cutoffs.clone()).unwrap();
+        let refresh = hs_builder().build_refresh(cutoffs.clone()).unwrap();
+        assert!(refresh.inner.shared.tokens.is_none());
+        assert_eq!(refresh.inner.token_type(), TokenType::Refresh);
+
+        let pair = issuer().issue_pair("alice", &()).unwrap();
+        assert!(access.validate(&pair.access.token).await.is_ok());
+        assert!(refresh.validate(&pair.refresh.token).await.is_ok());
+        assert_eq!(
+            refresh
+                .validate(&pair.access.token)
+                .await
+                .unwrap_err()
+                .reason(),
+            Reason::WrongTokenType
+        );
+
+        // A logout written to the store behind this instance's cache (by another instance, say):
+        // the cache still admits the access token, the refresh validator asks the store.
+        let cutoff = Cutoff::ValidFrom(Timestamp::now());
+        store
+            .raise(Scope::Subject("alice"), cutoff)
+            .await
+            .unwrap();
+        assert!(access.validate(&pair.access.token).await.is_ok());
+        assert_eq!(
+            refresh
+                .validate(&pair.refresh.token)
+                .await
+                .unwrap_err()
+                .reason(),
+            Reason::Revoked
+        );
+    }
+
+    #[test]
+    fn build_refresh_refuses_what_cannot_be_a_refresh_validator() {
+        let cutoffs = CutoffCache::new(MemoryStore::new());
+        let access_asked = hs_builder()
+            .token_type(TokenType::Access)
+            .build_refresh(cutoffs.clone());
+        assert!(access_asked.is_err());
+        let untyped = hs_builder()
+            .accept_untyped_tokens()
+            .build_refresh(cutoffs.clone());
+        assert!(untyped.is_err());
+        assert!(
+            hs_builder()
+                .token_type(TokenType::Refresh)
+                .build_refresh(cutoffs)
+                .is_ok()
+        );
     }
 
     #[test]

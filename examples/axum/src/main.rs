@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, TokenType,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, SigningKey, TokenIssuer,
     Validator, VerifyingKey,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
@@ -39,7 +39,7 @@ struct Profile {
 #[derive(Clone)]
 struct AppState {
     cutoffs: CutoffCache,
-    refresh: Validator<Profile>,
+    refresh: RefreshValidator<Profile>,
     issuer: TokenIssuer,
 }
 
@@ -102,20 +102,21 @@ async fn home(claims: Option<Claims<Profile>>) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let validator = |secret: &[u8], token_type| {
+    let validator = |secret: &[u8]| {
         Ok::<_, jwt_cutoff::KeyError>(
             Validator::builder()
                 .algorithms([Algorithm::HS256])
-                .key(VerifyingKey::hmac(secret)?)
-                .token_type(token_type)
-                .build(cutoffs.clone())?
-                .with_claims::<Profile>(),
+                .key(VerifyingKey::hmac(secret)?),
         )
     };
-    let access = validator(ACCESS_SECRET, TokenType::Access)?;
+    let access = validator(ACCESS_SECRET)?
+        .build(cutoffs.clone())?
+        .with_claims::<Profile>();
     let state = AppState {
         cutoffs: cutoffs.clone(),
-        refresh: validator(REFRESH_SECRET, TokenType::Refresh)?,
+        refresh: validator(REFRESH_SECRET)?
+            .build_refresh(cutoffs.clone())?
+            .with_claims::<Profile>(),
         issuer: TokenIssuer::builder(SigningKey::hmac(ACCESS_SECRET, Algorithm::HS256)?)
             .refresh_key(SigningKey::hmac(REFRESH_SECRET, Algorithm::HS256)?)
             .build()?,

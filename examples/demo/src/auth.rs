@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, PushTask, Scope, SigningKey,
-    SourceError, TokenIssuer, TokenType, Validator, VerifyingKey,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, PushTask, RefreshValidator, Scope,
+    SigningKey, SourceError, TokenIssuer, Validator, VerifyingKey,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
@@ -44,7 +44,7 @@ pub(crate) struct Auth {
     /// Access tokens, for the HTTP and gRPC guards.
     pub(crate) access: Validator<Profile>,
     /// Refresh tokens, for `/auth/refresh`.
-    pub(crate) refresh: Validator<Profile>,
+    pub(crate) refresh: RefreshValidator<Profile>,
     pub(crate) issuer: TokenIssuer,
 }
 
@@ -95,21 +95,23 @@ impl Auth {
         let access_secret = secret(database, "access", config.access_secret.as_ref()).await?;
         let refresh_secret = secret(database, "refresh", config.refresh_secret.as_ref()).await?;
         let bad_key = |error: jwt_cutoff::KeyError| Failure::usage(format!("secret: {error}"));
-        let validator = |secret: &[u8], token_type| {
+        let validator = |secret: &[u8]| {
             Ok::<_, Failure>(
                 Validator::builder()
                     .algorithms([Algorithm::HS256])
                     .key(VerifyingKey::hmac(secret).map_err(bad_key)?)
-                    .token_type(token_type)
-                    .leeway(LEEWAY)
-                    .build(cutoffs.clone())
-                    .map_err(bad_key)?
-                    .with_claims::<Profile>(),
+                    .leeway(LEEWAY),
             )
         };
         let auth = Self {
-            access: validator(&access_secret, TokenType::Access)?,
-            refresh: validator(&refresh_secret, TokenType::Refresh)?,
+            access: validator(&access_secret)?
+                .build(cutoffs.clone())
+                .map_err(bad_key)?
+                .with_claims::<Profile>(),
+            refresh: validator(&refresh_secret)?
+                .build_refresh(cutoffs.clone())
+                .map_err(bad_key)?
+                .with_claims::<Profile>(),
             issuer: TokenIssuer::builder(
                 SigningKey::hmac(&access_secret, Algorithm::HS256).map_err(bad_key)?,
             )
