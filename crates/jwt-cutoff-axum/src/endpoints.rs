@@ -47,7 +47,8 @@ pub async fn logout_all<T>(
 /// store is refused along with its login once the logout is known. `validator` is a
 /// [`RefreshValidator`], made by
 /// [`ValidatorBuilder::build_refresh`](jwt_cutoff::ValidatorBuilder::build_refresh) with the
-/// refresh key. `extra_claims` picks the new pair's claims: `|_| ()` for none,
+/// refresh key ([`TokenKeys::refresh_validator`](jwt_cutoff::TokenKeys::refresh_validator) holds
+/// it). `extra_claims` picks the new pair's claims: `|_| ()` for none,
 /// `|verified| verified.claims().clone()` to carry the refresh token's over.
 ///
 /// The old refresh token stays valid until it expires; a logout-all ends all of them at once.

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use axum::{Json, Router, extract::State, http::StatusCode, routing::{get, post}};
-//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, SigningKey, TokenIssuer, Validator, VerifyingKey};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, TokenIssuer, TokenKeys};
 //! use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 //!
 //! #[derive(Clone)]
@@ -38,16 +38,19 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let secret = b"an access secret of at least 32 bytes";
+//! let keys = TokenKeys::hmac(
+//!     b"an access secret of at least 32 bytes",
+//!     b"a refresh secret of at least 32 bytes",
+//!     Algorithm::HS256,
+//! )?;
 //! let cutoffs = CutoffCache::new(MemoryStore::new());
-//! let key = VerifyingKey::hmac(secret)?;
-//! let validator = || Validator::builder().algorithms([Algorithm::HS256]).key(key.clone());
 //! let app = App {
 //!     cutoffs: cutoffs.clone(),
-//!     refresh: validator().build_refresh(cutoffs.clone())?,
-//!     issuer: TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?,
+//!     refresh: keys.refresh_validator().build_refresh(cutoffs.clone())?,
+//!     issuer: keys.issuer().build()?,
 //! };
-//! let guard = JwtCutoffLayer::new(validator().build(cutoffs.clone())?).responder(JsonResponder::new());
+//! let guard = JwtCutoffLayer::new(keys.access_validator().build(cutoffs.clone())?)
+//!     .responder(JsonResponder::new());
 //!
 //! let router = Router::new()
 //!     .route("/me", get(me))

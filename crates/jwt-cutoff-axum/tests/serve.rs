@@ -173,8 +173,7 @@ async fn me(claims: Claims<Profile>) -> Json<Value> {
 /// `/me` behind the layer with the JSON responder, on a memory store.
 async fn guarded_me() -> (SocketAddr, CutoffCache, TokenIssuer) {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guard =
-        JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
+    let guard = JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
     let router = Router::new().route("/me", get(me)).route_layer(guard);
     (serve(router).await, cutoffs, issuer())
 }
@@ -455,8 +454,7 @@ fn preflight(addr: SocketAddr) -> Request<Full<Bytes>> {
 #[tokio::test]
 async fn cors_preflight_works_on_guarded_routes_when_cors_is_outside_the_guard() {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guard =
-        JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
+    let guard = JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
     let cors =
         || CorsLayer::permissive().expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER]);
     let timeout =
@@ -519,8 +517,7 @@ impl CutoffSource for ReadOnly {
 #[tokio::test]
 async fn a_failing_store_gives_503_with_retry_after_and_a_json_body() {
     let cutoffs = CutoffCache::new(Down);
-    let guard =
-        JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
+    let guard = JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
     let addr = serve(Router::new().route("/me", get(me)).route_layer(guard)).await;
 
     let reply = get_bearer(addr, "/me", &access_token(&issuer())).await;
@@ -561,8 +558,7 @@ async fn token_app(cutoffs: CutoffCache) -> (SocketAddr, TokenIssuer) {
         refresh: refresh_validator(&cutoffs),
         issuer: issuer(),
     };
-    let guard =
-        JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
+    let guard = JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
     let router = Router::new()
         .route("/me", get(me))
         .route("/logout-all", post(logout_all))
@@ -674,8 +670,8 @@ async fn refresh_helper_exchanges_refresh_tokens_only_and_honours_the_cutoff() {
 #[tokio::test]
 async fn realms_and_closure_responders_shape_the_refusals() {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let json = JwtCutoffLayer::new(validator(&cutoffs))
-        .responder(JsonResponder::new().realm("api"));
+    let json =
+        JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new().realm("api"));
     let rfc6750 = Rfc6750Responder::new().realm("shop");
     let text = JwtCutoffLayer::new(validator(&cutoffs)).responder(
         move |rejection: &Rejection| -> Response<Body> {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::crypto::JwtVerifier;
+use jsonwebtoken::jwk::EllipticCurve;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 use crate::reject::Reason;
@@ -533,5 +534,66 @@ impl SigningKey {
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// The key that verifies what this key signs: the same secret for HMAC, the public half of a
+    /// private key. It keeps this key's `kid`, and verifies only this key's algorithm.
+    ///
+    /// ```
+    /// use jwt_cutoff::{Algorithm, SigningKey};
+    ///
+    /// let private = SigningKey::ec_pem(include_bytes!("../tests/keys/ec_private.pem"), Algorithm::ES256)?;
+    /// let public = private.verifying_key()?;
+    /// # Ok::<_, jwt_cutoff::KeyError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The crate was built without a crypto backend, or the backend cannot read this private key.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
+        let family = self.algorithm.family();
+        let (key, hmac_secret_len) = match family {
+            Family::Hmac => {
+                let secret = self.key.as_bytes();
+                let key = DecodingKey::from_secret(secret).map_err(key_error("HMAC secret"))?;
+                (key, secret.len())
+            }
+            Family::Rsa | Family::Ec | Family::Ed => (self.public_key()?, 0),
+        };
+        Ok(VerifyingKey {
+            key,
+            family,
+            hmac_secret_len,
+            kid: self.kid.clone(),
+            algorithms: Some(vec![self.algorithm]),
+        })
+    }
+
+    /// The public half of this private key, derived with the crate's backend (never through
+    /// jsonwebtoken's process-wide default, which panics when both of its backends are on).
+    fn public_key(&self) -> Result<DecodingKey, KeyError> {
+        let provider =
+            crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
+        let utils = &provider.key_utils;
+        let private = self.key.as_bytes();
+        let derived = match self.algorithm.family() {
+            Family::Rsa => (utils.rsa_pub_components_from_private_key)(private)
+                .map(|(n, e)| DecodingKey::from_rsa_raw_components(&n, &e)),
+            Family::Ec => (utils.ec_pub_components_from_private_key)(
+                private,
+                self.algorithm.to_jsonwebtoken(),
+            )
+            .and_then(|(_curve, x, y)| {
+                DecodingKey::from_ec_components(
+                    &URL_SAFE_NO_PAD.encode(x),
+                    &URL_SAFE_NO_PAD.encode(y),
+                )
+            }),
+            Family::Ed => {
+                (utils.ed_pub_components_from_private_key)(private, &EllipticCurve::Ed25519)
+                    .and_then(|x| DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(x)))
+            }
+            Family::Hmac => return Err(KeyError::new("an HMAC secret has no public key")),
+        };
+        derived.map_err(key_error("private key"))
     }
 }

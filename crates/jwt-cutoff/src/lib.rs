@@ -111,6 +111,7 @@ mod bypass;
 mod claims;
 mod crypto;
 mod issuer;
+mod key_bundle;
 mod keys;
 mod layer;
 mod metrics;
@@ -128,6 +129,7 @@ pub use jwt_cutoff_store::{
     MAX_SUBJECT_BYTES, MemoryStore, MemorySubscription, PushChannel, PushSubscription, PushTask,
     Scope, SourceError, Timestamp, TokenInstant, Verdict, check_subject,
 };
+pub use key_bundle::TokenKeys;
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder};

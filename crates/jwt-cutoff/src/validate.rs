@@ -875,10 +875,7 @@ mod tests {
         // A logout written to the store behind this instance's cache (by another instance, say):
         // the cache still admits the access token, the refresh validator asks the store.
         let cutoff = Cutoff::ValidFrom(Timestamp::now());
-        store
-            .raise(Scope::Subject("alice"), cutoff)
-            .await
-            .unwrap();
+        store.raise(Scope::Subject("alice"), cutoff).await.unwrap();
         assert!(access.validate(&pair.access.token).await.is_ok());
         assert_eq!(
             refresh

@@ -20,8 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, SigningKey, TokenIssuer,
-    Validator, VerifyingKey,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, TokenIssuer, TokenKeys,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 use serde::{Deserialize, Serialize};
@@ -102,24 +101,19 @@ async fn home(claims: Option<Claims<Profile>>) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let validator = |secret: &[u8]| {
-        Ok::<_, jwt_cutoff::KeyError>(
-            Validator::builder()
-                .algorithms([Algorithm::HS256])
-                .key(VerifyingKey::hmac(secret)?),
-        )
-    };
-    let access = validator(ACCESS_SECRET)?
+    // The keys of both kinds of token, once: the issuer and both validators come from them.
+    let keys = TokenKeys::hmac(ACCESS_SECRET, REFRESH_SECRET, Algorithm::HS256)?;
+    let access = keys
+        .access_validator()
         .build(cutoffs.clone())?
         .with_claims::<Profile>();
     let state = AppState {
         cutoffs: cutoffs.clone(),
-        refresh: validator(REFRESH_SECRET)?
+        refresh: keys
+            .refresh_validator()
             .build_refresh(cutoffs.clone())?
             .with_claims::<Profile>(),
-        issuer: TokenIssuer::builder(SigningKey::hmac(ACCESS_SECRET, Algorithm::HS256)?)
-            .refresh_key(SigningKey::hmac(REFRESH_SECRET, Algorithm::HS256)?)
-            .build()?,
+        issuer: keys.issuer().build()?,
     };
 
     let guard = JwtCutoffLayer::new(access).responder(JsonResponder::new());

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jwt_cutoff::{
     Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, PushTask, RefreshValidator, Scope,
-    SigningKey, SourceError, TokenIssuer, Validator, VerifyingKey,
+    SourceError, TokenIssuer, TokenKeys, Validator,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
@@ -95,31 +95,28 @@ impl Auth {
         let access_secret = secret(database, "access", config.access_secret.as_ref()).await?;
         let refresh_secret = secret(database, "refresh", config.refresh_secret.as_ref()).await?;
         let bad_key = |error: jwt_cutoff::KeyError| Failure::usage(format!("secret: {error}"));
-        let validator = |secret: &[u8]| {
-            Ok::<_, Failure>(
-                Validator::builder()
-                    .algorithms([Algorithm::HS256])
-                    .key(VerifyingKey::hmac(secret).map_err(bad_key)?)
-                    .leeway(LEEWAY),
-            )
-        };
+        // One bundle of keys for the issuer and both validators; each kind of token its own secret.
+        let keys =
+            TokenKeys::hmac(&access_secret, &refresh_secret, Algorithm::HS256).map_err(bad_key)?;
         let auth = Self {
-            access: validator(&access_secret)?
+            access: keys
+                .access_validator()
+                .leeway(LEEWAY)
                 .build(cutoffs.clone())
                 .map_err(bad_key)?
                 .with_claims::<Profile>(),
-            refresh: validator(&refresh_secret)?
+            refresh: keys
+                .refresh_validator()
+                .leeway(LEEWAY)
                 .build_refresh(cutoffs.clone())
                 .map_err(bad_key)?
                 .with_claims::<Profile>(),
-            issuer: TokenIssuer::builder(
-                SigningKey::hmac(&access_secret, Algorithm::HS256).map_err(bad_key)?,
-            )
-            .refresh_key(SigningKey::hmac(&refresh_secret, Algorithm::HS256).map_err(bad_key)?)
-            .access_lifetime(config.access_ttl)
-            .refresh_lifetime(config.refresh_ttl)
-            .build()
-            .map_err(bad_key)?,
+            issuer: keys
+                .issuer()
+                .access_lifetime(config.access_ttl)
+                .refresh_lifetime(config.refresh_ttl)
+                .build()
+                .map_err(bad_key)?,
             cutoffs,
         };
         Ok((auth, push))
