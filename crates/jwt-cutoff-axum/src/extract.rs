@@ -9,7 +9,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use jwt_cutoff::{NoClaims, Timestamp, TokenType, Verified};
 
-use crate::rejection::MissingClaims;
+use crate::rejection::AuthRejection;
 
 /// The verified token of the request: its subject, its times, and the application's claims `T`.
 ///
@@ -18,7 +18,7 @@ use crate::rejection::MissingClaims;
 /// (`Validator::with_claims::<T>()`, or [`NoClaims`] by default): extensions are keyed by type, so
 /// `Claims<Other>` finds nothing.
 ///
-/// - `Claims<T>` refuses the request with [`MissingClaims`] (401) when there is no verified token:
+/// - `Claims<T>` refuses the request with [`AuthRejection`] (401) when there is no verified token:
 ///   the layer does not guard this route, or guards it in optional mode and no token came.
 /// - `Option<Claims<T>>` gives `None` then, for routes where a token is optional. Pair it with
 ///   [`JwtCutoffLayer::optional`](jwt_cutoff::JwtCutoffLayer::optional): a request without a token
@@ -140,7 +140,7 @@ where
     T: Clone + Send + Sync + 'static,
     S: Send + Sync,
 {
-    type Rejection = MissingClaims;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         from_extensions(parts).ok_or_else(|| {
@@ -152,7 +152,7 @@ where
                  (with a validator for these claims) applied to this route, and not in optional \
                  mode? Refusing with 401"
             );
-            MissingClaims::new()
+            AuthRejection::missing_token()
         })
     }
 }

@@ -5,8 +5,9 @@
 //! - [`Claims<T>`]: the extractor for the verified token, and `Option<Claims<T>>` for routes where a
 //!   token is optional;
 //! - [`JsonResponder`]: the layer's refusals with a small JSON body, and [`AuthRejection`], the same
-//!   answers for handlers that `?` a core [`Rejection`](jwt_cutoff::Rejection), a store error or an
-//!   issuer error;
+//!   answers for the extractor and for handlers that `?` a core
+//!   [`Rejection`](jwt_cutoff::Rejection), a store error or an issuer error;
+//! - [`RefusalLayer`]: every refusal of the routes inside it in one shape of your own;
 //! - [`logout_all`] and [`refresh`], the two write endpoints, with [`RefreshRequest`] and
 //!   [`TokenResponse`].
 //!
@@ -111,10 +112,46 @@
 //!
 //! # Shaping the refusals
 //!
-//! The layer answers refused requests itself; its handlers never run. Pick the answer with
-//! [`JwtCutoffLayer::responder`]: the default [`Rfc6750Responder`](jwt_cutoff::Rfc6750Responder)
-//! (empty body), [`JsonResponder`], or any closure `Fn(&Rejection) -> Response<Body>` (see
-//! [`JsonResponder`] for one). [`AuthRejection`], returned from handlers, always answers in JSON.
+//! Refusals come from three places: the layer (its handlers never run), the [`Claims`]
+//! extractor, and the handlers, which return [`AuthRejection`] (from [`logout_all`], [`refresh`],
+//! or their own `?`). All three answer as RFC 6750 says (status, `WWW-Authenticate`,
+//! `Retry-After` on 503, `Cache-Control: no-store`); the body is the responder's.
+//!
+//! - The layer answers with [`JwtCutoffLayer::responder`]: the default
+//!   [`Rfc6750Responder`](jwt_cutoff::Rfc6750Responder) (empty body) or [`JsonResponder`].
+//!   [`AuthRejection`] answers like [`JsonResponder`].
+//! - **One shape of your own for all three**: one [`RefusalLayer`] around the routes. Every
+//!   refusal carries its [`Rejection`](jwt_cutoff::Rejection) in the response extensions, and the
+//!   layer answers it with your [`Responder`](jwt_cutoff::Responder) instead:
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::get};
+//! use jwt_cutoff::{JwtCutoffLayer, Rfc6750Responder, responder_fn};
+//! use jwt_cutoff_axum::{Claims, RefusalLayer};
+//! # use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Validator, VerifyingKey};
+//! # let validator = Validator::builder()
+//! #     .algorithms([Algorithm::HS256])
+//! #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
+//! #     .build(CutoffCache::new(MemoryStore::new()))?;
+//!
+//! let rfc6750 = Rfc6750Responder::new().realm("shop");
+//! let app: Router = Router::new()
+//!     .route("/me", get(|claims: Claims| async move { claims.subject().to_owned() }))
+//!     .route_layer(JwtCutoffLayer::new(validator))
+//!     .layer(RefusalLayer::new(responder_fn(move |rejection| {
+//!         rfc6750.respond_with(rejection, Body::from(format!("sorry: {}", rejection.reason())))
+//!     })));
+//! # Ok::<_, jwt_cutoff::KeyError>(())
+//! ```
+//!
+//! A closure responder needs [`responder_fn`](jwt_cutoff::responder_fn) (or its argument and
+//! return types written out): without it the compiler says "implementation of `FnOnce` is not
+//! general enough", pointing at `route_layer` or `layer` rather than at the closure.
+//!
+//! - **Your own error type** for handlers: convert [`AuthRejection`] into it and answer its
+//!   [`rejection`](AuthRejection::rejection) with your responder. The conversion loses no log:
+//!   an `AuthRejection` logs what the server must know (a store or issuer error) when it is
+//!   made, not when it is answered.
 //!
 //! # Crypto backend features
 //!
@@ -127,12 +164,14 @@
 
 mod endpoints;
 mod extract;
+mod refusals;
 mod rejection;
 mod responder;
 
 pub use endpoints::{RefreshRequest, TokenResponse, logout_all, refresh};
 pub use extract::Claims;
-pub use rejection::{AuthRejection, MissingClaims};
+pub use refusals::{RefusalLayer, Refusals, RefusalsFuture};
+pub use rejection::AuthRejection;
 pub use responder::JsonResponder;
 
 /// The core crate, for its types ([`Validator`](jwt_cutoff::Validator),

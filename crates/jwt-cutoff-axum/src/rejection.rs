@@ -1,78 +1,36 @@
-//! Rejections that handlers return: [`MissingClaims`] from the extractor, [`AuthRejection`] for
-//! everything a handler can `?`.
+//! [`AuthRejection`]: every refusal and failure of the extractor and the helpers, for handlers to
+//! return.
 
 use std::error::Error as StdError;
 use std::fmt;
 
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use jwt_cutoff::{IssueError, Reason, Rejection, Rfc6750Responder, SourceError};
 
-use crate::responder::{json_rejection, rejection_body, with_json_type};
+use crate::responder::{json_rejection, rejection_body};
 
-/// The body of a 500: issuing failed. Details go to the log.
-const SERVER_ERROR_BODY: &str =
-    r#"{"error":"server_error","error_description":"tokens cannot be issued right now"}"#;
-
-/// The [`Claims`](crate::Claims) extractor found no verified token in the request extensions.
+/// Why a request was refused or an auth step failed: the rejection of the [`Claims`](crate::Claims)
+/// extractor, the error of [`logout_all`](crate::logout_all) and [`refresh`](crate::refresh), and
+/// the error type for handlers that `?` the core's errors.
 ///
-/// The layer does not guard the route (or guards it in optional mode and no token came), or its
-/// validator reads another claims type. Answered like a missing token: 401 with a bare
-/// `WWW-Authenticate: Bearer` challenge and a JSON body. A warning is logged when it happens, since
-/// it usually means the layer is missing.
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub struct MissingClaims;
-
-impl MissingClaims {
-    pub(crate) const fn new() -> Self {
-        Self
-    }
-
-    /// The status: 401.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        StatusCode::UNAUTHORIZED
-    }
-
-    /// The JSON body.
-    #[must_use]
-    pub fn body_text(&self) -> String {
-        rejection_body(&Self::REJECTION)
-    }
-
-    const REJECTION: Rejection = Rejection::new(Reason::MissingToken);
-}
-
-impl fmt::Display for MissingClaims {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("no verified token in the request extensions")
-    }
-}
-
-impl StdError for MissingClaims {}
-
-impl IntoResponse for MissingClaims {
-    fn into_response(self) -> Response {
-        json_rejection(&Rfc6750Responder::new(), &Self::REJECTION)
-    }
-}
-
-/// Why a request was refused or an auth endpoint failed; the error type for handlers.
+/// Every one holds a core [`Rejection`], so it answers as the layer does:
+/// - a core [`Rejection`] (from [`RefreshValidator::validate`](jwt_cutoff::RefreshValidator::validate),
+///   say): its RFC 6750 status and `WWW-Authenticate` challenge, 503 with `Retry-After` when the
+///   cutoff store cannot answer;
+/// - from the extractor, no verified token: 401 `missing_token` (see [`Claims`](crate::Claims));
+/// - a [`SourceError`] (from [`CutoffCache::logout_all`](jwt_cutoff::CutoffCache::logout_all),
+///   say): 503 with `Retry-After`, since the change was not stored;
+/// - an [`IssueError`] (from [`TokenIssuer`](jwt_cutoff::TokenIssuer)): 500 `server_error`.
 ///
-/// `?` converts into it from:
-/// - a core [`Rejection`] (from [`Validator::validate`](jwt_cutoff::Validator::validate), say, in
-///   a refresh endpoint): its RFC 6750 status and `WWW-Authenticate` challenge, 503 with
-///   `Retry-After` when the cutoff store cannot answer;
-/// - [`MissingClaims`], from the extractor: 401;
-/// - a [`SourceError`] (from [`CutoffCache::logout_all`](jwt_cutoff::CutoffCache::logout_all), say): 503
-///   with `Retry-After`, since the change was not stored;
-/// - an [`IssueError`] (from [`TokenIssuer`](jwt_cutoff::TokenIssuer)): 500.
+/// It answers like [`JsonResponder`](crate::JsonResponder): `Cache-Control: no-store` and a JSON
+/// body `{"error": "…", "error_description": "…"}`; inside a [`RefusalLayer`](crate::RefusalLayer),
+/// in that layer's shape. Neither the body nor the logs hold the token.
 ///
-/// Every answer has `Cache-Control: no-store` and a JSON body
-/// `{"error": "…", "error_description": "…"}` like [`JsonResponder`](crate::JsonResponder)'s.
-/// Neither the body nor the logs hold the token; store and issuer errors are logged, not sent.
+/// **Logged when made, not when answered.** A store error and an issuer error are logged (with `tracing`) as the `AuthRejection` is made, so converting it into an error type
+/// of your own loses nothing: take [`rejection`](Self::rejection) or
+/// [`into_rejection`](Self::into_rejection) and answer with your own responder. Refusals of a
+/// token are logged by the validator that refused it.
 ///
 /// ```
 /// use axum::{extract::State, http::StatusCode};
@@ -86,117 +44,107 @@ impl IntoResponse for MissingClaims {
 /// ```
 #[derive(Debug)]
 pub struct AuthRejection {
-    kind: Kind,
+    rejection: Rejection,
+    detail: Detail,
 }
 
+/// What the server's log says beyond the rejection.
 #[derive(Debug)]
-enum Kind {
-    Refused(Rejection),
+enum Detail {
+    None,
     IssueFailed(IssueError),
 }
 
 impl AuthRejection {
+    /// No bearer token in the request: 401.
+    pub(crate) const fn missing_token() -> Self {
+        Self {
+            rejection: Rejection::new(Reason::MissingToken),
+            detail: Detail::None,
+        }
+    }
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {
-        match &self.kind {
-            Kind::Refused(rejection) => rejection.status(),
-            Kind::IssueFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.rejection.status()
     }
 
-    /// The JSON body.
+    /// The JSON body of the default answer.
     #[must_use]
     pub fn body_text(&self) -> String {
-        match &self.kind {
-            Kind::Refused(rejection) => rejection_body(rejection),
-            Kind::IssueFailed(_) => SERVER_ERROR_BODY.to_owned(),
-        }
+        rejection_body(&self.rejection)
     }
 
-    /// The core rejection, when the token or request was refused.
+    /// The core rejection: what a [`Responder`](jwt_cutoff::Responder) answers.
     #[must_use]
-    pub fn rejection(&self) -> Option<&Rejection> {
-        match &self.kind {
-            Kind::Refused(rejection) => Some(rejection),
-            _ => None,
-        }
+    pub fn rejection(&self) -> &Rejection {
+        &self.rejection
     }
 
-    /// Why the token or request was refused, when it was.
+    /// The core rejection, by value.
     #[must_use]
-    pub fn reason(&self) -> Option<Reason> {
-        match &self.kind {
-            Kind::Refused(rejection) => Some(rejection.reason()),
-            _ => None,
-        }
+    pub fn into_rejection(self) -> Rejection {
+        self.rejection
+    }
+
+    /// Why the request was refused ([`Reason::ServerError`] when the server failed).
+    #[must_use]
+    pub fn reason(&self) -> Reason {
+        self.rejection.reason()
     }
 }
 
 impl From<Rejection> for AuthRejection {
     fn from(rejection: Rejection) -> Self {
         Self {
-            kind: Kind::Refused(rejection),
+            rejection,
+            detail: Detail::None,
         }
     }
 }
 
-impl From<MissingClaims> for AuthRejection {
-    fn from(_: MissingClaims) -> Self {
-        MissingClaims::REJECTION.into()
-    }
-}
-
 impl From<SourceError> for AuthRejection {
+    /// 503; the store's error is logged here.
     fn from(error: SourceError) -> Self {
+        tracing::warn!(%error, "jwt-cutoff-axum: the cutoff store failed");
         Rejection::unavailable(error).into()
     }
 }
 
 impl From<IssueError> for AuthRejection {
+    /// 500; the issuer's error is logged here.
     fn from(error: IssueError) -> Self {
+        tracing::error!(%error, "jwt-cutoff-axum: tokens could not be issued");
         Self {
-            kind: Kind::IssueFailed(error),
+            rejection: Rejection::new(Reason::ServerError),
+            detail: Detail::IssueFailed(error),
         }
     }
 }
 
 impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Refused(rejection) => fmt::Display::fmt(rejection, f),
-            Kind::IssueFailed(_) => f.write_str("tokens could not be issued"),
+        match &self.detail {
+            Detail::None => fmt::Display::fmt(&self.rejection, f),
+            Detail::IssueFailed(_) => f.write_str("tokens could not be issued"),
         }
     }
 }
 
 impl StdError for AuthRejection {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match &self.kind {
-            Kind::Refused(rejection) => rejection.source(),
-            Kind::IssueFailed(error) => Some(error),
+        match &self.detail {
+            Detail::None => self.rejection.source(),
+            Detail::IssueFailed(error) => Some(error),
         }
     }
 }
 
 impl IntoResponse for AuthRejection {
+    /// [`JsonResponder`](crate::JsonResponder)'s answer, with the [`Rejection`] in the response
+    /// extensions (for a [`RefusalLayer`](crate::RefusalLayer) to answer in its shape instead).
     fn into_response(self) -> Response {
-        match &self.kind {
-            Kind::Refused(rejection) => {
-                if let Some(error) = rejection.source_error() {
-                    tracing::warn!(%error, "jwt-cutoff-axum: the cutoff store failed");
-                }
-                return json_rejection(&Rfc6750Responder::new(), rejection);
-            }
-            Kind::IssueFailed(error) => {
-                tracing::error!(%error, "jwt-cutoff-axum: tokens could not be issued");
-            }
-        }
-        let mut response = Response::new(Body::from(SERVER_ERROR_BODY));
-        *response.status_mut() = self.status();
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        with_json_type(response)
+        json_rejection(&Rfc6750Responder::new(), &self.rejection)
     }
 }

@@ -15,8 +15,9 @@ use serde::Serialize;
 /// ```
 ///
 /// `error` is the RFC 6750 error code, or for refusals that have none the
-/// [`Reason`](jwt_cutoff::Reason)'s name (`missing_token`, `unavailable`). The body never holds the
-/// token. [`AuthRejection`](crate::AuthRejection), returned from handlers, answers the same way.
+/// [`Reason`](jwt_cutoff::Reason)'s name (`missing_token`, `unavailable`, `server_error`). The
+/// body never holds the token. [`AuthRejection`](crate::AuthRejection), returned from handlers,
+/// answers the same way.
 ///
 /// ```
 /// use jwt_cutoff::JwtCutoffLayer;
@@ -33,8 +34,10 @@ use serde::Serialize;
 ///
 /// # Your own responses
 ///
-/// Any `Fn(&Rejection) -> Response<Body>` closure is a responder too. Keep the status and headers
-/// and change the body with [`Rfc6750Responder::respond_with`]:
+/// Any `Fn(&Rejection) -> Response<Body>` closure is a responder too: write its types out, or
+/// wrap it in [`responder_fn`](jwt_cutoff::responder_fn). Keep the status and headers and change
+/// the body with [`Rfc6750Responder::respond_with`]. To answer the extractor's and the handlers'
+/// refusals the same way, hand it to a [`RefusalLayer`](crate::RefusalLayer) instead.
 ///
 /// ```
 /// use axum::body::Body;

@@ -132,7 +132,7 @@ pub use jwt_cutoff_store::{
 pub use key_bundle::TokenKeys;
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;
-pub use reject::{Reason, Rejection, Responder, Rfc6750Responder};
+pub use reject::{Reason, Rejection, Responder, Rfc6750Responder, responder_fn};
 pub use service::{JwtCutoff, ResponseFuture};
 pub use validate::{RefreshValidator, Validator, ValidatorBuilder};
 

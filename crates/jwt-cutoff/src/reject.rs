@@ -50,6 +50,11 @@ pub enum Reason {
     SubjectRefused,
     /// The cutoff store could not answer; the request fails closed.
     Unavailable,
+    /// The server could not finish an auth step: it is misconfigured (a handler asks for claims no
+    /// layer provides, say) or could not issue tokens. Never produced by the layer or a validator;
+    /// adapters and handlers use it so that their 500s go through the same
+    /// [`Responder`] as every refusal. The details belong in the server's log, not in the answer.
+    ServerError,
 }
 
 impl Reason {
@@ -76,6 +81,7 @@ impl Reason {
             Self::Revoked => "revoked",
             Self::SubjectRefused => "subject_refused",
             Self::Unavailable => "unavailable",
+            Self::ServerError => "server_error",
         }
     }
 
@@ -104,6 +110,7 @@ impl Reason {
             Self::Revoked => "the token has been revoked",
             Self::SubjectRefused => "the token subject is not allowed",
             Self::Unavailable => "the token store is unavailable right now",
+            Self::ServerError => "the server could not handle the token",
         }
     }
 }
@@ -170,22 +177,24 @@ impl Rejection {
     }
 
     /// The HTTP status: 401 for a missing or invalid token, 400 for a malformed request, 503 when the
-    /// cutoff store is unavailable.
+    /// cutoff store is unavailable, 500 for [`Reason::ServerError`].
     #[must_use]
     pub const fn status(&self) -> StatusCode {
         match self.reason {
             Reason::MalformedRequest => StatusCode::BAD_REQUEST,
             Reason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
     /// The RFC 6750 error code: none for a missing token, `invalid_request` for a malformed request,
-    /// `invalid_token` for a token that was refused, and none when the store is unavailable.
+    /// `invalid_token` for a token that was refused, and none when the store is unavailable or the
+    /// server failed.
     #[must_use]
     pub const fn error_code(&self) -> Option<&'static str> {
         match self.reason {
-            Reason::MissingToken | Reason::Unavailable => None,
+            Reason::MissingToken | Reason::Unavailable | Reason::ServerError => None,
             Reason::MalformedRequest => Some("invalid_request"),
             _ => Some("invalid_token"),
         }
@@ -201,12 +210,12 @@ impl Rejection {
     }
 
     /// The `WWW-Authenticate` challenge (RFC 6750 §3) for this rejection, or `None` when the status
-    /// is not 401/400 (a 503 challenges nobody).
+    /// is not 401/400 (a 503 or a 500 challenges nobody).
     ///
     /// `realm` is written as a quoted string, escaped as needed.
     #[must_use]
     pub fn www_authenticate(&self, realm: Option<&str>) -> Option<HeaderValue> {
-        if self.reason == Reason::Unavailable {
+        if matches!(self.reason, Reason::Unavailable | Reason::ServerError) {
             return None;
         }
         let mut challenge = String::from("Bearer");
@@ -278,17 +287,17 @@ fn push_param(out: &mut String, name: &str, value: &str) {
 ///
 /// The layer calls it for every refused request, so the tonic adapter can answer with gRPC statuses
 /// and an application with its own error bodies. Closures `Fn(&Rejection) -> Response<B>` are
-/// responders too:
+/// responders too; pass them through [`responder_fn`], which lets the compiler infer their
+/// argument and return types:
 ///
 /// ```
-/// use http::Response;
-/// use jwt_cutoff::{JwtCutoffLayer, Rejection, Rfc6750Responder, Validator};
+/// use jwt_cutoff::{JwtCutoffLayer, Rfc6750Responder, responder_fn};
 ///
 /// fn with_text_bodies(layer: JwtCutoffLayer) -> JwtCutoffLayer<jwt_cutoff::NoClaims, impl jwt_cutoff::Responder<String>> {
 ///     let rfc6750 = Rfc6750Responder::new().realm("api");
-///     layer.responder(move |rejection: &Rejection| -> Response<String> {
+///     layer.responder(responder_fn(move |rejection| {
 ///         rfc6750.respond_with(rejection, rejection.reason().description().to_owned())
-///     })
+///     }))
 /// }
 /// ```
 pub trait Responder<B>: Clone + Send + Sync + 'static {
@@ -303,6 +312,69 @@ where
     fn respond(&self, rejection: &Rejection) -> Response<B> {
         self(rejection)
     }
+}
+
+/// Makes a [`Responder`] of a closure, inferring the closure's argument (`&Rejection`) and
+/// response body types; it returns the closure itself.
+///
+/// A closure passed straight to [`JwtCutoffLayer::responder`](crate::JwtCutoffLayer::responder)
+/// without a type on its argument is inferred for one particular lifetime of the `&Rejection`
+/// rather than for all of them, and so is no `Responder`: the compiler then reports
+/// "implementation of `FnOnce` is not general enough", at the place that needs the layer's service
+/// (axum's `route_layer`, say), not at the closure. Either write the types out
+/// (`|rejection: &Rejection| -> Response<Body> { … }`) or wrap the closure in `responder_fn`:
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use jwt_cutoff::{JwtCutoffLayer, Rfc6750Responder, responder_fn};
+/// use tower::{Service, ServiceBuilder};
+/// # use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Validator, VerifyingKey};
+/// # let validator = Validator::builder()
+/// #     .algorithms([Algorithm::HS256])
+/// #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
+/// #     .build(CutoffCache::new(MemoryStore::new()))?;
+///
+/// let rfc6750 = Rfc6750Responder::new();
+/// let text = responder_fn(move |rejection| {
+///     rfc6750.respond_with(rejection, rejection.reason().description().to_owned())
+/// });
+/// let service = ServiceBuilder::new()
+///     .layer(JwtCutoffLayer::new(validator).responder(text))
+///     .service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hello".to_owned())) });
+/// # fn is_service<S: Service<Request<String>>>(_: &S) {}
+/// is_service(&service);
+/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// ```
+///
+/// The same closure without `responder_fn` does not compile:
+///
+/// ```compile_fail
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use jwt_cutoff::{JwtCutoffLayer, Rfc6750Responder};
+/// use tower::{Service, ServiceBuilder};
+/// # use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Validator, VerifyingKey};
+/// # let validator = Validator::builder()
+/// #     .algorithms([Algorithm::HS256])
+/// #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
+/// #     .build(CutoffCache::new(MemoryStore::new()))?;
+///
+/// let rfc6750 = Rfc6750Responder::new();
+/// let service = ServiceBuilder::new()
+///     .layer(JwtCutoffLayer::new(validator).responder(move |rejection| {
+///         rfc6750.respond_with(rejection, rejection.reason().description().to_owned())
+///     }))
+///     .service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hello".to_owned())) });
+/// # fn is_service<S: Service<Request<String>>>(_: &S) {}
+/// is_service(&service);
+/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// ```
+pub fn responder_fn<B, F>(responder: F) -> F
+where
+    F: Fn(&Rejection) -> Response<B> + Clone + Send + Sync + 'static,
+{
+    responder
 }
 
 /// The default responder: the status and `WWW-Authenticate` challenge of RFC 6750, `Retry-After` on
@@ -327,8 +399,13 @@ impl Rfc6750Responder {
     }
 
     /// The response parts for `rejection`, with `body`: for responders that only change the body.
+    ///
+    /// The response carries a clone of `rejection` in its extensions, so layers outside the one that
+    /// refused can tell why (to log it, or to answer in a shape of their own, as
+    /// jwt-cutoff-axum's `RefusalLayer` does).
     pub fn respond_with<B>(&self, rejection: &Rejection, body: B) -> Response<B> {
         let mut response = Response::new(body);
+        response.extensions_mut().insert(rejection.clone());
         *response.status_mut() = rejection.status();
         let headers = response.headers_mut();
         if let Some(challenge) = rejection.www_authenticate(self.realm.as_deref()) {
@@ -420,6 +497,27 @@ mod tests {
             challenge(Reason::MissingToken, Some("a\"b\\c\r\nd")).as_deref(),
             Some("Bearer realm=\"a\\\"b\\\\cd\"")
         );
+    }
+
+    #[test]
+    fn server_errors_are_500_without_a_challenge() {
+        let rejection = Rejection::new(Reason::ServerError);
+        let response: Response<()> = Rfc6750Responder::new().respond(&rejection);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert!(!response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(rejection.error_code(), None);
+    }
+
+    #[test]
+    fn responses_carry_their_rejection() {
+        let rejection = Rejection::new(Reason::Revoked);
+        let response: Response<()> = Rfc6750Responder::new().respond(&rejection);
+        let carried = response
+            .extensions()
+            .get::<Rejection>()
+            .map(Rejection::reason);
+        assert_eq!(carried, Some(Reason::Revoked));
     }
 
     #[test]

@@ -13,16 +13,23 @@
 //! curl -si localhost:3000/me -H "authorization: Bearer $ACCESS"       # -> 401, revoked
 //! ```
 //!
+//! Every refusal (no token, a revoked one, a failed refresh) answers in this app's own JSON
+//! shape, `{"code": "revoked", "message": "the token has been revoked"}`, through one
+//! `RefusalLayer`.
+//!
 //! Set `ADDR` to listen elsewhere (default `127.0.0.1:3000`).
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, TokenIssuer, TokenKeys,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, Rejection,
+    Rfc6750Responder, TokenIssuer, TokenKeys,
 };
-use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
+use jwt_cutoff_axum::{AuthRejection, Claims, RefreshRequest, RefusalLayer, TokenResponse};
 use serde::{Deserialize, Serialize};
 
 // Demo secrets: load real ones from your secret store.
@@ -90,6 +97,18 @@ async fn logout_all(
     jwt_cutoff_axum::logout_all(&app.cutoffs, &claims).await
 }
 
+/// This app's shape for every refusal: the RFC 6750 status and headers, and our own JSON body.
+/// (A function is a responder as it is; a closure goes through `jwt_cutoff::responder_fn`.)
+fn our_error(rejection: &Rejection) -> Response<Body> {
+    let reason = rejection.reason();
+    let body = serde_json::json!({ "code": reason.as_str(), "message": reason.description() });
+    let mut response =
+        Rfc6750Responder::new().respond_with(rejection, Body::from(body.to_string()));
+    let json = HeaderValue::from_static("application/json");
+    response.headers_mut().insert(header::CONTENT_TYPE, json);
+    response
+}
+
 /// Optional auth: works without a token, but a bad or revoked one is still refused.
 async fn home(claims: Option<Claims<Profile>>) -> String {
     match claims {
@@ -116,7 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         issuer: keys.issuer().build()?,
     };
 
-    let guard = JwtCutoffLayer::new(access).responder(JsonResponder::new());
+    let guard = JwtCutoffLayer::new(access);
     let guarded = Router::new()
         .route("/me", get(me))
         .route("/logout-all", post(logout_all))
@@ -129,7 +148,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/refresh", post(refresh))
         .merge(guarded)
         .merge(optional)
-        .with_state(state);
+        .with_state(state)
+        // One line for one error shape: the guard's, the extractor's and the helpers' refusals.
+        .layer(RefusalLayer::new(our_error));
 
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -1,0 +1,280 @@
+//! One responder for every refusal; an `AuthRejection` logs when made, so converting it into
+//! another error type keeps its logs. Driven with `oneshot`, on the test's own thread, so that a
+//! thread-local subscriber sees every log event.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::routing::{get, post};
+use http_body_util::BodyExt as _;
+use jwt_cutoff::{
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, RefreshValidator,
+    Rfc6750Responder, SourceError, TokenIssuer, TokenKeys, Validator, responder_fn,
+};
+use jwt_cutoff_axum::{AuthRejection, Claims, RefreshRequest, RefusalLayer, TokenResponse};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use tracing_subscriber::filter::LevelFilter;
+
+const ACCESS_SECRET: &[u8] = b"an access secret of at least 32 bytes";
+const REFRESH_SECRET: &[u8] = b"a refresh secret of at least 32 bytes";
+
+/// The claims the layer is built for.
+#[derive(Clone, Debug, Deserialize)]
+struct Mine {}
+
+fn keys() -> TokenKeys {
+    TokenKeys::hmac(ACCESS_SECRET, REFRESH_SECRET, Algorithm::HS256).unwrap()
+}
+
+fn access_validator(cutoffs: &CutoffCache) -> Validator<Mine> {
+    keys()
+        .access_validator()
+        .build(cutoffs.clone())
+        .unwrap()
+        .with_claims()
+}
+
+fn issuer() -> TokenIssuer {
+    keys().issuer().build().unwrap()
+}
+
+/// The log output of this thread while the guard lives.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(LevelFilter::DEBUG)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).map(|value| value.to_str().unwrap())
+    }
+}
+
+async fn call(router: &Router, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request.body(Body::from(body.to_owned())).unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap(),
+    }
+}
+
+async fn get_with(router: &Router, path: &str, token: Option<&str>) -> Reply {
+    call(router, "GET", path, token, "").await
+}
+
+#[derive(Clone)]
+struct Tokens {
+    cutoffs: CutoffCache,
+    refresh: RefreshValidator,
+    issuer: TokenIssuer,
+}
+
+/// A store that answers lookups but cannot be written: a logout-all fails.
+struct ReadOnly;
+
+impl CutoffSource for ReadOnly {
+    fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async { Ok(Cutoff::NoCutoff) })
+    }
+}
+
+/// `{"code", "status"}` with the RFC 6750 headers: one shape for every refusal.
+fn our_shape() -> RefusalLayer<impl jwt_cutoff::Responder<Body>> {
+    let rfc6750 = Rfc6750Responder::new().realm("shop");
+    // No types written on the closure: `responder_fn` infers them.
+    RefusalLayer::new(responder_fn(move |rejection| {
+        let body = json!({
+            "code": rejection.reason().as_str(),
+            "status": rejection.status().as_u16(),
+        });
+        let mut response = rfc6750.respond_with(rejection, Body::from(body.to_string()));
+        let json = HeaderValue::from_static("application/json");
+        response.headers_mut().insert(header::CONTENT_TYPE, json);
+        response
+    }))
+}
+
+#[tokio::test]
+async fn one_responder_answers_the_layer_the_extractor_and_the_helpers() {
+    let cutoffs = CutoffCache::new(ReadOnly);
+    let keys = keys();
+    let tokens = Tokens {
+        cutoffs: cutoffs.clone(),
+        refresh: keys
+            .refresh_validator()
+            .build_refresh(cutoffs.clone())
+            .unwrap(),
+        issuer: keys.issuer().build().unwrap(),
+    };
+    async fn logout_all(
+        State(tokens): State<Tokens>,
+        claims: Claims<Mine>,
+    ) -> Result<StatusCode, AuthRejection> {
+        jwt_cutoff_axum::logout_all(&tokens.cutoffs, &claims).await
+    }
+    async fn refresh(
+        State(tokens): State<Tokens>,
+        axum::Json(request): axum::Json<RefreshRequest>,
+    ) -> Result<TokenResponse, AuthRejection> {
+        jwt_cutoff_axum::refresh(&tokens.refresh, &tokens.issuer, &request, |_| ()).await
+    }
+    let router = Router::new()
+        .route("/me", get(|_: Claims<Mine>| async { "me" }))
+        .route("/logout-all", post(logout_all))
+        // The default responder: empty bodies, which the refusal layer answers in its shape.
+        .route_layer(JwtCutoffLayer::new(access_validator(&cutoffs)))
+        .route("/refresh", post(refresh))
+        // No layer here: the extractor refuses on its own.
+        .route("/unguarded", get(|_: Claims<Mine>| async { "unreachable" }))
+        .route("/public", get(|| async { "public" }))
+        .route(
+            "/own-401",
+            get(|| async { (StatusCode::UNAUTHORIZED, "the handler's own") }),
+        )
+        .with_state(tokens.clone())
+        .layer(our_shape());
+    let pair = tokens.issuer.issue_pair("alice", &()).unwrap();
+    let access = Some(&*pair.access.token);
+
+    let shaped = |reply: &Reply, code: &str, status: StatusCode| {
+        assert_eq!(reply.status, status, "{code}: {}", reply.body);
+        assert_eq!(
+            reply.json(),
+            json!({ "code": code, "status": status.as_u16() })
+        );
+        assert_eq!(reply.header(header::CONTENT_TYPE), Some("application/json"));
+        assert_eq!(reply.header(header::CACHE_CONTROL), Some("no-store"));
+    };
+    // The layer's refusals.
+    let reply = get_with(&router, "/me", None).await;
+    shaped(&reply, "missing_token", StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.header(header::WWW_AUTHENTICATE),
+        Some("Bearer realm=\"shop\"")
+    );
+    let reply = get_with(&router, "/me", Some("x.y.z")).await;
+    shaped(&reply, "malformed_token", StatusCode::UNAUTHORIZED);
+    // The extractor's.
+    let reply = get_with(&router, "/unguarded", None).await;
+    shaped(&reply, "missing_token", StatusCode::UNAUTHORIZED);
+    // The helpers'.
+    let reply = call(&router, "POST", "/logout-all", access, "").await;
+    shaped(&reply, "unavailable", StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.header(header::RETRY_AFTER), Some("1"));
+    let body = json!({ "refresh_token": pair.access.token }).to_string();
+    let reply = call(&router, "POST", "/refresh", None, &body).await;
+    shaped(&reply, "bad_signature", StatusCode::UNAUTHORIZED);
+    let challenge = reply.header(header::WWW_AUTHENTICATE).unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+
+    // Everything else passes untouched, a handler's own 401 included.
+    let reply = get_with(&router, "/me", access).await;
+    assert_eq!((reply.status, &*reply.body), (StatusCode::OK, "me"));
+    let reply = get_with(&router, "/public", None).await;
+    assert_eq!((reply.status, &*reply.body), (StatusCode::OK, "public"));
+    let reply = get_with(&router, "/own-401", None).await;
+    assert_eq!(
+        (reply.status, &*reply.body),
+        (StatusCode::UNAUTHORIZED, "the handler's own")
+    );
+    let body = json!({ "refresh_token": pair.refresh.token }).to_string();
+    let reply = call(&router, "POST", "/refresh", None, &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// An application's own error type, made from an `AuthRejection` without answering it.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+}
+
+impl From<AuthRejection> for ApiError {
+    fn from(rejection: AuthRejection) -> Self {
+        Self {
+            status: rejection.status(),
+        }
+    }
+}
+
+#[test]
+fn converting_an_auth_rejection_into_ones_own_error_keeps_its_logs() {
+    let (logs, _guard) = Logs::capture();
+
+    let issue_error = issuer().issue_access("", &()).unwrap_err();
+    let converted = ApiError::from(AuthRejection::from(issue_error));
+    assert_eq!(converted.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let logged = logs.text();
+    assert!(
+        logged.contains("ERROR") && logged.contains("tokens could not be issued"),
+        "{logged}"
+    );
+
+    let store_error = SourceError::new("the disk is on fire");
+    let converted = ApiError::from(AuthRejection::from(store_error));
+    assert_eq!(converted.status, StatusCode::SERVICE_UNAVAILABLE);
+    let logged = logs.text();
+    assert!(
+        logged.contains("WARN") && logged.contains("the disk is on fire"),
+        "{logged}"
+    );
+}
