@@ -1,12 +1,12 @@
 //! [`Claims`]: the extractor for the token the layer verified.
 
 use std::any::type_name;
-use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
+use http::{HeaderMap, header};
 use jwt_cutoff::{NoClaims, Timestamp, TokenType, Verified};
 
 use crate::rejection::AuthRejection;
@@ -18,11 +18,20 @@ use crate::rejection::AuthRejection;
 /// (`Validator::with_claims::<T>()`, or [`NoClaims`] by default): extensions are keyed by type, so
 /// `Claims<Other>` finds nothing.
 ///
-/// - `Claims<T>` refuses the request with [`AuthRejection`] (401) when there is no verified token:
-///   the layer does not guard this route, or guards it in optional mode and no token came.
-/// - `Option<Claims<T>>` gives `None` then, for routes where a token is optional. Pair it with
-///   [`JwtCutoffLayer::optional`](jwt_cutoff::JwtCutoffLayer::optional): a request without a token
-///   reaches the handler with `None`, a bad or revoked token is still refused by the layer.
+/// - `Claims<T>` refuses a request without a bearer token with [`AuthRejection`] 401
+///   `missing_token`: the layer guards this route in optional mode and no token came, or no layer
+///   guards it.
+/// - A request that carries a bearer token but reaches the handler without a `Verified<T>` was
+///   verified for another claims type (`Claims<Other>` behind a layer built for `Claims<Mine>`,
+///   or plain `Claims` behind a layer with claims), or no layer guards the route. That is the
+///   server's mistake, not the client's: 500 `server_error`, and an error in the log that names
+///   `T` and the claims types the access-token validators of this process verified (never the
+///   token).
+/// - `Option<Claims<T>>` gives `None` for a request without a bearer token, for routes where a
+///   token is optional (and the same 500 as above for one with a token but no `Verified<T>`).
+///   Pair it with [`JwtCutoffLayer::optional`](jwt_cutoff::JwtCutoffLayer::optional): a request
+///   without a token reaches the handler with `None`, a bad or revoked token is still refused by
+///   the layer.
 ///
 /// `Claims<T>` dereferences to `T`, so the application's claims read as fields
 /// (`claims.username`); the registered claims have methods ([`subject`](Claims::subject),
@@ -144,17 +153,28 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         from_extensions(parts).ok_or_else(|| {
-            // Only a route the layer does not guard (or guards in optional mode) gets here: an
-            // invalid token never reaches a handler.
-            tracing::warn!(
-                claims = type_name::<T>(),
-                "jwt-cutoff-axum: no verified token in the request extensions; is JwtCutoffLayer \
-                 (with a validator for these claims) applied to this route, and not in optional \
-                 mode? Refusing with 401"
-            );
-            AuthRejection::missing_token()
+            // A layer refuses every bearer token it cannot verify, and puts a `Verified` in the
+            // extensions for every one it can: a bearer token here means a misconfiguration.
+            if carries_bearer_token(&parts.headers) {
+                AuthRejection::claims_not_provided(type_name::<T>())
+            } else {
+                tracing::debug!(
+                    claims = type_name::<T>(),
+                    "jwt-cutoff-axum: no bearer token; refusing with 401"
+                );
+                AuthRejection::missing_token()
+            }
         })
     }
+}
+
+/// Whether an `Authorization` header names the bearer scheme (case-insensitive), well formed or not.
+fn carries_bearer_token(headers: &HeaderMap) -> bool {
+    headers.get_all(header::AUTHORIZATION).iter().any(|value| {
+        let value = value.as_bytes();
+        let scheme = value.split(|&b| b == b' ').next().unwrap_or_default();
+        scheme.eq_ignore_ascii_case(b"bearer")
+    })
 }
 
 impl<T, S> OptionalFromRequestParts<S> for Claims<T>
@@ -162,12 +182,20 @@ where
     T: Clone + Send + Sync + 'static,
     S: Send + Sync,
 {
-    type Rejection = Infallible;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(from_extensions(parts))
+        match from_extensions(parts) {
+            Some(claims) => Ok(Some(claims)),
+            // A token came but was not verified for `T`: `None` would greet a signed-in user as
+            // a stranger.
+            None if carries_bearer_token(&parts.headers) => {
+                Err(AuthRejection::claims_not_provided(type_name::<T>()))
+            }
+            None => Ok(None),
+        }
     }
 }

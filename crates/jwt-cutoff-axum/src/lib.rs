@@ -150,8 +150,8 @@
 //!
 //! - **Your own error type** for handlers: convert [`AuthRejection`] into it and answer its
 //!   [`rejection`](AuthRejection::rejection) with your responder. The conversion loses no log:
-//!   an `AuthRejection` logs what the server must know (a store or issuer error) when it is
-//!   made, not when it is answered.
+//!   an `AuthRejection` logs what the server must know (a store or issuer error, a
+//!   misconfiguration) when it is made, not when it is answered.
 //!
 //! # Crypto backend features
 //!

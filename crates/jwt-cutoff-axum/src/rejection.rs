@@ -6,7 +6,7 @@ use std::fmt;
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use jwt_cutoff::{IssueError, Reason, Rejection, Rfc6750Responder, SourceError};
+use jwt_cutoff::{IssueError, Reason, Rejection, Rfc6750Responder, SourceError, Validator};
 
 use crate::responder::{json_rejection, rejection_body};
 
@@ -18,7 +18,9 @@ use crate::responder::{json_rejection, rejection_body};
 /// - a core [`Rejection`] (from [`RefreshValidator::validate`](jwt_cutoff::RefreshValidator::validate),
 ///   say): its RFC 6750 status and `WWW-Authenticate` challenge, 503 with `Retry-After` when the
 ///   cutoff store cannot answer;
-/// - from the extractor, no verified token: 401 `missing_token` (see [`Claims`](crate::Claims));
+/// - from the extractor, no verified token: 401 `missing_token`; or 500 `server_error` when the
+///   request carries a bearer token all the same, since then the server is misconfigured (see
+///   [`Claims`](crate::Claims));
 /// - a [`SourceError`] (from [`CutoffCache::logout_all`](jwt_cutoff::CutoffCache::logout_all),
 ///   say): 503 with `Retry-After`, since the change was not stored;
 /// - an [`IssueError`] (from [`TokenIssuer`](jwt_cutoff::TokenIssuer)): 500 `server_error`.
@@ -27,7 +29,8 @@ use crate::responder::{json_rejection, rejection_body};
 /// body `{"error": "…", "error_description": "…"}`; inside a [`RefusalLayer`](crate::RefusalLayer),
 /// in that layer's shape. Neither the body nor the logs hold the token.
 ///
-/// **Logged when made, not when answered.** A store error and an issuer error are logged (with `tracing`) as the `AuthRejection` is made, so converting it into an error type
+/// **Logged when made, not when answered.** A store error, an issuer error and a misconfiguration
+/// are logged (with `tracing`) as the `AuthRejection` is made, so converting it into an error type
 /// of your own loses nothing: take [`rejection`](Self::rejection) or
 /// [`into_rejection`](Self::into_rejection) and answer with your own responder. Refusals of a
 /// token are logged by the validator that refused it.
@@ -53,6 +56,8 @@ pub struct AuthRejection {
 enum Detail {
     None,
     IssueFailed(IssueError),
+    /// The extractor found a bearer token but no verified claims of the asked type.
+    ClaimsNotProvided(String),
 }
 
 impl AuthRejection {
@@ -61,6 +66,33 @@ impl AuthRejection {
         Self {
             rejection: Rejection::new(Reason::MissingToken),
             detail: Detail::None,
+        }
+    }
+
+    /// The request carries a bearer token, but the extensions hold no `Verified<asked>`: the layer
+    /// verified another claims type, or no layer guards the route. Logged here, answered with 500.
+    pub(crate) fn claims_not_provided(asked: &'static str) -> Self {
+        let verified = Validator::verified_claims_types();
+        let verified = if verified.is_empty() {
+            "none so far".to_owned()
+        } else {
+            verified
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let message = format!(
+            "a handler asks for `Claims<{asked}>` and the request carries a bearer token, but no \
+             `Verified<{asked}>` is in its extensions: the JwtCutoffLayer on this route verifies \
+             another claims type, or no layer guards this route. Claims types the access-token \
+             validators of this process verified: {verified}. Build the layer's validator with \
+             `.with_claims::<{asked}>()`, or ask for the layer's claims type. Answering 500"
+        );
+        tracing::error!("jwt-cutoff-axum: {message}");
+        Self {
+            rejection: Rejection::new(Reason::ServerError),
+            detail: Detail::ClaimsNotProvided(message),
         }
     }
 
@@ -128,6 +160,7 @@ impl fmt::Display for AuthRejection {
         match &self.detail {
             Detail::None => fmt::Display::fmt(&self.rejection, f),
             Detail::IssueFailed(_) => f.write_str("tokens could not be issued"),
+            Detail::ClaimsNotProvided(message) => f.write_str(message),
         }
     }
 }
@@ -137,6 +170,7 @@ impl StdError for AuthRejection {
         match &self.detail {
             Detail::None => self.rejection.source(),
             Detail::IssueFailed(error) => Some(error),
+            Detail::ClaimsNotProvided(_) => None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! One responder for every refusal; an `AuthRejection` logs when made, so converting it into
+//! One responder for every refusal; a handler asking for claims no layer provides is the server's
+//! mistake (500, logged with both types); an `AuthRejection` logs when made, so converting it into
 //! another error type keeps its logs. Driven with `oneshot`, on the test's own thread, so that a
 //! thread-local subscriber sees every log event.
 
@@ -10,6 +11,7 @@
     missing_docs
 )]
 
+use std::any::type_name;
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -20,8 +22,9 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::routing::{get, post};
 use http_body_util::BodyExt as _;
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, RefreshValidator,
-    Rfc6750Responder, SourceError, TokenIssuer, TokenKeys, Validator, responder_fn,
+    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MemoryStore,
+    RefreshValidator, Rfc6750Responder, SourceError, TokenIssuer, TokenKeys, Validator,
+    responder_fn,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, RefreshRequest, RefusalLayer, TokenResponse};
 use serde::Deserialize;
@@ -35,6 +38,10 @@ const REFRESH_SECRET: &[u8] = b"a refresh secret of at least 32 bytes";
 /// The claims the layer is built for.
 #[derive(Clone, Debug, Deserialize)]
 struct Mine {}
+
+/// Claims no layer provides.
+#[derive(Clone, Debug, Deserialize)]
+struct Other {}
 
 fn keys() -> TokenKeys {
     TokenKeys::hmac(ACCESS_SECRET, REFRESH_SECRET, Algorithm::HS256).unwrap()
@@ -122,6 +129,61 @@ async fn get_with(router: &Router, path: &str, token: Option<&str>) -> Reply {
     call(router, "GET", path, token, "").await
 }
 
+#[tokio::test]
+async fn a_handler_asking_for_other_claims_than_the_layer_verified_is_a_500_naming_both() {
+    let (logs, _guard) = Logs::capture();
+    let cutoffs = CutoffCache::new(MemoryStore::new());
+    let guard = JwtCutoffLayer::new(access_validator(&cutoffs));
+    let router = Router::new()
+        .route("/mine", get(|_: Claims<Mine>| async { "mine" }))
+        .route("/other", get(|_: Claims<Other>| async { "unreachable" }))
+        // `Claims` alone is `Claims<NoClaims>`: a layer with claims does not provide it either.
+        .route("/plain", get(|_: Claims| async { "unreachable" }))
+        .route_layer(guard.clone())
+        .route(
+            "/optional",
+            get(|claims: Option<Claims<Other>>| async move {
+                if claims.is_some() {
+                    "claims"
+                } else {
+                    "stranger"
+                }
+            })
+            .route_layer(guard.optional()),
+        );
+    let token = issuer().issue_access("alice", &()).unwrap().token;
+
+    assert_eq!(
+        get_with(&router, "/mine", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    for (path, asked) in [
+        ("/other", type_name::<Other>()),
+        ("/plain", type_name::<jwt_cutoff::NoClaims>()),
+        ("/optional", type_name::<Other>()),
+    ] {
+        let reply = get_with(&router, path, Some(&token)).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert_eq!(reply.json()["error"], "server_error", "{path}");
+        assert_eq!(reply.header(header::WWW_AUTHENTICATE), None, "{path}");
+        assert!(!reply.body.contains(&token), "{path}");
+        let logged = logs.text();
+        let line = logged
+            .lines()
+            .rev()
+            .find(|line| line.contains(&format!("Claims<{asked}>")))
+            .unwrap_or_else(|| panic!("{path}: nothing logged about {asked}: {logged}"));
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(line.contains(type_name::<Mine>()), "{line}");
+        assert!(!logged.contains(&token), "{logged}");
+    }
+    // Without a token the optional route greets a stranger; the guarded ones refuse with 401.
+    let reply = get_with(&router, "/optional", None).await;
+    assert_eq!((reply.status, &*reply.body), (StatusCode::OK, "stranger"));
+    let reply = get_with(&router, "/other", None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
+
 #[derive(Clone)]
 struct Tokens {
     cutoffs: CutoffCache,
@@ -180,6 +242,7 @@ async fn one_responder_answers_the_layer_the_extractor_and_the_helpers() {
     }
     let router = Router::new()
         .route("/me", get(|_: Claims<Mine>| async { "me" }))
+        .route("/other", get(|_: Claims<Other>| async { "unreachable" }))
         .route("/logout-all", post(logout_all))
         // The default responder: empty bodies, which the refusal layer answers in its shape.
         .route_layer(JwtCutoffLayer::new(access_validator(&cutoffs)))
@@ -217,6 +280,8 @@ async fn one_responder_answers_the_layer_the_extractor_and_the_helpers() {
     // The extractor's.
     let reply = get_with(&router, "/unguarded", None).await;
     shaped(&reply, "missing_token", StatusCode::UNAUTHORIZED);
+    let reply = get_with(&router, "/other", access).await;
+    shaped(&reply, "server_error", StatusCode::INTERNAL_SERVER_ERROR);
     // The helpers'.
     let reply = call(&router, "POST", "/logout-all", access, "").await;
     shaped(&reply, "unavailable", StatusCode::SERVICE_UNAVAILABLE);

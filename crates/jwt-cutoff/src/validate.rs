@@ -1,7 +1,9 @@
 //! [`Validator`]: every check on a token, in one place, for the layer and for standalone use.
 
+use std::any::type_name;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -68,7 +70,13 @@ struct Shared<C> {
     config: Arc<Config>,
     cutoffs: CutoffCache,
     tokens: Option<TokenCache<C>>,
+    /// Whether `C` is in [`VERIFIED_CLAIMS_TYPES`] on this validator's behalf already.
+    announced: AtomicBool,
 }
+
+/// The claims types that access-token validators of this process have verified a token for, for
+/// [`Validator::verified_claims_types`]. Written once per validator, read on misconfigurations.
+static VERIFIED_CLAIMS_TYPES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
 impl<C> Clone for Validator<C> {
     fn clone(&self) -> Self {
@@ -294,6 +302,20 @@ impl ValidatorBuilder {
 }
 
 impl Validator {
+    /// The claims types (as [`std::any::type_name`] spells them) that access-token validators of
+    /// this process have verified a token for, in the order first seen.
+    ///
+    /// For diagnostics. A layer puts a [`Verified<C>`] in the request extensions, and extensions
+    /// are keyed by type, so a handler that asks for other claims finds nothing; the axum
+    /// extractor then names what the asked type should have been by these.
+    #[must_use]
+    pub fn verified_claims_types() -> Vec<&'static str> {
+        VERIFIED_CLAIMS_TYPES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Configures a validator.
     pub fn builder() -> ValidatorBuilder {
         ValidatorBuilder {
@@ -318,6 +340,7 @@ impl<C: Clone + Send + Sync + 'static> Validator<C> {
                 tokens: token_cache(config.token_cache_max_bytes),
                 config,
                 cutoffs,
+                announced: AtomicBool::new(false),
             }),
         }
     }
@@ -543,6 +566,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         }
 
         let claims = serde_json::from_str(payload).map_err(claim_error)?;
+        self.announce();
         Ok(CachedToken {
             verified: Verified {
                 subject: Arc::from(subject),
@@ -621,6 +645,25 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> RefreshValidator<C> {
     /// ([`Reason::Unavailable`]).
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
         self.inner.validate(token).await
+    }
+}
+
+impl<C> Validator<C> {
+    /// Adds `C` to [`VERIFIED_CLAIMS_TYPES`] the first time this validator verifies an access token.
+    fn announce(&self) {
+        let shared = &*self.shared;
+        if shared.config.token_type != TokenType::Access || shared.announced.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        shared.announced.store(true, Ordering::Relaxed);
+        let name = type_name::<C>();
+        let mut names = VERIFIED_CLAIMS_TYPES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !names.contains(&name) {
+            names.push(name);
+        }
     }
 }
 
@@ -885,6 +928,31 @@ mod tests {
                 .reason(),
             Reason::Revoked
         );
+    }
+
+    #[test]
+    fn access_validators_name_the_claims_types_they_verified() {
+        #[derive(Clone, serde::Deserialize)]
+        struct NamedInThisTestOnly {}
+        let name = type_name::<NamedInThisTestOnly>();
+        let cutoffs = CutoffCache::new(MemoryStore::new());
+        let access = hs_builder()
+            .build(cutoffs.clone())
+            .unwrap()
+            .with_claims::<NamedInThisTestOnly>();
+        assert!(!Validator::verified_claims_types().contains(&name));
+        assert!(access.verify(&token("alice")).is_ok());
+        assert!(Validator::verified_claims_types().contains(&name));
+
+        #[derive(Clone, serde::Deserialize)]
+        struct RefreshOnly {}
+        let refresh = hs_builder()
+            .build_refresh(cutoffs)
+            .unwrap()
+            .with_claims::<RefreshOnly>();
+        let refresh_token = issuer().issue_refresh("alice", &()).unwrap().token;
+        assert!(refresh.inner.verify(&refresh_token).is_ok());
+        assert!(!Validator::verified_claims_types().contains(&type_name::<RefreshOnly>()));
     }
 
     #[test]

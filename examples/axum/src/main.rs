@@ -15,7 +15,8 @@
 //!
 //! Every refusal (no token, a revoked one, a failed refresh) answers in this app's own JSON
 //! shape, `{"code": "revoked", "message": "the token has been revoked"}`, through one
-//! `RefusalLayer`.
+//! `RefusalLayer`. Warnings and errors (a cutoff store that fails, a handler asking for claims
+//! the layer does not provide) are logged to stdout; each refusal is a DEBUG event.
 //!
 //! Set `ADDR` to listen elsewhere (default `127.0.0.1:3000`).
 
@@ -31,6 +32,7 @@ use jwt_cutoff::{
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, RefreshRequest, RefusalLayer, TokenResponse};
 use serde::{Deserialize, Serialize};
+use tracing_subscriber::filter::LevelFilter;
 
 // Demo secrets: load real ones from your secret store.
 const ACCESS_SECRET: &[u8] = b"demo access secret, at least 32 bytes long";
@@ -119,6 +121,13 @@ async fn home(claims: Option<Claims<Profile>>) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Without a subscriber the library's warnings and errors (a store down, a handler asking for
+    // claims the layer does not provide) go nowhere.
+    tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::INFO)
+        .try_init()
+        .map_err(|error| error.to_string())?;
+
     let cutoffs = CutoffCache::new(MemoryStore::new());
     // The keys of both kinds of token, once: the issuer and both validators come from them.
     let keys = TokenKeys::hmac(ACCESS_SECRET, REFRESH_SECRET, Algorithm::HS256)?;
