@@ -9,6 +9,58 @@ use http::{HeaderValue, Response, StatusCode, header};
 use jwt_cutoff_store::{SourceError, Verdict};
 
 /// Why a token or request was refused. Safe to log and to show: it never holds the token.
+///
+/// # Codes
+///
+/// Each reason has a short code ([`as_str`](Self::as_str)): the `reason` label of the
+/// `jwt_cutoff_requests_total` counter, the `reason` field of the refusal's log event, and the
+/// `error` of [jwt-cutoff-axum]'s JSON bodies where RFC 6750 has no code of its own. The codes are
+/// stable: a new reason gets a new code, and an existing code keeps its meaning. The status and the
+/// RFC 6750 `error` (in `WWW-Authenticate` and in JSON bodies) are those of
+/// [`Rejection::status`] and [`Rejection::error_code`]. Checks run roughly in the order of the
+/// table (header, size, structure, signature, claims, clock, cutoff), and the first that fails
+/// names the reason: a token both expired and badly signed says `bad_signature`.
+///
+/// | code | status | RFC 6750 `error` | meaning |
+/// | --- | --- | --- | --- |
+/// | `missing_token` | 401 | none | no `Authorization` header, or one with another scheme (`Basic`, say) |
+/// | `malformed_request` | 400 | `invalid_request` | several `Authorization` headers, or not exactly `Bearer <token68>` |
+/// | `token_too_large` | 401 | `invalid_token` | longer than [`max_token_bytes`](crate::ValidatorBuilder::max_token_bytes) (8 KiB); not decoded at all |
+/// | `malformed_token` | 401 | `invalid_token` | not three base64url segments of UTF-8 JSON, or no `alg` |
+/// | `unsupported_header` | 401 | `invalid_token` | the header has `crit` |
+/// | `algorithm_not_allowed` | 401 | `invalid_token` | `alg` is `none`, unknown, not in the allow-list, or not one the key may verify |
+/// | `unknown_key` | 401 | `invalid_token` | no configured key has the header's `kid` (or, without a `kid`, every key has one) |
+/// | `bad_signature` | 401 | `invalid_token` | the signature does not verify with the key (see below) |
+/// | `missing_claim` | 401 | `invalid_token` | no `exp`, `iat` or subject; no `iss` or `aud` where one is required |
+/// | `invalid_claim` | 401 | `invalid_token` | a claim has the wrong type or an impossible value (an `iat` as a string, an empty subject, say), or appears twice |
+/// | `expired` | 401 | `invalid_token` | `exp` has passed, beyond the leeway |
+/// | `not_yet_valid` | 401 | `invalid_token` | `nbf` is in the future, beyond the leeway |
+/// | `issued_in_future` | 401 | `invalid_token` | `iat` is in the future, beyond the leeway |
+/// | `wrong_issuer` | 401 | `invalid_token` | `iss` is not the required issuer |
+/// | `wrong_audience` | 401 | `invalid_token` | `aud` names none of the required audiences |
+/// | `wrong_token_type` | 401 | `invalid_token` | `token_use` is not the validator's kind (`access` or `refresh`), or missing where untyped tokens are not accepted |
+/// | `revoked` | 401 | `invalid_token` | issued (or logged in, `auth_time`) before its subject's or everyone's cutoff: "logged out from all devices" |
+/// | `subject_refused` | 401 | `invalid_token` | the subject is refused outright (deleted or disabled) |
+/// | `unavailable` | 503 + `Retry-After` | none | the cutoff store could not answer in time: the request fails closed |
+/// | `server_error` | 500 | none | never from the layer or a validator: an adapter or handler could not finish an auth step (see [`ServerError`](Self::ServerError)) |
+///
+/// Two of these surprise people:
+///
+/// - **A refresh token sent as an access token says `bad_signature`, not `wrong_token_type`,**
+///   when the two kinds are signed with different keys (as [`TokenKeys`](crate::TokenKeys) and
+///   [`TokenIssuerBuilder::refresh_key`](crate::TokenIssuerBuilder::refresh_key) make them). The
+///   payload, `token_use` included, is only read once the signature verifies, and the access
+///   validator holds only the access key, so the refresh token fails there first (or says
+///   `unknown_key` when the keys carry different `kid`s). `wrong_token_type` is what a token of the
+///   other kind gets when both kinds share a key. Either way the client is told `invalid_token`.
+/// - **`invalid_claim` from another service reading our tokens.** [`TokenIssuer`](crate::TokenIssuer)
+///   writes `iat` and `auth_time` with microseconds (`"iat": 1764384000.123456`, a valid RFC 7519
+///   NumericDate), which is what makes a cutoff exact within a second. A service that declares them
+///   as integers (an `i64` field in its claims struct, say) fails to parse every token. Declare
+///   them as `f64`, or read [`Verified::issued_at`](crate::Verified::issued_at) here; `exp` is
+///   always whole seconds.
+///
+/// [jwt-cutoff-axum]: https://docs.rs/jwt-cutoff-axum
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Reason {
@@ -28,7 +80,7 @@ pub enum Reason {
     UnknownKey,
     /// The signature does not verify.
     BadSignature,
-    /// A required claim (`exp`, `iat`, the subject, `token_use`) is missing.
+    /// A required claim (`exp`, `iat`, the subject; `iss` or `aud` where required) is missing.
     MissingClaim,
     /// A claim has the wrong type or an impossible value, or appears twice.
     InvalidClaim,
@@ -42,7 +94,8 @@ pub enum Reason {
     WrongIssuer,
     /// `aud` does not name a required audience.
     WrongAudience,
-    /// An access token where a refresh token is expected, or the reverse.
+    /// An access token where a refresh token is expected, or the reverse, or no `token_use` where
+    /// untyped tokens are not accepted.
     WrongTokenType,
     /// The token was issued before its subject's cutoff ("logged out from all devices").
     Revoked,
@@ -58,7 +111,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// A short, stable, lower-case name, for logs and metrics labels.
+    /// A short, stable, lower-case name, for logs and metrics labels; see [the table](Self#codes).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -448,6 +501,85 @@ pub(crate) fn record_refusal(rejection: &Rejection) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every reason; the match below stops compiling when one is added, so it gets a row too.
+    const ALL_REASONS: [Reason; 20] = [
+        Reason::MissingToken,
+        Reason::MalformedRequest,
+        Reason::TokenTooLarge,
+        Reason::MalformedToken,
+        Reason::UnsupportedHeader,
+        Reason::AlgorithmNotAllowed,
+        Reason::UnknownKey,
+        Reason::BadSignature,
+        Reason::MissingClaim,
+        Reason::InvalidClaim,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::IssuedInFuture,
+        Reason::WrongIssuer,
+        Reason::WrongAudience,
+        Reason::WrongTokenType,
+        Reason::Revoked,
+        Reason::SubjectRefused,
+        Reason::Unavailable,
+        Reason::ServerError,
+    ];
+
+    #[test]
+    fn the_table_on_reason_lists_every_code_with_its_status_and_error() {
+        for reason in ALL_REASONS {
+            match reason {
+                Reason::MissingToken
+                | Reason::MalformedRequest
+                | Reason::TokenTooLarge
+                | Reason::MalformedToken
+                | Reason::UnsupportedHeader
+                | Reason::AlgorithmNotAllowed
+                | Reason::UnknownKey
+                | Reason::BadSignature
+                | Reason::MissingClaim
+                | Reason::InvalidClaim
+                | Reason::Expired
+                | Reason::NotYetValid
+                | Reason::IssuedInFuture
+                | Reason::WrongIssuer
+                | Reason::WrongAudience
+                | Reason::WrongTokenType
+                | Reason::Revoked
+                | Reason::SubjectRefused
+                | Reason::Unavailable
+                | Reason::ServerError => {}
+            }
+        }
+        let source = include_str!("reject.rs");
+        for reason in ALL_REASONS {
+            let code = reason.as_str();
+            let row = source
+                .lines()
+                .find(|line| line.starts_with(&format!("/// | `{code}` |")))
+                .unwrap_or_else(|| panic!("no row for {code} in the table on Reason"));
+            let columns: Vec<&str> = row.split(" | ").collect();
+            let rejection = Rejection::new(reason);
+            let status = rejection.status().as_u16().to_string();
+            assert!(
+                columns
+                    .get(2)
+                    .is_some_and(|column| column.starts_with(&status)),
+                "{row}"
+            );
+            let error = rejection
+                .error_code()
+                .map_or_else(|| "none".to_owned(), |code| format!("`{code}`"));
+            assert_eq!(columns.get(3), Some(&&*error), "{row}");
+        }
+        let rows = source.lines().filter(|line| line.starts_with("/// | `"));
+        assert_eq!(
+            rows.count(),
+            ALL_REASONS.len(),
+            "a row for a reason that is not"
+        );
+    }
 
     fn challenge(reason: Reason, realm: Option<&str>) -> Option<String> {
         Rejection::new(reason)
