@@ -8,6 +8,8 @@ use tonic::Status;
 ///
 /// - [`Reason::Unavailable`] (the cutoff store could not answer): `UNAVAILABLE` (14), so clients
 ///   retry.
+/// - [`Reason::ServerError`] (the server could not finish an auth step, never the client's
+///   fault): `INTERNAL` (13).
 /// - Every other reason (no token, a malformed `authorization` value, several of them, a bad,
 ///   expired or revoked token, a refused subject): `UNAUTHENTICATED` (16). gRPC has no "bad
 ///   request" for credentials, and a refusal here is never `PERMISSION_DENIED`.
@@ -36,6 +38,7 @@ pub fn rejection_status(rejection: &Rejection) -> Status {
     let reason = rejection.reason();
     match reason {
         Reason::Unavailable => Status::unavailable(reason.description()),
+        Reason::ServerError => Status::internal(reason.description()),
         _ => Status::unauthenticated(reason.description()),
     }
 }
@@ -103,6 +106,8 @@ mod tests {
         let status = rejection_status(&Rejection::new(Reason::Unavailable));
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(status.message(), Reason::Unavailable.description());
+        let status = rejection_status(&Rejection::new(Reason::ServerError));
+        assert_eq!(status.code(), Code::Internal, "the server's fault, not the client's");
     }
 
     #[test]
