@@ -40,7 +40,7 @@ use axum::routing::get;
 use clap::{Parser, Subcommand, ValueEnum};
 use jwt_authorizer::{Authorizer, IntoLayer as _, JwtAuthorizer, Validation};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, KeyError, MemoryStore, SigningKey, TokenIssuer, Validator,
+    Algorithm, CutoffCache, JwtCutoffLayer, ConfigError, MemoryStore, SigningKey, TokenIssuer, Validator,
     ValidatorBuilder, VerifyingKey,
 };
 use serde::Deserialize;
@@ -129,14 +129,14 @@ impl Alg {
         }
     }
 
-    fn signing_key(self) -> Result<SigningKey, KeyError> {
+    fn signing_key(self) -> Result<SigningKey, ConfigError> {
         match self {
             Self::Hs256 => SigningKey::hmac(HMAC_SECRET.as_bytes(), self.algorithm()),
             Self::Es256 => SigningKey::ec_pem(EC_PRIVATE_PEM, self.algorithm()),
         }
     }
 
-    fn verifying_key(self) -> Result<VerifyingKey, KeyError> {
+    fn verifying_key(self) -> Result<VerifyingKey, ConfigError> {
         match self {
             Self::Hs256 => VerifyingKey::hmac(HMAC_SECRET.as_bytes()),
             Self::Es256 => VerifyingKey::ec_pem(EC_PUBLIC_PEM.as_bytes()),
@@ -222,7 +222,7 @@ async fn app(mode: Mode, alg: Alg) -> Result<Router, Box<dyn Error>> {
 }
 
 /// jwt-cutoff's validator for `alg`, with its defaults.
-fn validator(alg: Alg) -> Result<ValidatorBuilder, KeyError> {
+fn validator(alg: Alg) -> Result<ValidatorBuilder, ConfigError> {
     Ok(Validator::builder()
         .algorithms([alg.algorithm()])
         .key(alg.verifying_key()?))

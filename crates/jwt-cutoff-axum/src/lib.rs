@@ -95,7 +95,7 @@
 //! use jwt_cutoff_axum::{Claims, JsonResponder};
 //! use tower_http::{cors::CorsLayer, timeout::TimeoutLayer, trace::TraceLayer};
 //!
-//! # fn main() -> Result<(), jwt_cutoff::KeyError> {
+//! # fn main() -> Result<(), jwt_cutoff::ConfigError> {
 //! # let validator = Validator::builder()
 //! #     .algorithms([Algorithm::HS256])
 //! #     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
@@ -141,7 +141,7 @@
 //!     .layer(RefusalLayer::new(responder_fn(move |rejection| {
 //!         rfc6750.respond_with(rejection, Body::from(format!("sorry: {}", rejection.reason())))
 //!     })));
-//! # Ok::<_, jwt_cutoff::KeyError>(())
+//! # Ok::<_, jwt_cutoff::ConfigError>(())
 //! ```
 //!
 //! A closure responder needs [`responder_fn`](jwt_cutoff::responder_fn) (or its argument and

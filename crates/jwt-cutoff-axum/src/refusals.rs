@@ -50,7 +50,7 @@ use tower_service::Service;
 ///     .route("/me", get(|claims: Claims| async move { claims.subject().to_owned() }))
 ///     .route_layer(JwtCutoffLayer::new(validator))
 ///     .layer(RefusalLayer::new(our_errors));
-/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// # Ok::<_, jwt_cutoff::ConfigError>(())
 /// ```
 ///
 /// Put it outside the guards (add it after them), and inside the layers that should see the

@@ -29,7 +29,7 @@ use serde::Serialize;
 /// #     .build(CutoffCache::new(MemoryStore::new()))?;
 ///
 /// let layer = JwtCutoffLayer::new(validator).responder(JsonResponder::new().realm("api"));
-/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// # Ok::<_, jwt_cutoff::ConfigError>(())
 /// ```
 ///
 /// # Your own responses
@@ -57,7 +57,7 @@ use serde::Serialize;
 ///     response.headers_mut().insert(header::CONTENT_TYPE, html);
 ///     response
 /// });
-/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// # Ok::<_, jwt_cutoff::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct JsonResponder {

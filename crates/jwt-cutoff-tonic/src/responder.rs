@@ -107,7 +107,11 @@ mod tests {
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(status.message(), Reason::Unavailable.description());
         let status = rejection_status(&Rejection::new(Reason::ServerError));
-        assert_eq!(status.code(), Code::Internal, "the server's fault, not the client's");
+        assert_eq!(
+            status.code(),
+            Code::Internal,
+            "the server's fault, not the client's"
+        );
     }
 
     #[test]

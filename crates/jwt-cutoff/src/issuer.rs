@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::claims::{CHECKED_CLAIMS, TokenType, Verified, check_subject_claim};
-use crate::keys::{KeyError, SigningKey};
+use crate::error::ConfigError;
+use crate::keys::SigningKey;
 use crate::numeric_date;
 use jwt_cutoff_store::{MAX_SUBJECT_BYTES, Timestamp, TokenInstant};
 
@@ -131,9 +132,9 @@ impl TokenIssuerBuilder {
     /// The subject claim is one of the registered claims this crate writes itself (`iat`, `exp`,
     /// `nbf`, `iss`, `aud`, `token_use`, `auth_time`), which no validator would accept; or this
     /// build has no crypto backend (see the crate docs).
-    pub fn build(self) -> Result<TokenIssuer, KeyError> {
-        crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
-        check_subject_claim(&self.config.subject_claim).map_err(KeyError::new)?;
+    pub fn build(self) -> Result<TokenIssuer, ConfigError> {
+        crate::crypto::provider().ok_or_else(|| ConfigError::new(crate::crypto::MISSING))?;
+        check_subject_claim(&self.config.subject_claim).map_err(ConfigError::new)?;
         Ok(TokenIssuer {
             config: Arc::new(self.config),
         })

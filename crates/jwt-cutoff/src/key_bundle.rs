@@ -1,8 +1,9 @@
 //! [`TokenKeys`]: the keys of both token kinds, given once, for the issuer and both validators.
 
 use crate::claims::TokenType;
+use crate::error::ConfigError;
 use crate::issuer::{TokenIssuer, TokenIssuerBuilder};
-use crate::keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
+use crate::keys::{Algorithm, SigningKey, VerifyingKey};
 use crate::validate::{Validator, ValidatorBuilder};
 
 /// The signing keys of access and refresh tokens, and the verifying keys derived from them: one
@@ -50,7 +51,7 @@ use crate::validate::{Validator, ValidatorBuilder};
 ///     SigningKey::ec_pem(access_pem, Algorithm::ES256)?.kid("access-2025"),
 ///     SigningKey::ed_pem(refresh_pem)?.kid("refresh-2025"),
 /// )?;
-/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// # Ok::<_, jwt_cutoff::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct TokenKeys {
@@ -66,7 +67,7 @@ struct KindKeys {
 }
 
 impl KindKeys {
-    fn new(signing: SigningKey) -> Result<Self, KeyError> {
+    fn new(signing: SigningKey) -> Result<Self, ConfigError> {
         Ok(Self {
             verifying: signing.verifying_key()?,
             signing,
@@ -93,9 +94,9 @@ impl TokenKeys {
         access_secret: &[u8],
         refresh_secret: &[u8],
         algorithm: Algorithm,
-    ) -> Result<Self, KeyError> {
+    ) -> Result<Self, ConfigError> {
         if access_secret == refresh_secret {
-            return Err(KeyError::new(
+            return Err(ConfigError::new(
                 "the access and refresh secrets are the same: give each kind of token its own",
             ));
         }
@@ -111,7 +112,7 @@ impl TokenKeys {
     /// # Errors
     /// A public key cannot be derived from its private key (no crypto backend is available, or
     /// the key is not one the backend reads).
-    pub fn new(access: SigningKey, refresh: SigningKey) -> Result<Self, KeyError> {
+    pub fn new(access: SigningKey, refresh: SigningKey) -> Result<Self, ConfigError> {
         Ok(Self {
             access: KindKeys::new(access)?,
             refresh: KindKeys::new(refresh)?,

@@ -10,6 +10,7 @@ use jsonwebtoken::crypto::JwtVerifier;
 use jsonwebtoken::jwk::EllipticCurve;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
+use crate::error::ConfigError;
 use crate::reject::Reason;
 
 /// A JWS signature algorithm this crate verifies and signs with. `none` is not one of them.
@@ -138,30 +139,8 @@ impl fmt::Display for Algorithm {
     }
 }
 
-/// A key could not be read, or the configuration of keys and algorithms is unusable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError {
-    message: String,
-}
-
-impl KeyError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for KeyError {}
-
-fn key_error(what: &str) -> impl FnOnce(jsonwebtoken::errors::Error) -> KeyError + '_ {
-    move |error| KeyError::new(format!("invalid {what}: {error}"))
+fn key_error(what: &str) -> impl FnOnce(jsonwebtoken::errors::Error) -> ConfigError + '_ {
+    move |error| ConfigError::new(format!("invalid {what}: {error}"))
 }
 
 /// A key that verifies token signatures: an HMAC secret or a public key.
@@ -203,7 +182,7 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// The secret is shorter than 32 bytes.
-    pub fn hmac(secret: &[u8]) -> Result<Self, KeyError> {
+    pub fn hmac(secret: &[u8]) -> Result<Self, ConfigError> {
         check_hmac_secret(secret)?;
         let key = DecodingKey::from_secret(secret).map_err(key_error("HMAC secret"))?;
         Ok(Self {
@@ -216,7 +195,7 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// The PEM does not hold an RSA public key.
-    pub fn rsa_pem(pem: &[u8]) -> Result<Self, KeyError> {
+    pub fn rsa_pem(pem: &[u8]) -> Result<Self, ConfigError> {
         let key = DecodingKey::from_rsa_pem(pem).map_err(key_error("RSA public key"))?;
         Ok(Self::new(key, Family::Rsa))
     }
@@ -225,7 +204,7 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// The components are not valid base64url.
-    pub fn rsa_components(modulus: &str, exponent: &str) -> Result<Self, KeyError> {
+    pub fn rsa_components(modulus: &str, exponent: &str) -> Result<Self, ConfigError> {
         let key = DecodingKey::from_rsa_components(modulus, exponent)
             .map_err(key_error("RSA public key"))?;
         Ok(Self::new(key, Family::Rsa))
@@ -235,7 +214,7 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// The PEM does not hold an EC public key.
-    pub fn ec_pem(pem: &[u8]) -> Result<Self, KeyError> {
+    pub fn ec_pem(pem: &[u8]) -> Result<Self, ConfigError> {
         let key = DecodingKey::from_ec_pem(pem).map_err(key_error("EC public key"))?;
         Ok(Self::new(key, Family::Ec))
     }
@@ -244,7 +223,7 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// The PEM does not hold an Ed25519 public key.
-    pub fn ed_pem(pem: &[u8]) -> Result<Self, KeyError> {
+    pub fn ed_pem(pem: &[u8]) -> Result<Self, ConfigError> {
         let key = DecodingKey::from_ed_pem(pem).map_err(key_error("Ed25519 public key"))?;
         Ok(Self::new(key, Family::Ed))
     }
@@ -273,9 +252,9 @@ impl VerifyingKey {
     }
 }
 
-fn check_hmac_secret(secret: &[u8]) -> Result<(), KeyError> {
+fn check_hmac_secret(secret: &[u8]) -> Result<(), ConfigError> {
     if secret.len() < 32 {
-        return Err(KeyError::new(
+        return Err(ConfigError::new(
             "an HMAC secret must be at least 32 bytes (RFC 7518 §3.2)",
         ));
     }
@@ -355,15 +334,15 @@ impl KeyEntry {
 }
 
 impl KeySet {
-    pub(crate) fn new(allowed: &[Algorithm], keys: Vec<VerifyingKey>) -> Result<Self, KeyError> {
-        crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
+    pub(crate) fn new(allowed: &[Algorithm], keys: Vec<VerifyingKey>) -> Result<Self, ConfigError> {
+        crate::crypto::provider().ok_or_else(|| ConfigError::new(crate::crypto::MISSING))?;
         if allowed.is_empty() {
-            return Err(KeyError::new(
+            return Err(ConfigError::new(
                 "no algorithms allowed: name them explicitly with `algorithms([..])`",
             ));
         }
         if keys.is_empty() {
-            return Err(KeyError::new("no verifying key configured"));
+            return Err(ConfigError::new("no verifying key configured"));
         }
         let mut entries = Vec::with_capacity(keys.len());
         for key in keys {
@@ -373,7 +352,7 @@ impl KeySet {
                 .filter(|alg| key.permits(*alg))
                 .collect();
             if algorithms.is_empty() {
-                return Err(KeyError::new(format!(
+                return Err(ConfigError::new(format!(
                     "key {:?} can verify none of the allowed algorithms {allowed:?}",
                     key.kid.as_deref().unwrap_or("(no kid)")
                 )));
@@ -383,7 +362,7 @@ impl KeySet {
                     .iter()
                     .any(|entry: &KeyEntry| entry.key.kid.as_ref() == Some(kid))
             {
-                return Err(KeyError::new(format!("two keys share the kid {kid:?}")));
+                return Err(ConfigError::new(format!("two keys share the kid {kid:?}")));
             }
             entries.push(KeyEntry {
                 key,
@@ -455,20 +434,20 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// The base64url signature of `message`.
-    pub(crate) fn sign(&self, message: &[u8]) -> Result<String, KeyError> {
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<String, ConfigError> {
         let provider =
-            crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
+            crate::crypto::provider().ok_or_else(|| ConfigError::new(crate::crypto::MISSING))?;
         let signer = (provider.signer_factory)(&self.algorithm.to_jsonwebtoken(), &self.key)
-            .map_err(|error| KeyError::new(format!("cannot sign with this key: {error}")))?;
+            .map_err(|error| ConfigError::new(format!("cannot sign with this key: {error}")))?;
         let signature = signer
             .try_sign(message)
-            .map_err(|error| KeyError::new(format!("signing failed: {error}")))?;
+            .map_err(|error| ConfigError::new(format!("signing failed: {error}")))?;
         Ok(URL_SAFE_NO_PAD.encode(signature))
     }
 
-    fn new(key: EncodingKey, algorithm: Algorithm, family: Family) -> Result<Self, KeyError> {
+    fn new(key: EncodingKey, algorithm: Algorithm, family: Family) -> Result<Self, ConfigError> {
         if algorithm.family() != family {
-            return Err(KeyError::new(format!(
+            return Err(ConfigError::new(format!(
                 "{algorithm} cannot be used with this kind of key"
             )));
         }
@@ -483,10 +462,10 @@ impl SigningKey {
     ///
     /// # Errors
     /// The algorithm is not an HMAC one, or the secret is too short for it.
-    pub fn hmac(secret: &[u8], algorithm: Algorithm) -> Result<Self, KeyError> {
+    pub fn hmac(secret: &[u8], algorithm: Algorithm) -> Result<Self, ConfigError> {
         check_hmac_secret(secret)?;
         if secret.len() < algorithm.min_hmac_secret_len() {
-            return Err(KeyError::new(format!(
+            return Err(ConfigError::new(format!(
                 "{algorithm} needs a secret of at least {} bytes",
                 algorithm.min_hmac_secret_len()
             )));
@@ -500,7 +479,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// The PEM holds no RSA private key, or the algorithm is not an RSA one.
-    pub fn rsa_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, KeyError> {
+    pub fn rsa_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, ConfigError> {
         let key = EncodingKey::from_rsa_pem(pem).map_err(key_error("RSA private key"))?;
         Self::new(key, algorithm, Family::Rsa)
     }
@@ -509,7 +488,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// The PEM holds no EC private key, or the algorithm is not an ECDSA one.
-    pub fn ec_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, KeyError> {
+    pub fn ec_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, ConfigError> {
         let key = EncodingKey::from_ec_pem(pem).map_err(key_error("EC private key"))?;
         Self::new(key, algorithm, Family::Ec)
     }
@@ -518,7 +497,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// The PEM holds no Ed25519 private key.
-    pub fn ed_pem(pem: &[u8]) -> Result<Self, KeyError> {
+    pub fn ed_pem(pem: &[u8]) -> Result<Self, ConfigError> {
         let key = EncodingKey::from_ed_pem(pem).map_err(key_error("Ed25519 private key"))?;
         Self::new(key, Algorithm::EdDSA, Family::Ed)
     }
@@ -544,12 +523,12 @@ impl SigningKey {
     ///
     /// let private = SigningKey::ec_pem(include_bytes!("../tests/keys/ec_private.pem"), Algorithm::ES256)?;
     /// let public = private.verifying_key()?;
-    /// # Ok::<_, jwt_cutoff::KeyError>(())
+    /// # Ok::<_, jwt_cutoff::ConfigError>(())
     /// ```
     ///
     /// # Errors
     /// The crate was built without a crypto backend, or the backend cannot read this private key.
-    pub fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
+    pub fn verifying_key(&self) -> Result<VerifyingKey, ConfigError> {
         let family = self.algorithm.family();
         let (key, hmac_secret_len) = match family {
             Family::Hmac => {
@@ -570,9 +549,9 @@ impl SigningKey {
 
     /// The public half of this private key, derived with the crate's backend (never through
     /// jsonwebtoken's process-wide default, which panics when both of its backends are on).
-    fn public_key(&self) -> Result<DecodingKey, KeyError> {
+    fn public_key(&self) -> Result<DecodingKey, ConfigError> {
         let provider =
-            crate::crypto::provider().ok_or_else(|| KeyError::new(crate::crypto::MISSING))?;
+            crate::crypto::provider().ok_or_else(|| ConfigError::new(crate::crypto::MISSING))?;
         let utils = &provider.key_utils;
         let private = self.key.as_bytes();
         let derived = match self.algorithm.family() {
@@ -592,7 +571,7 @@ impl SigningKey {
                 (utils.ed_pub_components_from_private_key)(private, &EllipticCurve::Ed25519)
                     .and_then(|x| DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(x)))
             }
-            Family::Hmac => return Err(KeyError::new("an HMAC secret has no public key")),
+            Family::Hmac => return Err(ConfigError::new("an HMAC secret has no public key")),
         };
         derived.map_err(key_error("private key"))
     }

@@ -110,6 +110,7 @@ mod bearer;
 mod bypass;
 mod claims;
 mod crypto;
+mod error;
 mod issuer;
 mod key_bundle;
 mod keys;
@@ -123,6 +124,7 @@ mod validate;
 
 pub use bypass::{Bypass, NoBypass};
 pub use claims::{NoClaims, TokenType, Verified};
+pub use error::ConfigError;
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffSource,
@@ -130,7 +132,7 @@ pub use jwt_cutoff_store::{
     Scope, SourceError, Timestamp, TokenInstant, Verdict, check_subject,
 };
 pub use key_bundle::TokenKeys;
-pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
+pub use keys::{Algorithm, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder, responder_fn};
 pub use service::{JwtCutoff, ResponseFuture};

@@ -397,7 +397,7 @@ where
 ///     .service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hello".to_owned())) });
 /// # fn is_service<S: Service<Request<String>>>(_: &S) {}
 /// is_service(&service);
-/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// # Ok::<_, jwt_cutoff::ConfigError>(())
 /// ```
 ///
 /// The same closure without `responder_fn` does not compile:
@@ -421,7 +421,7 @@ where
 ///     .service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hello".to_owned())) });
 /// # fn is_service<S: Service<Request<String>>>(_: &S) {}
 /// is_service(&service);
-/// # Ok::<_, jwt_cutoff::KeyError>(())
+/// # Ok::<_, jwt_cutoff::ConfigError>(())
 /// ```
 pub fn responder_fn<B, F>(responder: F) -> F
 where

@@ -15,7 +15,8 @@ use crate::bearer::bearer_token;
 use crate::claims::{
     JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified, check_subject_claim,
 };
-use crate::keys::{Algorithm, KeyError, KeySet, VerifyingKey};
+use crate::error::ConfigError;
+use crate::keys::{Algorithm, KeySet, VerifyingKey};
 use crate::numeric_date;
 use crate::reject::{Reason, Rejection, recorded};
 use crate::token_cache::{CachedToken, TokenCache};
@@ -63,10 +64,10 @@ const MIN_TOKEN_CACHE_BYTES: u64 = 4096;
 /// ```
 pub struct Validator<C = NoClaims> {
     // One reference count to bump: the layer's service, and so this, is cloned per request.
-    shared: Arc<Shared<C>>,
+    shared: Arc<Inner<C>>,
 }
 
-struct Shared<C> {
+struct Inner<C> {
     config: Arc<Config>,
     cutoffs: CutoffCache,
     tokens: Option<TokenCache<C>>,
@@ -218,7 +219,7 @@ impl ValidatorBuilder {
     /// No algorithm or no key was given, a key can verify none of the allowed algorithms, two keys
     /// share a `kid`, the subject claim is one of the other registered claims, or the token cache
     /// bound is neither `0` nor large enough to hold a token (4 KiB).
-    pub fn build(self, cutoffs: CutoffCache) -> Result<Validator, KeyError> {
+    pub fn build(self, cutoffs: CutoffCache) -> Result<Validator, ConfigError> {
         let token_type = self.token_type.unwrap_or(TokenType::Access);
         self.build_for(token_type, cutoffs)
     }
@@ -254,9 +255,9 @@ impl ValidatorBuilder {
     /// As for [`build`](Self::build); also when [`token_type`](Self::token_type) asked for access
     /// tokens, or [`accept_untyped_tokens`](Self::accept_untyped_tokens) was called (untyped tokens
     /// are never refresh tokens).
-    pub fn build_refresh(self, cutoffs: CutoffCache) -> Result<RefreshValidator, KeyError> {
+    pub fn build_refresh(self, cutoffs: CutoffCache) -> Result<RefreshValidator, ConfigError> {
         if self.token_type == Some(TokenType::Access) {
-            return Err(KeyError::new(
+            return Err(ConfigError::new(
                 "`build_refresh` builds a validator of refresh tokens, but `token_type` asked \
                  for access tokens: drop `.token_type(TokenType::Access)`, or call `build`",
             ));
@@ -265,11 +266,15 @@ impl ValidatorBuilder {
             .map(|inner| RefreshValidator { inner })
     }
 
-    fn build_for(self, token_type: TokenType, cutoffs: CutoffCache) -> Result<Validator, KeyError> {
+    fn build_for(
+        self,
+        token_type: TokenType,
+        cutoffs: CutoffCache,
+    ) -> Result<Validator, ConfigError> {
         let keys = KeySet::new(&self.algorithms, self.keys)?;
-        check_subject_claim(&self.subject_claim).map_err(KeyError::new)?;
+        check_subject_claim(&self.subject_claim).map_err(ConfigError::new)?;
         if self.accept_untyped && token_type == TokenType::Refresh {
-            return Err(KeyError::new(
+            return Err(ConfigError::new(
                 "untyped tokens are never accepted as refresh tokens",
             ));
         }
@@ -279,7 +284,7 @@ impl ValidatorBuilder {
             None => DEFAULT_TOKEN_CACHE_BYTES,
         };
         if (1..MIN_TOKEN_CACHE_BYTES).contains(&token_cache_max_bytes) {
-            return Err(KeyError::new(format!(
+            return Err(ConfigError::new(format!(
                 "a token cache of {token_cache_max_bytes} bytes could not hold a token: \
                  give at least {MIN_TOKEN_CACHE_BYTES}, or 0 to turn it off"
             )));
@@ -336,7 +341,7 @@ impl Validator {
 impl<C: Clone + Send + Sync + 'static> Validator<C> {
     fn new(config: Arc<Config>, cutoffs: CutoffCache) -> Self {
         Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new(Inner {
                 tokens: token_cache(config.token_cache_max_bytes),
                 config,
                 cutoffs,
@@ -362,7 +367,7 @@ impl<C> Validator<C> {
     ///     .key(VerifyingKey::hmac(b"an access secret of at least 32 bytes")?)
     ///     .build(CutoffCache::new(MemoryStore::new()))?
     ///     .with_claims::<Claims>();
-    /// # Ok::<_, jwt_cutoff::KeyError>(())
+    /// # Ok::<_, jwt_cutoff::ConfigError>(())
     /// ```
     #[must_use]
     pub fn with_claims<D: Clone + Send + Sync + 'static>(self) -> Validator<D> {
@@ -451,7 +456,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// Everything but the cutoff: the part that needs no I/O. A token in the token cache is only
     /// checked against the clock again.
     pub(crate) fn verify(&self, token: &str) -> Result<Verified<C>, Reason> {
-        let Shared { config, tokens, .. } = &*self.shared;
+        let Inner { config, tokens, .. } = &*self.shared;
         if token.len() > config.max_token_bytes {
             return Err(Reason::TokenTooLarge);
         }

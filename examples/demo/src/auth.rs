@@ -94,7 +94,7 @@ impl Auth {
 
         let access_secret = secret(database, "access", config.access_secret.as_ref()).await?;
         let refresh_secret = secret(database, "refresh", config.refresh_secret.as_ref()).await?;
-        let bad_key = |error: jwt_cutoff::KeyError| Failure::usage(format!("secret: {error}"));
+        let bad_key = |error: jwt_cutoff::ConfigError| Failure::usage(format!("secret: {error}"));
         // One bundle of keys for the issuer and both validators; each kind of token its own secret.
         let keys =
             TokenKeys::hmac(&access_secret, &refresh_secret, Algorithm::HS256).map_err(bad_key)?;
