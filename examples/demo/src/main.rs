@@ -30,6 +30,12 @@ use db::Database;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // jwt-cutoff's warnings (a store that fails, a push channel that drops) on stderr; stdout
+    // carries the one line scripts wait for.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_writer(std::io::stderr)
+        .try_init();
     let config = Config::from_env_or_exit();
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
