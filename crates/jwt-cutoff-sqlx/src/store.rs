@@ -316,6 +316,17 @@ impl<D: Dialect> SqlStore<D> {
         Self::builder().pool(pool).await
     }
 
+    /// Opens a pool on `url` the way [`connect`](SqlStoreBuilder::connect) does (on SQLite: WAL, a
+    /// 5 s busy timeout, `synchronous = FULL`, and one connection kept open for a database in
+    /// memory), to keep your own tables in the same database: make the store on it with
+    /// [`from_pool`](Self::from_pool) or [`SqlStoreBuilder::pool`].
+    ///
+    /// # Errors
+    /// The URL is malformed, or the database cannot be reached.
+    pub async fn open_pool(url: &str) -> Result<Pool<D>, Error> {
+        Ok(D::connect(url).await?)
+    }
+
     /// Configures a store: table name, whether to create the tables, known subjects (and on
     /// PostgreSQL the channel).
     pub fn builder() -> SqlStoreBuilder<D> {

@@ -7,12 +7,13 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use jwt_cutoff_sqlx::SqliteStore;
+use sqlx::sqlite::SqlitePool;
 
 use crate::Failure;
 use crate::config::DatabaseUrl;
 
-/// How long a statement waits for a locked SQLite database, or a request for a pooled connection.
+/// How long a request for a pooled PostgreSQL connection waits.
 const WAIT: Duration = Duration::from_secs(5);
 
 /// The users table and its id column (the tokens' `sub`), as [`SCHEMA`] creates them: the cutoff
@@ -61,26 +62,15 @@ impl Database {
         let unreachable = |error: sqlx::Error| Failure::runtime(format!("database: {error}"));
         let database = match url {
             DatabaseUrl::Sqlite(url) => {
-                let options = SqliteConnectOptions::from_str(url)
-                    .map_err(|error| Failure::usage(format!("--database: {error}")))?
-                    .create_if_missing(true)
-                    .busy_timeout(WAIT);
-                let pool = if url.contains(":memory:") || url.contains("mode=memory") {
-                    // An in-memory database lives as long as its one connection: keep it open.
-                    SqlitePoolOptions::new()
-                        .max_connections(1)
-                        .min_connections(1)
-                        .idle_timeout(None)
-                        .max_lifetime(None)
-                        .connect_with(options)
-                        .await
-                } else {
-                    SqlitePoolOptions::new()
-                        .max_connections(4)
-                        .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-                        .await
-                };
-                Self::Sqlite(pool.map_err(unreachable)?)
+                // Opened as the cutoff store opens it (WAL, busy timeout, one connection kept for a
+                // database in memory): users, secrets and cutoffs share the pool.
+                let pool = SqliteStore::open_pool(url).await.map_err(|error| match error {
+                    jwt_cutoff_sqlx::Error::Database(sqlx::Error::Configuration(_)) => {
+                        Failure::usage(format!("--database: {error}"))
+                    }
+                    error => Failure::runtime(format!("database: {error}")),
+                })?;
+                Self::Sqlite(pool)
             }
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)
