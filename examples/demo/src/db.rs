@@ -6,8 +6,8 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use jwt_cutoff_sqlx::SqliteStore;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::SqlitePool;
 
 use crate::Failure;
@@ -64,12 +64,14 @@ impl Database {
             DatabaseUrl::Sqlite(url) => {
                 // Opened as the cutoff store opens it (WAL, busy timeout, one connection kept for a
                 // database in memory): users, secrets and cutoffs share the pool.
-                let pool = SqliteStore::open_pool(url).await.map_err(|error| match error {
-                    jwt_cutoff_sqlx::Error::Database(sqlx::Error::Configuration(_)) => {
-                        Failure::usage(format!("--database: {error}"))
-                    }
-                    error => Failure::runtime(format!("database: {error}")),
-                })?;
+                let pool = SqliteStore::open_pool(url)
+                    .await
+                    .map_err(|error| match error {
+                        jwt_cutoff_sqlx::Error::Database(sqlx::Error::Configuration(_)) => {
+                            Failure::usage(format!("--database: {error}"))
+                        }
+                        error => Failure::runtime(format!("database: {error}")),
+                    })?;
                 Self::Sqlite(pool)
             }
             DatabaseUrl::Postgres(url) => {

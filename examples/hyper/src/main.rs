@@ -18,10 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
-    Verified, VerifyingKey,
-};
+use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, TokenKeys, Verified};
 use tokio::net::TcpListener;
 
 /// How long a shutdown waits for requests in flight before it closes their connections.
@@ -29,18 +26,20 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = b"an example secret of at least 32 bytes";
+    // Example secrets: read yours from configuration.
+    let keys = TokenKeys::hmac(
+        b"an example access secret of at least 32 bytes",
+        b"an example refresh secret of at least 32 bytes",
+        Algorithm::HS256,
+    )?;
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(secret)?)
-        .build(cutoffs.clone())?;
+    let validator = keys.access_validator().build(cutoffs.clone())?;
 
     // Every request passes the layer first; `handle` only sees requests with a valid token.
     let handler = service_fn(move |request| handle(cutoffs.clone(), request));
     let service = jwt_cutoff_hyper::guard(JwtCutoffLayer::new(validator), handler);
 
-    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?).build()?;
+    let issuer = keys.issuer().build()?;
     let token = issuer.issue_access("alice", &())?.token;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;

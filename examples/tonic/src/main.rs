@@ -19,8 +19,7 @@
 
 use std::time::Duration;
 
-use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, NoClaims, SigningKey, TokenIssuer};
-use jwt_cutoff::{Validator, VerifyingKey};
+use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, NoClaims, TokenKeys};
 use jwt_cutoff_tonic::{GrpcJwtCutoffLayer, RequestExt as _};
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
@@ -66,14 +65,16 @@ impl pb::greeter_server::Greeter for Greeter {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // A demo secret: read yours from configuration. The store: use a shared one in production.
-    let secret = b"an example secret of at least 32 bytes";
+    // Example secrets: read yours from configuration. The store: use a shared one in production.
+    let keys = TokenKeys::hmac(
+        b"an example access secret of at least 32 bytes",
+        b"an example refresh secret of at least 32 bytes",
+        Algorithm::HS256,
+    )?;
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(secret)?)
-        .build(cutoffs.clone())?;
-    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256)?)
+    let validator = keys.access_validator().build(cutoffs.clone())?;
+    let issuer = keys
+        .issuer()
         .access_lifetime(Duration::from_secs(60 * 60))
         .build()?;
 
