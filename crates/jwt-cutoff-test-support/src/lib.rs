@@ -1,0 +1,53 @@
+//! Helpers shared by the tests of the jwt-cutoff workspace, so that each test file says only what
+//! it tests.
+//!
+//! - [`wait`]: patient waits ([`within`], [`wait_until`], [`eventually`]) and the clock
+//!   ([`now_micros`], [`precise`], [`at_secs`]).
+//! - [`sources`]: cutoff sources that count, fail, hang, go down and come back
+//!   ([`CountingSource`], [`FailingSource`], [`FlakySource`], [`HangingSource`]).
+//! - [`gated`]: a source the test drives step by step ([`TestSource`], [`Gate`], [`Probe`]), to play
+//!   races with the cache in a chosen order.
+//! - [`link`]: a push channel the test can cut and restore ([`Link`]).
+//! - [`servers`]: skipping, or failing, when a test server (PostgreSQL, Redis) is missing.
+//! - feature `jwt`: [`tokens`] (test keys, hand-made tokens, HS256 issuer and validator fixtures)
+//!   and [`guarded`] (a tower service behind the layer that records what reached it).
+//! - feature `grpc`: [`grpc`] (a tonic server on 127.0.0.1:0 and a channel to it).
+//!
+//! The cutoff side depends on `jwt-cutoff-store` only; the token side on `jwt-cutoff` without a
+//! crypto feature, so the crate under test chooses the backend.
+// Test helpers report a broken expectation the way tests do: by panicking with a message. The
+// workspace lints that forbid that in library code do not apply here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers fail the test that calls them by panicking, as assertions do"
+)]
+
+pub mod gated;
+pub mod link;
+pub mod servers;
+pub mod sources;
+pub mod wait;
+
+#[cfg(feature = "jwt")]
+pub mod guarded;
+#[cfg(feature = "jwt")]
+pub mod tokens;
+
+#[cfg(feature = "grpc")]
+pub mod grpc;
+
+pub use gated::{Gate, NO_TIMEOUT, Probe, TestSource};
+pub use link::Link;
+pub use servers::{servers_required, skip};
+pub use sources::{CountingSource, FailingSource, FlakySource, HangingSource, logged_out_at};
+pub use wait::{
+    PATIENCE, at_secs, eventually, millis, now_micros, now_secs, precise, wait_until, within,
+};
+
+#[cfg(feature = "jwt")]
+pub use guarded::{Guarded, Reply, header};
+#[cfg(feature = "jwt")]
+pub use tokens::*;
