@@ -8,8 +8,6 @@
     missing_docs
 )]
 
-mod support;
-
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,28 +18,15 @@ use jwt_cutoff::{
     Algorithm, CutoffCache, CutoffSource as _, JwtCutoffLayer, MemoryStore, Reason,
     Rfc6750Responder, SigningKey, TokenIssuer, TokenType, Validator, Verified, VerifyingKey,
 };
+use jwt_cutoff_test_support::*;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use support::*;
 use tower::{ServiceBuilder, ServiceExt};
-
-/// Why `validator` refuses `token`, or `None` if it accepts it.
-async fn reason_of<C: DeserializeOwned + Clone + Send + Sync + 'static>(
-    validator: &Validator<C>,
-    token: &str,
-) -> Option<Reason> {
-    validator.validate(token).await.err().map(|r| r.reason())
-}
 
 /// A guarded HS256 service over a counting store.
 fn counted() -> (Guarded, CountingSource, CutoffCache) {
     let source = CountingSource::default();
     let cutoffs = CutoffCache::new(source.clone());
     (Guarded::new(hs_validator(cutoffs.clone())), source, cutoffs)
-}
-
-fn header(bytes: &[u8]) -> HeaderValue {
-    HeaderValue::from_bytes(bytes).expect("a value http accepts")
 }
 
 // =============================================================================================
@@ -1879,7 +1864,7 @@ async fn a_failing_store_fails_closed_with_503() {
         assert_eq!(reply.challenge, None, "a 503 challenges nobody");
     }
     assert_eq!(
-        source.lookups.load(std::sync::atomic::Ordering::SeqCst),
+        source.lookup_count(),
         6,
         "errors are never cached (each round presents the token twice)"
     );
@@ -1894,7 +1879,7 @@ async fn a_failing_store_fails_closed_with_503() {
         ))
         .await
         .assert_invalid_token(Reason::BadSignature, "forged");
-    assert_eq!(source.lookups.load(std::sync::atomic::Ordering::SeqCst), 6);
+    assert_eq!(source.lookup_count(), 6);
 }
 
 #[tokio::test]
@@ -1915,7 +1900,7 @@ async fn a_store_outage_fails_closed_and_recovers() {
         .await
         .unwrap();
 
-    source.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    source.set_down(true);
     guarded
         .bearer(&alice)
         .await
@@ -1929,9 +1914,7 @@ async fn a_store_outage_fails_closed_and_recovers() {
         "a failed write is reported"
     );
 
-    source
-        .down
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    source.set_down(false);
     guarded
         .bearer(&alice)
         .await
@@ -2002,9 +1985,6 @@ async fn realm_is_added_to_every_challenge() {
 
 // =============================================================================================
 // Issuer and audience
-
-/// Claim overrides for [`payload`].
-type Overrides<'a> = &'a [(&'a str, Option<&'a str>)];
 
 #[tokio::test]
 async fn issuer_and_audience_are_required_and_checked() {

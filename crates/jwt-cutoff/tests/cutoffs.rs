@@ -13,8 +13,6 @@
 //! waits are bounded by generous deadlines, and the TTL tests only assert "still cached" when the
 //! elapsed time proves the entry was younger than the TTL.
 
-mod support;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,16 +20,17 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode, header};
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MAX_SUBJECT_BYTES,
-    MemoryStore, Reason, Scope, SigningKey, SourceError, Timestamp, TokenIssuer, Validator,
-    VerifyingKey,
+    BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MAX_SUBJECT_BYTES, MemoryStore,
+    Reason, Scope, SourceError, Timestamp, Validator,
 };
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt};
 
-use support::gated::{NO_TIMEOUT, PATIENCE, Probe, TestSource, at_secs, wait_until, within};
+use jwt_cutoff_test_support::{
+    NO_TIMEOUT, PATIENCE, Probe, TestSource, at_secs, hs_issuer as issuer,
+    hs_validator as validator, reason_of as reason, wait_until, within,
+};
 
-const SECRET: &[u8] = b"a test access secret of at least 32 bytes";
 const STAMPEDE: usize = 1000;
 
 /// A read-only store: implements `lookup` only, so `raise` is the trait's default refusal.
@@ -41,20 +40,6 @@ impl CutoffSource for ReadOnly {
     fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         self.0.lookup(subject)
     }
-}
-
-fn issuer() -> TokenIssuer {
-    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-        .build()
-        .unwrap()
-}
-
-fn validator(cutoffs: CutoffCache) -> Validator {
-    Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .build(cutoffs)
-        .unwrap()
 }
 
 type Guarded = BoxCloneService<Request<String>, Response<String>, Infallible>;
@@ -78,10 +63,6 @@ fn bearer(token: &str) -> Request<String> {
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(String::new())
         .unwrap()
-}
-
-async fn reason(validator: &Validator, token: &str) -> Option<Reason> {
-    validator.validate(token).await.err().map(|r| r.reason())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,14 +15,17 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use jsonwebtoken::Algorithm as Jwa;
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Reason, SigningKey, Timestamp,
-    TokenIssuer, Validator, VerifyingKey,
+    CutoffCache, JwtCutoffLayer, MemoryStore, Reason, Timestamp, TokenIssuer, Validator,
+};
+use jwt_cutoff_test_support::{
+    HS256_HEADER, SECRET, b64, hmac_key, hs_builder, hs_issuer, hs_validator, now_secs,
+    sign_segments,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -32,7 +35,6 @@ use serde_json::value::RawValue;
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt};
 
-const SECRET: &[u8] = b"a test access secret of at least 32 bytes";
 /// The validator's default leeway.
 const LEEWAY_SECS: i64 = 30;
 
@@ -68,13 +70,11 @@ impl Harness {
             .build()
             .unwrap();
         let cutoffs = CutoffCache::new(MemoryStore::new());
-        let builder = || {
-            Validator::builder()
-                .algorithms([Algorithm::HS256])
-                .key(VerifyingKey::hmac(SECRET).unwrap())
-        };
-        let validator = builder().build(cutoffs.clone()).unwrap();
-        let uncached = builder().token_cache_max_bytes(0).build(cutoffs).unwrap();
+        let validator = hs_validator(cutoffs.clone());
+        let uncached = hs_builder()
+            .token_cache_max_bytes(0)
+            .build(cutoffs)
+            .unwrap();
         let inner_calls = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&inner_calls);
         let inner = tower::service_fn(move |_request: Request<String>| {
@@ -86,9 +86,7 @@ impl Harness {
                 .layer(JwtCutoffLayer::new(validator.clone()))
                 .service(inner),
         );
-        let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-            .build()
-            .unwrap();
+        let issuer = hs_issuer();
         Self {
             runtime,
             service,
@@ -141,25 +139,6 @@ impl Harness {
     fn valid_token(&self) -> String {
         self.issuer.issue_access("alice", &()).unwrap().token
     }
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn sign(signing_input: &str, secret: &[u8], alg: jsonwebtoken::Algorithm) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(secret).unwrap();
-    jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, alg).unwrap()
-}
-
-fn now_secs() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,7 +198,7 @@ fn arbitrary_authorization_values_are_refused_with_400_or_401() {
 
 fn token_strings() -> impl Strategy<Value = String> {
     // A header that names an allowed algorithm, so these get as far as the signature check.
-    let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let header = b64(HS256_HEADER);
     prop_oneof![
         any::<String>(),
         "[A-Za-z0-9._~+/=-]{0,400}",
@@ -323,10 +302,7 @@ enum Mutation {
     },
 }
 
-const OTHER_ALGORITHMS: [jsonwebtoken::Algorithm; 2] = [
-    jsonwebtoken::Algorithm::HS384,
-    jsonwebtoken::Algorithm::HS512,
-];
+const OTHER_ALGORITHMS: [Jwa; 2] = [Jwa::HS384, Jwa::HS512];
 const ALG_NAMES: [&str; 8] = [
     "none", "None", "NONE", "nOnE", "", "hs256", "HS256 ", "RS256",
 ];
@@ -508,16 +484,12 @@ fn mutate(token: &str, mutation: &Mutation) -> Vec<u8> {
                 Some(edit) => b64(edited_payload(&parts[1], edit)),
                 None => parts[1].clone(),
             };
-            let signing_input = format!("{}.{payload}", parts[0]);
-            let signature = sign(&signing_input, secret, jsonwebtoken::Algorithm::HS256);
-            format!("{signing_input}.{signature}").into_bytes()
+            sign_segments(&parts[0], &payload, &hmac_key(secret), Jwa::HS256).into_bytes()
         }
         Mutation::OtherAlgorithm(i) => {
             let alg = OTHER_ALGORITHMS[*i];
             let header = b64(format!(r#"{{"alg":"{alg:?}","typ":"JWT"}}"#));
-            let signing_input = format!("{header}.{}", parts[1]);
-            let signature = sign(&signing_input, SECRET, alg);
-            format!("{signing_input}.{signature}").into_bytes()
+            sign_segments(&header, &parts[1], &hmac_key(SECRET), alg).into_bytes()
         }
         Mutation::AlgHeader { alg, signature } => {
             let header = b64(format!(r#"{{"alg":"{}","typ":"JWT"}}"#, ALG_NAMES[*alg]));
@@ -850,13 +822,12 @@ impl Payload {
 }
 
 fn signed(payload: &[u8]) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
-        b64(payload)
-    );
-    let signature = sign(&signing_input, SECRET, jsonwebtoken::Algorithm::HS256);
-    format!("{signing_input}.{signature}")
+    sign_segments(
+        &b64(HS256_HEADER),
+        &b64(payload),
+        &hmac_key(SECRET),
+        Jwa::HS256,
+    )
 }
 
 #[test]

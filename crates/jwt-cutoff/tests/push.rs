@@ -7,23 +7,13 @@
     missing_docs
 )]
 
-mod support;
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, MemoryStore, Scope, Timestamp};
 
-use support::gated::Link;
+use jwt_cutoff_test_support::{Link, eventually};
 
 const MINUTES: Duration = Duration::from_secs(600);
-
-async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 fn instance(store: &MemoryStore, ttl: Duration) -> CutoffCache {
     CutoffCache::builder(store.clone())

@@ -10,8 +10,6 @@
 //! order that once let an older cutoff win. The store is a [`MemoryStore`] behind a gated double
 //! ([`TestSource`]); `CutoffCache` is the real one.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -21,8 +19,10 @@ use jwt_cutoff::{
     Validator, VerifyingKey,
 };
 
-use support::gated::{Link, NO_TIMEOUT, PATIENCE, TestSource, at_secs, wait_until, within};
-use support::{hs_issuer, hs_validator};
+use jwt_cutoff_test_support::{
+    Link, NO_TIMEOUT, PATIENCE, Probe, SECRET, TestSource, at_secs, hs_issuer, hs_validator,
+    wait_until, within,
+};
 
 const MINUTES: Duration = Duration::from_secs(600);
 
@@ -281,7 +281,7 @@ async fn forgotten_load(forgotten: Forgotten) {
         .unwrap();
 
     let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let joined = tokio::spawn(support::gated::Probe::new(
+    let joined = tokio::spawn(Probe::new(
         {
             let cutoffs = cutoffs.clone();
             async move { cutoffs.lookup("alice").await }
@@ -328,7 +328,7 @@ async fn a_read_from_a_lagging_store_never_lowers_what_is_known_here() {
     let cutoffs = instance(&source);
     let refresh = Validator::builder()
         .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(support::SECRET).unwrap())
+        .key(VerifyingKey::hmac(SECRET).unwrap())
         .token_type(TokenType::Refresh)
         .build(cutoffs.clone())
         .unwrap();

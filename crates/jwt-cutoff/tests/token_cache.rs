@@ -8,15 +8,13 @@
     missing_docs
 )]
 
-mod support;
-
 use std::time::Duration;
 
 use jwt_cutoff::{
     Algorithm, CutoffCache, MemoryStore, Reason, SigningKey, TokenIssuer, TokenType, Validator,
     VerifyingKey,
 };
-use support::*;
+use jwt_cutoff_test_support::*;
 
 fn reason(result: Result<impl Sized, jwt_cutoff::Rejection>) -> Option<Reason> {
     result.err().map(|rejection| rejection.reason())
