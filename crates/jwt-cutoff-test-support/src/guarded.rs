@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use jwt_cutoff::{JwtCutoffLayer, Reason, Responder, Validator, Verified};
 use serde::de::DeserializeOwned;
-use tower::util::BoxCloneService;
+use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
 /// A tiny inner service behind a [`JwtCutoffLayer`], counting the requests that reach it.
 #[derive(Clone)]
 pub struct Guarded {
-    service: BoxCloneService<Request<String>, Response<String>, Infallible>,
+    service: BoxCloneSyncService<Request<String>, Response<String>, Infallible>,
     calls: Arc<AtomicUsize>,
 }
 
@@ -62,7 +62,7 @@ impl Guarded {
                     }
                 });
         Self {
-            service: BoxCloneService::new(service),
+            service: BoxCloneSyncService::new(service),
             calls,
         }
     }
@@ -111,6 +111,17 @@ impl Guarded {
         self.send(request).await
     }
 
+    /// Sends `Authorization: Bearer <token>` once.
+    pub async fn once(&self, token: &str) -> Reply {
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).expect("header value");
+        self.authorization(&[value]).await
+    }
+
+    /// How many requests reached the inner service in all.
+    pub fn inner_calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     /// Sends `Authorization: Bearer <token>` twice, and checks the answer does not echo the token.
     ///
     /// The second time, a token that passed verification comes from the verified-token cache: both
@@ -136,6 +147,33 @@ impl Guarded {
             "the same token presented again was decided differently"
         );
         reply
+    }
+
+    /// Sends `token` (see [`bearer`](Self::bearer)) and asserts that it reached the inner service
+    /// once, as `subject`.
+    pub async fn accepts(&self, token: &str, subject: &str, what: &str) {
+        self.bearer(token).await.assert_ok(subject, what);
+    }
+
+    /// Sends `token` (see [`bearer`](Self::bearer)) and asserts that it was refused with 401
+    /// `invalid_token` for `reason`.
+    pub async fn refuses(&self, token: &str, reason: Reason, what: &str) {
+        self.bearer(token).await.assert_invalid_token(reason, what);
+    }
+
+    /// [`accepts`](Self::accepts) `token` as `subject` when `refused_for` is `None`, else
+    /// [`refuses`](Self::refuses) it for that reason.
+    pub async fn decides(
+        &self,
+        token: &str,
+        refused_for: Option<Reason>,
+        subject: &str,
+        what: &str,
+    ) {
+        match refused_for {
+            None => self.accepts(token, subject, what).await,
+            Some(reason) => self.refuses(token, reason, what).await,
+        }
     }
 
     /// Sends a request without any `Authorization` header.

@@ -3,10 +3,11 @@
 //!
 //! - [`wait`]: patient waits ([`within`], [`wait_until`], [`eventually`]) and the clock
 //!   ([`now_micros`], [`precise`], [`at_secs`]).
-//! - [`sources`]: cutoff sources that count, fail, hang, go down and come back
-//!   ([`CountingSource`], [`FailingSource`], [`FlakySource`], [`HangingSource`]).
-//! - [`gated`]: a source the test drives step by step ([`TestSource`], [`Gate`], [`Probe`]), to play
-//!   races with the cache in a chosen order.
+//! - [`source`]: the one test double of a cutoff store, [`TestSource`]: it records its lookups,
+//!   fails, hangs, and holds lookups and writes at [`Gate`]s, to play outages and races with the
+//!   cache in a chosen order.
+//! - [`cutoffs`]: driving the cache: [`patient_cache`], [`store_with`], [`logged_out_at`],
+//!   [`pushed_logout`], and lookups known to be blocked inside it ([`Probe`], [`blocked_lookups`]).
 //! - [`link`]: a push channel the test can cut and restore ([`Link`]).
 //! - [`servers`]: skipping, or failing, when a test server (PostgreSQL, Redis) is missing.
 //! - feature `jwt`: [`tokens`] (test keys, hand-made tokens, HS256 issuer and validator fixtures)
@@ -25,10 +26,10 @@
     reason = "test helpers fail the test that calls them by panicking, as assertions do"
 )]
 
-pub mod gated;
+pub mod cutoffs;
 pub mod link;
 pub mod servers;
-pub mod sources;
+pub mod source;
 pub mod wait;
 
 #[cfg(feature = "jwt")]
@@ -39,10 +40,13 @@ pub mod tokens;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 
-pub use gated::{Gate, NO_TIMEOUT, Probe, TestSource};
+pub use cutoffs::{
+    NO_TIMEOUT, Probe, blocked_lookups, logged_out_at, patient_cache, pushed_logout, spawn_blocked,
+    spawn_lookup, store_with,
+};
 pub use link::Link;
 pub use servers::{servers_required, skip};
-pub use sources::{CountingSource, FailingSource, FlakySource, HangingSource, logged_out_at};
+pub use source::{Gate, TestSource};
 pub use wait::{
     PATIENCE, at_secs, eventually, millis, now_micros, now_secs, precise, wait_until, within,
 };

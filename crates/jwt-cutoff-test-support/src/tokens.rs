@@ -4,8 +4,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm as Jwa, EncodingKey};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, Reason, SigningKey, TokenIssuer, TokenIssuerBuilder, Validator,
-    ValidatorBuilder, VerifyingKey,
+    Algorithm, CutoffCache, Reason, SigningKey, TokenIssuer, TokenIssuerBuilder, TokenType,
+    Validator, ValidatorBuilder, VerifyingKey,
 };
 
 use crate::wait::{now_micros, precise};
@@ -203,6 +203,19 @@ pub fn hs_builder() -> ValidatorBuilder {
 /// A validator with the defaults for HS256 tokens signed with [`SECRET`].
 pub fn hs_validator(cutoffs: CutoffCache) -> Validator {
     hs_builder().build(cutoffs).expect("validator")
+}
+
+/// A validator of HS256 refresh tokens signed with [`SECRET`].
+pub fn hs_refresh_validator(cutoffs: CutoffCache) -> Validator {
+    hs_builder()
+        .token_type(TokenType::Refresh)
+        .build(cutoffs)
+        .expect("validator")
+}
+
+/// An access token for `subject` from [`hs_issuer`], without custom claims.
+pub fn hs_access(subject: &str) -> String {
+    hs_issuer().issue_access(subject, &()).expect("issue").token
 }
 
 /// An issuer builder signing HS256 with [`SECRET`], to configure further.

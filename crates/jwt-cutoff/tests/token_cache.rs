@@ -10,10 +10,7 @@
 
 use std::time::Duration;
 
-use jwt_cutoff::{
-    Algorithm, CutoffCache, MemoryStore, Reason, SigningKey, TokenIssuer, TokenType, Validator,
-    VerifyingKey,
-};
+use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Reason, Validator, VerifyingKey};
 use jwt_cutoff_test_support::*;
 
 fn reason(result: Result<impl Sized, jwt_cutoff::Rejection>) -> Option<Reason> {
@@ -25,13 +22,10 @@ async fn a_cached_token_is_refused_at_once_after_logout_on_every_path() {
     let cutoffs = CutoffCache::new(MemoryStore::new());
     let validator = hs_validator(cutoffs.clone());
     let guarded = Guarded::new(validator.clone());
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     for _ in 0..3 {
         validator.validate(&token).await.unwrap();
-        guarded
-            .bearer(&token)
-            .await
-            .assert_ok("alice", "before logout");
+        guarded.accepts(&token, "alice", "before logout").await;
     }
 
     cutoffs.logout_all("alice").await.unwrap();
@@ -40,25 +34,22 @@ async fn a_cached_token_is_refused_at_once_after_logout_on_every_path() {
         Some(Reason::Revoked)
     );
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::Revoked, "cached token after logout");
+        .refuses(&token, Reason::Revoked, "cached token after logout")
+        .await;
 
-    let after = hs_issuer().issue_access("alice", &()).unwrap().token;
-    guarded.bearer(&after).await.assert_ok("alice", "new login");
+    let after = hs_access("alice");
+    guarded.accepts(&after, "alice", "new login").await;
 }
 
 #[tokio::test]
 async fn a_cached_token_is_refused_once_it_expires() {
     // Not zero: tokens minted in a burst may carry an `iat` a few microseconds ahead of the clock.
     const LEEWAY: Duration = Duration::from_millis(500);
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let validator = hs_builder()
         .leeway(LEEWAY)
         .build(CutoffCache::new(MemoryStore::new()))
         .unwrap();
-    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+    let issuer = hs_issuer_builder()
         .access_lifetime(Duration::from_secs(1))
         .build()
         .unwrap();
@@ -83,19 +74,14 @@ async fn a_cached_token_is_refused_once_it_expires() {
 async fn a_token_cached_by_one_validator_means_nothing_to_another() {
     let cutoffs = CutoffCache::new(MemoryStore::new());
     let access = hs_validator(cutoffs.clone());
-    let refresh = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_type(TokenType::Refresh)
-        .build(cutoffs.clone())
-        .unwrap();
+    let refresh = hs_refresh_validator(cutoffs.clone());
     let other_key = Validator::builder()
         .algorithms([Algorithm::HS256])
         .key(VerifyingKey::hmac(OTHER_SECRET).unwrap())
         .build(cutoffs.clone())
         .unwrap();
 
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     access.validate(&token).await.unwrap();
     access.validate(&token).await.unwrap();
     assert_eq!(

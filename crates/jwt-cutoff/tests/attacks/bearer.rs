@@ -2,7 +2,6 @@
 //! repeated headers, bytes outside ASCII, the realm, and optional mode.
 
 use http::{HeaderValue, StatusCode};
-use jsonwebtoken::Algorithm as Jwa;
 use jwt_cutoff::{CutoffCache, JwtCutoffLayer, MemoryStore, Reason, Rfc6750Responder};
 use jwt_cutoff_test_support::*;
 
@@ -11,7 +10,7 @@ use crate::counted;
 #[tokio::test]
 async fn bearer_scheme_is_case_insensitive() {
     let (guarded, _source, _cutoffs) = counted();
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         guarded
             .authorization(&[header(format!("{scheme} {token}").as_bytes())])
@@ -23,7 +22,7 @@ async fn bearer_scheme_is_case_insensitive() {
 #[tokio::test]
 async fn malformed_authorization_headers_are_bad_requests() {
     let (guarded, source, _cutoffs) = counted();
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     let values = [
         "Bearer".to_owned(),
         "Bearer ".to_owned(),
@@ -53,7 +52,7 @@ async fn malformed_authorization_headers_are_bad_requests() {
             .await
             .assert_invalid_request(value);
     }
-    assert_eq!(source.lookup_count(), 0);
+    assert_eq!(source.calls(), 0);
 }
 
 #[tokio::test]
@@ -76,13 +75,13 @@ async fn no_bearer_token_is_a_bare_challenge() {
             .await
             .assert_missing(value);
     }
-    assert_eq!(source.lookup_count(), 0);
+    assert_eq!(source.calls(), 0);
 }
 
 #[tokio::test]
 async fn several_authorization_headers_are_bad_requests() {
     let (guarded, source, _cutoffs) = counted();
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     let bearer = header(format!("Bearer {token}").as_bytes());
     let basic = header(b"Basic dXNlcjpwYXNzd29yZA==");
     let other = header(b"Bearer abc.def.ghi");
@@ -105,7 +104,7 @@ async fn several_authorization_headers_are_bad_requests() {
             .await
             .assert_invalid_request(what);
     }
-    assert_eq!(source.lookup_count(), 0);
+    assert_eq!(source.calls(), 0);
     guarded
         .authorization(&[bearer])
         .await
@@ -115,7 +114,7 @@ async fn several_authorization_headers_are_bad_requests() {
 #[tokio::test]
 async fn non_utf8_and_obs_text_bytes_are_refused_without_panic() {
     let (guarded, source, _cutoffs) = counted();
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     for byte in 0x80..=0xff_u8 {
         for value in [
             [b"Bearer ".as_slice(), token.as_bytes(), &[byte]].concat(),
@@ -161,7 +160,7 @@ async fn non_utf8_and_obs_text_bytes_are_refused_without_panic() {
     ] {
         assert!(HeaderValue::from_bytes(value).is_err(), "{value:?}");
     }
-    assert_eq!(source.lookup_count(), 0);
+    assert_eq!(source.calls(), 0);
 }
 
 #[tokio::test]
@@ -175,12 +174,7 @@ async fn realm_is_added_to_every_challenge() {
     assert_eq!(reply.challenge.as_deref(), Some("Bearer realm=\"api\""));
     assert_eq!(reply.inner_calls, 0);
 
-    let forged = sign(
-        HS256_HEADER,
-        &payload(&[]),
-        &hmac_key(OTHER_SECRET),
-        Jwa::HS256,
-    );
+    let forged = forged_token();
     let reply = guarded.bearer(&forged).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -202,8 +196,8 @@ async fn realm_is_added_to_every_challenge() {
         "{reply:?}"
     );
 
-    let down = Guarded::with_layer(layer(CutoffCache::new(FailingSource::default())));
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let down = Guarded::with_layer(layer(CutoffCache::new(TestSource::failing())));
+    let token = hs_access("alice");
     down.bearer(&token)
         .await
         .assert_unavailable("store down, with realm");
@@ -220,25 +214,19 @@ async fn optional_mode_passes_anonymous_requests_but_refuses_bad_tokens() {
         .await
         .assert_anonymous("another scheme");
 
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
+    guarded.accepts(&token, "alice", "valid token").await;
+    let forged = forged_token();
     guarded
-        .bearer(&token)
-        .await
-        .assert_ok("alice", "valid token");
-    let forged = sign(
-        HS256_HEADER,
-        &payload(&[]),
-        &hmac_key(OTHER_SECRET),
-        Jwa::HS256,
-    );
+        .refuses(&forged, Reason::BadSignature, "forged token")
+        .await;
     guarded
-        .bearer(&forged)
-        .await
-        .assert_invalid_token(Reason::BadSignature, "forged token");
-    guarded
-        .bearer(&hs_token(&payload(&[("iat", Some("\"now\""))])))
-        .await
-        .assert_invalid_token(Reason::InvalidClaim, "bad iat");
+        .refuses(
+            &hs_token(&payload(&[("iat", Some("\"now\""))])),
+            Reason::InvalidClaim,
+            "bad iat",
+        )
+        .await;
     guarded
         .authorization(&[header(b"Bearer")])
         .await
@@ -249,13 +237,19 @@ async fn optional_mode_passes_anonymous_requests_but_refuses_bad_tokens() {
         .await
         .assert_invalid_request("two headers");
     guarded
-        .bearer(&hs_token_of_len(8 * 1024 + 1, "alice"))
-        .await
-        .assert_invalid_token(Reason::TokenTooLarge, "oversized");
+        .refuses(
+            &hs_token_of_len(8 * 1024 + 1, "alice"),
+            Reason::TokenTooLarge,
+            "oversized",
+        )
+        .await;
 
     cutoffs.logout_all("alice").await.unwrap();
-    guarded.bearer(&token).await.assert_invalid_token(
-        Reason::Revoked,
-        "revoked token is not downgraded to anonymous",
-    );
+    guarded
+        .refuses(
+            &token,
+            Reason::Revoked,
+            "revoked token is not downgraded to anonymous",
+        )
+        .await;
 }

@@ -6,15 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
-use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Reason, SigningKey, TokenIssuer,
-    TokenType, Validator, Verified, VerifyingKey,
-};
+use jwt_cutoff::{CutoffCache, JwtCutoffLayer, MemoryStore, Reason, TokenType, Verified};
 use jwt_cutoff_test_support::*;
+
+use crate::{counted, in_memory};
 use serde::Deserialize;
 use tower::{ServiceBuilder, ServiceExt};
-
-use crate::counted;
 
 #[tokio::test]
 async fn malformed_iat_values_are_refused_without_lookup() {
@@ -61,24 +58,17 @@ async fn malformed_iat_values_are_refused_without_lookup() {
     for (iat, reason) in cases {
         let token = hs_token(&payload(&[("iat", *iat)]));
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(*reason, &format!("iat {iat:?}"));
+            .refuses(&token, *reason, &format!("iat {iat:?}"))
+            .await;
     }
-    assert_eq!(source.lookup_count(), 0, "{:?}", source.lookups());
+    assert_eq!(source.calls(), 0, "{:?}", source.lookups());
 }
 
 #[tokio::test]
 async fn duplicate_claims_are_refused_even_when_escaped() {
     let (guarded, source, cutoffs) = counted();
-    let cutoff = cutoffs
-        .logout_all("alice")
-        .await
-        .unwrap()
-        .valid_from()
-        .unwrap()
-        .as_unix_micros();
-    let lookups_after_logout = source.lookup_count();
+    let cutoff = logged_out_at(&cutoffs, "alice").await.as_unix_micros();
+    let lookups_after_logout = source.calls();
     let early = precise(cutoff - 1_000_000);
     let late = precise(cutoff + 1);
     let base = payload(&[("iat", Some(&late))]);
@@ -99,27 +89,24 @@ async fn duplicate_claims_are_refused_even_when_escaped() {
     ];
     for body in &cases {
         guarded
-            .bearer(&hs_token(body))
-            .await
-            .assert_invalid_token(Reason::InvalidClaim, body);
+            .refuses(&hs_token(body), Reason::InvalidClaim, body)
+            .await;
     }
     assert_eq!(
-        source.lookup_count(),
+        source.calls(),
         lookups_after_logout,
         "{:?}",
         source.lookups()
     );
     // Control: the base payload itself passes.
     guarded
-        .bearer(&hs_token(&base))
-        .await
-        .assert_ok("alice", "no duplicate");
+        .accepts(&hs_token(&base), "alice", "no duplicate")
+        .await;
 }
 
 #[tokio::test]
 async fn iat_beyond_the_leeway_in_the_future_is_refused() {
-    let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guarded = Guarded::new(hs_validator(cutoffs.clone()));
+    let (guarded, cutoffs) = in_memory();
     let now = now_micros();
     let far = [
         precise(now + 3_600_000_000),
@@ -129,29 +116,26 @@ async fn iat_beyond_the_leeway_in_the_future_is_refused() {
     ];
     for iat in &far {
         let token = hs_token(&payload(&[("iat", Some(iat))]));
-        guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(Reason::IssuedInFuture, iat);
+        guarded.refuses(&token, Reason::IssuedInFuture, iat).await;
     }
     let near = precise(now + 10_000_000);
     guarded
-        .bearer(&hs_token(&payload(&[("iat", Some(&near))])))
-        .await
-        .assert_ok("alice", "iat 10 s ahead, within the 30 s leeway");
+        .accepts(
+            &hs_token(&payload(&[("iat", Some(&near))])),
+            "alice",
+            "iat 10 s ahead, within the 30 s leeway",
+        )
+        .await;
 
     // A far-future token does not survive a logout either.
     cutoffs.logout_all("alice").await.unwrap();
     let token = hs_token(&payload(&[("iat", Some(&far[0]))]));
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::IssuedInFuture, "after logout");
+        .refuses(&token, Reason::IssuedInFuture, "after logout")
+        .await;
 
     // No leeway: a few seconds ahead is already too far.
-    let strict = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let strict = hs_builder()
         .leeway(Duration::ZERO)
         .build(CutoffCache::new(MemoryStore::new()))
         .unwrap();
@@ -191,11 +175,10 @@ async fn exp_and_nbf_are_enforced() {
     for (claim, value, reason) in refused {
         let token = hs_token(&payload(&[(claim, *value)]));
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(*reason, &format!("{claim} {value:?}"));
+            .refuses(&token, *reason, &format!("{claim} {value:?}"))
+            .await;
     }
-    assert_eq!(source.lookup_count(), 0, "{:?}", source.lookups());
+    assert_eq!(source.calls(), 0, "{:?}", source.lookups());
 
     for (claim, value) in [
         ("exp", &just_past),
@@ -205,28 +188,25 @@ async fn exp_and_nbf_are_enforced() {
     ] {
         let token = hs_token(&payload(&[(claim, Some(value))]));
         guarded
-            .bearer(&token)
-            .await
-            .assert_ok("alice", &format!("{claim} {value}"));
+            .accepts(&token, "alice", &format!("{claim} {value}"))
+            .await;
     }
 }
 
 #[tokio::test]
 async fn issuer_and_audience_are_required_and_checked() {
-    let source = CountingSource::default();
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let source = TestSource::new(MemoryStore::new());
+    let validator = hs_builder()
         .issuer("https://issuer.example")
         .audience("api")
         .audience("admin")
-        .build(CutoffCache::new(source.clone()))
+        .build(CutoffCache::new(Arc::clone(&source)))
         .unwrap();
     let guarded = Guarded::new(validator);
     let iss = Some("\"https://issuer.example\"");
     let aud = Some("\"api\"");
 
-    let issued = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+    let issued = hs_issuer_builder()
         .issuer("https://issuer.example")
         .audience("admin")
         .build()
@@ -234,10 +214,7 @@ async fn issuer_and_audience_are_required_and_checked() {
         .issue_access("alice", &())
         .unwrap()
         .token;
-    guarded
-        .bearer(&issued)
-        .await
-        .assert_ok("alice", "issuer token");
+    guarded.accepts(&issued, "alice", "issuer token").await;
 
     let accepted: &[Overrides<'_>] = &[
         &[("iss", iss), ("aud", aud)],
@@ -247,11 +224,14 @@ async fn issuer_and_audience_are_required_and_checked() {
     ];
     for overrides in accepted {
         guarded
-            .bearer(&hs_token(&payload(overrides)))
-            .await
-            .assert_ok("alice", &format!("{overrides:?}"));
+            .accepts(
+                &hs_token(&payload(overrides)),
+                "alice",
+                &format!("{overrides:?}"),
+            )
+            .await;
     }
-    let lookups = source.lookup_count();
+    let lookups = source.calls();
 
     let refused: &[(Overrides<'_>, Reason)] = &[
         (&[("aud", aud)], Reason::MissingClaim),
@@ -313,15 +293,14 @@ async fn issuer_and_audience_are_required_and_checked() {
     ];
     for (overrides, reason) in refused {
         guarded
-            .bearer(&hs_token(&payload(overrides)))
-            .await
-            .assert_invalid_token(*reason, &format!("{overrides:?}"));
+            .refuses(
+                &hs_token(&payload(overrides)),
+                *reason,
+                &format!("{overrides:?}"),
+            )
+            .await;
     }
-    assert_eq!(
-        source.lookup_count(),
-        lookups,
-        "no lookup for refused tokens"
-    );
+    assert_eq!(source.calls(), lookups, "no lookup for refused tokens");
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

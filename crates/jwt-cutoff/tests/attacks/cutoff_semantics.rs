@@ -4,59 +4,62 @@
 
 use std::time::Duration;
 
-use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Reason, Validator, VerifyingKey};
+use jwt_cutoff::{CutoffCache, MemoryStore, Reason};
 use jwt_cutoff_test_support::*;
 
-use crate::counted;
+use crate::{counted, in_memory};
 
 #[tokio::test]
 async fn a_valid_token_reaches_the_inner_service_once() {
     let (guarded, source, _cutoffs) = counted();
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
+    guarded.accepts(&token, "alice", "issuer token").await;
     guarded
-        .bearer(&token)
-        .await
-        .assert_ok("alice", "issuer token");
-    guarded
-        .bearer(&hs_token(&payload(&[])))
-        .await
-        .assert_ok("alice", "hand-made token with the defaults");
+        .accepts(
+            &hs_token(&payload(&[])),
+            "alice",
+            "hand-made token with the defaults",
+        )
+        .await;
     assert_eq!(source.lookups(), ["alice"], "one lookup, then the cache");
 }
 
 #[tokio::test]
 async fn same_second_logout_refuses_earlier_tokens_and_accepts_later_ones() {
-    let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guarded = Guarded::new(hs_validator(cutoffs.clone()));
+    let (guarded, cutoffs) = in_memory();
     let issuer = hs_issuer();
     let mut same_second = 0;
     for round in 0..300 {
         let before = issuer.issue_access("alice", &()).unwrap();
         // Accepted (and the subject cached) before the logout...
         guarded
-            .bearer(&before.token)
-            .await
-            .assert_ok("alice", &format!("round {round}: before logout"));
-        let cutoff = cutoffs
-            .logout_all("alice")
-            .await
-            .unwrap()
-            .valid_from()
-            .unwrap();
+            .accepts(
+                &before.token,
+                "alice",
+                &format!("round {round}: before logout"),
+            )
+            .await;
+        let cutoff = logged_out_at(&cutoffs, "alice").await;
         let after = issuer.issue_access("alice", &()).unwrap();
         assert!(before.issued_at < cutoff && cutoff < after.issued_at);
         if before.issued_at.as_unix_secs() == after.issued_at.as_unix_secs() {
             same_second += 1;
         }
         // ...refused the moment logout_all returned, accepted if minted after it.
-        guarded.bearer(&before.token).await.assert_invalid_token(
-            Reason::Revoked,
-            &format!("round {round}: token minted before logout"),
-        );
-        guarded.bearer(&after.token).await.assert_ok(
-            "alice",
-            &format!("round {round}: token minted after logout"),
-        );
+        guarded
+            .refuses(
+                &before.token,
+                Reason::Revoked,
+                &format!("round {round}: token minted before logout"),
+            )
+            .await;
+        guarded
+            .accepts(
+                &after.token,
+                "alice",
+                &format!("round {round}: token minted after logout"),
+            )
+            .await;
     }
     assert!(
         same_second > 250,
@@ -66,14 +69,8 @@ async fn same_second_logout_refuses_earlier_tokens_and_accepts_later_ones() {
 
 #[tokio::test]
 async fn whole_second_iat_in_the_cutoff_second_is_refused() {
-    let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guarded = Guarded::new(hs_validator(cutoffs.clone()));
-    let cutoff = cutoffs
-        .logout_all("alice")
-        .await
-        .unwrap()
-        .valid_from()
-        .unwrap();
+    let (guarded, cutoffs) = in_memory();
+    let cutoff = logged_out_at(&cutoffs, "alice").await;
     let second = cutoff.as_unix_secs();
     for (iat, accepted) in [(second - 1, false), (second, false), (second + 1, true)] {
         let token = hs_token(&payload(&[("iat", Some(&iat.to_string()))]));
@@ -88,15 +85,8 @@ async fn whole_second_iat_in_the_cutoff_second_is_refused() {
 
 #[tokio::test]
 async fn fractional_iat_compares_to_the_microsecond() {
-    let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guarded = Guarded::new(hs_validator(cutoffs.clone()));
-    let cutoff = cutoffs
-        .logout_all("alice")
-        .await
-        .unwrap()
-        .valid_from()
-        .unwrap()
-        .as_unix_micros();
+    let (guarded, cutoffs) = in_memory();
+    let cutoff = logged_out_at(&cutoffs, "alice").await.as_unix_micros();
     let cases = [
         (precise(cutoff - 1), false),
         (precise(cutoff), true),
@@ -124,19 +114,12 @@ async fn fractional_iat_compares_to_the_microsecond() {
 #[tokio::test]
 async fn leeway_never_lets_a_pre_cutoff_token_pass() {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let validator = hs_builder()
         .leeway(Duration::from_secs(3600))
         .build(cutoffs.clone())
         .unwrap();
     let guarded = Guarded::new(validator);
-    let cutoff = cutoffs
-        .logout_all("alice")
-        .await
-        .unwrap()
-        .valid_from()
-        .unwrap();
+    let cutoff = logged_out_at(&cutoffs, "alice").await;
     let micros = cutoff.as_unix_micros();
     for iat in [
         precise(micros - 1),
@@ -145,9 +128,12 @@ async fn leeway_never_lets_a_pre_cutoff_token_pass() {
     ] {
         let token = hs_token(&payload(&[("iat", Some(&iat))]));
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(Reason::Revoked, &format!("iat {iat} with a 1 h leeway"));
+            .refuses(
+                &token,
+                Reason::Revoked,
+                &format!("iat {iat} with a 1 h leeway"),
+            )
+            .await;
     }
     // The leeway is in force (an exp ten minutes past is tolerated) yet changed nothing above.
     let exp = (now_secs() - 600).to_string();
@@ -156,20 +142,18 @@ async fn leeway_never_lets_a_pre_cutoff_token_pass() {
         ("exp", Some(&exp)),
     ]));
     guarded
-        .bearer(&token)
-        .await
-        .assert_ok("alice", "exp within the leeway");
+        .accepts(&token, "alice", "exp within the leeway")
+        .await;
 }
 
 #[tokio::test]
 async fn logout_everyone_refuses_every_older_token() {
-    let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guarded = Guarded::new(hs_validator(cutoffs.clone()));
+    let (guarded, cutoffs) = in_memory();
     let issuer = hs_issuer();
     let alice = issuer.issue_access("alice", &()).unwrap().token;
     let bob = issuer.issue_access("bob", &()).unwrap().token;
-    guarded.bearer(&alice).await.assert_ok("alice", "before");
-    guarded.bearer(&bob).await.assert_ok("bob", "before");
+    guarded.accepts(&alice, "alice", "before").await;
+    guarded.accepts(&bob, "bob", "before").await;
 
     let cutoff = cutoffs
         .logout_everyone()
@@ -178,80 +162,73 @@ async fn logout_everyone_refuses_every_older_token() {
         .valid_from()
         .unwrap();
     guarded
-        .bearer(&alice)
-        .await
-        .assert_invalid_token(Reason::Revoked, "alice after");
-    guarded
-        .bearer(&bob)
-        .await
-        .assert_invalid_token(Reason::Revoked, "bob after");
+        .refuses(&alice, Reason::Revoked, "alice after")
+        .await;
+    guarded.refuses(&bob, Reason::Revoked, "bob after").await;
     let whole = cutoff.as_unix_secs().to_string();
     let carol = hs_token(&payload(&[
         ("sub", Some("\"carol\"")),
         ("iat", Some(&whole)),
     ]));
-    guarded.bearer(&carol).await.assert_invalid_token(
-        Reason::Revoked,
-        "never-seen subject, iat in the cutoff second",
-    );
+    guarded
+        .refuses(
+            &carol,
+            Reason::Revoked,
+            "never-seen subject, iat in the cutoff second",
+        )
+        .await;
 
     let fresh = issuer.issue_access("alice", &()).unwrap().token;
-    guarded
-        .bearer(&fresh)
-        .await
-        .assert_ok("alice", "minted after");
+    guarded.accepts(&fresh, "alice", "minted after").await;
 }
 
 #[tokio::test]
 async fn refused_subject_is_refused_even_with_fresh_tokens() {
-    let cutoffs = CutoffCache::new(MemoryStore::new());
-    let guarded = Guarded::new(hs_validator(cutoffs.clone()));
+    let (guarded, cutoffs) = in_memory();
     let issuer = hs_issuer();
     let old = issuer.issue_access("mallory", &()).unwrap().token;
-    guarded
-        .bearer(&old)
-        .await
-        .assert_ok("mallory", "before refuse");
+    guarded.accepts(&old, "mallory", "before refuse").await;
 
     cutoffs.refuse("mallory").await.unwrap();
     guarded
-        .bearer(&old)
-        .await
-        .assert_invalid_token(Reason::SubjectRefused, "old token");
+        .refuses(&old, Reason::SubjectRefused, "old token")
+        .await;
     let fresh = issuer.issue_access("mallory", &()).unwrap().token;
     guarded
-        .bearer(&fresh)
-        .await
-        .assert_invalid_token(Reason::SubjectRefused, "token minted after refuse");
+        .refuses(&fresh, Reason::SubjectRefused, "token minted after refuse")
+        .await;
     // A later logout-all does not lift the refusal (cutoffs only move forward).
     cutoffs.logout_all("mallory").await.unwrap();
     let later = issuer.issue_access("mallory", &()).unwrap().token;
     guarded
-        .bearer(&later)
-        .await
-        .assert_invalid_token(Reason::SubjectRefused, "token minted after a later logout");
+        .refuses(
+            &later,
+            Reason::SubjectRefused,
+            "token minted after a later logout",
+        )
+        .await;
     // Nobody else is affected.
     let alice = issuer.issue_access("alice", &()).unwrap().token;
-    guarded
-        .bearer(&alice)
-        .await
-        .assert_ok("alice", "another subject");
+    guarded.accepts(&alice, "alice", "another subject").await;
 }
 
 #[tokio::test]
 async fn cached_subjects_still_get_the_cutoff_on_every_hit() {
     let (guarded, source, cutoffs) = counted();
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     for _ in 0..5 {
-        guarded.bearer(&token).await.assert_ok("alice", "cached");
+        guarded.accepts(&token, "alice", "cached").await;
     }
-    assert_eq!(source.lookup_count(), 1);
+    assert_eq!(source.calls(), 1);
     cutoffs.logout_all("alice").await.unwrap();
     for round in 0..5 {
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(Reason::Revoked, &format!("hit {round} after logout"));
+            .refuses(
+                &token,
+                Reason::Revoked,
+                &format!("hit {round} after logout"),
+            )
+            .await;
     }
-    assert!(source.lookup_count() <= 2, "{:?}", source.lookups());
+    assert!(source.calls() <= 2, "{:?}", source.lookups());
 }

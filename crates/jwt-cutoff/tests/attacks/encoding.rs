@@ -36,15 +36,7 @@ async fn bad_signatures_are_refused() {
             format!("{alice_head}.{bob_payload}.{signature}"),
             "bob's payload, alice's signature",
         ),
-        (
-            sign(
-                HS256_HEADER,
-                &payload(&[]),
-                &hmac_key(OTHER_SECRET),
-                Jwa::HS256,
-            ),
-            "another secret",
-        ),
+        (forged_token(), "another secret"),
         (
             format!("{head_payload}.{}", &signature[..signature.len() - 4]),
             "short signature",
@@ -63,19 +55,16 @@ async fn bad_signatures_are_refused() {
         if forged == &token {
             continue;
         }
-        guarded
-            .bearer(forged)
-            .await
-            .assert_invalid_token(Reason::BadSignature, what);
+        guarded.refuses(forged, Reason::BadSignature, what).await;
     }
-    assert_eq!(source.lookup_count(), 0);
-    guarded.bearer(&token).await.assert_ok("alice", "control");
+    assert_eq!(source.calls(), 0);
+    guarded.accepts(&token, "alice", "control").await;
 }
 
 #[tokio::test]
 async fn truncated_tokens_and_wrong_segment_counts_are_refused() {
     let (guarded, source, _cutoffs) = counted();
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     let mut parts = token.split('.');
     let (h, p, s) = (
         parts.next().unwrap(),
@@ -100,18 +89,20 @@ async fn truncated_tokens_and_wrong_segment_counts_are_refused() {
     ];
     for forged in &malformed {
         guarded
-            .bearer(forged)
-            .await
-            .assert_invalid_token(Reason::MalformedToken, forged);
+            .refuses(forged, Reason::MalformedToken, forged)
+            .await;
     }
     // Cut inside the signature: still three segments, but the signature fails.
     for cut in [1, 2, 5, 20] {
         guarded
-            .bearer(&token[..token.len() - cut])
-            .await
-            .assert_invalid_token(Reason::BadSignature, &format!("{cut} bytes cut"));
+            .refuses(
+                &token[..token.len() - cut],
+                Reason::BadSignature,
+                &format!("{cut} bytes cut"),
+            )
+            .await;
     }
-    assert_eq!(source.lookup_count(), 0);
+    assert_eq!(source.calls(), 0);
 }
 
 /// A JSON text whose base64url encoding contains `-` or `_`, by adding a junk member.
@@ -158,22 +149,25 @@ async fn non_canonical_base64_is_refused() {
     let standard = head.replace('-', "+").replace('_', "/");
     let token = sign_segments(&standard, &b64(&body), &key, Jwa::HS256);
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::MalformedToken, "standard alphabet in the header");
+        .refuses(
+            &token,
+            Reason::MalformedToken,
+            "standard alphabet in the header",
+        )
+        .await;
     let (_, payload_b64) = with_url_only_chars(&body);
     let standard = payload_b64.replace('-', "+").replace('_', "/");
     let token = sign_segments(&b64(HS256_HEADER), &standard, &key, Jwa::HS256);
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::MalformedToken, "standard alphabet in the payload");
+        .refuses(
+            &token,
+            Reason::MalformedToken,
+            "standard alphabet in the payload",
+        )
+        .await;
     // Control: the url-safe originals are fine.
     let token = sign_segments(&head, &payload_b64, &key, Jwa::HS256);
-    guarded
-        .bearer(&token)
-        .await
-        .assert_ok("alice", "url-safe control");
+    guarded.accepts(&token, "alice", "url-safe control").await;
 
     // Non-zero unused trailing bits: a lenient decoder reads the same JSON.
     let (head_text, head) = with_trailing_bits(HS256_HEADER);
@@ -181,32 +175,44 @@ async fn non_canonical_base64_is_refused() {
     assert_eq!(lenient_decode(&dirty_head), head_text.as_bytes());
     let token = sign_segments(&dirty_head, &b64(&body), &key, Jwa::HS256);
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::MalformedToken, "dirty trailing bits in the header");
+        .refuses(
+            &token,
+            Reason::MalformedToken,
+            "dirty trailing bits in the header",
+        )
+        .await;
     let (body_text, body_b64) = with_trailing_bits(&body);
     let dirty_body = dirty_trailing_bits(&body_b64).unwrap();
     assert_eq!(lenient_decode(&dirty_body), body_text.as_bytes());
     let token = sign_segments(&b64(HS256_HEADER), &dirty_body, &key, Jwa::HS256);
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::MalformedToken, "dirty trailing bits in the payload");
+        .refuses(
+            &token,
+            Reason::MalformedToken,
+            "dirty trailing bits in the payload",
+        )
+        .await;
     // In the signature: a second spelling of a valid token must not verify.
     let valid = hs_token(&body);
     let (message, signature) = valid.rsplit_once('.').unwrap();
     let dirty_signature = dirty_trailing_bits(signature).unwrap();
     assert_eq!(lenient_decode(&dirty_signature), lenient_decode(signature));
     guarded
-        .bearer(&format!("{message}.{dirty_signature}"))
-        .await
-        .assert_invalid_token(Reason::BadSignature, "dirty trailing bits in the signature");
+        .refuses(
+            &format!("{message}.{dirty_signature}"),
+            Reason::BadSignature,
+            "dirty trailing bits in the signature",
+        )
+        .await;
 
     // Padding in the signature (the last segment, so the header is still token68).
     guarded
-        .bearer(&format!("{valid}="))
-        .await
-        .assert_invalid_token(Reason::BadSignature, "padded signature");
+        .refuses(
+            &format!("{valid}="),
+            Reason::BadSignature,
+            "padded signature",
+        )
+        .await;
     // Padding inside the token is not token68: a bad request at the layer, malformed standalone.
     let unpadded_head = with_trailing_bits(HS256_HEADER).1;
     let mut padded_head = unpadded_head.clone();
@@ -223,7 +229,7 @@ async fn non_canonical_base64_is_refused() {
         reason_of(&validator, &token).await,
         Some(Reason::MalformedToken)
     );
-    assert_eq!(source.lookup_count(), 1, "only the control was looked up");
+    assert_eq!(source.calls(), 1, "only the control was looked up");
 }
 
 #[tokio::test]
@@ -247,9 +253,12 @@ async fn non_json_segments_are_refused() {
     for head in header_cases {
         let token = sign_segments(&b64(head), &b64(&body), &key, Jwa::HS256);
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(Reason::MalformedToken, &String::from_utf8_lossy(head));
+            .refuses(
+                &token,
+                Reason::MalformedToken,
+                &String::from_utf8_lossy(head),
+            )
+            .await;
     }
     let payload_cases: &[(&[u8], Reason)] = &[
         (b"not json", Reason::MalformedToken),
@@ -264,9 +273,8 @@ async fn non_json_segments_are_refused() {
     for (content, reason) in payload_cases {
         let token = sign_segments(&b64(HS256_HEADER), &b64(content), &key, Jwa::HS256);
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(*reason, &String::from_utf8_lossy(content));
+            .refuses(&token, *reason, &String::from_utf8_lossy(content))
+            .await;
     }
     // A valid object followed by more text: refused whatever follows.
     for tail in ["garbage", "{\"sub\":\"bob\"}", ",", "]"] {
@@ -274,7 +282,7 @@ async fn non_json_segments_are_refused() {
         let reply = guarded.bearer(&token).await;
         reply.assert_invalid_token(Reason::MalformedToken, &format!("payload then {tail:?}"));
     }
-    assert_eq!(source.lookup_count(), 0, "{:?}", source.lookups());
+    assert_eq!(source.calls(), 0, "{:?}", source.lookups());
 }
 
 /// RFC 7519 §7.2 (steps 5, 10) and RFC 8259 §8.1: header and payload are UTF-8 JSON. Bytes that
@@ -289,14 +297,20 @@ async fn segments_must_be_valid_utf8_even_in_skipped_members() {
     raw.splice(at..at, b",\"name\":\"\xc3\x28\"".iter().copied());
     let token = sign_segments(&b64(HS256_HEADER), &b64(&raw), &key, Jwa::HS256);
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::MalformedToken, "invalid UTF-8 in a payload claim");
+        .refuses(
+            &token,
+            Reason::MalformedToken,
+            "invalid UTF-8 in a payload claim",
+        )
+        .await;
     let head: &[u8] = b"{\"alg\":\"HS256\",\"x\":\"\xff\"}";
     let token = sign_segments(&b64(head), &b64(&body), &key, Jwa::HS256);
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::MalformedToken, "invalid UTF-8 in a header member");
-    assert_eq!(source.lookup_count(), 0, "{:?}", source.lookups());
+        .refuses(
+            &token,
+            Reason::MalformedToken,
+            "invalid UTF-8 in a header member",
+        )
+        .await;
+    assert_eq!(source.calls(), 0, "{:?}", source.lookups());
 }

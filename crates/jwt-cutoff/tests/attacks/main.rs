@@ -21,12 +21,20 @@ mod stores_down;
 mod subjects;
 mod token_types;
 
-use jwt_cutoff::CutoffCache;
-use jwt_cutoff_test_support::{CountingSource, Guarded, hs_validator};
+use std::sync::Arc;
+
+use jwt_cutoff::{CutoffCache, MemoryStore};
+use jwt_cutoff_test_support::{Guarded, TestSource, hs_validator};
 
 /// A guarded HS256 service over a counting store.
-pub(crate) fn counted() -> (Guarded, CountingSource, CutoffCache) {
-    let source = CountingSource::default();
-    let cutoffs = CutoffCache::new(source.clone());
+pub(crate) fn counted() -> (Guarded, Arc<TestSource>, CutoffCache) {
+    let source = TestSource::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(Arc::clone(&source));
     (Guarded::new(hs_validator(cutoffs.clone())), source, cutoffs)
+}
+
+/// A guarded HS256 service over a memory store.
+pub(crate) fn in_memory() -> (Guarded, CutoffCache) {
+    let cutoffs = CutoffCache::new(MemoryStore::new());
+    (Guarded::new(hs_validator(cutoffs.clone())), cutoffs)
 }

@@ -1,6 +1,8 @@
 //! Oversized tokens (SPEC 12): refused for their size before any decoding or lookup.
 
-use jwt_cutoff::{Algorithm, CutoffCache, Reason, Validator, VerifyingKey};
+use std::sync::Arc;
+
+use jwt_cutoff::{CutoffCache, MemoryStore, Reason};
 use jwt_cutoff_test_support::*;
 
 use crate::counted;
@@ -13,9 +15,8 @@ async fn oversized_tokens_are_refused_before_any_lookup() {
         // Correctly signed and otherwise valid: only the size is wrong.
         let token = hs_token_of_len(len, "alice");
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(Reason::TokenTooLarge, &format!("{len} bytes"));
+            .refuses(&token, Reason::TokenTooLarge, &format!("{len} bytes"))
+            .await;
         assert_eq!(
             reason_of(&validator, &token).await,
             Some(Reason::TokenTooLarge)
@@ -23,42 +24,38 @@ async fn oversized_tokens_are_refused_before_any_lookup() {
         // Junk that is not even token68 is refused for its size first.
         let junk = format!("{}\"", "a".repeat(len - 1));
         guarded
-            .bearer(&junk)
-            .await
-            .assert_invalid_token(Reason::TokenTooLarge, &format!("{len} bytes of junk"));
+            .refuses(
+                &junk,
+                Reason::TokenTooLarge,
+                &format!("{len} bytes of junk"),
+            )
+            .await;
     }
-    assert_eq!(
-        source.lookup_count(),
-        0,
-        "nothing looked up, nothing cached"
-    );
+    assert_eq!(source.calls(), 0, "nothing looked up, nothing cached");
 
     // Exactly at the cap: accepted, and that is the first lookup.
     let token = hs_token_of_len(8 * 1024, "alice");
-    guarded
-        .bearer(&token)
-        .await
-        .assert_ok("alice", "8 KiB exactly");
+    guarded.accepts(&token, "alice", "8 KiB exactly").await;
     assert_eq!(source.lookups(), ["alice"]);
 }
 
 #[tokio::test]
 async fn a_custom_token_cap_is_enforced() {
-    let source = CountingSource::default();
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let source = TestSource::new(MemoryStore::new());
+    let validator = hs_builder()
         .max_token_bytes(1024)
-        .build(CutoffCache::new(source.clone()))
+        .build(CutoffCache::new(Arc::clone(&source)))
         .unwrap();
     let guarded = Guarded::new(validator);
     guarded
-        .bearer(&hs_token_of_len(1025, "alice"))
-        .await
-        .assert_invalid_token(Reason::TokenTooLarge, "1025 bytes");
-    assert_eq!(source.lookup_count(), 0);
+        .refuses(
+            &hs_token_of_len(1025, "alice"),
+            Reason::TokenTooLarge,
+            "1025 bytes",
+        )
+        .await;
+    assert_eq!(source.calls(), 0);
     guarded
-        .bearer(&hs_token_of_len(1024, "alice"))
-        .await
-        .assert_ok("alice", "1024 bytes");
+        .accepts(&hs_token_of_len(1024, "alice"), "alice", "1024 bytes")
+        .await;
 }

@@ -1,45 +1,39 @@
 //! The store is down (SPEC 16): fail closed with 503 and `Retry-After`, recover when it is back,
 //! and a store that never answers is bounded by the store timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm as Jwa;
-use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource as _, Reason, Scope};
+use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource as _, MemoryStore, Reason, Scope};
 use jwt_cutoff_test_support::*;
 
 #[tokio::test]
 async fn a_failing_store_fails_closed_with_503() {
-    let source = FailingSource::default();
-    let guarded = Guarded::new(hs_validator(CutoffCache::new(source.clone())));
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let source = TestSource::failing();
+    let guarded = Guarded::new(hs_validator(CutoffCache::new(Arc::clone(&source))));
+    let token = hs_access("alice");
     for round in 0..3 {
         let reply = guarded.bearer(&token).await;
         reply.assert_unavailable(&format!("round {round}"));
         assert_eq!(reply.challenge, None, "a 503 challenges nobody");
     }
     assert_eq!(
-        source.lookup_count(),
+        source.calls(),
         6,
         "errors are never cached (each round presents the token twice)"
     );
     // Refusals that need no lookup are unaffected.
     guarded.anonymous().await.assert_missing("no token");
     guarded
-        .bearer(&sign(
-            HS256_HEADER,
-            &payload(&[]),
-            &hmac_key(OTHER_SECRET),
-            Jwa::HS256,
-        ))
-        .await
-        .assert_invalid_token(Reason::BadSignature, "forged");
-    assert_eq!(source.lookup_count(), 6);
+        .refuses(&forged_token(), Reason::BadSignature, "forged")
+        .await;
+    assert_eq!(source.calls(), 6);
 }
 
 #[tokio::test]
 async fn a_store_outage_fails_closed_and_recovers() {
-    let source = FlakySource::default();
-    let cutoffs = CutoffCache::new(source.clone());
+    let source = TestSource::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(Arc::clone(&source));
     let guarded = Guarded::new(hs_validator(cutoffs.clone()));
     let issuer = hs_issuer();
     let alice = issuer.issue_access("alice", &()).unwrap().token;
@@ -51,7 +45,7 @@ async fn a_store_outage_fails_closed_and_recovers() {
         .await
         .unwrap();
 
-    source.set_down(true);
+    source.fail(true);
     guarded
         .bearer(&alice)
         .await
@@ -65,24 +59,20 @@ async fn a_store_outage_fails_closed_and_recovers() {
         "a failed write is reported"
     );
 
-    source.set_down(false);
+    source.fail(false);
+    guarded.accepts(&alice, "alice", "store back").await;
     guarded
-        .bearer(&alice)
-        .await
-        .assert_ok("alice", "store back");
-    guarded
-        .bearer(&bob)
-        .await
-        .assert_invalid_token(Reason::SubjectRefused, "bob, store back");
+        .refuses(&bob, Reason::SubjectRefused, "bob, store back")
+        .await;
 }
 
 #[tokio::test]
 async fn a_hanging_store_times_out_to_503() {
-    let cutoffs = CutoffCache::builder(HangingSource)
+    let cutoffs = CutoffCache::builder(TestSource::hanging())
         .store_timeout(millis(50))
         .build();
     let guarded = Guarded::new(hs_validator(cutoffs));
-    let token = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     let reply = tokio::time::timeout(Duration::from_secs(10), guarded.bearer(&token))
         .await
         .expect("the lookup timeout bounds the request");

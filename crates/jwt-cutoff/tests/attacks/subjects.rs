@@ -1,9 +1,9 @@
 //! Subjects (SPEC 13): bounded, strings only, unescaped before lookup, and read from a custom
 //! claim when configured.
 
-use jwt_cutoff::{
-    Algorithm, CutoffCache, Reason, SigningKey, TokenIssuer, Validator, VerifyingKey,
-};
+use std::sync::Arc;
+
+use jwt_cutoff::{CutoffCache, MemoryStore, Reason};
 use jwt_cutoff_test_support::*;
 
 use crate::counted;
@@ -29,19 +29,15 @@ async fn bad_subjects_are_refused_without_lookup() {
     for (sub, reason) in cases {
         let token = hs_token(&payload(&[("sub", *sub)]));
         guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(*reason, &format!("sub {sub:?}"));
+            .refuses(&token, *reason, &format!("sub {sub:?}"))
+            .await;
     }
-    assert_eq!(source.lookup_count(), 0, "{:?}", source.lookups());
+    assert_eq!(source.calls(), 0, "{:?}", source.lookups());
 
     // 256 bytes is the limit, and exactly that subject is looked up.
     let max = "b".repeat(256);
     let token = hs_token(&payload(&[("sub", Some(&format!("\"{max}\"")))]));
-    guarded
-        .bearer(&token)
-        .await
-        .assert_ok(&max, "256-byte subject");
+    guarded.accepts(&token, &max, "256-byte subject").await;
     assert_eq!(source.lookups(), [max]);
 }
 
@@ -52,10 +48,7 @@ async fn escaped_subjects_are_the_same_subject() {
     let before = precise(now_micros() - 1_000_000);
     for sub in [r#""al\u0069ce""#, r#""\u0061\u006c\u0069\u0063\u0065""#] {
         let token = hs_token(&payload(&[("sub", Some(sub)), ("iat", Some(&before))]));
-        guarded
-            .bearer(&token)
-            .await
-            .assert_invalid_token(Reason::Revoked, sub);
+        guarded.refuses(&token, Reason::Revoked, sub).await;
     }
     assert!(
         source.lookups().iter().all(|s| s == "alice"),
@@ -66,11 +59,9 @@ async fn escaped_subjects_are_the_same_subject() {
 
 #[tokio::test]
 async fn custom_subject_claim_looks_up_that_subject_only() {
-    let source = CountingSource::default();
-    let cutoffs = CutoffCache::new(source.clone());
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let source = TestSource::new(MemoryStore::new());
+    let cutoffs = CutoffCache::new(Arc::clone(&source));
+    let validator = hs_builder()
         .subject_claim("user")
         .build(cutoffs.clone())
         .unwrap();
@@ -80,10 +71,7 @@ async fn custom_subject_claim_looks_up_that_subject_only() {
         ("sub", Some("\"mallory\"")),
         ("user", Some("\"alice\"")),
     ]));
-    guarded
-        .bearer(&token)
-        .await
-        .assert_ok("alice", "user claim");
+    guarded.accepts(&token, "alice", "user claim").await;
     assert_eq!(source.lookups(), ["alice"]);
 
     for (overrides, reason, what) in [
@@ -107,40 +95,27 @@ async fn custom_subject_claim_looks_up_that_subject_only() {
         let mut all = vec![("sub", Some("\"alice\""))];
         all.extend(overrides);
         guarded
-            .bearer(&hs_token(&payload(&all)))
-            .await
-            .assert_invalid_token(reason, what);
+            .refuses(&hs_token(&payload(&all)), reason, what)
+            .await;
     }
     assert_eq!(source.lookups(), ["alice"], "no lookup for refused tokens");
 
     // The cutoff that counts is the user's, not the sub's.
     cutoffs.logout_all("mallory").await.unwrap();
-    guarded
-        .bearer(&token)
-        .await
-        .assert_ok("alice", "mallory logged out");
+    guarded.accepts(&token, "alice", "mallory logged out").await;
     cutoffs.logout_all("alice").await.unwrap();
     guarded
-        .bearer(&token)
-        .await
-        .assert_invalid_token(Reason::Revoked, "alice logged out");
+        .refuses(&token, Reason::Revoked, "alice logged out")
+        .await;
 
-    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-        .subject_claim("user")
-        .build()
-        .unwrap();
+    let issuer = hs_issuer_builder().subject_claim("user").build().unwrap();
     let fresh = issuer.issue_access("alice", &()).unwrap().token;
     guarded
-        .bearer(&fresh)
-        .await
-        .assert_ok("alice", "issuer with the same claim");
+        .accepts(&fresh, "alice", "issuer with the same claim")
+        .await;
 
     for reserved in ["iat", "exp", "nbf", "iss", "aud", "token_use", ""] {
-        let built = Validator::builder()
-            .algorithms([Algorithm::HS256])
-            .key(VerifyingKey::hmac(SECRET).unwrap())
-            .subject_claim(reserved)
-            .build(cutoffs.clone());
+        let built = hs_builder().subject_claim(reserved).build(cutoffs.clone());
         assert!(built.is_err(), "{reserved:?} cannot name the subject");
     }
 }

@@ -3,7 +3,7 @@
 //! accepted.
 
 use http::StatusCode;
-use jwt_cutoff::{Algorithm, CutoffCache, MemoryStore, Reason, TokenType, Validator, VerifyingKey};
+use jwt_cutoff::{CutoffCache, MemoryStore, Reason, TokenType};
 use jwt_cutoff_test_support::*;
 
 use crate::counted;
@@ -12,31 +12,30 @@ use crate::counted;
 async fn access_and_refresh_tokens_cannot_stand_in_for_each_other() {
     let cutoffs = CutoffCache::new(MemoryStore::new());
     let access = Guarded::new(hs_validator(cutoffs.clone()));
-    let refresh_validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_type(TokenType::Refresh)
-        .build(cutoffs.clone())
-        .unwrap();
+    let refresh_validator = hs_refresh_validator(cutoffs.clone());
     let refresh = Guarded::new(refresh_validator.clone());
     let pair = hs_issuer().issue_pair("alice", &()).unwrap();
 
     access
-        .bearer(&pair.access.token)
-        .await
-        .assert_ok("alice", "access at access");
+        .accepts(&pair.access.token, "alice", "access at access")
+        .await;
     access
-        .bearer(&pair.refresh.token)
-        .await
-        .assert_invalid_token(Reason::WrongTokenType, "refresh at access");
+        .refuses(
+            &pair.refresh.token,
+            Reason::WrongTokenType,
+            "refresh at access",
+        )
+        .await;
     refresh
-        .bearer(&pair.refresh.token)
-        .await
-        .assert_ok("alice", "refresh at refresh");
+        .accepts(&pair.refresh.token, "alice", "refresh at refresh")
+        .await;
     refresh
-        .bearer(&pair.access.token)
-        .await
-        .assert_invalid_token(Reason::WrongTokenType, "access at refresh");
+        .refuses(
+            &pair.access.token,
+            Reason::WrongTokenType,
+            "access at refresh",
+        )
+        .await;
     assert_eq!(
         reason_of(&refresh_validator, &pair.access.token).await,
         Some(Reason::WrongTokenType)
@@ -55,42 +54,29 @@ async fn access_and_refresh_tokens_cannot_stand_in_for_each_other() {
         ("{\"access\":true}", Reason::InvalidClaim),
     ] {
         let token = hs_token(&payload(&[("token_use", Some(token_use))]));
-        access
-            .bearer(&token)
-            .await
-            .assert_invalid_token(reason, token_use);
-        refresh
-            .bearer(&token)
-            .await
-            .assert_invalid_token(reason, token_use);
+        access.refuses(&token, reason, token_use).await;
+        refresh.refuses(&token, reason, token_use).await;
     }
     // A repeated token_use cannot be read either way.
     let base = payload(&[("token_use", Some("\"refresh\""))]);
     let doubled = format!("{},\"token_use\":\"access\"}}", &base[..base.len() - 1]);
     access
-        .bearer(&hs_token(&doubled))
-        .await
-        .assert_invalid_token(Reason::InvalidClaim, "refresh then access");
+        .refuses(
+            &hs_token(&doubled),
+            Reason::InvalidClaim,
+            "refresh then access",
+        )
+        .await;
 }
 
 #[tokio::test]
 async fn refresh_token_issued_before_the_cutoff_is_refused_at_the_refresh_endpoint() {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let refresh = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_type(TokenType::Refresh)
-        .build(cutoffs.clone())
-        .unwrap();
+    let refresh = hs_refresh_validator(cutoffs.clone());
     let issuer = hs_issuer();
     let old = issuer.issue_refresh("alice", &()).unwrap().token;
     assert_eq!(reason_of(&refresh, &old).await, None);
-    let cutoff = cutoffs
-        .logout_all("alice")
-        .await
-        .unwrap()
-        .valid_from()
-        .unwrap();
+    let cutoff = logged_out_at(&cutoffs, "alice").await;
     assert_eq!(reason_of(&refresh, &old).await, Some(Reason::Revoked));
     let new = issuer.issue_refresh("alice", &()).unwrap().token;
     assert_eq!(reason_of(&refresh, &new).await, None);
@@ -112,9 +98,8 @@ async fn refresh_token_issued_before_the_cutoff_is_refused_at_the_refresh_endpoi
     }
     // Through a layer, too.
     Guarded::new(refresh)
-        .bearer(&old)
-        .await
-        .assert_invalid_token(Reason::Revoked, "old refresh token");
+        .refuses(&old, Reason::Revoked, "old refresh token")
+        .await;
 }
 
 /// SPEC case 27 at the token level: a token of a login made before the cutoff (its `auth_time`)
@@ -123,13 +108,7 @@ async fn refresh_token_issued_before_the_cutoff_is_refused_at_the_refresh_endpoi
 #[tokio::test]
 async fn a_fresh_iat_never_carries_a_login_from_before_the_cutoff() {
     let (guarded, _source, cutoffs) = counted();
-    let cutoff = cutoffs
-        .logout_all("alice")
-        .await
-        .unwrap()
-        .valid_from()
-        .unwrap()
-        .as_unix_micros();
+    let cutoff = logged_out_at(&cutoffs, "alice").await.as_unix_micros();
     let (before, after) = (precise(cutoff - 1), precise(cutoff + 1));
     let same_second = (cutoff.div_euclid(1_000_000)).to_string();
     let token = |iat: &str, auth_time: &str| {
@@ -156,14 +135,12 @@ async fn a_fresh_iat_never_carries_a_login_from_before_the_cutoff() {
         ),
     ] {
         guarded
-            .bearer(&token(iat, auth_time))
-            .await
-            .assert_invalid_token(Reason::Revoked, why);
+            .refuses(&token(iat, auth_time), Reason::Revoked, why)
+            .await;
     }
     guarded
-        .bearer(&token(&after, &after))
-        .await
-        .assert_ok("alice", "a login after the cutoff");
+        .accepts(&token(&after, &after), "alice", "a login after the cutoff")
+        .await;
 
     for auth_time in ["null", "\"1764384000\"", "-1", "1e9", "true", "1764384000."] {
         let response = guarded.bearer(&token(&after, auth_time)).await;
@@ -180,9 +157,8 @@ async fn a_fresh_iat_never_carries_a_login_from_before_the_cutoff() {
         format!("{open},\"\\u0061uth_time\":{before}}}"),
     ] {
         guarded
-            .bearer(&hs_token(&body))
-            .await
-            .assert_invalid_token(Reason::InvalidClaim, &body);
+            .refuses(&hs_token(&body), Reason::InvalidClaim, &body)
+            .await;
     }
 }
 
@@ -193,40 +169,32 @@ async fn untyped_tokens_pass_only_where_explicitly_accepted_and_never_as_refresh
     let refresh_typed = hs_token(&payload(&[("token_use", Some("\"refresh\""))]));
 
     Guarded::new(hs_validator(cutoffs.clone()))
-        .bearer(&untyped)
-        .await
-        .assert_invalid_token(Reason::WrongTokenType, "default access validator");
+        .refuses(&untyped, Reason::WrongTokenType, "default access validator")
+        .await;
 
-    let lenient = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let lenient = hs_builder()
         .accept_untyped_tokens()
         .build(cutoffs.clone())
         .unwrap();
     let lenient = Guarded::new(lenient);
     lenient
-        .bearer(&untyped)
-        .await
-        .assert_ok("alice", "accept_untyped_tokens");
-    lenient.bearer(&refresh_typed).await.assert_invalid_token(
-        Reason::WrongTokenType,
-        "refresh token at a lenient access validator",
-    );
+        .accepts(&untyped, "alice", "accept_untyped_tokens")
+        .await;
+    lenient
+        .refuses(
+            &refresh_typed,
+            Reason::WrongTokenType,
+            "refresh token at a lenient access validator",
+        )
+        .await;
 
-    let refresh = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_type(TokenType::Refresh)
-        .build(cutoffs.clone())
-        .unwrap();
+    let refresh = hs_refresh_validator(cutoffs.clone());
     assert_eq!(
         reason_of(&refresh, &untyped).await,
         Some(Reason::WrongTokenType)
     );
 
-    let never = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
+    let never = hs_builder()
         .token_type(TokenType::Refresh)
         .accept_untyped_tokens()
         .build(cutoffs);

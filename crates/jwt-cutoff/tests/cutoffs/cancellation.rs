@@ -1,47 +1,32 @@
 //! A waiter that goes away while it runs the source call strands none of the others.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource as _, MemoryStore, Scope};
-use jwt_cutoff_test_support::{NO_TIMEOUT, Probe, TestSource, at_secs, wait_until, within};
+use jwt_cutoff::{Cutoff, CutoffCache, MemoryStore};
+use jwt_cutoff_test_support::{
+    TestSource, at_secs, blocked_lookups, patient_cache, spawn_lookup, store_with, wait_until,
+    within,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aborted_waiter_running_the_source_call_does_not_strand_the_others() {
-    let store = MemoryStore::new();
-    store
-        .raise(Scope::Subject("alice"), at_secs(1_700_000_000))
-        .await
-        .unwrap();
-    let source = TestSource::gated(store);
+    let source = TestSource::gated(store_with("alice", at_secs(1_700_000_000)).await);
     // A timeout far beyond the test: only the gate can release the source calls.
-    let cutoffs = CutoffCache::builder(Arc::clone(&source))
-        .store_timeout(NO_TIMEOUT)
-        .build();
+    let cutoffs = patient_cache(&source);
 
-    let first = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup("alice").await }
-    });
+    let first = spawn_lookup(&cutoffs, "alice");
     wait_until("the first lookup runs the source call", || {
         source.calls() == 1
     })
     .await;
 
-    let pending = Arc::new(AtomicUsize::new(0));
-    let others: Vec<_> = (0..100)
-        .map(|_| {
-            let cutoffs = cutoffs.clone();
-            tokio::spawn(Probe::new(
-                async move { cutoffs.lookup("alice").await },
-                &pending,
-            ))
-        })
-        .collect();
-    wait_until("the others wait on the first one's call", || {
-        pending.load(Ordering::SeqCst) == 100
-    })
+    let others = blocked_lookups(
+        &cutoffs,
+        "alice",
+        100,
+        "the others wait on the first one's call",
+    )
     .await;
 
     first.abort();
@@ -63,10 +48,7 @@ async fn aborted_waiter_running_the_source_call_does_not_strand_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dropped_lookup_future_running_the_source_call_does_not_strand_the_others() {
     let source = TestSource::gated(MemoryStore::new());
-    let cutoffs = CutoffCache::builder(Arc::clone(&source))
-        .store_timeout(NO_TIMEOUT)
-        .build();
-    let pending = Arc::new(AtomicUsize::new(0));
+    let cutoffs = patient_cache(&source);
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
 
     // This task's own lookup runs the source call; it is dropped in place (a client going away)
@@ -80,18 +62,12 @@ async fn dropped_lookup_future_running_the_source_call_does_not_strand_the_other
     };
     let driver = async {
         wait_until("the leader runs the source call", || source.calls() == 1).await;
-        let others: Vec<_> = (0..100)
-            .map(|_| {
-                let cutoffs = cutoffs.clone();
-                tokio::spawn(Probe::new(
-                    async move { cutoffs.lookup("alice").await },
-                    &pending,
-                ))
-            })
-            .collect();
-        wait_until("the others wait on the leader's call", || {
-            pending.load(Ordering::SeqCst) == 100
-        })
+        let others = blocked_lookups(
+            &cutoffs,
+            "alice",
+            100,
+            "the others wait on the leader's call",
+        )
         .await;
         cancel.send(()).unwrap();
         others
@@ -110,26 +86,17 @@ async fn dropped_lookup_future_running_the_source_call_does_not_strand_the_other
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aborted_waiter_on_a_hanging_source_leaves_the_others_bounded_by_the_timeout() {
-    let source = TestSource::new(MemoryStore::new());
-    source.hang(true);
+    let source = TestSource::hanging();
     let cutoffs = CutoffCache::builder(Arc::clone(&source))
         .store_timeout(Duration::from_millis(300))
         .build();
 
-    let first = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup("alice").await }
-    });
+    let first = spawn_lookup(&cutoffs, "alice");
     wait_until("the first lookup runs the source call", || {
         source.calls() >= 1
     })
     .await;
-    let others: Vec<_> = (0..50)
-        .map(|_| {
-            let cutoffs = cutoffs.clone();
-            tokio::spawn(async move { cutoffs.lookup("alice").await })
-        })
-        .collect();
+    let others: Vec<_> = (0..50).map(|_| spawn_lookup(&cutoffs, "alice")).collect();
     first.abort();
     let _ = first.await;
     for other in others {

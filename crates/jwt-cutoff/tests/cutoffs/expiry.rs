@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource as _, MemoryStore, Reason, Scope};
 use jwt_cutoff_test_support::{
-    TestSource, at_secs, hs_issuer as issuer, hs_validator as validator, reason_of as reason,
+    TestSource, at_secs, hs_access, hs_validator as validator, reason_of as reason,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,8 +23,8 @@ async fn serve_stale_serves_a_young_answer_then_fails_closed() {
             .serve_stale_for(STALE)
             .build();
         let validator = validator(cutoffs.clone());
-        let old_token = issuer().issue_access("alice", &()).unwrap().token;
-        let bob_token = issuer().issue_access("bob", &()).unwrap().token;
+        let old_token = hs_access("alice");
+        let bob_token = hs_access("bob");
 
         let looked_up = Instant::now(); // at or before the answer was cached
         assert_eq!(cutoffs.lookup("alice").await.unwrap(), cutoff);

@@ -1,40 +1,27 @@
 //! Failures: shared with every waiter, never cached, bounded in time by the store timeout.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::{StatusCode, header};
 use jwt_cutoff::{Cutoff, CutoffCache, MemoryStore};
 use jwt_cutoff_test_support::{
-    NO_TIMEOUT, Probe, TestSource, hs_issuer as issuer, hs_validator as validator, wait_until,
-    within,
+    Guarded, TestSource, blocked_lookups, hs_access, hs_validator, patient_cache, within,
 };
-use tower::ServiceExt;
 
-use crate::{STAMPEDE, bearer, guarded};
+use crate::STAMPEDE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_lookup_reaches_every_waiter_and_is_not_cached() {
     let source = TestSource::gated(MemoryStore::new());
     source.fail(true);
-    let cutoffs = CutoffCache::builder(Arc::clone(&source))
-        .store_timeout(NO_TIMEOUT)
-        .build();
+    let cutoffs = patient_cache(&source);
 
-    let pending = Arc::new(AtomicUsize::new(0));
-    let lookups: Vec<_> = (0..STAMPEDE)
-        .map(|_| {
-            let cutoffs = cutoffs.clone();
-            tokio::spawn(Probe::new(
-                async move { cutoffs.lookup("alice").await },
-                &pending,
-            ))
-        })
-        .collect();
-    wait_until("all lookups wait on the failing source call", || {
-        pending.load(Ordering::SeqCst) == STAMPEDE
-    })
+    let lookups = blocked_lookups(
+        &cutoffs,
+        "alice",
+        STAMPEDE,
+        "all lookups wait on the failing source call",
+    )
     .await;
     source.gate.open();
     for lookup in lookups {
@@ -57,32 +44,25 @@ async fn failed_lookup_reaches_every_waiter_and_is_not_cached() {
 
 #[tokio::test]
 async fn store_outage_through_the_layer_is_503_and_recovers() {
-    let source = TestSource::new(MemoryStore::new());
-    source.fail(true);
-    let cutoffs = CutoffCache::new(Arc::clone(&source));
-    let inner_calls = Arc::new(AtomicUsize::new(0));
-    let service = guarded(validator(cutoffs), &inner_calls);
-    let token = issuer().issue_access("alice", &()).unwrap().token;
+    let source = TestSource::failing();
+    let guarded = Guarded::new(hs_validator(CutoffCache::new(Arc::clone(&source))));
+    let token = hs_access("alice");
 
-    for _ in 0..3 {
-        let response = service.clone().oneshot(bearer(&token)).await.unwrap();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(response.headers().contains_key(header::RETRY_AFTER));
-        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+    for round in 0..3 {
+        let reply = guarded.once(&token).await;
+        reply.assert_unavailable(&format!("round {round}"));
+        assert_eq!(reply.challenge, None, "a 503 challenges nobody");
     }
-    assert_eq!(inner_calls.load(Ordering::SeqCst), 0, "fail closed");
+    assert_eq!(guarded.inner_calls(), 0, "fail closed");
     assert_eq!(source.calls(), 3, "errors are not cached");
 
     source.fail(false);
-    let response = service.clone().oneshot(bearer(&token)).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(inner_calls.load(Ordering::SeqCst), 1);
+    guarded.once(&token).await.assert_ok("alice", "store back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_source_is_bounded_by_the_store_timeout() {
-    let source = TestSource::new(MemoryStore::new());
-    source.hang(true);
+    let source = TestSource::hanging();
     let cutoffs = CutoffCache::builder(Arc::clone(&source))
         .store_timeout(Duration::from_millis(100))
         .build();
@@ -108,20 +88,16 @@ async fn hanging_source_is_bounded_by_the_store_timeout() {
     }
 
     // Through the layer: 503 with Retry-After, the inner service untouched.
-    let inner_calls = Arc::new(AtomicUsize::new(0));
-    let service = guarded(validator(cutoffs.clone()), &inner_calls);
-    let token = issuer().issue_access("carol", &()).unwrap().token;
-    let response = tokio::time::timeout(bound, service.clone().oneshot(bearer(&token)))
+    let guarded = Guarded::new(hs_validator(cutoffs.clone()));
+    let token = hs_access("carol");
+    tokio::time::timeout(bound, guarded.once(&token))
         .await
         .expect("a hanging source must not hold the request")
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(response.headers().contains_key(header::RETRY_AFTER));
-    assert_eq!(inner_calls.load(Ordering::SeqCst), 0);
+        .assert_unavailable("hanging store");
+    assert_eq!(guarded.inner_calls(), 0);
 
     // A timeout is a failure like any other: not cached.
     source.hang(false);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
-    let response = service.oneshot(bearer(&token)).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    guarded.once(&token).await.assert_ok("carol", "store back");
 }

@@ -21,36 +21,5 @@ mod failures;
 mod monotonic;
 mod writes;
 
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use http::{Request, Response, header};
-use jwt_cutoff::{JwtCutoffLayer, Validator};
-use tower::ServiceBuilder;
-use tower::util::BoxCloneService;
-
+/// How many concurrent lookups or requests make a stampede.
 pub(crate) const STAMPEDE: usize = 1000;
-
-pub(crate) type Guarded = BoxCloneService<Request<String>, Response<String>, Infallible>;
-
-/// A service behind the layer; `inner_calls` counts the requests that reached it.
-pub(crate) fn guarded(validator: Validator, inner_calls: &Arc<AtomicUsize>) -> Guarded {
-    let inner_calls = Arc::clone(inner_calls);
-    let inner = tower::service_fn(move |_request: Request<String>| {
-        inner_calls.fetch_add(1, Ordering::SeqCst);
-        async { Ok::<_, Infallible>(Response::new("inner".to_owned())) }
-    });
-    BoxCloneService::new(
-        ServiceBuilder::new()
-            .layer(JwtCutoffLayer::new(validator))
-            .service(inner),
-    )
-}
-
-pub(crate) fn bearer(token: &str) -> Request<String> {
-    Request::get("/")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(String::new())
-        .unwrap()
-}

@@ -4,13 +4,48 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource as _, MemoryStore, Reason, Scope, Timestamp};
 use jwt_cutoff_test_support::{
-    NO_TIMEOUT, PATIENCE, TestSource, at_secs, hs_issuer as issuer, hs_validator as validator,
-    reason_of as reason, wait_until, within,
+    PATIENCE, TestSource, at_secs, eventually, hs_access, hs_issuer as issuer,
+    hs_validator as validator, logged_out_at, patient_cache, pushed_logout, reason_of as reason,
+    spawn_lookup, store_with, wait_until, within,
 };
+use tokio::task::JoinHandle;
+
+/// Looks a subject up in a loop until stopped, failing if the cutoff it sees ever goes back.
+struct Monitor {
+    done: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Monitor {
+    fn start(cutoffs: &CutoffCache, subject: &'static str) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let cutoffs = cutoffs.clone();
+            let done = Arc::clone(&done);
+            async move {
+                let mut last = Cutoff::NoCutoff;
+                while !done.load(Ordering::SeqCst) {
+                    let seen = cutoffs.lookup(subject).await.unwrap();
+                    assert!(
+                        seen >= last,
+                        "the cutoff went back from {last:?} to {seen:?}"
+                    );
+                    last = seen;
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        Self { done, task }
+    }
+
+    async fn stop(self) {
+        self.done.store(true, Ordering::SeqCst);
+        within("the monitor", self.task).await.unwrap();
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_logouts_never_leave_a_lower_cutoff() {
@@ -18,37 +53,14 @@ async fn racing_logouts_never_leave_a_lower_cutoff() {
     let cutoffs = CutoffCache::new(store.clone());
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
 
-    let done = Arc::new(AtomicBool::new(false));
-    let monitor = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        let done = Arc::clone(&done);
-        async move {
-            let mut last = Cutoff::NoCutoff;
-            while !done.load(Ordering::SeqCst) {
-                let seen = cutoffs.lookup("alice").await.unwrap();
-                assert!(
-                    seen >= last,
-                    "the cutoff went back from {last:?} to {seen:?}"
-                );
-                last = seen;
-                tokio::task::yield_now().await;
-            }
-        }
-    });
+    let monitor = Monitor::start(&cutoffs, "alice");
     let writers: Vec<_> = (0..32)
         .map(|_| {
             let cutoffs = cutoffs.clone();
             tokio::spawn(async move {
                 let mut stamps = Vec::new();
                 for _ in 0..20 {
-                    stamps.push(
-                        cutoffs
-                            .logout_all("alice")
-                            .await
-                            .unwrap()
-                            .valid_from()
-                            .unwrap(),
-                    );
+                    stamps.push(logged_out_at(&cutoffs, "alice").await);
                     tokio::task::yield_now().await;
                 }
                 stamps
@@ -61,8 +73,7 @@ async fn racing_logouts_never_leave_a_lower_cutoff() {
             latest = latest.max(stamp);
         }
     }
-    done.store(true, Ordering::SeqCst);
-    within("the monitor", monitor).await.unwrap();
+    monitor.stop().await;
 
     let expected = Cutoff::ValidFrom(latest);
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), expected, "cache");
@@ -87,23 +98,7 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
         .chain((0..N).map(|i| (i * 104_729 + 13) % N))
         .collect();
     for subject in ["warm", "cold"] {
-        let done = Arc::new(AtomicBool::new(false));
-        let monitor = tokio::spawn({
-            let cutoffs = cutoffs.clone();
-            let done = Arc::clone(&done);
-            async move {
-                let mut last = Cutoff::NoCutoff;
-                while !done.load(Ordering::SeqCst) {
-                    let seen = cutoffs.lookup(subject).await.unwrap();
-                    assert!(
-                        seen >= last,
-                        "the cutoff went back from {last:?} to {seen:?}"
-                    );
-                    last = seen;
-                    tokio::task::yield_now().await;
-                }
-            }
-        });
+        let monitor = Monitor::start(&cutoffs, subject);
         let appliers: Vec<_> = order
             .chunks(125)
             .map(|chunk| {
@@ -124,8 +119,7 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
         for applier in appliers {
             within("an applier", applier).await.unwrap();
         }
-        done.store(true, Ordering::SeqCst);
-        within("the monitor", monitor).await.unwrap();
+        monitor.stop().await;
         assert_eq!(
             cutoffs.lookup(subject).await.unwrap(),
             Cutoff::ValidFrom(Timestamp::from_unix_micros((base + N - 1) * 1_000_000 + 1)),
@@ -210,20 +204,14 @@ enum Writer {
 
 async fn slow_fill_race(writer: Writer) {
     let old = at_secs(1_700_000_000);
-    let store = MemoryStore::new();
-    store.raise(Scope::Subject("alice"), old).await.unwrap();
+    let store = store_with("alice", old).await;
     let source = TestSource::gated(store.clone());
-    let cutoffs = CutoffCache::builder(Arc::clone(&source))
-        .store_timeout(NO_TIMEOUT)
-        .build();
+    let cutoffs = patient_cache(&source);
     let validator = validator(cutoffs.clone());
-    let before_logout = issuer().issue_access("alice", &()).unwrap().token;
+    let before_logout = hs_access("alice");
 
     // A lookup starts and reads the OLD cutoff from the store, then is held.
-    let slow = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup("alice").await }
-    });
+    let slow = spawn_lookup(&cutoffs, "alice");
     wait_until("the slow fill read the old cutoff", || source.reads() == 1).await;
 
     // The logout writes the store while that fill is in flight.
@@ -233,26 +221,14 @@ async fn slow_fill_race(writer: Writer) {
         async move {
             match writer {
                 Writer::LogoutAll => cutoffs.logout_all("alice").await.unwrap(),
-                Writer::Push => {
-                    let at = Timestamp::now();
-                    store
-                        .raise(Scope::Subject("alice"), Cutoff::ValidFrom(at))
-                        .await
-                        .unwrap();
-                    cutoffs.apply(Scope::Subject("alice"), Cutoff::ValidFrom(at));
-                    Cutoff::ValidFrom(at)
-                }
+                Writer::Push => pushed_logout(&store, &cutoffs, "alice").await,
             }
         }
     });
-    let deadline = Instant::now() + PATIENCE;
-    while store.lookup("alice").await.unwrap() == old {
-        assert!(
-            Instant::now() < deadline,
-            "the logout never wrote the store"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    eventually("the logout wrote the store", PATIENCE, async || {
+        store.lookup("alice").await.unwrap() != old
+    })
+    .await;
 
     // Release the slow fill, which carries the stale answer.
     source.gate.open();
@@ -272,7 +248,7 @@ async fn slow_fill_race(writer: Writer) {
         Some(Reason::Revoked),
         "{writer:?}: a token from before the logout is refused"
     );
-    let after_logout = issuer().issue_access("alice", &()).unwrap().token;
+    let after_logout = hs_access("alice");
     assert_eq!(reason(&validator, &after_logout).await, None);
 }
 
@@ -300,12 +276,7 @@ async fn logout_all_is_in_force_when_it_returns_even_within_one_second() {
             None,
             "round {round}"
         );
-        let cutoff = cutoffs
-            .logout_all("alice")
-            .await
-            .unwrap()
-            .valid_from()
-            .unwrap();
+        let cutoff = logged_out_at(&cutoffs, "alice").await;
         assert_eq!(
             reason(&validator, &before.token).await,
             Some(Reason::Revoked),

@@ -9,7 +9,8 @@ use jwt_cutoff::{
     SourceError, Timestamp, Validator,
 };
 use jwt_cutoff_test_support::{
-    TestSource, at_secs, hs_issuer as issuer, hs_validator as validator, reason_of as reason,
+    TestSource, at_secs, hs_access, hs_issuer as issuer, hs_validator as validator, pushed_logout,
+    reason_of as reason,
 };
 
 #[tokio::test]
@@ -92,7 +93,7 @@ async fn read_only_source_refuses_writes_and_nothing_changes() {
     let store = MemoryStore::new();
     let cutoffs = CutoffCache::new(ReadOnly(store.clone()));
     let validator = validator(cutoffs.clone());
-    let token = issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     assert_eq!(reason(&validator, &token).await, None);
 
     assert!(cutoffs.logout_all("alice").await.is_err());
@@ -104,12 +105,7 @@ async fn read_only_source_refuses_writes_and_nothing_changes() {
     assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
 
     // The application writes its own store, then tells this instance.
-    let at = Timestamp::now();
-    store
-        .raise(Scope::Subject("alice"), Cutoff::ValidFrom(at))
-        .await
-        .unwrap();
-    cutoffs.apply(Scope::Subject("alice"), Cutoff::ValidFrom(at));
+    pushed_logout(&store, &cutoffs, "alice").await;
     assert_eq!(reason(&validator, &token).await, Some(Reason::Revoked));
 }
 
@@ -118,7 +114,7 @@ async fn failed_write_changes_nothing() {
     let source = TestSource::new(MemoryStore::new());
     let cutoffs = CutoffCache::new(Arc::clone(&source));
     let validator = validator(cutoffs.clone());
-    let token = issuer().issue_access("alice", &()).unwrap().token;
+    let token = hs_access("alice");
     assert_eq!(reason(&validator, &token).await, None);
 
     source.fail(true);
