@@ -35,17 +35,24 @@ where
         .expect("the server accepts connections")
 }
 
+/// `Bearer <token>` as bytes, for [`with_authorization`] and [`health_check`].
+pub fn bearer(token: &str) -> Vec<u8> {
+    format!("Bearer {token}").into_bytes()
+}
+
 /// `message` as a request, with `authorization: Bearer <token>` metadata if a token is given.
 pub fn with_bearer<T>(message: T, token: Option<&str>) -> Request<T> {
-    let value = token.map(|token| format!("Bearer {token}").into_bytes());
-    with_authorization(message, value.as_slice())
+    match token {
+        Some(token) => with_authorization(message, &[&bearer(token)]),
+        None => Request::new(message),
+    }
 }
 
 /// `message` as a request carrying each of `authorization` as its own metadata entry.
-pub fn with_authorization<T>(message: T, authorization: &[impl AsRef<[u8]>]) -> Request<T> {
+pub fn with_authorization<T>(message: T, authorization: &[&[u8]]) -> Request<T> {
     let mut request = Request::new(message);
     for value in authorization {
-        let value = MetadataValue::try_from(value.as_ref()).expect("a valid ASCII metadata value");
+        let value = MetadataValue::try_from(*value).expect("a valid ASCII metadata value");
         request.metadata_mut().append("authorization", value);
     }
     request
@@ -55,7 +62,7 @@ pub fn with_authorization<T>(message: T, authorization: &[impl AsRef<[u8]>]) -> 
 /// status, or the status the call was refused with.
 pub async fn health_check(
     channel: &Channel,
-    authorization: &[impl AsRef<[u8]>],
+    authorization: &[&[u8]],
 ) -> Result<ServingStatus, Status> {
     let request = with_authorization(HealthCheckRequest::default(), authorization);
     let response = HealthClient::new(channel.clone()).check(request).await?;

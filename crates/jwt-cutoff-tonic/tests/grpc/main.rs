@@ -1,0 +1,165 @@
+//! The tonic adapter over a real 127.0.0.1:0 socket, with real generated gRPC clients: the health
+//! and reflection clients of `tonic-health` and `tonic-reflection`. One module per topic; every
+//! test starts from a [`Fixture`] and serves it with [`Fixture::serve`] (or
+//! [`serve_grpc`] for other server shapes).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod calls;
+mod health_and_reflection;
+mod metadata;
+mod wire;
+
+use std::sync::{Arc, Mutex};
+
+use jwt_cutoff::{CutoffCache, MemoryStore, Reason, TokenIssuer, Validator};
+use jwt_cutoff_test_support::grpc::serve_grpc;
+use jwt_cutoff_test_support::{hs_issuer, hs_validator};
+use jwt_cutoff_tonic::{GrpcJwtCutoffLayer, RequestExt as _};
+use tonic::codegen::tokio_stream::Stream;
+use tonic::transport::{Channel, Server};
+use tonic::{Code, Request, Response, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+
+/// The application's claims, read by the handler through `RequestExt::verified`.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub(crate) struct Claims {
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// What the handler saw of one call: the subject and role of its `Verified`, if any.
+type Seen = Arc<Mutex<Vec<Option<(String, Option<String>)>>>>;
+
+/// A hand-written implementation of the generated `Health` service, so the server side is real
+/// generated code. It records the `Verified<Claims>` it finds on each call.
+#[derive(Clone, Default)]
+pub(crate) struct Recorder {
+    seen: Seen,
+}
+
+impl Recorder {
+    pub(crate) fn calls(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    pub(crate) fn last(&self) -> Option<(String, Option<String>)> {
+        self.seen.lock().unwrap().last().cloned().flatten()
+    }
+
+    /// The subject of the last call's `Verified`, if it had one.
+    pub(crate) fn last_subject(&self) -> Option<String> {
+        self.last().map(|seen| seen.0)
+    }
+}
+
+type WatchStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Health for Recorder {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        let seen = request.verified::<Claims>().ok().map(|verified| {
+            (
+                verified.subject().to_owned(),
+                verified.claims().role.clone(),
+            )
+        });
+        self.seen.lock().unwrap().push(seen);
+        Ok(Response::new(HealthCheckResponse {
+            status: ServingStatus::Serving.into(),
+        }))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(
+        &self,
+        _request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+}
+
+/// Cutoffs, a validator of HS256 tokens with [`Claims`], an issuer of such tokens, and the
+/// [`Recorder`] to serve.
+pub(crate) struct Fixture {
+    pub(crate) cutoffs: CutoffCache,
+    pub(crate) validator: Validator<Claims>,
+    pub(crate) issuer: TokenIssuer,
+    pub(crate) recorder: Recorder,
+}
+
+impl Fixture {
+    /// Over a memory store.
+    pub(crate) fn new() -> Self {
+        Self::with_cutoffs(CutoffCache::new(MemoryStore::new()))
+    }
+
+    pub(crate) fn with_cutoffs(cutoffs: CutoffCache) -> Self {
+        Self {
+            validator: hs_validator(cutoffs.clone()).with_claims::<Claims>(),
+            cutoffs,
+            issuer: hs_issuer(),
+            recorder: Recorder::default(),
+        }
+    }
+
+    /// Health, reflection and the rest guarded.
+    pub(crate) fn strict_layer(&self) -> GrpcJwtCutoffLayer<Claims> {
+        GrpcJwtCutoffLayer::new(self.validator.clone()).guard_all()
+    }
+
+    /// An access token for `subject`, with the role `admin`.
+    pub(crate) fn token(&self, subject: &str) -> String {
+        self.issuer
+            .issue_access(subject, &serde_json::json!({ "role": "admin" }))
+            .unwrap()
+            .token
+    }
+
+    pub(crate) fn service(&self) -> HealthServer<Recorder> {
+        HealthServer::new(self.recorder.clone())
+    }
+
+    /// The server fixture: the [`Recorder`]'s health service behind `layer` server-wide, on
+    /// 127.0.0.1:0; a channel to it.
+    pub(crate) async fn serve(&self, layer: GrpcJwtCutoffLayer<Claims>) -> Channel {
+        let service = self.service();
+        serve_grpc(|incoming| {
+            Server::builder()
+                .layer(layer)
+                .add_service(service)
+                .serve_with_incoming(incoming)
+        })
+        .await
+    }
+
+    /// [`serve`](Self::serve) behind the [`strict_layer`](Self::strict_layer).
+    pub(crate) async fn serve_strict(&self) -> Channel {
+        self.serve(self.strict_layer()).await
+    }
+}
+
+/// The call was refused with `code`, and a message naming `reason` (never PERMISSION_DENIED).
+#[track_caller]
+pub(crate) fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    reason: Reason,
+) {
+    let status = result.expect_err("the call should have been refused");
+    assert_ne!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(status.message(), reason.description());
+}
