@@ -9,7 +9,7 @@ use tonic::{Code, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tower::{Layer as _, ServiceBuilder};
 
-use crate::{Claims, Fixture, assert_refused};
+use crate::{Claims, Fixture, assert_anonymous_refused};
 
 const HEALTH: &str = tonic_health::pb::health_server::SERVICE_NAME;
 
@@ -151,8 +151,7 @@ async fn unguarded_reflection_opens_nothing_else() {
 
     reflection_v1(&channel, None).await.unwrap();
     reflection_v1alpha(&channel, None).await.unwrap();
-    let health = check(&channel, &[]).await;
-    assert_refused(health, Code::Unauthenticated, Reason::MissingToken);
+    assert_anonymous_refused(&channel).await;
     assert_eq!(fixture.recorder.calls(), 0);
 }
 
@@ -161,8 +160,7 @@ async fn health_and_reflection_are_guarded_when_the_bypass_is_off() {
     let fixture = Fixture::new();
     let channel = health_and_reflection_behind(fixture.strict_layer()).await;
 
-    let health = check(&channel, &[]).await;
-    assert_refused(health, Code::Unauthenticated, Reason::MissingToken);
+    assert_anonymous_refused(&channel).await;
     let status = reflection_v1(&channel, None).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     let status = reflection_v1alpha(&channel, None).await.unwrap_err();
@@ -206,8 +204,7 @@ async fn the_layer_guards_one_service_and_leaves_the_others_alone() {
     })
     .await;
 
-    let health = check(&channel, &[]).await;
-    assert_refused(health, Code::Unauthenticated, Reason::MissingToken);
+    assert_anonymous_refused(&channel).await;
     assert_eq!(
         reflection_v1(&channel, None).await.unwrap_err().code(),
         Code::Unauthenticated

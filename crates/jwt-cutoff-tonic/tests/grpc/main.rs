@@ -18,7 +18,7 @@ mod wire;
 use std::sync::{Arc, Mutex};
 
 use jwt_cutoff::{CutoffCache, MemoryStore, Reason, TokenIssuer, Validator};
-use jwt_cutoff_test_support::grpc::serve_grpc;
+use jwt_cutoff_test_support::grpc::{health_check, serve_grpc};
 use jwt_cutoff_test_support::{hs_issuer, hs_validator};
 use jwt_cutoff_tonic::{GrpcJwtCutoffLayer, RequestExt as _};
 use tonic::codegen::tokio_stream::Stream;
@@ -162,4 +162,23 @@ pub(crate) fn assert_refused<T: std::fmt::Debug>(
     assert_ne!(status.code(), Code::PermissionDenied);
     assert_eq!(status.code(), code, "{status:?}");
     assert_eq!(status.message(), reason.description());
+}
+
+/// Every call in `cases`, each carrying its `authorization` values, is refused UNAUTHENTICATED for
+/// its reason.
+pub(crate) async fn assert_all_unauthenticated(
+    channel: &Channel,
+    cases: &[(Vec<Vec<u8>>, Reason)],
+) {
+    for (values, reason) in cases {
+        let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let answer = health_check(channel, &values).await;
+        assert_refused(answer, Code::Unauthenticated, *reason);
+    }
+}
+
+/// A call without a token is refused UNAUTHENTICATED, as missing one.
+pub(crate) async fn assert_anonymous_refused(channel: &Channel) {
+    let answer = health_check(channel, &[]).await;
+    assert_refused(answer, Code::Unauthenticated, Reason::MissingToken);
 }

@@ -6,7 +6,7 @@ use jwt_cutoff_test_support::grpc::{bearer, health_check as check, serve_grpc};
 use tonic::Code;
 use tonic::transport::Server;
 
-use crate::{Fixture, assert_refused};
+use crate::{Fixture, assert_all_unauthenticated, assert_refused};
 
 #[tokio::test]
 async fn the_scheme_is_case_insensitive() {
@@ -60,14 +60,7 @@ async fn malformed_authorization_metadata_is_unauthenticated() {
             Reason::MissingToken,
         ),
     ];
-    for (values, reason) in cases {
-        let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-        assert_refused(
-            check(&channel, &values).await,
-            Code::Unauthenticated,
-            reason,
-        );
-    }
+    assert_all_unauthenticated(&channel, &cases).await;
     assert_eq!(fixture.recorder.calls(), 0);
 }
 
