@@ -15,8 +15,7 @@ use crate::{Fixture, assert_all_unauthenticated, assert_anonymous_refused, asser
 
 #[tokio::test]
 async fn a_valid_token_reaches_the_handler_with_its_verified_claims() {
-    let fixture = Fixture::new();
-    let channel = fixture.serve_strict().await;
+    let (fixture, channel) = Fixture::strict().await;
 
     let token = fixture.token("alice");
     assert_eq!(
@@ -31,8 +30,7 @@ async fn a_valid_token_reaches_the_handler_with_its_verified_claims() {
 
 #[tokio::test]
 async fn refused_calls_are_unauthenticated_and_never_reach_the_handler() {
-    let fixture = Fixture::new();
-    let channel = fixture.serve_strict().await;
+    let (fixture, channel) = Fixture::strict().await;
 
     let now = now_secs();
     let (iat, exp) = ((now - 3600).to_string(), (now - 1800).to_string());
@@ -52,8 +50,7 @@ async fn refused_calls_are_unauthenticated_and_never_reach_the_handler() {
 
 #[tokio::test]
 async fn logout_all_revokes_earlier_tokens_at_once() {
-    let fixture = Fixture::new();
-    let channel = fixture.serve_strict().await;
+    let (fixture, channel) = Fixture::strict().await;
 
     let before = fixture.token("alice");
     let bob = fixture.token("bob");

@@ -149,6 +149,13 @@ impl Fixture {
     pub(crate) async fn serve_strict(&self) -> Channel {
         self.serve(self.strict_layer()).await
     }
+
+    /// A new fixture over a memory store, served behind the strict layer.
+    pub(crate) async fn strict() -> (Self, Channel) {
+        let fixture = Self::new();
+        let channel = fixture.serve_strict().await;
+        (fixture, channel)
+    }
 }
 
 /// The call was refused with `code`, and a message naming `reason` (never PERMISSION_DENIED).

@@ -10,8 +10,7 @@ use crate::{Fixture, assert_all_unauthenticated, assert_refused};
 
 #[tokio::test]
 async fn the_scheme_is_case_insensitive() {
-    let fixture = Fixture::new();
-    let channel = fixture.serve_strict().await;
+    let (fixture, channel) = Fixture::strict().await;
 
     let token = fixture.token("alice");
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
@@ -26,8 +25,7 @@ async fn the_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn malformed_authorization_metadata_is_unauthenticated() {
-    let fixture = Fixture::new();
-    let channel = fixture.serve_strict().await;
+    let (fixture, channel) = Fixture::strict().await;
 
     let token = fixture.token("alice");
     let malformed = Reason::MalformedRequest;
@@ -92,8 +90,7 @@ async fn huge_tokens_are_refused_by_the_layer_before_decoding() {
 
 #[tokio::test]
 async fn huge_metadata_over_the_server_limit_never_reaches_the_handler() {
-    let fixture = Fixture::new();
-    let channel = fixture.serve_strict().await;
+    let (fixture, channel) = Fixture::strict().await;
 
     // With tonic's default header limits, a huge value may be refused by HTTP/2 itself, before
     // the layer (tonic's client answers RESOURCE_EXHAUSTED for 1 MiB): whatever the code, the call

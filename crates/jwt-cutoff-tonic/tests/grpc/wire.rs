@@ -66,8 +66,7 @@ async fn refusals_are_trailers_only_responses() {
 
 #[tokio::test]
 async fn the_grpc_message_never_holds_the_token() {
-    let fixture = Fixture::new();
-    let channel = fixture.serve_strict().await;
+    let (fixture, channel) = Fixture::strict().await;
 
     let token = fixture.token("alice");
     fixture.cutoffs.logout_all("alice").await.unwrap();
