@@ -12,6 +12,7 @@
 //! - [`servers`]: skipping, or failing, when a test server (PostgreSQL, Redis) is missing.
 //! - feature `jwt`: [`tokens`] (test keys, hand-made tokens, HS256 issuer and validator fixtures)
 //!   and [`guarded`] (a tower service behind the layer that records what reached it).
+//! - feature `http`: [`client`] (HTTP/1 and HTTP/2 clients, answers read whole, raw TCP).
 //! - feature `grpc`: [`grpc`] (a tonic server on 127.0.0.1:0 and a channel to it).
 //!
 //! The cutoff side depends on `jwt-cutoff-store` only; the token side on `jwt-cutoff` without a
@@ -37,6 +38,8 @@ pub mod guarded;
 #[cfg(feature = "jwt")]
 pub mod tokens;
 
+#[cfg(feature = "http")]
+pub mod client;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 

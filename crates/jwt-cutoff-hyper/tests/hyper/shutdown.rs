@@ -1,27 +1,21 @@
 //! Graceful shutdown through hyper-util's `GracefulShutdown`, over a real socket: in-flight
 //! requests finish, new connections are refused, the accept loop returns; at the deadline,
 //! returning closes what is left.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
-mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::StatusCode;
 use jwt_cutoff::MemoryStore;
-use support::{Server, clients, get, guarded, http1_client, send};
+use jwt_cutoff_test_support::client::{clients, fetch, get, http1_client, send};
+use jwt_cutoff_test_support::within;
 use tokio::net::TcpStream;
+
+use crate::Server;
 
 /// Waits until connecting to `addr` is refused: the listener is closed.
 async fn until_refused(addr: SocketAddr) {
-    guarded("the listener to close", async {
+    within("the listener to close", async {
         loop {
             match TcpStream::connect(addr).await {
                 Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return,
@@ -45,7 +39,7 @@ async fn in_flight_requests_finish_while_new_connections_are_refused() {
             let client = client.clone();
             tokio::spawn(async move { send(&client, request).await })
         };
-        guarded("the slow request to start", server.started.recv())
+        within("the slow request to start", server.started.recv())
             .await
             .unwrap();
 
@@ -57,7 +51,7 @@ async fn in_flight_requests_finish_while_new_connections_are_refused() {
         );
 
         server.release_one();
-        let answer = guarded("the in-flight request", in_flight)
+        let answer = within("the in-flight request", in_flight)
             .await
             .unwrap()
             .unwrap();
@@ -77,9 +71,7 @@ async fn idle_keep_alive_connections_do_not_hold_the_shutdown() {
         let mut server = Server::start(MemoryStore::new()).await;
         let bearer = format!("Bearer {}", server.token("alice"));
         // The client keeps this connection open in its pool.
-        let answer = send(&client, get(&server.url("/me"), &[&bearer]))
-            .await
-            .unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[&bearer]).await;
         assert_eq!(answer.status, StatusCode::OK, "{name}");
 
         server.running.shut_down();
@@ -97,14 +89,14 @@ async fn the_shutdown_deadline_closes_requests_that_never_finish() {
         let request = get(&server.url("/slow"), &[&bearer]);
         tokio::spawn(async move { send(&client, request).await })
     };
-    guarded("the slow request to start", server.started.recv())
+    within("the slow request to start", server.started.recv())
         .await
         .unwrap();
 
     // The slow request is never released: only the deadline can end the drain.
     server.running.shut_down();
     server.running.served().await;
-    let outcome = guarded("the stuck request", stuck).await.unwrap();
+    let outcome = within("the stuck request", stuck).await.unwrap();
     assert!(
         outcome.is_err(),
         "the connection was closed, so no answer came"

@@ -1,15 +1,6 @@
 //! A `service_fn` handler behind `guard`, served by hyper-util's auto builder over a real socket:
 //! tokens accepted and revoked, HTTP/1 and HTTP/2 on one port, and the SPEC's header cases as hyper
 //! hands them over.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
-mod support;
 
 use std::convert::Infallible;
 
@@ -20,13 +11,12 @@ use http_body_util::{Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::service::TowerToHyperService;
-use jwt_cutoff::{
-    BoxFuture, Cutoff, CutoffCache, CutoffSource, MemoryStore, SourceError, Verified,
-};
-use support::{
-    GUARD, Running, Server, clients, get, http1_client, issuer, layer, raw, raw_status, send,
-};
+use jwt_cutoff::{CutoffCache, MemoryStore, Verified};
+use jwt_cutoff_test_support::client::{clients, fetch, get, http1_client, raw, raw_status, send};
+use jwt_cutoff_test_support::{TestSource, hs_access};
 use tower::ServiceBuilder;
+
+use crate::{DRAIN, Running, Server, layer};
 
 #[tokio::test]
 async fn a_valid_token_reaches_the_handler_with_its_claims_over_both_protocols() {
@@ -34,9 +24,7 @@ async fn a_valid_token_reaches_the_handler_with_its_claims_over_both_protocols()
     let token = server.token("alice");
     for (name, client, version) in clients() {
         let bearer = format!("Bearer {token}");
-        let answer = send(&client, get(&server.url("/me"), &[&bearer]))
-            .await
-            .unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[&bearer]).await;
         assert_eq!(answer.status, StatusCode::OK, "{name}");
         assert_eq!(answer.version, version, "{name}");
         assert_eq!(
@@ -52,18 +40,14 @@ async fn logout_all_revokes_the_token_on_both_protocols() {
     let token = server.token("alice");
     let bearer = format!("Bearer {token}");
     for (name, client, _) in clients() {
-        let answer = send(&client, get(&server.url("/me"), &[&bearer]))
-            .await
-            .unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[&bearer]).await;
         assert_eq!(answer.status, StatusCode::OK, "{name}");
     }
 
     server.cutoffs.logout_all("alice").await.unwrap();
 
     for (name, client, _) in clients() {
-        let answer = send(&client, get(&server.url("/me"), &[&bearer]))
-            .await
-            .unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[&bearer]).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{name}");
         let challenge = answer.header("www-authenticate").unwrap();
         assert!(challenge.starts_with("Bearer "), "{name}: {challenge}");
@@ -78,9 +62,7 @@ async fn logout_all_revokes_the_token_on_both_protocols() {
     }
     // A token minted after the logout works.
     let fresh = format!("Bearer {}", server.token("alice"));
-    let answer = send(&http1_client(), get(&server.url("/me"), &[&fresh]))
-        .await
-        .unwrap();
+    let answer = fetch(&http1_client(), &server.url("/me"), &[&fresh]).await;
     assert_eq!(answer.status, StatusCode::OK);
 }
 
@@ -88,7 +70,7 @@ async fn logout_all_revokes_the_token_on_both_protocols() {
 async fn no_authorization_header_is_401_with_a_bare_bearer_challenge() {
     let server = Server::start(MemoryStore::new()).await;
     for (name, client, _) in clients() {
-        let answer = send(&client, get(&server.url("/me"), &[])).await.unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[]).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{name}");
         assert_eq!(answer.header("www-authenticate"), Some("Bearer"), "{name}");
         assert_eq!(answer.body, "", "{name}");
@@ -102,9 +84,7 @@ async fn the_scheme_is_case_insensitive() {
     for (name, client, _) in clients() {
         for scheme in ["bearer", "BEARER", "Bearer", "bEaReR"] {
             let value = format!("{scheme} {token}");
-            let answer = send(&client, get(&server.url("/me"), &[&value]))
-                .await
-                .unwrap();
+            let answer = fetch(&client, &server.url("/me"), &[&value]).await;
             assert_eq!(answer.status, StatusCode::OK, "{name} {scheme}");
             assert_eq!(answer.body, "alice", "{name} {scheme}");
         }
@@ -117,7 +97,7 @@ async fn two_authorization_headers_are_400_invalid_request() {
     let bearer = format!("Bearer {}", server.token("alice"));
     for (name, client, _) in clients() {
         for pair in [[&*bearer, &*bearer], ["Basic YWxpY2U6cHc=", &*bearer]] {
-            let answer = send(&client, get(&server.url("/me"), &pair)).await.unwrap();
+            let answer = fetch(&client, &server.url("/me"), &pair).await;
             assert_eq!(
                 answer.status,
                 StatusCode::BAD_REQUEST,
@@ -147,9 +127,7 @@ async fn malformed_bearer_values_are_refused() {
     ];
     for (name, client, _) in clients() {
         for value in &cases {
-            let answer = send(&client, get(&server.url("/me"), &[value]))
-                .await
-                .unwrap();
+            let answer = fetch(&client, &server.url("/me"), &[value]).await;
             assert!(
                 matches!(
                     answer.status,
@@ -212,9 +190,7 @@ async fn oversized_tokens_are_refused_and_the_server_keeps_serving() {
     for (name, client, version) in clients() {
         // Just over the core's 8 KiB cap: the layer refuses it, 401 invalid_token.
         let just_over = format!("Bearer {}", "a".repeat(8 * 1024 + 1));
-        let answer = send(&client, get(&server.url("/me"), &[&just_over]))
-            .await
-            .unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[&just_over]).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{name}");
         assert!(
             answer
@@ -241,31 +217,18 @@ async fn oversized_tokens_are_refused_and_the_server_keeps_serving() {
             }
         }
 
-        let answer = send(&client, get(&server.url("/me"), &[&valid]))
-            .await
-            .unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[&valid]).await;
         assert_eq!(answer.status, StatusCode::OK, "{name}: still serving");
         assert_eq!(answer.body, "alice", "{name}");
     }
 }
 
-/// A store that cannot answer.
-struct Down;
-
-impl CutoffSource for Down {
-    fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        Box::pin(async { Err(SourceError::new("the store is down")) })
-    }
-}
-
 #[tokio::test]
 async fn a_failing_store_gives_503_with_retry_after() {
-    let server = Server::start(Down).await;
+    let server = Server::start(TestSource::failing()).await;
     let bearer = format!("Bearer {}", server.token("alice"));
     for (name, client, _) in clients() {
-        let answer = send(&client, get(&server.url("/me"), &[&bearer]))
-            .await
-            .unwrap();
+        let answer = fetch(&client, &server.url("/me"), &[&bearer]).await;
         assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{name}");
         assert!(answer.header("retry-after").is_some(), "{name}");
         assert_ne!(answer.body, "alice", "{name}");
@@ -288,30 +251,15 @@ async fn a_handler_with_a_streaming_body_is_guarded_without_glue() {
         ))))
     });
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let running = Running::start(jwt_cutoff_hyper::guard(layer(cutoffs), handler), GUARD);
+    let running = Running::start(jwt_cutoff_hyper::guard(layer(cutoffs), handler), DRAIN);
     let addr = running.addr;
 
-    let bearer = format!(
-        "Bearer {}",
-        issuer().issue_access("alice", &()).unwrap().token
-    );
+    let bearer = format!("Bearer {}", hs_access("alice"));
     for (name, client, _) in clients() {
-        let streamed = send(&client, get(&format!("http://{addr}/stream"), &[&bearer]))
-            .await
-            .unwrap();
-        assert_eq!(
-            (streamed.status, streamed.body.as_str()),
-            (StatusCode::OK, "one two"),
-            "{name}"
-        );
-        let refused = send(&client, get(&format!("http://{addr}/stream"), &[]))
-            .await
-            .unwrap();
-        assert_eq!(
-            (refused.status, refused.body.as_str()),
-            (StatusCode::UNAUTHORIZED, ""),
-            "{name}"
-        );
+        let streamed = fetch(&client, &format!("http://{addr}/stream"), &[&bearer]).await;
+        assert_eq!(streamed.outcome(), (StatusCode::OK, "one two"), "{name}");
+        let refused = fetch(&client, &format!("http://{addr}/stream"), &[]).await;
+        assert_eq!(refused.outcome(), (StatusCode::UNAUTHORIZED, ""), "{name}");
         assert_eq!(refused.header("www-authenticate"), Some("Bearer"), "{name}");
     }
 }
@@ -330,21 +278,14 @@ async fn a_tower_service_needs_only_hyper_utils_adapter() {
             Ok::<_, Infallible>(Response::new(body))
         },
     );
-    let running = Running::start(TowerToHyperService::new(service), GUARD);
+    let running = Running::start(TowerToHyperService::new(service), DRAIN);
 
-    let bearer = format!(
-        "Bearer {}",
-        issuer().issue_access("alice", &()).unwrap().token
-    );
+    let bearer = format!("Bearer {}", hs_access("alice"));
     let url = format!("http://{}/", running.addr);
     for (name, client, _) in clients() {
-        let answer = send(&client, get(&url, &[&bearer])).await.unwrap();
-        assert_eq!(
-            (answer.status, answer.body.as_str()),
-            (StatusCode::OK, "alice"),
-            "{name}"
-        );
-        let refused = send(&client, get(&url, &[])).await.unwrap();
+        let answer = fetch(&client, &url, &[&bearer]).await;
+        assert_eq!(answer.outcome(), (StatusCode::OK, "alice"), "{name}");
+        let refused = fetch(&client, &url, &[]).await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{name}");
     }
 }

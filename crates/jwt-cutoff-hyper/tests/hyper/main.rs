@@ -1,52 +1,47 @@
-//! A real server on 127.0.0.1:0 and real clients: hyper-util's legacy client over HTTP/1 and
-//! HTTP/2, and raw TCP for bytes no client would send.
+//! `jwt_cutoff_hyper::guard` over a real socket, on the crate docs' accept loop: a
+//! `hyper::service::service_fn` handler served by hyper-util's auto builder with its graceful
+//! shutdown, talked to by real clients (hyper-util's, over HTTP/1 and HTTP/2, and raw TCP; from
+//! `jwt-cutoff-test-support`). Tokens accepted and revoked, both protocols on one port, the SPEC's
+//! header cases as hyper hands them over ([`serve`]), and draining on shutdown ([`shutdown`]).
 //!
-//! The server is the crate docs' accept loop: `jwt_cutoff_hyper::guard` in front of a
-//! `hyper::service::service_fn` handler, served by hyper-util's auto builder with its graceful
-//! shutdown. It runs on a thread with its own runtime, as a `main` would: when the loop returns at
-//! the shutdown deadline, dropping the runtime closes the connections still open.
-#![allow(dead_code)]
+//! The server ([`Running`]) runs on a thread with its own runtime, as a `main` would: when the loop
+//! returns at the shutdown deadline, dropping the runtime closes the connections still open.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod serve;
+mod shutdown;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt as _, Empty, Full};
+use http::{Request, Response};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use jwt_cutoff::{
-    Algorithm, CutoffCache, CutoffSource, JwtCutoffLayer, SigningKey, TokenIssuer, Validator,
-    Verified, VerifyingKey,
-};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use jwt_cutoff::{CutoffCache, CutoffSource, JwtCutoffLayer, TokenIssuer, Verified};
+use jwt_cutoff_test_support::{hs_issuer, hs_validator, within};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-pub(crate) const SECRET: &[u8] = b"jwt-cutoff-hyper test secret: long enough for HS256";
-
-/// A hang guard: generous, so it only ever fires when something is stuck.
-pub(crate) const GUARD: Duration = Duration::from_secs(20);
+/// How long the server drains by default after the shutdown signal: generous, so it only ends
+/// the drain when something is stuck.
+pub(crate) const DRAIN: Duration = Duration::from_secs(20);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Awaits `future`, failing the test if it hangs.
-pub(crate) async fn guarded<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(GUARD, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("hung: {what}"),
-    }
-}
 
 /// A server running the accept loop of the crate docs on its own thread and runtime.
 pub(crate) struct Running {
@@ -142,7 +137,7 @@ impl Running {
 
     /// Waits until the accept loop has returned and its runtime is gone.
     pub(crate) async fn served(&mut self) {
-        guarded("the server to stop", &mut self.served)
+        within("the server to stop", &mut self.served)
             .await
             .unwrap();
     }
@@ -168,7 +163,7 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(source: impl CutoffSource) -> Self {
-        Self::start_with(source, GUARD).await
+        Self::start_with(source, DRAIN).await
     }
 
     /// Serves the guarded test app; after the shutdown signal, waits `deadline` at most.
@@ -186,7 +181,7 @@ impl Server {
         Self {
             addr: running.addr,
             cutoffs,
-            issuer: issuer(),
+            issuer: hs_issuer(),
             running,
             started,
             release,
@@ -209,19 +204,7 @@ impl Server {
 
 /// The layer under test, checking HS256 tokens against `cutoffs`.
 pub(crate) fn layer(cutoffs: CutoffCache) -> JwtCutoffLayer {
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .build(cutoffs)
-        .unwrap();
-    JwtCutoffLayer::new(validator)
-}
-
-/// Issues tokens the layer accepts.
-pub(crate) fn issuer() -> TokenIssuer {
-    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-        .build()
-        .unwrap()
+    JwtCutoffLayer::new(hs_validator(cutoffs))
 }
 
 /// The guarded application: `/me` answers with the verified subject, `/slow` waits for the test.
@@ -239,89 +222,4 @@ async fn app(gate: Gate, request: Request<Incoming>) -> Result<Response<Full<Byt
         )))));
     }
     Ok(Response::new(Full::new(Bytes::from(subject))))
-}
-
-pub(crate) type TestClient = Client<HttpConnector, Empty<Bytes>>;
-
-pub(crate) fn http1_client() -> TestClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-pub(crate) fn http2_client() -> TestClient {
-    Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http()
-}
-
-/// Both clients, named, for tests that must hold over either protocol.
-pub(crate) fn clients() -> [(&'static str, TestClient, Version); 2] {
-    [
-        ("HTTP/1.1", http1_client(), Version::HTTP_11),
-        ("HTTP/2", http2_client(), Version::HTTP_2),
-    ]
-}
-
-pub(crate) fn get(url: &str, authorizations: &[&str]) -> Request<Empty<Bytes>> {
-    let mut builder = Request::get(url);
-    for value in authorizations {
-        builder = builder.header(http::header::AUTHORIZATION, *value);
-    }
-    builder.body(Empty::new()).unwrap()
-}
-
-pub(crate) struct Answer {
-    pub(crate) status: StatusCode,
-    pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: String,
-}
-
-impl Answer {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|value| value.to_str().unwrap())
-    }
-}
-
-pub(crate) async fn send(
-    client: &TestClient,
-    request: Request<Empty<Bytes>>,
-) -> Result<Answer, hyper_util::client::legacy::Error> {
-    let response = guarded("request", client.request(request)).await?;
-    let (parts, body) = response.into_parts();
-    let body = guarded("response body", body.collect())
-        .await
-        .unwrap()
-        .to_bytes();
-    Ok(Answer {
-        status: parts.status,
-        version: parts.version,
-        headers: parts.headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    })
-}
-
-/// Writes `request` as is on a fresh TCP connection and reads until the server closes it.
-/// Returns what came back, or `None` if the connection failed before any answer.
-pub(crate) async fn raw(addr: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    // The server may answer and close before reading everything: a failed write is fine.
-    let _ = stream.write_all(request).await;
-    let mut answer = Vec::new();
-    match guarded("raw read", stream.read_to_end(&mut answer)).await {
-        Ok(_) => {}
-        Err(_) if !answer.is_empty() => {}
-        Err(_) => return None,
-    }
-    Some(answer)
-}
-
-/// The status code of a raw HTTP/1.1 answer.
-pub(crate) fn raw_status(answer: &[u8]) -> u16 {
-    let text = String::from_utf8_lossy(answer);
-    let line = text.lines().next().unwrap_or_default().to_owned();
-    let code = line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .unwrap_or_else(|| panic!("not an HTTP/1.1 answer: {line:?}"));
-    code.parse().unwrap()
 }
