@@ -192,6 +192,11 @@ impl Server {
         self.issuer.issue_access(subject, &()).unwrap().token
     }
 
+    /// `Bearer <token>` for `subject`, as an `Authorization` value.
+    pub(crate) fn bearer(&self, subject: &str) -> String {
+        format!("Bearer {}", self.token(subject))
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

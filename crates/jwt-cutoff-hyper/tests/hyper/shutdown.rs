@@ -33,7 +33,7 @@ async fn until_refused(addr: SocketAddr) {
 async fn in_flight_requests_finish_while_new_connections_are_refused() {
     for (name, client, _) in clients() {
         let mut server = Server::start(MemoryStore::new()).await;
-        let bearer = format!("Bearer {}", server.token("alice"));
+        let bearer = server.bearer("alice");
         let in_flight = {
             let request = get(&server.url("/slow"), &[&bearer]);
             let client = client.clone();
@@ -69,7 +69,7 @@ async fn in_flight_requests_finish_while_new_connections_are_refused() {
 async fn idle_keep_alive_connections_do_not_hold_the_shutdown() {
     for (name, client, _) in clients() {
         let mut server = Server::start(MemoryStore::new()).await;
-        let bearer = format!("Bearer {}", server.token("alice"));
+        let bearer = server.bearer("alice");
         // The client keeps this connection open in its pool.
         let answer = fetch(&client, &server.url("/me"), &[&bearer]).await;
         assert_eq!(answer.status, StatusCode::OK, "{name}");
@@ -83,7 +83,7 @@ async fn idle_keep_alive_connections_do_not_hold_the_shutdown() {
 #[tokio::test]
 async fn the_shutdown_deadline_closes_requests_that_never_finish() {
     let mut server = Server::start_with(MemoryStore::new(), Duration::from_millis(200)).await;
-    let bearer = format!("Bearer {}", server.token("alice"));
+    let bearer = server.bearer("alice");
     let client = http1_client();
     let stuck = {
         let request = get(&server.url("/slow"), &[&bearer]);
