@@ -12,27 +12,16 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
-use bytes::Bytes;
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer, Validator,
-    VerifyingKey,
-};
+use http::StatusCode;
+use jwt_cutoff::{CutoffCache, JwtCutoffLayer, MemoryStore, TokenIssuer};
 use jwt_cutoff_axum::{Claims, JsonResponder};
+use jwt_cutoff_test_support::client::{fetch, http1_client};
+use jwt_cutoff_test_support::grpc::{bearer, health_check, serve_grpc};
+use jwt_cutoff_test_support::{hs_issuer, hs_validator};
 use jwt_cutoff_tonic::GrpcJwtCutoffLayer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::Code;
-use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Server};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
-
-const SECRET: &[u8] = b"one secret for HTTP and gRPC alike, 32+ bytes";
 
 struct Servers {
     cutoffs: CutoffCache,
@@ -41,13 +30,10 @@ struct Servers {
     grpc: Channel,
 }
 
+/// One validator guarding an axum router (`/me`, JSON refusals) and tonic's health service.
 async fn serve_both() -> Servers {
     let cutoffs = CutoffCache::new(MemoryStore::new());
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .build(cutoffs.clone())
-        .unwrap();
+    let validator = hs_validator(cutoffs.clone());
 
     let router = Router::new()
         .route(
@@ -60,51 +46,31 @@ async fn serve_both() -> Servers {
     tokio::spawn(async move { axum::serve(http_listener, router).await });
 
     let (_reporter, health) = tonic_health::server::health_reporter();
-    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc_addr = grpc_listener.local_addr().unwrap();
     let grpc_layer = GrpcJwtCutoffLayer::new(validator).guard_all();
-    tokio::spawn(
+    let grpc = serve_grpc(|incoming| {
         Server::builder()
             .layer(grpc_layer)
             .add_service(health)
-            .serve_with_incoming(TcpListenerStream::new(grpc_listener)),
-    );
-    let grpc = Channel::from_shared(format!("http://{grpc_addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+            .serve_with_incoming(incoming)
+    })
+    .await;
 
-    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-        .build()
-        .unwrap();
     Servers {
         cutoffs,
-        issuer,
+        issuer: hs_issuer(),
         http,
         grpc,
     }
 }
 
 async fn http_status(addr: SocketAddr, token: &str) -> (StatusCode, String) {
-    let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let request = Request::get(format!("http://{addr}/me"))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let url = format!("http://{addr}/me");
+    let answer = fetch(&http1_client(), &url, &[&format!("Bearer {token}")]).await;
+    (answer.status, answer.body)
 }
 
 async fn grpc_code(channel: &Channel, token: &str) -> Code {
-    let mut request = tonic::Request::new(HealthCheckRequest::default());
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    match HealthClient::new(channel.clone()).check(request).await {
+    match health_check(channel, &[&bearer(token)]).await {
         Ok(_) => Code::Ok,
         Err(status) => status.code(),
     }
