@@ -14,12 +14,11 @@
 
 mod support;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use jwt_cutoff_redis::redis;
-use support::{Demo, skip, who_am_i};
+use support::{Demo, ScratchRedis, run_to_completion, skip, who_am_i};
 use tonic::Code;
 
 /// Logouts measured per store.
@@ -52,24 +51,11 @@ async fn two_instances_on_one_postgres_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_redis_cutoff_store() {
-    let url = std::env::var("JWT_CUTOFF_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let client = match redis::Client::open(url.as_str()) {
-        Ok(client) => client,
-        Err(error) => return skip(&format!("Redis at {url}: {error}")),
-    };
-    let connected = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.get_multiplexed_async_connection(),
-    )
-    .await;
-    let mut connection = match connected {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(error)) => return skip(&format!("Redis at {url}: {error}")),
-        Err(_) => return skip(&format!("Redis at {url}: no answer in 5 s")),
-    };
     // A key prefix of its own, so parallel runs never share keys.
-    let prefix = format!("jwt-cutoff-demo-test:{}:", support::random_hex(8));
+    let Some(redis) = ScratchRedis::create().await else {
+        return;
+    };
+    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
 
     let outcome = run_to_completion({
         let prefix = prefix.clone();
@@ -94,18 +80,7 @@ async fn two_instances_on_one_redis_cutoff_store() {
     })
     .await;
 
-    let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    }
+    redis.remove().await;
     outcome.finish();
 }
 
@@ -157,21 +132,6 @@ async fn measure(store: &str, a: &Demo, b: &Demo) {
         at(1.0),
     );
     assert!(at(1.0) < BOUND);
-}
-
-/// The outcome of a test body, run as a task so that cleanup happens even when it panics.
-struct Outcome(Result<(), tokio::task::JoinError>);
-
-impl Outcome {
-    fn finish(self) {
-        if let Err(error) = self.0 {
-            std::panic::resume_unwind(error.into_panic());
-        }
-    }
-}
-
-async fn run_to_completion(body: impl Future<Output = ()> + Send + 'static) -> Outcome {
-    Outcome(tokio::spawn(body).await)
 }
 
 #[test]

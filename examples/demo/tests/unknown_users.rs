@@ -24,9 +24,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::StatusCode;
 use jwt_cutoff::{Algorithm, SigningKey, TokenIssuer, TokenPair};
-use jwt_cutoff_redis::redis;
 use serde_json::{Value, json};
-use support::{Demo, Pair, assert_refused, skip, who_am_i};
+use support::{Demo, Pair, ScratchRedis, assert_refused, run_to_completion, who_am_i};
 use tonic::Code;
 
 /// The demo's keys, given to it through the environment so the test can sign with them too.
@@ -178,7 +177,7 @@ async fn on_postgres() {
     };
     let url = database.url.clone();
 
-    let outcome = tokio::spawn(async move {
+    let outcome = run_to_completion(async move {
         let dir = tempfile::tempdir().unwrap();
         let demo = Demo::start(dir.path(), &["--database", url.as_str()], &secrets()).await;
         unknown_users_are_refused(&demo).await;
@@ -186,33 +185,18 @@ async fn on_postgres() {
     .await;
 
     database.remove().await;
-    if let Err(error) = outcome {
-        std::panic::resume_unwind(error.into_panic());
-    }
+    outcome.finish();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_cutoffs_in_redis() {
-    let url = std::env::var("JWT_CUTOFF_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let client = match redis::Client::open(url.as_str()) {
-        Ok(client) => client,
-        Err(error) => return skip(&format!("Redis at {url}: {error}")),
-    };
-    let connected = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.get_multiplexed_async_connection(),
-    )
-    .await;
-    let mut connection = match connected {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(error)) => return skip(&format!("Redis at {url}: {error}")),
-        Err(_) => return skip(&format!("Redis at {url}: no answer in 5 s")),
-    };
     // A key prefix of its own, so parallel runs never share keys.
-    let prefix = format!("jwt-cutoff-demo-test:{}:", support::random_hex(8));
+    let Some(redis) = ScratchRedis::create().await else {
+        return;
+    };
+    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
 
-    let outcome = tokio::spawn({
+    let outcome = run_to_completion({
         let prefix = prefix.clone();
         async move {
             let dir = tempfile::tempdir().unwrap();
@@ -238,22 +222,8 @@ async fn with_cutoffs_in_redis() {
     })
     .await;
 
-    let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    let stored = keys.len();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    }
-    if let Err(error) = outcome {
-        std::panic::resume_unwind(error.into_panic());
-    }
+    let stored = redis.remove().await;
+    outcome.finish();
     assert_eq!(
         stored, 1,
         "the user's cutoff, and nothing for the unknown one"

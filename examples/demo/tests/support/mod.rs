@@ -1,6 +1,7 @@
 //! Runs the real `jwt-cutoff-demo` binary on free ports and talks to it over HTTP and gRPC.
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -13,6 +14,9 @@ use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use jwt_cutoff_redis::redis;
+use jwt_cutoff_test_support::grpc::with_bearer;
+pub use jwt_cutoff_test_support::skip;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
@@ -273,12 +277,7 @@ impl Pair {
 
 /// A gRPC request carrying `token`.
 pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ASCII metadata"),
-    );
-    request
+    with_bearer(message, Some(token))
 }
 
 pub async fn who_am_i(demo: &Demo, token: &str) -> Result<pb::WhoAmIResponse, tonic::Status> {
@@ -302,20 +301,6 @@ pub fn assert_refused(answer: &Answer, status: StatusCode, error: &str) {
         answer.headers.get("content-type"),
         Some(&HeaderValue::from_static("application/json")),
     );
-}
-
-/// Whether tests must fail instead of skipping when a server is missing.
-pub fn servers_required() -> bool {
-    std::env::var("JWT_CUTOFF_REQUIRE_SERVERS").is_ok_and(|value| value == "1")
-}
-
-/// Prints that a test is skipped, or fails it when servers are required.
-pub fn skip(why: &str) {
-    assert!(
-        !servers_required(),
-        "JWT_CUTOFF_REQUIRE_SERVERS=1 but {why}"
-    );
-    println!("SKIPPED: {why}");
 }
 
 /// A random lower-case hex string, for unique names.
@@ -393,4 +378,86 @@ pub fn with_database(url: &str, name: &str) -> String {
         result.push_str(query);
     }
     result
+}
+
+/// A key prefix of its own on the test Redis server (`JWT_CUTOFF_TEST_REDIS_URL`), so that
+/// parallel runs never share keys; [`remove`](Self::remove) deletes what was stored under it.
+pub struct ScratchRedis {
+    connection: redis::aio::MultiplexedConnection,
+    /// The server's URL.
+    pub url: String,
+    /// The prefix, for `--redis-prefix`.
+    pub prefix: String,
+}
+
+impl ScratchRedis {
+    /// Connects to the test Redis; `None`, after [`skip`], when no server answers.
+    pub async fn create() -> Option<Self> {
+        let url = std::env::var("JWT_CUTOFF_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let client = match redis::Client::open(url.as_str()) {
+            Ok(client) => client,
+            Err(error) => {
+                skip(&format!("Redis at {url}: {error}"));
+                return None;
+            }
+        };
+        let connected = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.get_multiplexed_async_connection(),
+        )
+        .await;
+        let connection = match connected {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(error)) => {
+                skip(&format!("Redis at {url}: {error}"));
+                return None;
+            }
+            Err(_) => {
+                skip(&format!("Redis at {url}: no answer in 5 s"));
+                return None;
+            }
+        };
+        let prefix = format!("jwt-cutoff-demo-test:{}:", random_hex(8));
+        Some(Self {
+            connection,
+            url,
+            prefix,
+        })
+    }
+
+    /// Deletes every key under the prefix; returns how many there were.
+    pub async fn remove(mut self) -> usize {
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut self.connection)
+            .await
+            .unwrap();
+        let stored = keys.len();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut self.connection)
+                .await
+                .unwrap();
+        }
+        stored
+    }
+}
+
+/// The outcome of a test body, run as a task so that cleanup happens even when it panics.
+pub struct Outcome(Result<(), tokio::task::JoinError>);
+
+impl Outcome {
+    /// Panics as the body did, if it did.
+    pub fn finish(self) {
+        if let Err(error) = self.0 {
+            std::panic::resume_unwind(error.into_panic());
+        }
+    }
+}
+
+/// Runs `body` to completion as a task; [`Outcome::finish`] after the cleanup.
+pub async fn run_to_completion(body: impl Future<Output = ()> + Send + 'static) -> Outcome {
+    Outcome(tokio::spawn(body).await)
 }
