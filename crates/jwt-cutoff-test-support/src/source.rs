@@ -111,6 +111,12 @@ impl TestSource {
         self.lookups.lock().expect("lock").len()
     }
 
+    /// No lookup was started: whatever was refused, was refused before the store.
+    #[track_caller]
+    pub fn assert_no_lookups(&self) {
+        assert_eq!(self.calls(), 0, "looked up: {:?}", self.lookups());
+    }
+
     /// How many lookups have read the store.
     pub fn reads(&self) -> usize {
         self.reads.load(Ordering::SeqCst)

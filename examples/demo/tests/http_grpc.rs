@@ -13,12 +13,8 @@ mod support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::{Method, StatusCode};
-use support::{Demo, Pair, assert_refused, pb, who_am_i, with_token};
+use support::{Demo, Pair, assert_refused, pb, sqlite_url, who_am_i, with_token};
 use tonic::Code;
-
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("demo.db").display())
-}
 
 fn now_secs() -> f64 {
     SystemTime::now()
@@ -46,7 +42,12 @@ async fn assert_session_refused(demo: &Demo, pair: &Pair) {
 #[tokio::test]
 async fn whole_flow_over_http_and_grpc() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = Demo::start(dir.path(), &["--database", &sqlite_url(&dir)], &[]).await;
+    let demo = Demo::start(
+        dir.path(),
+        &["--database", &sqlite_url(dir.path(), "demo.db")],
+        &[],
+    )
+    .await;
     let http = &demo.http;
 
     // Sign up: 201 with the id; the name is then taken; bad names and passwords are 400.
@@ -230,7 +231,7 @@ async fn login_in_the_same_second_as_logout_all_works() {
 #[tokio::test]
 async fn restart_keeps_users_cutoffs_and_sessions() {
     let dir = tempfile::tempdir().unwrap();
-    let database = sqlite_url(&dir);
+    let database = sqlite_url(dir.path(), "demo.db");
     let args = ["--database", database.as_str()];
 
     let first = Demo::start(dir.path(), &args, &[]).await;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hyper::StatusCode;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions as _, Connection as _};
-use support::{Demo, Pair, assert_refused, who_am_i};
+use support::{Demo, Pair, assert_refused, sqlite_url, who_am_i};
 use tonic::Code;
 
 /// The instances' cutoff cache TTL: how long one answers from a cache that missed the other's
@@ -25,10 +25,6 @@ use tonic::Code;
 const CACHE_TTL: Duration = Duration::from_secs(4);
 /// How long the test holds SQLite's write lock: well under the demo's 2 s write timeout.
 const HELD: Duration = Duration::from_millis(300);
-
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("demo.db").display())
-}
 
 /// Takes SQLite's write lock on `database` (readers go on, in WAL mode), until [`release`].
 async fn hold_write_lock(database: &str) -> SqliteConnection {
@@ -100,7 +96,7 @@ async fn assert_pair_refused(demo: &Demo, pair: &Pair, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_on_a_stale_instance_cannot_launder_a_logout() {
     let dir = tempfile::tempdir().unwrap();
-    let database = sqlite_url(&dir);
+    let database = sqlite_url(dir.path(), "demo.db");
     let ttl = format!("{}s", CACHE_TTL.as_secs());
     let args = ["--database", database.as_str(), "--cache-ttl", ttl.as_str()];
     let a = Demo::start(dir.path(), &args, &[]).await;
@@ -151,7 +147,7 @@ async fn a_refresh_on_a_stale_instance_cannot_launder_a_logout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_racing_a_held_up_logout_cannot_launder_it() {
     let dir = tempfile::tempdir().unwrap();
-    let database = sqlite_url(&dir);
+    let database = sqlite_url(dir.path(), "demo.db");
     let demo = Demo::start(dir.path(), &["--database", database.as_str()], &[]).await;
     assert_eq!(
         demo.http.signup("alice", "wonderland").await.status,

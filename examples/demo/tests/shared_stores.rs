@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use jwt_cutoff_redis::redis;
-use support::{Demo, ScratchRedis, run_to_completion, skip, who_am_i};
+use support::{Demo, ScratchDatabase, ScratchRedis, skip, sqlite_url, who_am_i};
 use tonic::Code;
 
 /// Logouts measured per store.
@@ -31,22 +31,19 @@ const CACHE_TTL: &str = "60s";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_database() {
-    let Some(database) = support::ScratchDatabase::create("demo").await else {
+    let Some(database) = ScratchDatabase::create("demo").await else {
         return;
     };
     let url = database.url.clone();
-
-    let outcome = run_to_completion(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let args = ["--database", url.as_str(), "--cache-ttl", CACHE_TTL];
-        let a = Demo::start(dir.path(), &args, &[]).await;
-        let b = Demo::start(dir.path(), &args, &[]).await;
-        measure("PostgreSQL LISTEN/NOTIFY", &a, &b).await;
-    })
-    .await;
-
-    database.remove().await;
-    outcome.finish();
+    database
+        .run(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let args = ["--database", url.as_str(), "--cache-ttl", CACHE_TTL];
+            let a = Demo::start(dir.path(), &args, &[]).await;
+            let b = Demo::start(dir.path(), &args, &[]).await;
+            measure("PostgreSQL LISTEN/NOTIFY", &a, &b).await;
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,33 +52,19 @@ async fn two_instances_on_one_redis_cutoff_store() {
     let Some(redis) = ScratchRedis::create().await else {
         return;
     };
-    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
-
-    let outcome = run_to_completion({
-        let prefix = prefix.clone();
-        async move {
+    let cutoff_store = redis.cutoff_store_args();
+    redis
+        .run(async move {
             // Users and secrets in one SQLite file both instances open; cutoffs in Redis.
             let dir = tempfile::tempdir().unwrap();
-            let database = format!("sqlite://{}", dir.path().join("users.db").display());
-            let args = [
-                "--database",
-                database.as_str(),
-                "--cutoff-store",
-                url.as_str(),
-                "--redis-prefix",
-                prefix.as_str(),
-                "--cache-ttl",
-                CACHE_TTL,
-            ];
+            let database = sqlite_url(dir.path(), "users.db");
+            let mut args = vec!["--database", database.as_str(), "--cache-ttl", CACHE_TTL];
+            args.extend(cutoff_store.iter().map(String::as_str));
             let a = Demo::start(dir.path(), &args, &[]).await;
             let b = Demo::start(dir.path(), &args, &[]).await;
             measure("Redis pub/sub", &a, &b).await;
-        }
-    })
-    .await;
-
-    redis.remove().await;
-    outcome.finish();
+        })
+        .await;
 }
 
 /// Logs out on `a` and polls `b` until the token is refused there, `SAMPLES` times; prints the

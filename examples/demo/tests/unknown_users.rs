@@ -25,7 +25,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::StatusCode;
 use jwt_cutoff::{Algorithm, SigningKey, TokenIssuer, TokenPair};
 use serde_json::{Value, json};
-use support::{Demo, Pair, ScratchRedis, assert_refused, run_to_completion, who_am_i};
+use support::{Demo, Pair, ScratchDatabase, ScratchRedis, assert_refused, sqlite_url, who_am_i};
 use tonic::Code;
 
 /// The demo's keys, given to it through the environment so the test can sign with them too.
@@ -135,8 +135,7 @@ async fn unknown_users_are_refused(demo: &Demo) -> (String, Pair) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demo.db");
-    let database = format!("sqlite://{}", path.display());
+    let database = sqlite_url(dir.path(), "demo.db");
     let cache_ttl = Duration::from_secs(1);
     let args = ["--database", database.as_str(), "--cache-ttl", "1s"];
     let demo = Demo::start(dir.path(), &args, &secrets()).await;
@@ -172,20 +171,17 @@ async fn on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres() {
-    let Some(database) = support::ScratchDatabase::create("demo_unknown").await else {
+    let Some(database) = ScratchDatabase::create("demo_unknown").await else {
         return;
     };
     let url = database.url.clone();
-
-    let outcome = run_to_completion(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let demo = Demo::start(dir.path(), &["--database", url.as_str()], &secrets()).await;
-        unknown_users_are_refused(&demo).await;
-    })
-    .await;
-
-    database.remove().await;
-    outcome.finish();
+    database
+        .run(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let demo = Demo::start(dir.path(), &["--database", url.as_str()], &secrets()).await;
+            unknown_users_are_refused(&demo).await;
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,21 +190,13 @@ async fn with_cutoffs_in_redis() {
     let Some(redis) = ScratchRedis::create().await else {
         return;
     };
-    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
-
-    let outcome = run_to_completion({
-        let prefix = prefix.clone();
-        async move {
+    let cutoff_store = redis.cutoff_store_args();
+    let stored = redis
+        .run(async move {
             let dir = tempfile::tempdir().unwrap();
-            let database = format!("sqlite://{}", dir.path().join("users.db").display());
-            let args = [
-                "--database",
-                database.as_str(),
-                "--cutoff-store",
-                url.as_str(),
-                "--redis-prefix",
-                prefix.as_str(),
-            ];
+            let database = sqlite_url(dir.path(), "users.db");
+            let mut args = vec!["--database", database.as_str()];
+            args.extend(cutoff_store.iter().map(String::as_str));
             let demo = Demo::start(dir.path(), &args, &secrets()).await;
             let (_, pair) = unknown_users_are_refused(&demo).await;
             // CutoffCache still go to Redis: logging out is stored there and refuses the pair.
@@ -218,12 +206,8 @@ async fn with_cutoffs_in_redis() {
                 demo.http.me(&pair.access).await.status,
                 StatusCode::UNAUTHORIZED
             );
-        }
-    })
-    .await;
-
-    let stored = redis.remove().await;
-    outcome.finish();
+        })
+        .await;
     assert_eq!(
         stored, 1,
         "the user's cutoff, and nothing for the unknown one"

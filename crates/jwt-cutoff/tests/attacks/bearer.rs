@@ -52,7 +52,7 @@ async fn malformed_authorization_headers_are_bad_requests() {
             .await
             .assert_invalid_request(value);
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
 }
 
 #[tokio::test]
@@ -75,7 +75,7 @@ async fn no_bearer_token_is_a_bare_challenge() {
             .await
             .assert_missing(value);
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn several_authorization_headers_are_bad_requests() {
             .await
             .assert_invalid_request(what);
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
     guarded
         .authorization(&[bearer])
         .await
@@ -160,7 +160,7 @@ async fn non_utf8_and_obs_text_bytes_are_refused_without_panic() {
     ] {
         assert!(HeaderValue::from_bytes(value).is_err(), "{value:?}");
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ async fn bad_signatures_are_refused() {
         }
         guarded.refuses(forged, Reason::BadSignature, what).await;
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
     guarded.accepts(&token, "alice", "control").await;
 }
 
@@ -102,7 +102,7 @@ async fn truncated_tokens_and_wrong_segment_counts_are_refused() {
             )
             .await;
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
 }
 
 /// A JSON text whose base64url encoding contains `-` or `_`, by adding a junk member.
@@ -282,7 +282,7 @@ async fn non_json_segments_are_refused() {
         let reply = guarded.bearer(&token).await;
         reply.assert_invalid_token(Reason::MalformedToken, &format!("payload then {tail:?}"));
     }
-    assert_eq!(source.calls(), 0, "{:?}", source.lookups());
+    source.assert_no_lookups();
 }
 
 /// RFC 7519 §7.2 (steps 5, 10) and RFC 8259 §8.1: header and payload are UTF-8 JSON. Bytes that
@@ -312,5 +312,5 @@ async fn segments_must_be_valid_utf8_even_in_skipped_members() {
             "invalid UTF-8 in a header member",
         )
         .await;
-    assert_eq!(source.calls(), 0, "{:?}", source.lookups());
+    source.assert_no_lookups();
 }

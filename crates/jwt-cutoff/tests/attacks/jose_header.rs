@@ -22,7 +22,7 @@ async fn crit_header_is_refused() {
             .refuses(&hs(head, &body), Reason::UnsupportedHeader, head)
             .await;
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
 }
 
 /// RFC 7515 §4.1.11: `crit`, when present, is an array of names. A `null` is present but not an
@@ -50,5 +50,5 @@ async fn jose_header_must_be_a_json_object() {
         let reply = guarded.bearer(&hs(head, &body)).await;
         reply.assert_invalid_token(Reason::MalformedToken, head);
     }
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
 }

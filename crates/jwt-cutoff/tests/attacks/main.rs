@@ -23,8 +23,8 @@ mod token_types;
 
 use std::sync::Arc;
 
-use jwt_cutoff::{CutoffCache, MemoryStore};
-use jwt_cutoff_test_support::{Guarded, TestSource, hs_validator};
+use jwt_cutoff::{CutoffCache, MemoryStore, Reason};
+use jwt_cutoff_test_support::{Guarded, TestSource, hs_token, hs_validator, payload};
 
 /// A guarded HS256 service over a counting store.
 pub(crate) fn counted() -> (Guarded, Arc<TestSource>, CutoffCache) {
@@ -37,4 +37,19 @@ pub(crate) fn counted() -> (Guarded, Arc<TestSource>, CutoffCache) {
 pub(crate) fn in_memory() -> (Guarded, CutoffCache) {
     let cutoffs = CutoffCache::new(MemoryStore::new());
     (Guarded::new(hs_validator(cutoffs.clone())), cutoffs)
+}
+
+/// Each token whose payload has `claim` set to a case's value (or removed, for `None`) is refused
+/// for the case's reason.
+pub(crate) async fn refuses_claim_values(
+    guarded: &Guarded,
+    claim: &str,
+    cases: &[(Option<&str>, Reason)],
+) {
+    for (value, reason) in cases {
+        let token = hs_token(&payload(&[(claim, *value)]));
+        guarded
+            .refuses(&token, *reason, &format!("{claim} {value:?}"))
+            .await;
+    }
 }

@@ -31,7 +31,7 @@ async fn oversized_tokens_are_refused_before_any_lookup() {
             )
             .await;
     }
-    assert_eq!(source.calls(), 0, "nothing looked up, nothing cached");
+    source.assert_no_lookups(); // nothing looked up, nothing cached
 
     // Exactly at the cap: accepted, and that is the first lookup.
     let token = hs_token_of_len(8 * 1024, "alice");
@@ -54,7 +54,7 @@ async fn a_custom_token_cap_is_enforced() {
             "1025 bytes",
         )
         .await;
-    assert_eq!(source.calls(), 0);
+    source.assert_no_lookups();
     guarded
         .accepts(&hs_token_of_len(1024, "alice"), "alice", "1024 bytes")
         .await;

@@ -16,26 +16,15 @@ async fn access_and_refresh_tokens_cannot_stand_in_for_each_other() {
     let refresh = Guarded::new(refresh_validator.clone());
     let pair = hs_issuer().issue_pair("alice", &()).unwrap();
 
-    access
-        .accepts(&pair.access.token, "alice", "access at access")
-        .await;
-    access
-        .refuses(
-            &pair.refresh.token,
-            Reason::WrongTokenType,
-            "refresh at access",
-        )
-        .await;
-    refresh
-        .accepts(&pair.refresh.token, "alice", "refresh at refresh")
-        .await;
-    refresh
-        .refuses(
-            &pair.access.token,
-            Reason::WrongTokenType,
-            "access at refresh",
-        )
-        .await;
+    let wrong = Some(Reason::WrongTokenType);
+    for (guarded, token, refused_for, what) in [
+        (&access, &pair.access.token, None, "access at access"),
+        (&access, &pair.refresh.token, wrong, "refresh at access"),
+        (&refresh, &pair.refresh.token, None, "refresh at refresh"),
+        (&refresh, &pair.access.token, wrong, "access at refresh"),
+    ] {
+        guarded.decides(token, refused_for, "alice", what).await;
+    }
     assert_eq!(
         reason_of(&refresh_validator, &pair.access.token).await,
         Some(Reason::WrongTokenType)

@@ -324,24 +324,10 @@ impl ScratchDatabase {
     pub async fn create(prefix: &str) -> Option<Self> {
         let admin_url = std::env::var("JWT_CUTOFF_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let connected = tokio::time::timeout(
-            Duration::from_secs(5),
-            sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&admin_url),
-        )
-        .await;
-        let admin = match connected {
-            Ok(Ok(pool)) => pool,
-            Ok(Err(error)) => {
-                skip(&format!("PostgreSQL at {admin_url}: {error}"));
-                return None;
-            }
-            Err(_) => {
-                skip(&format!("PostgreSQL at {admin_url}: no answer in 5 s"));
-                return None;
-            }
-        };
+        let connect = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_url);
+        let admin = connect_or_skip(&format!("PostgreSQL at {admin_url}"), connect).await?;
         let name = format!("{prefix}_{}", random_hex(8));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
@@ -349,6 +335,14 @@ impl ScratchDatabase {
             .unwrap();
         let url = with_database(&admin_url, &name);
         Some(Self { admin, name, url })
+    }
+
+    /// Runs `body` to completion, drops the database (whatever `body` did), then fails as `body`
+    /// did, if it did.
+    pub async fn run(self, body: impl Future<Output = ()> + Send + 'static) {
+        let outcome = run_to_completion(body).await;
+        self.remove().await;
+        outcome.finish();
     }
 
     /// Drops the database, whatever is still connected to it.
@@ -395,29 +389,15 @@ impl ScratchRedis {
     pub async fn create() -> Option<Self> {
         let url = std::env::var("JWT_CUTOFF_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let what = format!("Redis at {url}");
         let client = match redis::Client::open(url.as_str()) {
             Ok(client) => client,
             Err(error) => {
-                skip(&format!("Redis at {url}: {error}"));
+                skip(&format!("{what}: {error}"));
                 return None;
             }
         };
-        let connected = tokio::time::timeout(
-            Duration::from_secs(5),
-            client.get_multiplexed_async_connection(),
-        )
-        .await;
-        let connection = match connected {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => {
-                skip(&format!("Redis at {url}: {error}"));
-                return None;
-            }
-            Err(_) => {
-                skip(&format!("Redis at {url}: no answer in 5 s"));
-                return None;
-            }
-        };
+        let connection = connect_or_skip(&what, client.get_multiplexed_async_connection()).await?;
         let prefix = format!("jwt-cutoff-demo-test:{}:", random_hex(8));
         Some(Self {
             connection,
@@ -426,8 +406,27 @@ impl ScratchRedis {
         })
     }
 
+    /// The demo's arguments that keep its cutoffs under this prefix.
+    pub fn cutoff_store_args(&self) -> [String; 4] {
+        [
+            "--cutoff-store".to_owned(),
+            self.url.clone(),
+            "--redis-prefix".to_owned(),
+            self.prefix.clone(),
+        ]
+    }
+
+    /// Runs `body` to completion, deletes the keys under the prefix (whatever `body` did), then
+    /// fails as `body` did, if it did; returns how many keys there were.
+    pub async fn run(self, body: impl Future<Output = ()> + Send + 'static) -> usize {
+        let outcome = run_to_completion(body).await;
+        let stored = self.remove().await;
+        outcome.finish();
+        stored
+    }
+
     /// Deletes every key under the prefix; returns how many there were.
-    pub async fn remove(mut self) -> usize {
+    async fn remove(mut self) -> usize {
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
             .arg(format!("{}*", self.prefix))
             .query_async(&mut self.connection)
@@ -446,11 +445,11 @@ impl ScratchRedis {
 }
 
 /// The outcome of a test body, run as a task so that cleanup happens even when it panics.
-pub struct Outcome(Result<(), tokio::task::JoinError>);
+struct Outcome(Result<(), tokio::task::JoinError>);
 
 impl Outcome {
     /// Panics as the body did, if it did.
-    pub fn finish(self) {
+    fn finish(self) {
         if let Err(error) = self.0 {
             std::panic::resume_unwind(error.into_panic());
         }
@@ -458,6 +457,29 @@ impl Outcome {
 }
 
 /// Runs `body` to completion as a task; [`Outcome::finish`] after the cleanup.
-pub async fn run_to_completion(body: impl Future<Output = ()> + Send + 'static) -> Outcome {
+async fn run_to_completion(body: impl Future<Output = ()> + Send + 'static) -> Outcome {
     Outcome(tokio::spawn(body).await)
+}
+
+/// Awaits `connect` for 5 s at most; `None`, after [`skip`] naming `what`, if it fails or hangs.
+async fn connect_or_skip<T, E: std::fmt::Display>(
+    what: &str,
+    connect: impl Future<Output = Result<T, E>>,
+) -> Option<T> {
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(connection)) => Some(connection),
+        Ok(Err(error)) => {
+            skip(&format!("{what}: {error}"));
+            None
+        }
+        Err(_) => {
+            skip(&format!("{what}: no answer in 5 s"));
+            None
+        }
+    }
+}
+
+/// The URL of the SQLite database `file` in `dir`.
+pub fn sqlite_url(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}", dir.join(file).display())
 }
