@@ -20,11 +20,16 @@ use crate::wait::wait_until;
 /// A store timeout no gated test comes near: the gates, not the timeout, decide when calls end.
 pub const NO_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A cache over `source` whose store calls time out after `store_timeout`.
+pub fn cache_with_timeout(source: &Arc<TestSource>, store_timeout: Duration) -> CutoffCache {
+    CutoffCache::builder(Arc::clone(source))
+        .store_timeout(store_timeout)
+        .build()
+}
+
 /// A cache over `source` whose store timeout no test comes near ([`NO_TIMEOUT`]).
 pub fn patient_cache(source: &Arc<TestSource>) -> CutoffCache {
-    CutoffCache::builder(Arc::clone(source))
-        .store_timeout(NO_TIMEOUT)
-        .build()
+    cache_with_timeout(source, NO_TIMEOUT)
 }
 
 /// A memory store that holds `cutoff` for `subject`.

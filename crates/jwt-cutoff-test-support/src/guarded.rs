@@ -7,10 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use jwt_cutoff::{JwtCutoffLayer, Reason, Responder, Validator, Verified};
+use jwt_cutoff::{CutoffCache, JwtCutoffLayer, Reason, Responder, Validator, Verified};
 use serde::de::DeserializeOwned;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
+
+use crate::source::TestSource;
+use crate::tokens::hs_validator;
 
 /// A tiny inner service behind a [`JwtCutoffLayer`], counting the requests that reach it.
 #[derive(Clone)]
@@ -25,6 +28,13 @@ impl fmt::Debug for Guarded {
             .field("calls", &self.calls)
             .finish_non_exhaustive()
     }
+}
+
+/// A guarded service checking HS256 tokens (see [`hs_validator`]) against a cache over `source`;
+/// and that cache.
+pub fn guarded_over(source: &Arc<TestSource>) -> (Guarded, CutoffCache) {
+    let cutoffs = CutoffCache::new(Arc::clone(source));
+    (Guarded::new(hs_validator(cutoffs.clone())), cutoffs)
 }
 
 /// An `Authorization` header value made of exactly these bytes.

@@ -44,8 +44,8 @@ pub mod client;
 pub mod grpc;
 
 pub use cutoffs::{
-    NO_TIMEOUT, Probe, blocked_lookups, logged_out_at, patient_cache, pushed_logout, spawn_blocked,
-    spawn_lookup, store_with,
+    NO_TIMEOUT, Probe, blocked_lookups, cache_with_timeout, logged_out_at, patient_cache,
+    pushed_logout, spawn_blocked, spawn_lookup, store_with,
 };
 pub use link::Link;
 pub use servers::{servers_required, skip};
@@ -55,6 +55,6 @@ pub use wait::{
 };
 
 #[cfg(feature = "jwt")]
-pub use guarded::{Guarded, Reply, header};
+pub use guarded::{Guarded, Reply, guarded_over, header};
 #[cfg(feature = "jwt")]
 pub use tokens::*;

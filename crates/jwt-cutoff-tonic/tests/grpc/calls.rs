@@ -2,12 +2,13 @@
 //! UNAUTHENTICATED and never reach it, a logout is in force at once, a store that is down or hangs
 //! gives UNAVAILABLE, and the optional layer lets anonymous calls through.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff::{CutoffCache, Reason};
 use jwt_cutoff_test_support::grpc::{bearer, health_check as check};
-use jwt_cutoff_test_support::{TestSource, forged_token, hs_token, now_secs, payload};
+use jwt_cutoff_test_support::{
+    TestSource, cache_with_timeout, forged_token, hs_token, now_secs, payload,
+};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -86,11 +87,7 @@ async fn a_failing_store_gives_unavailable() {
 async fn a_hanging_store_gives_unavailable() {
     // The lookup timeout turns a store that never answers into UNAVAILABLE.
     let source = TestSource::hanging();
-    let fixture = Fixture::with_cutoffs(
-        CutoffCache::builder(Arc::clone(&source))
-            .store_timeout(Duration::from_millis(50))
-            .build(),
-    );
+    let fixture = Fixture::with_cutoffs(cache_with_timeout(&source, Duration::from_millis(50)));
     let channel = fixture.serve_strict().await;
 
     let token = fixture.token("alice");

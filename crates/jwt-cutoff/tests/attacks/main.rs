@@ -24,13 +24,13 @@ mod token_types;
 use std::sync::Arc;
 
 use jwt_cutoff::{CutoffCache, MemoryStore, Reason};
-use jwt_cutoff_test_support::{Guarded, TestSource, hs_token, hs_validator, payload};
+use jwt_cutoff_test_support::{Guarded, TestSource, guarded_over, hs_token, hs_validator, payload};
 
 /// A guarded HS256 service over a counting store.
 pub(crate) fn counted() -> (Guarded, Arc<TestSource>, CutoffCache) {
     let source = TestSource::new(MemoryStore::new());
-    let cutoffs = CutoffCache::new(Arc::clone(&source));
-    (Guarded::new(hs_validator(cutoffs.clone())), source, cutoffs)
+    let (guarded, cutoffs) = guarded_over(&source);
+    (guarded, source, cutoffs)
 }
 
 /// A guarded HS256 service over a memory store.

@@ -10,7 +10,7 @@ use jwt_cutoff_test_support::*;
 #[tokio::test]
 async fn a_failing_store_fails_closed_with_503() {
     let source = TestSource::failing();
-    let guarded = Guarded::new(hs_validator(CutoffCache::new(Arc::clone(&source))));
+    let (guarded, _cutoffs) = guarded_over(&source);
     let token = hs_access("alice");
     for round in 0..3 {
         let reply = guarded.bearer(&token).await;
@@ -68,9 +68,7 @@ async fn a_store_outage_fails_closed_and_recovers() {
 
 #[tokio::test]
 async fn a_hanging_store_times_out_to_503() {
-    let cutoffs = CutoffCache::builder(TestSource::hanging())
-        .store_timeout(millis(50))
-        .build();
+    let cutoffs = cache_with_timeout(&TestSource::hanging(), millis(50));
     let guarded = Guarded::new(hs_validator(cutoffs));
     let token = hs_access("alice");
     let reply = tokio::time::timeout(Duration::from_secs(10), guarded.bearer(&token))

@@ -1,12 +1,11 @@
 //! A waiter that goes away while it runs the source call strands none of the others.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cutoff::{Cutoff, CutoffCache, MemoryStore};
+use jwt_cutoff::{Cutoff, MemoryStore};
 use jwt_cutoff_test_support::{
-    TestSource, at_secs, blocked_lookups, patient_cache, spawn_lookup, store_with, wait_until,
-    within,
+    TestSource, at_secs, blocked_lookups, cache_with_timeout, patient_cache, spawn_lookup,
+    store_with, wait_until, within,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -87,9 +86,7 @@ async fn dropped_lookup_future_running_the_source_call_does_not_strand_the_other
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aborted_waiter_on_a_hanging_source_leaves_the_others_bounded_by_the_timeout() {
     let source = TestSource::hanging();
-    let cutoffs = CutoffCache::builder(Arc::clone(&source))
-        .store_timeout(Duration::from_millis(300))
-        .build();
+    let cutoffs = cache_with_timeout(&source, Duration::from_millis(300));
 
     let first = spawn_lookup(&cutoffs, "alice");
     wait_until("the first lookup runs the source call", || {

@@ -1,11 +1,11 @@
 //! Failures: shared with every waiter, never cached, bounded in time by the store timeout.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use jwt_cutoff::{Cutoff, CutoffCache, MemoryStore};
+use jwt_cutoff::{Cutoff, MemoryStore};
 use jwt_cutoff_test_support::{
-    Guarded, TestSource, blocked_lookups, hs_access, hs_validator, patient_cache, within,
+    Guarded, TestSource, blocked_lookups, cache_with_timeout, guarded_over, hs_access,
+    hs_validator, patient_cache, within,
 };
 
 use crate::STAMPEDE;
@@ -45,7 +45,7 @@ async fn failed_lookup_reaches_every_waiter_and_is_not_cached() {
 #[tokio::test]
 async fn store_outage_through_the_layer_is_503_and_recovers() {
     let source = TestSource::failing();
-    let guarded = Guarded::new(hs_validator(CutoffCache::new(Arc::clone(&source))));
+    let (guarded, _cutoffs) = guarded_over(&source);
     let token = hs_access("alice");
 
     for round in 0..3 {
@@ -63,9 +63,7 @@ async fn store_outage_through_the_layer_is_503_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_source_is_bounded_by_the_store_timeout() {
     let source = TestSource::hanging();
-    let cutoffs = CutoffCache::builder(Arc::clone(&source))
-        .store_timeout(Duration::from_millis(100))
-        .build();
+    let cutoffs = cache_with_timeout(&source, Duration::from_millis(100));
     let bound = Duration::from_secs(5);
 
     // One lookup, and a crowd of concurrent ones: all answer, with an error, within the bound.
