@@ -121,6 +121,11 @@ impl Guarded {
         self.send(request).await
     }
 
+    /// Sends a request with one `Authorization` header of exactly these bytes.
+    pub async fn authorization_bytes(&self, value: &[u8]) -> Reply {
+        self.authorization(&[header(value)]).await
+    }
+
     /// Sends `Authorization: Bearer <token>` once.
     pub async fn once(&self, token: &str) -> Reply {
         let value = HeaderValue::from_str(&format!("Bearer {token}")).expect("header value");

@@ -13,7 +13,7 @@ async fn bearer_scheme_is_case_insensitive() {
     let token = hs_access("alice");
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         guarded
-            .authorization(&[header(format!("{scheme} {token}").as_bytes())])
+            .authorization_bytes(format!("{scheme} {token}").as_bytes())
             .await
             .assert_ok("alice", scheme);
     }
@@ -48,7 +48,7 @@ async fn malformed_authorization_headers_are_bad_requests() {
     ];
     for value in &values {
         guarded
-            .authorization(&[header(value.as_bytes())])
+            .authorization_bytes(value.as_bytes())
             .await
             .assert_invalid_request(value);
     }
@@ -71,7 +71,7 @@ async fn no_bearer_token_is_a_bare_challenge() {
         "Basic",
     ] {
         guarded
-            .authorization(&[header(value.as_bytes())])
+            .authorization_bytes(value.as_bytes())
             .await
             .assert_missing(value);
     }
@@ -131,7 +131,7 @@ async fn non_utf8_and_obs_text_bytes_are_refused_without_panic() {
             [b"Bearer ".as_slice(), &[byte]].concat(),
         ] {
             guarded
-                .authorization(&[header(&value)])
+                .authorization_bytes(&value)
                 .await
                 .assert_invalid_request(&format!("{value:?}"));
         }
@@ -147,7 +147,7 @@ async fn non_utf8_and_obs_text_bytes_are_refused_without_panic() {
         b"\tBearer abc",
     ] {
         guarded
-            .authorization(&[header(value)])
+            .authorization_bytes(value)
             .await
             .assert_invalid_request(&format!("{value:?}"));
     }
@@ -185,7 +185,7 @@ async fn realm_is_added_to_every_challenge() {
     );
     assert_eq!(reply.inner_calls, 0);
 
-    let reply = guarded.authorization(&[header(b"Bearer")]).await;
+    let reply = guarded.authorization_bytes(b"Bearer").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(
         reply
@@ -210,7 +210,7 @@ async fn optional_mode_passes_anonymous_requests_but_refuses_bad_tokens() {
         Guarded::with_layer(JwtCutoffLayer::new(hs_validator(cutoffs.clone())).optional());
     guarded.anonymous().await.assert_anonymous("no header");
     guarded
-        .authorization(&[header(b"Basic dXNlcjpwYXNzd29yZA==")])
+        .authorization_bytes(b"Basic dXNlcjpwYXNzd29yZA==")
         .await
         .assert_anonymous("another scheme");
 
@@ -228,7 +228,7 @@ async fn optional_mode_passes_anonymous_requests_but_refuses_bad_tokens() {
         )
         .await;
     guarded
-        .authorization(&[header(b"Bearer")])
+        .authorization_bytes(b"Bearer")
         .await
         .assert_invalid_request("scheme without token");
     let bearer = header(format!("Bearer {token}").as_bytes());
