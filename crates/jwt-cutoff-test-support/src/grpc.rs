@@ -15,7 +15,7 @@ use tonic_health::pb::health_client::HealthClient;
 /// Serves what `serve` builds on a fresh 127.0.0.1:0 listener, and connects a channel to it. The
 /// server runs on a task of the test's runtime, and stops with it.
 ///
-/// ```ignore
+/// ```text
 /// let channel = serve_grpc(|incoming| {
 ///     Server::builder().layer(layer).add_service(service).serve_with_incoming(incoming)
 /// })
