@@ -20,7 +20,6 @@
 // Test helpers report a broken expectation the way tests do: by panicking with a message. The
 // workspace lints that forbid that in library code do not apply here.
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,

@@ -8,10 +8,7 @@
 //! returns at the shutdown deadline, dropping the runtime closes the connections still open.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
+    reason = "helpers outside #[test] functions (which clippy.toml already covers) fail the test this way"
 )]
 
 mod serve;
