@@ -49,6 +49,8 @@ pub struct TestSource {
     lookups: Mutex<Vec<String>>,
     /// Lookups that have read the store (and now wait at the gate, unless it is open).
     reads: AtomicUsize,
+    /// Writes started (waiting at `before_write`, or past it).
+    write_calls: AtomicUsize,
     /// Writes that have reached the store.
     writes: AtomicUsize,
     /// Where lookups wait after reading the store.
@@ -92,6 +94,7 @@ impl TestSource {
             store,
             lookups: Mutex::default(),
             reads: AtomicUsize::new(0),
+            write_calls: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
             gate,
             before_write: Gate::new(true),
@@ -120,6 +123,11 @@ impl TestSource {
     /// How many lookups have read the store.
     pub fn reads(&self) -> usize {
         self.reads.load(Ordering::SeqCst)
+    }
+
+    /// How many writes were started (some may still wait at `before_write`).
+    pub fn write_calls(&self) -> usize {
+        self.write_calls.load(Ordering::SeqCst)
     }
 
     /// How many writes have reached the store.
@@ -157,6 +165,7 @@ impl TestSource {
     }
 
     async fn write(&self, scope: Scope<'_>, to: Cutoff) -> Result<Cutoff, SourceError> {
+        self.write_calls.fetch_add(1, Ordering::SeqCst);
         self.before_write.pass().await;
         self.down()?;
         let stored = self.store.raise(scope, to).await;
