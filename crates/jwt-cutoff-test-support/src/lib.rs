@@ -10,10 +10,10 @@
 //!   [`pushed_logout`], and lookups known to be blocked inside it ([`Probe`], [`blocked_lookups`]).
 //! - [`link`]: a push channel the test can cut and restore ([`Link`]).
 //! - [`servers`]: skipping, or failing, when a test server (PostgreSQL, Redis) is missing.
-//! - feature `jwt`: [`tokens`] (test keys, hand-made tokens, HS256 issuer and validator fixtures)
-//!   and [`guarded`] (a tower service behind the layer that records what reached it).
-//! - feature `http`: [`client`] (HTTP/1 and HTTP/2 clients, answers read whole, raw TCP).
-//! - feature `grpc`: [`grpc`] (a tonic server on 127.0.0.1:0 and a channel to it).
+//! - feature `jwt`: `tokens` (test keys, hand-made tokens, HS256 issuer and validator fixtures)
+//!   and `guarded` (a tower service behind the layer that records what reached it).
+//! - feature `http`: `client` (HTTP/1 and HTTP/2 clients, answers read whole, raw TCP).
+//! - feature `grpc`: `grpc` (a tonic server on 127.0.0.1:0 and a channel to it).
 //!
 //! The cutoff side depends on `jwt-cutoff-store` only; the token side on `jwt-cutoff` without a
 //! crypto feature, so the crate under test chooses the backend.
