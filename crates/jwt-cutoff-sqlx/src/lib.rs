@@ -1,6 +1,6 @@
 //! SQL cutoff stores for [jwt-cutoff](https://docs.rs/jwt-cutoff) ([`jwt_cutoff_store`]), through [sqlx]: [`SqliteStore`] and [`PostgresStore`].
 //!
-//! Both implement the core's [`CutoffSource`](jwt_cutoff_store::CutoffSource), so a [`CutoffCache`] cache in
+//! Both implement the cutoff crate's [`CutoffSource`](jwt_cutoff_store::CutoffSource), so a [`CutoffCache`] in
 //! front of either one answers the layer's lookups and stores
 //! [`logout_all`](jwt_cutoff_store::CutoffCache::logout_all), [`refuse`](jwt_cutoff_store::CutoffCache::refuse) and
 //! [`logout_everyone`](jwt_cutoff_store::CutoffCache::logout_everyone) durably.

@@ -1,4 +1,4 @@
-//! The jwt-cutoff wiring: one cutoff store and one [`CutoffCache`] cache, the validators that the HTTP
+//! The jwt-cutoff wiring: one cutoff store and one [`CutoffCache`], the validators that the HTTP
 //! and gRPC guards share, and the issuer that mints token pairs.
 //!
 //! A token is only as good as its user: no row in `demo_users` means no access, so a token signed
