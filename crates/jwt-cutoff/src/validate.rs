@@ -834,7 +834,9 @@ mod tests {
         let tokens = validator.shared.tokens.as_ref().unwrap();
         let good = token("alice");
         let mut expired = validator.verify_uncached(&good).unwrap();
-        expired.verified.expires_at = Timestamp::now();
+        // A second ago, not `now()`: `Timestamp::now` may run a few microseconds ahead of the wall
+        // clock while other tests call it, and the cache reads the wall clock.
+        expired.verified.expires_at = Timestamp::now().saturating_sub(Duration::from_secs(1));
         assert!(!tokens.insert(&good, &expired));
         assert_eq!(tokens.len(), 0);
     }
