@@ -93,8 +93,9 @@ impl fmt::Debug for RedisStore {
 
 /// Configures a [`RedisStore`]; made by [`RedisStore::builder`].
 #[must_use]
+#[derive(Debug)]
 pub struct RedisStoreBuilder {
-    client: Client,
+    client: HiddenClient,
     prefix: String,
     channel: Option<String>,
     timeout: Duration,
@@ -102,15 +103,13 @@ pub struct RedisStoreBuilder {
     connection_config: Option<ConnectionManagerConfig>,
 }
 
-impl fmt::Debug for RedisStoreBuilder {
+/// The builder's client, shown by `Debug` only as being there: its connection info may hold a
+/// password, and its address is the operator's business, not the logs'.
+struct HiddenClient(Client);
+
+impl fmt::Debug for HiddenClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStoreBuilder")
-            .field("key_prefix", &self.prefix)
-            .field("channel", &self.channel)
-            .field("timeout", &self.timeout)
-            .field("heartbeat", &self.heartbeat)
-            .field("connection_config", &self.connection_config)
-            .finish_non_exhaustive()
+        f.write_str("Client { .. }")
     }
 }
 
@@ -240,7 +239,7 @@ impl RedisStoreBuilder {
                 raise_script: Script::new(RAISE_SCRIPT),
             }),
         };
-        (self.client, config, store)
+        (self.client.0, config, store)
     }
 }
 
@@ -256,7 +255,7 @@ impl RedisStore {
     /// Configures a store that talks to Redis through `client`.
     pub fn builder(client: Client) -> RedisStoreBuilder {
         RedisStoreBuilder {
-            client,
+            client: HiddenClient(client),
             prefix: DEFAULT_PREFIX.to_owned(),
             channel: None,
             timeout: DEFAULT_TIMEOUT,
@@ -424,6 +423,20 @@ mod tests {
     fn connecting_lazily_outside_a_runtime_is_an_error_not_a_panic() {
         let client = Client::open("redis://127.0.0.1:6379").unwrap();
         assert!(RedisStore::builder(client).connect_lazily().is_err());
+    }
+
+    #[tokio::test]
+    async fn debug_shows_the_settings_but_not_where_redis_is_or_its_password() {
+        let client = Client::open("redis://user:hunter2@redis.internal:6390/3").unwrap();
+        let builder = RedisStore::builder(client).key_prefix("shop:");
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("\"shop:\""), "{shown}");
+        let store = builder.connect_lazily().unwrap();
+        for shown in [shown, format!("{store:?}")] {
+            for secret in ["hunter2", "redis.internal", "6390"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl SqlStore<Postgres> {
     #[must_use]
     pub fn push_channel(&self) -> PostgresPushChannel {
         PostgresPushChannel {
-            options: self.pool().connect_options(),
+            options: ListenOptions(self.pool().connect_options()),
             channel: Arc::clone(self.announced_on()),
             heartbeat: HEARTBEAT,
         }
@@ -137,19 +137,21 @@ impl SqlStore<Postgres> {
 /// connection is lost, when it stays silent for a [heartbeat](Self::heartbeat) and then does not
 /// answer a ping within another one (a half-open connection), or when a notification on the
 /// channel does not decode. It never reconnects by itself, so no notification is lost unnoticed.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PostgresPushChannel {
-    options: Arc<PgConnectOptions>,
+    options: ListenOptions,
     channel: Arc<str>,
     heartbeat: Duration,
 }
 
-impl fmt::Debug for PostgresPushChannel {
+/// The options the `LISTEN` connection is made with, which `Debug` leaves out: sqlx's own `Debug`
+/// of them shows the database password.
+#[derive(Clone)]
+struct ListenOptions(Arc<PgConnectOptions>);
+
+impl fmt::Debug for ListenOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresPushChannel")
-            .field("channel", &self.channel)
-            .field("heartbeat", &self.heartbeat)
-            .finish_non_exhaustive()
+        f.write_str("PgConnectOptions { .. }")
     }
 }
 
@@ -172,7 +174,7 @@ impl PostgresPushChannel {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(self.heartbeat)
-            .connect_with(PgConnectOptions::clone(&self.options))
+            .connect_with(PgConnectOptions::clone(&self.options.0))
             .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         // Report a lost connection instead of quietly making a new one: notifications sent in
@@ -205,18 +207,11 @@ impl PushChannel for PostgresPushChannel {
 }
 
 /// One `LISTEN` connection of a [`PostgresPushChannel`].
+#[derive(Debug)]
 pub struct PostgresSubscription {
     listener: PgListener,
     channel: Arc<str>,
     heartbeat: Duration,
-}
-
-impl fmt::Debug for PostgresSubscription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresSubscription")
-            .field("channel", &self.channel)
-            .finish_non_exhaustive()
-    }
 }
 
 impl PostgresSubscription {
