@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff_store::{
-    BoxFuture, Cutoff, CutoffChange, CutoffSource, Scope, SourceError, Timestamp, check_subject,
+    Cutoff, CutoffChange, CutoffFuture, CutoffSource, Scope, SourceError, Timestamp, check_subject,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
@@ -310,7 +310,7 @@ impl RedisStore {
 /// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) are refused with an error before Redis is asked, in
 /// lookups and writes alike.
 impl CutoffSource for RedisStore {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
         Box::pin(async move {
             check_subject(subject)?;
             let mut connection = self.inner.connection.clone();
@@ -328,11 +328,7 @@ impl CutoffSource for RedisStore {
         })
     }
 
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(async move {
             if let Scope::Subject(subject) = scope {
                 check_subject(subject)?;

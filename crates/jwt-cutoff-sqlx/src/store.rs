@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use jwt_cutoff_store::{
-    BoxFuture, Cutoff, CutoffChange, CutoffSource, Scope, SourceError, Timestamp, check_subject,
+    Cutoff, CutoffChange, CutoffFuture, CutoffSource, Scope, SourceError, Timestamp, check_subject,
 };
 use sqlx::Pool;
 
@@ -365,7 +365,7 @@ impl<D: Dialect> SqlStore<D> {
 }
 
 impl<D: Dialect> CutoffSource for SqlStore<D> {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
         Box::pin(async move {
             check_subject(subject)?;
             let statement = &self.settings.statements.lookup;
@@ -376,11 +376,7 @@ impl<D: Dialect> CutoffSource for SqlStore<D> {
         })
     }
 
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(async move {
             let statements = &self.settings.statements;
             let (statement, subject) = match scope {

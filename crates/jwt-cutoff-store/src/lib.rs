@@ -49,5 +49,5 @@ pub use cache::{CutoffCache, CutoffCacheBuilder, PushTask};
 pub use cutoff::{Cutoff, MAX_SUBJECT_BYTES, TokenInstant, Verdict};
 pub use memory::{MemoryStore, MemorySubscription};
 pub use push::{CutoffChange, PushChannel, PushSubscription};
-pub use source::{BoxFuture, CutoffSource, Scope, SourceError, check_subject};
+pub use source::{BoxFuture, CutoffFuture, CutoffSource, Scope, SourceError, check_subject};
 pub use time::Timestamp;

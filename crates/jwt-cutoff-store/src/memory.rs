@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use crate::cutoff::Cutoff;
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
-use crate::source::{BoxFuture, CutoffSource, Scope, SourceError, check_subject};
+use crate::source::{BoxFuture, CutoffFuture, CutoffSource, Scope, SourceError, check_subject};
 
 /// Cutoffs kept in memory: the embedded default for a single process, and handy in tests.
 ///
@@ -91,7 +91,7 @@ impl MemoryStore {
 }
 
 impl CutoffSource for MemoryStore {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
         if let Err(error) = check_subject(subject) {
             return Box::pin(async { Err(error) });
         }
@@ -106,11 +106,7 @@ impl CutoffSource for MemoryStore {
         Box::pin(async move { Ok(cutoff) })
     }
 
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         if let Scope::Subject(subject) = scope
             && let Err(error) = check_subject(subject)
         {

@@ -11,6 +11,10 @@ use crate::cutoff::{Cutoff, MAX_SUBJECT_BYTES};
 /// A boxed future, as [`CutoffSource`] methods return them so the trait works as `dyn CutoffSource`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What [`CutoffSource::lookup`] and [`CutoffSource::raise`] return: the cutoff, or why the store
+/// could not give it.
+pub type CutoffFuture<'a> = BoxFuture<'a, Result<Cutoff, SourceError>>;
+
 /// Which cutoff a write raises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope<'a> {
@@ -33,13 +37,13 @@ pub enum Scope<'a> {
 /// need none of that themselves.
 ///
 /// ```
-/// use jwt_cutoff_store::{BoxFuture, Cutoff, CutoffSource, SourceError, Timestamp};
+/// use jwt_cutoff_store::{Cutoff, CutoffFuture, CutoffSource, Timestamp};
 ///
 /// /// Everyone logged out at one fixed instant (a toy, but a complete source).
 /// struct FixedCutoff(Timestamp);
 ///
 /// impl CutoffSource for FixedCutoff {
-///     fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+///     fn lookup<'a>(&'a self, _subject: &'a str) -> CutoffFuture<'a> {
 ///         Box::pin(async move { Ok(Cutoff::ValidFrom(self.0)) })
 ///     }
 /// }
@@ -47,17 +51,13 @@ pub enum Scope<'a> {
 pub trait CutoffSource: Send + Sync + 'static {
     /// The cutoff in force for `subject`: the latest of its own and of every wider one that applies
     /// to it (such as the [`Scope::Everyone`] cutoff). An error makes the request fail closed.
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>>;
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a>;
 
     /// Raises the cutoff of `scope` to at least `to`, never lowering it, and returns the cutoff now
     /// stored for that scope (which may be later than `to` if a racing writer got there first).
     ///
     /// The default refuses: the source is read-only.
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         let _ = (scope, to);
         Box::pin(async { Err(SourceError::new("this cutoff source is read-only")) })
     }
@@ -67,15 +67,11 @@ pub trait CutoffSource: Send + Sync + 'static {
 macro_rules! forward_through {
     ($($pointer:ident),+) => {$(
         impl<T: CutoffSource + ?Sized> CutoffSource for $pointer<T> {
-            fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+            fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
                 (**self).lookup(subject)
             }
 
-            fn raise<'a>(
-                &'a self,
-                scope: Scope<'a>,
-                to: Cutoff,
-            ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+            fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
                 (**self).raise(scope, to)
             }
         }

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures_util::FutureExt as _;
 use jwt_cutoff_store::conformance::{Check, Suite};
 use jwt_cutoff_store::{
-    BoxFuture, Cutoff, CutoffChange, CutoffSource, MemoryStore, PushChannel, PushSubscription,
-    Scope, SourceError, check_subject,
+    BoxFuture, Cutoff, CutoffChange, CutoffFuture, CutoffSource, MemoryStore, PushChannel,
+    PushSubscription, Scope, SourceError, check_subject,
 };
 use tokio::sync::broadcast;
 
@@ -227,7 +227,7 @@ impl Flawed {
 }
 
 impl CutoffSource for Flawed {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
         Box::pin(async move {
             if !self.has(Flaw::Unbounded) {
                 check_subject(subject)?;
@@ -245,11 +245,7 @@ impl CutoffSource for Flawed {
         })
     }
 
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(async move {
             self.checks_the_bound_first(scope)?;
             let key = self.key(scope);

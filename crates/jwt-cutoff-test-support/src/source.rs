@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jwt_cutoff_store::{BoxFuture, Cutoff, CutoffSource, MemoryStore, Scope, SourceError};
+use jwt_cutoff_store::{Cutoff, CutoffFuture, CutoffSource, MemoryStore, Scope, SourceError};
 use tokio::sync::watch;
 
 /// A gate the test opens and closes; whatever waits at it passes once it is open.
@@ -176,15 +176,11 @@ impl TestSource {
 }
 
 impl CutoffSource for TestSource {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
         Box::pin(self.read(subject))
     }
 
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(self.write(scope, to))
     }
 }
