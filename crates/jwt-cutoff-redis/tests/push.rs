@@ -13,13 +13,10 @@ mod support;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffCache, Reason, SigningKey, TokenIssuer, Validator, VerifyingKey,
-};
+use jwt_cutoff::{Cutoff, CutoffCache, Reason};
 use jwt_cutoff_redis::RedisStore;
-use support::{
-    Link, Proxy, address, clean_up, eventually, instance, redirect, redis, store, unique,
-};
+use jwt_cutoff_test_support::{eventually, following, hs_issuer, hs_validator, push_latency, sees};
+use support::{Link, Proxy, address, clean_up, instance, redirect, redis, store, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_instance_reaches_the_other_by_push() {
@@ -27,64 +24,28 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
     let prefix = unique("latency");
     let (store_a, store_b) = (store(&url, &prefix).await, store(&url, &prefix).await);
     let (a, b) = (instance(&store_a), instance(&store_b));
-    let _push_a = a.follow(store_a);
-    let _push_b = b.follow(store_b);
-    eventually("both follow", Duration::from_secs(10), async || {
-        a.push_connected() && b.push_connected()
-    })
-    .await;
+    let _push_a = following(&a, store_a).await;
+    let _push_b = following(&b, store_b).await;
 
-    const LOGOUTS: usize = 200;
-    // From logout_all returning on A (what the issue asks), and from calling it (which adds the
-    // write's own round trip: the message is published inside the write, so B often has it before
-    // A has its answer).
-    let (mut after_return, mut after_call) = (Vec::new(), Vec::new());
-    for round in 0..LOGOUTS {
-        let subject = format!("user-{round}");
-        // B caches "no cutoff" for ten minutes: only the push can change its answer.
-        assert_eq!(b.lookup(&subject).await.unwrap(), Cutoff::NoCutoff);
-        let called = Instant::now();
-        let at = a.logout_all(&subject).await.unwrap();
-        let returned = Instant::now();
-        loop {
-            if b.lookup(&subject).await.unwrap() == at {
-                break;
-            }
-            assert!(
-                returned.elapsed() < Duration::from_secs(10),
-                "B never saw the logout of {subject}"
-            );
-            tokio::task::yield_now().await;
-        }
-        let seen = Instant::now();
-        after_return.push(seen - returned);
-        after_call.push(seen - called);
-    }
-    let percentiles = |latencies: &mut Vec<Duration>| {
-        latencies.sort();
-        (
-            latencies[LOGOUTS / 2],
-            latencies[LOGOUTS * 99 / 100],
-            latencies[LOGOUTS - 1],
-        )
-    };
-    let (p50, p99, max) = percentiles(&mut after_return);
-    let (call_p50, call_p99, call_max) = percentiles(&mut after_call);
+    // B caches "no cutoff" for ten minutes: only the push can change its answer. The message is
+    // published inside the write, so B often has it before A has its answer.
+    let latency = push_latency(&a, &b, 200, Duration::from_secs(10)).await;
     let _ = writeln!(
         std::io::stderr(),
-        "redis push latency over {LOGOUTS} logouts, until a lookup on B shows the cutoff: \
-         from logout_all returning on A: p50 {p50:?}, p99 {p99:?}, max {max:?}; \
-         from calling it: p50 {call_p50:?}, p99 {call_p99:?}, max {call_max:?}"
+        "redis push latency over 200 logouts, until a lookup on B shows the cutoff: {latency}"
     );
     // The goal is p99 < 100 ms on loopback; only a generous bound is asserted, against flakiness.
+    let p99 = latency.after_return.p99;
     assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
 
-    // The other way round, and the global cutoff.
+    // The other way round, and the global cutoff: later than user-0's own, so it is what A reads.
     let at = b.logout_everyone().await.unwrap();
-    eventually(
+    sees(
         "A sees the global logout",
         Duration::from_secs(5),
-        async || a.lookup("user-0").await.unwrap() >= at,
+        &a,
+        "user-0",
+        at,
     )
     .await;
     clean_up(&url, &prefix).await;
@@ -104,21 +65,9 @@ async fn an_instance_cut_off_from_redis_fails_closed_then_recovers_on_its_own() 
         .await
         .unwrap();
     let b = instance(&store_b);
-    let _push_b = b.follow(store_b);
-    eventually("B follows", Duration::from_secs(10), async || {
-        b.push_connected()
-    })
-    .await;
+    let _push_b = following(&b, store_b).await;
 
-    let secret = b"an access secret of at least 32 bytes";
-    let validator_b = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(secret).unwrap())
-        .build(b.clone())
-        .unwrap();
-    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap())
-        .build()
-        .unwrap();
+    let (issuer, validator_b) = (hs_issuer(), hs_validator(b.clone()));
     let alice_before = issuer.issue_access("alice", &()).unwrap().token;
     assert!(validator_b.validate(&alice_before).await.is_ok()); // now cached at B for minutes
     assert_eq!(b.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
@@ -166,10 +115,12 @@ async fn an_instance_cut_off_from_redis_fails_closed_then_recovers_on_its_own() 
     // And pushes flow again: a change B has cached for minutes reaches it.
     assert_eq!(b.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
     let carol = a.logout_all("carol").await.unwrap();
-    eventually(
+    sees(
         "B sees a pushed change after the outage",
         Duration::from_secs(5),
-        async || b.lookup("carol").await.unwrap() == carol,
+        &b,
+        "carol",
+        carol,
     )
     .await;
     clean_up(&url, &prefix).await;
@@ -188,11 +139,7 @@ async fn a_silent_push_connection_is_found_out_by_the_heartbeat() {
         .await
         .unwrap();
     let b: CutoffCache = instance(&store);
-    let _push = b.follow(store);
-    eventually("B follows", Duration::from_secs(10), async || {
-        b.push_connected()
-    })
-    .await;
+    let _push = following(&b, store).await;
     assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
 
     // The connections stay open but nothing comes back, as in a silent network partition: without

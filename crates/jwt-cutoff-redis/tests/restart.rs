@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use jwt_cutoff::{Cutoff, CutoffSource, Scope, Timestamp};
 use jwt_cutoff_redis::RedisStore;
-use support::{Server, TempDir, eventually, instance, redis_server_installed, unique};
+use jwt_cutoff_test_support::{eventually, following, sees};
+use support::{Server, TempDir, instance, redis_server_installed, unique};
 
 const NO_PERSISTENCE: &[&str] = &["--save", "", "--appendonly", "no"];
 const EVERY_WRITE_PERSISTED: &[&str] = &[
@@ -49,16 +50,16 @@ async fn a_killed_server_fails_closed_and_is_followed_again_after_its_restart() 
         store_on(&server, &prefix).await,
     );
     let (a, b) = (instance(&store_a), instance(&store_b));
-    let _push_a = a.follow(store_a.clone());
-    let _push_b = b.follow(store_b.clone());
-    eventually("both follow", Duration::from_secs(10), async || {
-        a.push_connected() && b.push_connected()
-    })
-    .await;
+    let _push_a = following(&a, store_a.clone()).await;
+    let _push_b = following(&b, store_b.clone()).await;
     let before = a.logout_all("alice").await.unwrap();
-    eventually("B sees the logout", Duration::from_secs(5), async || {
-        b.lookup("alice").await.unwrap() == before
-    })
+    sees(
+        "B sees the logout",
+        Duration::from_secs(5),
+        &b,
+        "alice",
+        before,
+    )
     .await;
 
     server.kill().await;
@@ -85,12 +86,39 @@ async fn a_killed_server_fails_closed_and_is_followed_again_after_its_restart() 
     .await;
     assert_eq!(b.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
     let carol = a.logout_all("carol").await.unwrap();
-    eventually(
+    sees(
         "B sees a pushed logout after the restart",
         Duration::from_secs(5),
-        async || b.lookup("carol").await.unwrap() == carol,
+        &b,
+        "carol",
+        carol,
     )
     .await;
+}
+
+/// Writes a cutoff for alice and refuses mallory on a fresh server started with `args`, kills it
+/// with SIGKILL, restarts it, and returns what the same store then reads for both.
+async fn after_kill_minus_nine(test: &str, args: &[&str], cutoff: Cutoff) -> (Cutoff, Cutoff) {
+    let dir = TempDir::new(test);
+    let mut server = Server::start(&dir.0, args).await;
+    let store = store_on(&server, &unique(test)).await;
+    store.raise(Scope::Subject("alice"), cutoff).await.unwrap();
+    store
+        .raise(Scope::Subject("mallory"), Cutoff::Refused)
+        .await
+        .unwrap();
+    server.kill().await;
+    server.restart().await;
+    eventually(
+        "the store answers again",
+        Duration::from_secs(20),
+        async || store.lookup("alice").await.is_ok(),
+    )
+    .await;
+    (
+        store.lookup("alice").await.unwrap(),
+        store.lookup("mallory").await.unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -101,44 +129,15 @@ async fn a_cutoff_survives_kill_minus_nine_only_with_every_write_persisted() {
     let cutoff = Cutoff::ValidFrom(Timestamp::now());
 
     // appendonly yes + appendfsync always: the write is on disk before the script returns.
-    let dir = TempDir::new("durable");
-    let mut server = Server::start(&dir.0, EVERY_WRITE_PERSISTED).await;
-    let store = store_on(&server, &unique("durable")).await;
-    store.raise(Scope::Subject("alice"), cutoff).await.unwrap();
-    store
-        .raise(Scope::Subject("mallory"), Cutoff::Refused)
-        .await
-        .unwrap();
-    server.kill().await;
-    server.restart().await;
-    eventually(
-        "the store answers again",
-        Duration::from_secs(20),
-        async || store.lookup("alice").await.is_ok(),
-    )
-    .await;
-    assert_eq!(store.lookup("alice").await.unwrap(), cutoff);
-    assert_eq!(store.lookup("mallory").await.unwrap(), Cutoff::Refused);
-    drop(server);
+    assert_eq!(
+        after_kill_minus_nine("durable", EVERY_WRITE_PERSISTED, cutoff).await,
+        (cutoff, Cutoff::Refused)
+    );
 
     // Without persistence the same kill forgets both: alice's revoked tokens, and every token of
     // the deleted mallory, would pass again. This is why the crate docs insist on the settings.
-    let dir = TempDir::new("volatile");
-    let mut server = Server::start(&dir.0, NO_PERSISTENCE).await;
-    let store = store_on(&server, &unique("durable")).await;
-    store.raise(Scope::Subject("alice"), cutoff).await.unwrap();
-    store
-        .raise(Scope::Subject("mallory"), Cutoff::Refused)
-        .await
-        .unwrap();
-    server.kill().await;
-    server.restart().await;
-    eventually(
-        "the store answers again",
-        Duration::from_secs(20),
-        async || store.lookup("alice").await.is_ok(),
-    )
-    .await;
-    assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
-    assert_eq!(store.lookup("mallory").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        after_kill_minus_nine("volatile", NO_PERSISTENCE, cutoff).await,
+        (Cutoff::NoCutoff, Cutoff::NoCutoff)
+    );
 }

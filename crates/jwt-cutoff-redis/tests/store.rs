@@ -15,11 +15,12 @@ mod support;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffCache, CutoffChange, CutoffSource, PushChannel, PushSubscription,
-    Reason, Scope, SigningKey, Timestamp, TokenIssuer, Validator, VerifyingKey,
+    Cutoff, CutoffCache, CutoffChange, CutoffSource, PushChannel, PushSubscription, Scope,
+    Timestamp,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_store::conformance::{self, Suite};
+use jwt_cutoff_test_support::check_logout_round_trip;
 use support::{clean_up, raw, redis, store, unique};
 
 fn at(micros: i64) -> Cutoff {
@@ -146,16 +147,7 @@ async fn nothing_is_written_for_a_subject_over_the_bound() {
     let Some(url) = redis().await else { return };
     let prefix = unique("bound");
     let store = store(&url, &prefix).await;
-    for subject in conformance::too_long_subjects() {
-        let error = store
-            .raise(Scope::Subject(&subject), Cutoff::Refused)
-            .await
-            .unwrap_err();
-        assert!(
-            conformance::is_subject_bound_error(&error),
-            "{} bytes: {error}",
-            subject.len()
-        );
+    for subject in conformance::raise_too_long_subjects(&store).await {
         assert_eq!(get(&url, store.key(Scope::Subject(&subject))).await, None);
     }
     clean_up(&url, &prefix).await;
@@ -242,46 +234,11 @@ async fn an_unreachable_server_fails_closed() {
 async fn a_token_is_accepted_until_its_subject_logs_out_everywhere() {
     let Some(url) = redis().await else { return };
     let prefix = unique("validator");
-    let secret = b"an access secret of at least 32 bytes";
-    let cutoffs = CutoffCache::new(store(&url, &prefix).await);
-    let validator = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(secret).unwrap())
-        .build(cutoffs.clone())
-        .unwrap();
-    let issuer = TokenIssuer::builder(SigningKey::hmac(secret, Algorithm::HS256).unwrap())
-        .build()
-        .unwrap();
-
-    let before = issuer.issue_access("alice", &()).unwrap().token;
-    assert_eq!(
-        validator.validate(&before).await.unwrap().subject(),
-        "alice"
-    );
-    cutoffs.logout_all("alice").await.unwrap();
-    assert_eq!(
-        validator.validate(&before).await.unwrap_err().reason(),
-        Reason::Revoked
-    );
-    let after = issuer.issue_access("alice", &()).unwrap().token;
-    assert!(validator.validate(&after).await.is_ok());
-
     // A second instance, with a cache of its own, reads the same answer from Redis.
-    let other = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(secret).unwrap())
-        .build(CutoffCache::new(store(&url, &prefix).await))
-        .unwrap();
-    assert_eq!(
-        other.validate(&before).await.unwrap_err().reason(),
-        Reason::Revoked
-    );
-    assert!(other.validate(&after).await.is_ok());
-
-    cutoffs.refuse("alice").await.unwrap();
-    assert_eq!(
-        validator.validate(&after).await.unwrap_err().reason(),
-        Reason::SubjectRefused
-    );
+    check_logout_round_trip(
+        &CutoffCache::new(store(&url, &prefix).await),
+        CutoffCache::new(store(&url, &prefix).await),
+    )
+    .await;
     clean_up(&url, &prefix).await;
 }

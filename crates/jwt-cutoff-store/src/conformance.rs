@@ -883,6 +883,27 @@ pub fn too_long_subjects() -> Vec<String> {
     ]
 }
 
+/// Raises each of [`too_long_subjects`] to [`Cutoff::Refused`] on `store`, which must refuse every
+/// one with the bound's error, and returns them: for a store's own tests, which then look in the
+/// store itself that nothing was written for them.
+pub async fn raise_too_long_subjects<S: CutoffSource>(store: &S) -> Vec<String> {
+    let subjects = too_long_subjects();
+    for subject in &subjects {
+        match store.raise(Scope::Subject(subject), Cutoff::Refused).await {
+            Ok(stored) => panic!(
+                "a subject of {} bytes was raised and {stored} stored: it must be refused",
+                subject.len()
+            ),
+            Err(error) => assert!(
+                is_subject_bound_error(&error),
+                "{} bytes: {error}",
+                subject.len()
+            ),
+        }
+    }
+    subjects
+}
+
 /// Whether `error` is the one [`check_subject`](crate::check_subject) makes for a subject over the bound (rather than,
 /// say, a database error): its message names the bound.
 #[must_use]

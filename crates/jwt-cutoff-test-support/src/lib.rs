@@ -9,9 +9,12 @@
 //! - [`cutoffs`]: driving the cache: [`patient_cache`], [`store_with`], [`logged_out_at`],
 //!   [`pushed_logout`], and lookups known to be blocked inside it ([`Probe`], [`blocked_lookups`]).
 //! - [`link`]: a push channel the test can cut and restore ([`Link`]).
-//! - [`servers`]: skipping, or failing, when a test server (PostgreSQL, Redis) is missing.
-//! - feature `jwt`: `tokens` (test keys, hand-made tokens, HS256 issuer and validator fixtures)
-//!   and `guarded` (a tower service behind the layer that records what reached it).
+//! - [`push`]: caches following a push channel ([`following`]), waiting until a change reaches one
+//!   ([`sees`]), and how long changes take to arrive ([`push_latency`]).
+//! - [`servers`]: skipping, or failing, when a test server (PostgreSQL, Redis) is missing, and
+//!   names no other test uses ([`unique_id`]).
+//! - feature `jwt`: `tokens` (test keys, hand-made tokens, HS256 issuer and validator fixtures,
+//!   and the logout round trip every store's tests check) and `guarded` (a tower service behind the layer that records what reached it).
 //! - feature `http`: `client` (HTTP/1 and HTTP/2 clients, answers read whole, raw TCP).
 //! - feature `grpc`: `grpc` (a tonic server on 127.0.0.1:0 and a channel to it).
 //!
@@ -28,6 +31,7 @@
 
 pub mod cutoffs;
 pub mod link;
+pub mod push;
 pub mod servers;
 pub mod source;
 pub mod wait;
@@ -47,7 +51,8 @@ pub use cutoffs::{
     pushed_logout, spawn_blocked, spawn_lookup, store_with,
 };
 pub use link::Link;
-pub use servers::{servers_required, skip};
+pub use push::{Percentiles, PushLatency, following, push_latency, sees};
+pub use servers::{servers_required, skip, unique_id};
 pub use source::{Gate, TestSource};
 pub use wait::{
     PATIENCE, at_secs, eventually, millis, now_micros, now_secs, precise, wait_until, within,

@@ -233,6 +233,38 @@ pub fn issuer_for(key: SigningKey) -> TokenIssuer {
     TokenIssuer::builder(key).build().expect("issuer")
 }
 
+/// What a store must do for the validator, through two instances over it: `alice`'s token passes
+/// until she logs out everywhere on `cutoffs`, and one issued afterwards passes; `other`, a second
+/// instance over the same store whose cache is still cold, reads the same from the store; once she
+/// is refused on `cutoffs`, her newer token no longer passes there either.
+pub async fn check_logout_round_trip(cutoffs: &CutoffCache, other: CutoffCache) {
+    let (issuer, validator) = (hs_issuer(), hs_validator(cutoffs.clone()));
+    let before = issuer.issue_access("alice", &()).expect("issue").token;
+    let accepted = validator
+        .validate(&before)
+        .await
+        .expect("before the logout");
+    assert_eq!(accepted.subject(), "alice");
+    cutoffs.logout_all("alice").await.expect("logout_all");
+    assert_eq!(reason_of(&validator, &before).await, Some(Reason::Revoked));
+    let after = issuer.issue_access("alice", &()).expect("issue").token;
+    assert_eq!(reason_of(&validator, &after).await, None, "issued after");
+
+    let other = hs_validator(other);
+    assert_eq!(
+        reason_of(&other, &before).await,
+        Some(Reason::Revoked),
+        "the other instance reads the logout from the store"
+    );
+    assert_eq!(reason_of(&other, &after).await, None, "issued after");
+
+    cutoffs.refuse("alice").await.expect("refuse");
+    assert_eq!(
+        reason_of(&validator, &after).await,
+        Some(Reason::SubjectRefused)
+    );
+}
+
 /// Why `validator` refuses `token`, or `None` if it accepts it.
 pub async fn reason_of<C>(validator: &Validator<C>, token: &str) -> Option<Reason>
 where

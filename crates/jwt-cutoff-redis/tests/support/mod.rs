@@ -1,16 +1,16 @@
-//! Shared by the test files: where Redis is, skipping when it is not there, unique names, a cuttable
-//! TCP proxy and Redis servers the tests start themselves.
+//! Shared by the Redis test files: where Redis is (skipping through the test-support crate when it
+//! is not there), unique key prefixes, a cuttable TCP proxy and Redis servers the tests start
+//! themselves.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jwt_cutoff::CutoffCache;
 use jwt_cutoff_redis::RedisStore;
+use jwt_cutoff_test_support::{eventually, skip, unique_id};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -21,21 +21,6 @@ pub const MINUTES: Duration = Duration::from_secs(600);
 pub fn redis_url() -> String {
     std::env::var("JWT_CUTOFF_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn servers_required() -> bool {
-    std::env::var("JWT_CUTOFF_REQUIRE_SERVERS").is_ok_and(|value| value == "1")
-}
-
-/// Says the test is skipped, where `cargo test` shows it even for a passing test; or fails it when
-/// `JWT_CUTOFF_REQUIRE_SERVERS=1`.
-pub fn skip(why: &str) {
-    assert!(
-        !servers_required(),
-        "{why} (JWT_CUTOFF_REQUIRE_SERVERS=1 makes this a failure)"
-    );
-    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
 /// The test Redis URL if a server answers there; otherwise skips (see [`skip`]) and gives `None`.
@@ -69,16 +54,7 @@ async fn ping(url: &str) -> bool {
 
 /// A name no other test (or run) uses, for key prefixes and channels.
 pub fn unique(test: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "jwt-cutoff-test:{test}:{}-{nanos}-{}:",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("jwt-cutoff-test:{test}:{}:", unique_id())
 }
 
 /// A store on `url` with its own key prefix (and so its own channel).
@@ -122,15 +98,6 @@ pub fn instance(store: &RedisStore) -> CutoffCache {
         .time_to_live(MINUTES)
         .time_to_live_with_push(MINUTES)
         .build()
-}
-
-/// Polls `check` until it holds, failing the test after `within`.
-pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Host and port of a `redis://` URL.
