@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use jwt_cutoff::{Cutoff, CutoffCache, PushTask, Reason, Validator};
 use jwt_cutoff_sqlx::PostgresStore;
+use jwt_cutoff_test_support::{
+    eventually, following, hs_issuer, hs_validator, logout_reaches, reason_of,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -131,12 +134,8 @@ impl Setup {
             .time_to_live_with_push(MINUTES)
             .store_timeout(Duration::from_millis(500))
             .build();
-        let push_a = a.follow(store_a.push_channel());
-        let push_b = b.follow(store_b.push_channel().heartbeat(heartbeat));
-        common::eventually("both follow", Duration::from_secs(10), async || {
-            a.push_connected() && b.push_connected()
-        })
-        .await;
+        let push_a = following(&a, store_a.push_channel()).await;
+        let push_b = following(&b, store_b.push_channel().heartbeat(heartbeat)).await;
         Some(Self {
             schema,
             proxy,
@@ -146,6 +145,25 @@ impl Setup {
             store_b,
             _push: (push_a, push_b),
         })
+    }
+
+    /// Caches the victim's token on B, breaks B's link to the server as `link` says, waits until B
+    /// notices (`notices` names how), and checks that B then fails closed. Returns B's validator
+    /// and the victim's token, for the recovery.
+    async fn break_link(&self, link: Link, notices: &str) -> (Validator, String) {
+        let validator_b = hs_validator(self.b.clone());
+        let victim_token = hs_issuer().issue_access("victim", &()).unwrap().token;
+        assert!(
+            validator_b.validate(&victim_token).await.is_ok(),
+            "cached on B"
+        );
+        self.proxy.set(link);
+        eventually(notices, Duration::from_secs(5), async || {
+            !self.b.push_connected()
+        })
+        .await;
+        check_fails_closed(self, &validator_b, &victim_token).await;
+        (validator_b, victim_token)
     }
 
     async fn finish(self) {
@@ -160,7 +178,7 @@ impl Setup {
 /// B's view while it cannot reach the server: a logout made through A meanwhile is not accepted
 /// (the answer is the fail-closed one), and neither is any uncached subject's token.
 async fn check_fails_closed(setup: &Setup, validator_b: &Validator, victim_token: &str) {
-    let issuer = common::issuer();
+    let issuer = hs_issuer();
     let (a, b) = (&setup.a, &setup.b);
     let stranger = issuer.issue_access("stranger", &()).unwrap().token;
     let rejection = validator_b.validate(&stranger).await.unwrap_err();
@@ -180,38 +198,26 @@ async fn check_fails_closed(setup: &Setup, validator_b: &Validator, victim_token
 /// After the link is back, B reconnects by itself, has caught up, and follows pushes again.
 async fn check_recovers(setup: &Setup, validator_b: &Validator, victim_token: &str) {
     let (a, b) = (&setup.a, &setup.b);
-    common::eventually("B reconnects", Duration::from_secs(15), async || {
+    eventually("B reconnects", Duration::from_secs(15), async || {
         b.push_connected()
     })
     .await;
     let victim = setup.a.lookup("victim").await.unwrap();
     assert!(matches!(victim, Cutoff::ValidFrom(_)));
-    common::eventually("B catches up", Duration::from_secs(5), async || {
+    eventually("B catches up", Duration::from_secs(5), async || {
         b.lookup("victim")
             .await
             .is_ok_and(|cutoff| cutoff == victim)
     })
     .await;
     assert_eq!(
-        validator_b
-            .validate(victim_token)
-            .await
-            .unwrap_err()
-            .reason(),
-        Reason::Revoked
+        reason_of(validator_b, victim_token).await,
+        Some(Reason::Revoked)
     );
-    let stranger = common::issuer()
-        .issue_access("stranger", &())
-        .unwrap()
-        .token;
+    let stranger = hs_issuer().issue_access("stranger", &()).unwrap().token;
     assert!(validator_b.validate(&stranger).await.is_ok());
 
-    assert_eq!(b.lookup("later").await.unwrap(), Cutoff::NoCutoff);
-    let later = a.logout_all("later").await.unwrap();
-    common::eventually("B sees a new push", Duration::from_secs(5), async || {
-        b.lookup("later").await.unwrap() == later
-    })
-    .await;
+    logout_reaches(a, b, "later").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,19 +225,7 @@ async fn a_cut_link_fails_closed_and_recovers_by_itself() {
     let Some(setup) = Setup::new("outage_cut", Duration::from_secs(10)).await else {
         return;
     };
-    let validator_b = common::validator(&setup.b);
-    let victim_token = common::issuer().issue_access("victim", &()).unwrap().token;
-    assert!(
-        validator_b.validate(&victim_token).await.is_ok(),
-        "cached on B"
-    );
-
-    setup.proxy.set(Link::Cut);
-    common::eventually("B notices the cut", Duration::from_secs(5), async || {
-        !setup.b.push_connected()
-    })
-    .await;
-    check_fails_closed(&setup, &validator_b, &victim_token).await;
+    let (validator_b, victim_token) = setup.break_link(Link::Cut, "B notices the cut").await;
     // Long enough for a few failed reconnects, so the backoff has grown.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!setup.b.push_connected());
@@ -246,22 +240,10 @@ async fn a_frozen_link_is_noticed_by_the_heartbeat_and_recovers() {
     let Some(setup) = Setup::new("outage_frozen", Duration::from_millis(300)).await else {
         return;
     };
-    let validator_b = common::validator(&setup.b);
-    let victim_token = common::issuer().issue_access("victim", &()).unwrap().token;
-    assert!(
-        validator_b.validate(&victim_token).await.is_ok(),
-        "cached on B"
-    );
-
     // No error reaches B: only the heartbeat's unanswered ping reveals the dead link.
-    setup.proxy.set(Link::Frozen);
-    common::eventually(
-        "B notices the silence",
-        Duration::from_secs(5),
-        async || !setup.b.push_connected(),
-    )
-    .await;
-    check_fails_closed(&setup, &validator_b, &victim_token).await;
+    let (validator_b, victim_token) = setup
+        .break_link(Link::Frozen, "B notices the silence")
+        .await;
 
     setup.proxy.set(Link::Open);
     check_recovers(&setup, &validator_b, &victim_token).await;

@@ -14,14 +14,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jwt_cutoff::{
     Cutoff, CutoffCache, CutoffChange, CutoffSource, PushChannel, PushSubscription, Reason, Scope,
     Timestamp,
 };
-use jwt_cutoff_sqlx::{Error, PostgresStore};
+use jwt_cutoff_sqlx::PostgresStore;
 use jwt_cutoff_store::conformance::{self, Suite};
+use jwt_cutoff_test_support::{
+    check_logout_round_trip, eventually, following, hs_issuer, hs_validator, push_latency, sees,
+};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPoolOptions;
 
@@ -152,17 +155,7 @@ async fn nothing_is_written_for_a_subject_over_the_bound() {
         return;
     };
     let store = store(&schema).await;
-    for subject in conformance::too_long_subjects() {
-        let error = store
-            .raise(Scope::Subject(&subject), Cutoff::Refused)
-            .await
-            .unwrap_err();
-        assert!(
-            conformance::is_subject_bound_error(&error),
-            "{} bytes: {error}",
-            subject.len()
-        );
-    }
+    conformance::raise_too_long_subjects(&store).await;
     let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT count(*) FROM {}",
         schema.table()
@@ -211,15 +204,11 @@ async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
         ("users", "\"id\"", "known subjects column"),
         ("users", "a.id", "known subjects column"),
     ] {
-        let error = PostgresStore::builder()
+        let made = PostgresStore::builder()
             .known_subjects(table, column)
             .connect(&schema.url)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, Error::InvalidName { what: found, .. } if found == what),
-            "{table}.{column}: {error}"
-        );
+            .await;
+        common::assert_bad_name(made, what, &format!("{table}.{column}"));
     }
 
     store.pool().close().await;
@@ -232,32 +221,18 @@ async fn names_are_checked_and_the_schema_is_created_once() {
         return;
     };
     for bad in ["", "1x", "a-b", "a;b", "x\"y", "a.b.c", ".t", "s."] {
-        let error = PostgresStore::builder()
+        let made = PostgresStore::builder()
             .table(bad)
             .connect(&schema.url)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, Error::InvalidName { what: "table", .. }),
-            "{bad}: {error}"
-        );
+            .await;
+        common::assert_bad_name(made, "table", bad);
     }
     for bad in ["", "a b", "a\"b", "a..b", &"c".repeat(64)] {
-        let error = PostgresStore::builder()
+        let made = PostgresStore::builder()
             .channel(bad)
             .connect(&schema.url)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                Error::InvalidName {
-                    what: "channel",
-                    ..
-                }
-            ),
-            "{bad}: {error}"
-        );
+            .await;
+        common::assert_bad_name(made, "channel", bad);
     }
 
     // Ten instances starting at once all create-if-missing the same tables.
@@ -420,20 +395,15 @@ async fn a_logout_through_one_instance_reaches_the_other_by_push() {
     // Two instances: two stores (two pools), two caches, each following the channel.
     let (store_a, store_b) = (store(&schema).await, store(&schema).await);
     let (a, b) = (instance(&store_a), instance(&store_b));
-    let _push_a = a.follow(store_a.push_channel());
-    let _push_b = b.follow(store_b.push_channel());
-    common::eventually("both follow", Duration::from_secs(10), async || {
-        a.push_connected() && b.push_connected()
-    })
-    .await;
+    let _push_a = following(&a, store_a.push_channel()).await;
+    let _push_b = following(&b, store_b.push_channel()).await;
 
     // Through the layer's validator: accepted on B, logged out on A, refused on B.
-    let issuer = common::issuer();
-    let validator_b = common::validator(&b);
+    let (issuer, validator_b) = (hs_issuer(), hs_validator(b.clone()));
     let token = issuer.issue_access("alice", &()).unwrap().token;
     assert!(validator_b.validate(&token).await.is_ok(), "cached on B");
     let at_alice = a.logout_all("alice").await.unwrap();
-    common::eventually("B refuses alice", Duration::from_secs(5), async || {
+    eventually("B refuses alice", Duration::from_secs(5), async || {
         validator_b
             .validate(&token)
             .await
@@ -444,49 +414,15 @@ async fn a_logout_through_one_instance_reaches_the_other_by_push() {
 
     // Latency over 200 logouts: from A's logout_all returning to B's cache showing it (the figure
     // asked for), and from the call starting (which includes the write and its commit).
-    let (mut after_return, mut after_call) = (Vec::new(), Vec::new());
-    for round in 0..200 {
-        let subject = format!("user-{round}");
-        assert_eq!(b.lookup(&subject).await.unwrap(), Cutoff::NoCutoff);
-        let called = Instant::now();
-        let cutoff = a.logout_all(&subject).await.unwrap();
-        let returned = Instant::now();
-        loop {
-            if b.lookup(&subject).await.unwrap() == cutoff {
-                break;
-            }
-            assert!(
-                returned.elapsed() < Duration::from_secs(5),
-                "round {round}: B did not see the logout within 5 s"
-            );
-            tokio::task::yield_now().await;
-        }
-        after_return.push(returned.elapsed());
-        after_call.push(called.elapsed());
-    }
-    let percentiles = |latencies: &mut Vec<Duration>| {
-        latencies.sort();
-        let at = |percent: usize| latencies[(latencies.len() * percent).div_ceil(100) - 1];
-        (at(50), at(99), at(100))
-    };
-    let (p50, p99, max) = percentiles(&mut after_return);
-    let (call_p50, call_p99, call_max) = percentiles(&mut after_call);
-    eprintln!(
-        "PostgreSQL push latency over 200 logouts, from logout_all returning to B seeing it: \
-         p50 {p50:?}, p99 {p99:?}, max {max:?}; from the call starting: p50 {call_p50:?}, \
-         p99 {call_p99:?}, max {call_max:?}"
-    );
+    let latency = push_latency(&a, &b, 200, Duration::from_secs(5)).await;
+    eprintln!("PostgreSQL push latency over 200 logouts, until B sees it: {latency}");
+    let p99 = latency.after_return.p99;
     assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
 
     // Everyone, from B to A.
     assert_eq!(a.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
     let everyone = b.logout_everyone().await.unwrap();
-    common::eventually(
-        "A sees the global logout",
-        Duration::from_secs(5),
-        async || a.lookup("carol").await.unwrap() == everyone,
-    )
-    .await;
+    sees("A sees the global logout", &a, "carol", everyone).await;
 
     // Refused, from A to B.
     assert!(
@@ -497,7 +433,7 @@ async fn a_logout_through_one_instance_reaches_the_other_by_push() {
     );
     a.refuse("dave").await.unwrap();
     let fresh = issuer.issue_access("dave", &()).unwrap().token;
-    common::eventually("B refuses dave", Duration::from_secs(5), async || {
+    eventually("B refuses dave", Duration::from_secs(5), async || {
         validator_b
             .validate(&fresh)
             .await
@@ -517,33 +453,13 @@ async fn a_validator_accepts_then_refuses_after_logout_all() {
         return;
     };
     let store = store(&schema).await;
-    let cutoffs = CutoffCache::new(store.clone());
-    let (issuer, validator) = (common::issuer(), common::validator(&cutoffs));
-    let before = issuer.issue_access("alice", &()).unwrap().token;
-    assert_eq!(
-        validator.validate(&before).await.unwrap().subject(),
-        "alice"
-    );
-    cutoffs.logout_all("alice").await.unwrap();
-    assert_eq!(
-        validator.validate(&before).await.unwrap_err().reason(),
-        Reason::Revoked
-    );
-    let after = issuer.issue_access("alice", &()).unwrap().token;
-    assert!(validator.validate(&after).await.is_ok());
     // A second instance, cold, reads it from the database.
     let other = PostgresStore::builder()
         .table(schema.table())
         .pool(store.pool().clone())
         .await
         .unwrap();
-    let other = CutoffCache::new(other);
-    let validator = common::validator(&other);
-    assert_eq!(
-        validator.validate(&before).await.unwrap_err().reason(),
-        Reason::Revoked
-    );
-    assert!(validator.validate(&after).await.is_ok());
+    check_logout_round_trip(&CutoffCache::new(store.clone()), CutoffCache::new(other)).await;
 
     store.pool().close().await;
     schema.drop_schema().await;

@@ -14,9 +14,10 @@ mod common;
 
 use std::path::Path;
 
-use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, Reason, Scope, Timestamp};
-use jwt_cutoff_sqlx::{Error, SqliteStore};
+use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, Scope, Timestamp};
+use jwt_cutoff_sqlx::SqliteStore;
 use jwt_cutoff_store::conformance::{self, Suite};
+use jwt_cutoff_test_support::check_logout_round_trip;
 use tempfile::TempDir;
 
 fn url(path: &Path) -> String {
@@ -166,17 +167,7 @@ async fn a_subject_with_nul_is_its_own() {
 #[tokio::test]
 async fn nothing_is_written_for_a_subject_over_the_bound() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    for subject in conformance::too_long_subjects() {
-        let error = store
-            .raise(Scope::Subject(&subject), Cutoff::Refused)
-            .await
-            .unwrap_err();
-        assert!(
-            conformance::is_subject_bound_error(&error),
-            "{} bytes: {error}",
-            subject.len()
-        );
-    }
+    conformance::raise_too_long_subjects(&store).await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM jwt_cutoffs")
         .fetch_one(store.pool())
         .await
@@ -187,15 +178,11 @@ async fn nothing_is_written_for_a_subject_over_the_bound() {
 #[tokio::test]
 async fn table_names_are_checked_and_configurable() {
     for bad in ["", "1x", "a-b", "a;b", "x\"y", "main.jwt_cutoffs"] {
-        let error = SqliteStore::builder()
+        let made = SqliteStore::builder()
             .table(bad)
             .connect("sqlite::memory:")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, Error::InvalidName { what: "table", .. }),
-            "{bad}: {error}"
-        );
+            .await;
+        common::assert_bad_name(made, "table", bad);
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -281,40 +268,22 @@ async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
         ("users", "\"id\"", "known subjects column"),
         ("users", "", "known subjects column"),
     ] {
-        let error = SqliteStore::builder()
+        let made = SqliteStore::builder()
             .known_subjects(table, column)
             .connect("sqlite::memory:")
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, Error::InvalidName { what: found, .. } if found == what),
-            "{table}.{column}: {error}"
-        );
+            .await;
+        common::assert_bad_name(made, what, &format!("{table}.{column}"));
     }
 }
 
 #[tokio::test]
 async fn a_validator_accepts_then_refuses_after_logout_all() {
     let dir = tempfile::tempdir().unwrap();
-    let cutoffs = CutoffCache::new(
-        SqliteStore::connect(&url(&dir.path().join("cutoffs.db")))
-            .await
-            .unwrap(),
-    );
-    let (issuer, validator) = (common::issuer(), common::validator(&cutoffs));
-
-    let before = issuer.issue_access("alice", &()).unwrap().token;
-    assert_eq!(
-        validator.validate(&before).await.unwrap().subject(),
-        "alice"
-    );
-    cutoffs.logout_all("alice").await.unwrap();
-    let rejection = validator.validate(&before).await.unwrap_err();
-    assert_eq!(rejection.reason(), Reason::Revoked);
-    let after = issuer.issue_access("alice", &()).unwrap().token;
-    assert!(validator.validate(&after).await.is_ok());
-
-    cutoffs.refuse("alice").await.unwrap();
-    let rejection = validator.validate(&after).await.unwrap_err();
-    assert_eq!(rejection.reason(), Reason::SubjectRefused);
+    let path = url(&dir.path().join("cutoffs.db"));
+    // The second instance is another pool on the same file, as another process would open it.
+    check_logout_round_trip(
+        &CutoffCache::new(SqliteStore::connect(&path).await.unwrap()),
+        CutoffCache::new(SqliteStore::connect(&path).await.unwrap()),
+    )
+    .await;
 }

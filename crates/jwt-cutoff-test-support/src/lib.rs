@@ -10,7 +10,7 @@
 //!   [`pushed_logout`], and lookups known to be blocked inside it ([`Probe`], [`blocked_lookups`]).
 //! - [`link`]: a push channel the test can cut and restore ([`Link`]).
 //! - [`push`]: caches following a push channel ([`following`]), waiting until a change reaches one
-//!   ([`sees`]), and how long changes take to arrive ([`push_latency`]).
+//!   ([`sees`], [`logout_reaches`]), and how long changes take to arrive ([`push_latency`]).
 //! - [`servers`]: skipping, or failing, when a test server (PostgreSQL, Redis) is missing, and
 //!   names no other test uses ([`unique_id`]).
 //! - feature `jwt`: `tokens` (test keys, hand-made tokens, HS256 issuer and validator fixtures,
@@ -51,7 +51,9 @@ pub use cutoffs::{
     pushed_logout, spawn_blocked, spawn_lookup, store_with,
 };
 pub use link::Link;
-pub use push::{Percentiles, PushLatency, following, push_latency, sees};
+pub use push::{
+    PUSH_WAIT, Percentiles, PushLatency, following, logout_reaches, push_latency, sees,
+};
 pub use servers::{servers_required, skip, unique_id};
 pub use source::{Gate, TestSource};
 pub use wait::{

@@ -19,19 +19,33 @@ pub async fn following(cutoffs: &CutoffCache, channel: impl PushChannel) -> Push
     task
 }
 
+/// How long a change may take to reach another instance by push before a test calls it lost: far
+/// more than a push takes, far less than the minutes the push tests' caches keep an entry, so only
+/// the push can explain a change seen in time.
+pub const PUSH_WAIT: Duration = Duration::from_secs(5);
+
 /// Waits until `cutoffs` answers exactly `cutoff` for `subject`, failing the test (named by
-/// `what`) after `within`; a lookup that fails fails the test at once.
-pub async fn sees(
-    what: &str,
-    within: Duration,
-    cutoffs: &CutoffCache,
-    subject: &str,
-    cutoff: Cutoff,
-) {
-    eventually(what, within, async || {
+/// `what`) after [`PUSH_WAIT`]; a lookup that fails fails the test at once.
+pub async fn sees(what: &str, cutoffs: &CutoffCache, subject: &str, cutoff: Cutoff) {
+    eventually(what, PUSH_WAIT, async || {
         cutoffs.lookup(subject).await.expect("lookup") == cutoff
     })
     .await;
+}
+
+/// Logs `subject` out on `writer` and checks that the logout reaches `reader` by push: `reader`
+/// first looks the subject up and caches that it has no cutoff, then shows the logout within
+/// [`PUSH_WAIT`]. Returns the logout's cutoff.
+pub async fn logout_reaches(writer: &CutoffCache, reader: &CutoffCache, subject: &str) -> Cutoff {
+    assert_eq!(
+        reader.lookup(subject).await.expect("lookup"),
+        Cutoff::NoCutoff,
+        "{subject} must have no cutoff before the logout"
+    );
+    let cutoff = writer.logout_all(subject).await.expect("logout_all");
+    let what = format!("the logout of {subject} reaches the other instance");
+    sees(&what, reader, subject, cutoff).await;
+    cutoff
 }
 
 /// The median, the 99th percentile (nearest rank) and the maximum of some latencies.

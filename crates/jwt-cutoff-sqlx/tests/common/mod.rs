@@ -1,20 +1,25 @@
-//! Helpers shared by the test files: the real PostgreSQL server (or a clear skip), unique schemas,
-//! polling, and a validator/issuer pair.
+//! Helpers shared by the SQL test files: the real PostgreSQL server (or a skip, through the
+//! test-support crate), unique schemas, and checks both databases run.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::time::{Duration, Instant};
+use std::fmt::Debug;
+use std::time::Duration;
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::*;
-use jwt_cutoff::{Algorithm, CutoffCache, SigningKey, TokenIssuer, Validator, VerifyingKey};
+use jwt_cutoff::CutoffCache;
+use jwt_cutoff_sqlx::Error;
+use jwt_cutoff_test_support::eventually;
 
-/// Polls `check` until it holds, failing after `within`.
-pub async fn eventually(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Checks that a store was not made because the name given for `what` (`given`, for the failure
+/// message) is not a valid one.
+#[track_caller]
+pub fn assert_bad_name<T: Debug>(made: Result<T, Error>, what: &str, given: &str) {
+    let error = made.unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidName { what: found, .. } if found == what),
+        "{given}: {error}"
+    );
 }
 
 /// What a store made with `known_subjects(users, "id")` must answer, whatever the database:
@@ -102,29 +107,11 @@ where
     .await;
 }
 
-pub const SECRET: &[u8] = b"an access secret of at least 32 bytes";
-
-/// An HS256 issuer.
-pub fn issuer() -> TokenIssuer {
-    TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-        .build()
-        .unwrap()
-}
-
-/// An HS256 validator for [`issuer`]'s tokens, in front of `cutoffs`.
-pub fn validator(cutoffs: &CutoffCache) -> Validator {
-    Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .build(cutoffs.clone())
-        .unwrap()
-}
-
 #[cfg(feature = "postgres")]
 mod postgres {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::Duration;
 
+    use jwt_cutoff_test_support::{skip, unique_id};
     use sqlx::postgres::PgPoolOptions;
     use sqlx::{AssertSqlSafe, PgPool};
 
@@ -136,8 +123,8 @@ mod postgres {
             .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
     }
 
-    /// A fresh schema on the real server, for one test; `None` (after saying so) when the server is
-    /// unreachable, unless `JWT_CUTOFF_REQUIRE_SERVERS=1`, which makes that a failure.
+    /// A fresh schema on the real server, for one test; `None` when the server is unreachable,
+    /// after [`skip`] said so (or failed the test, as `JWT_CUTOFF_REQUIRE_SERVERS=1` asks).
     pub async fn postgres(test: &str) -> Option<TestSchema> {
         let url = postgres_url();
         let connected = tokio::time::timeout(
@@ -162,35 +149,21 @@ mod postgres {
     }
 
     fn unreachable_server<T>(test: &str, url: &str, why: &str) -> Option<T> {
-        if std::env::var("JWT_CUTOFF_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!(
-                "{test}: PostgreSQL not reachable at {url} ({why}), and JWT_CUTOFF_REQUIRE_SERVERS=1"
-            );
-        }
-        eprintln!(
-            "SKIPPED {test}: PostgreSQL not reachable at {url} (set JWT_CUTOFF_TEST_POSTGRES_URL): {why}"
-        );
+        skip(&format!(
+            "{test}: PostgreSQL not reachable at {url} (set JWT_CUTOFF_TEST_POSTGRES_URL): {why}"
+        ));
         None
     }
 
     /// A lower-case name no other test (or run) uses: `t_<test>_<pid>_<time>_<n>`.
     pub fn unique_name(test: &str) -> String {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
         let short: String = test
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .take(20)
             .collect::<String>()
             .to_ascii_lowercase();
-        format!(
-            "t_{short}_{}_{nanos}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        )
+        format!("t_{short}_{}", unique_id())
     }
 
     /// A schema made for one test; [`drop_schema`](TestSchema::drop_schema) removes it.
