@@ -260,20 +260,18 @@ async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
     let plain = SqliteStore::from_pool(store.pool().clone()).await.unwrap();
     assert_eq!(plain.lookup("ghost").await.unwrap(), at(10));
 
-    for (table, column, what) in [
-        ("a-b", "id", "known subjects table"),
+    let also = [
         ("", "id", "known subjects table"),
         ("main.users", "id", "known subjects table"),
-        ("users", "id; --", "known subjects column"),
-        ("users", "\"id\"", "known subjects column"),
         ("users", "", "known subjects column"),
-    ] {
-        let made = SqliteStore::builder()
+    ];
+    common::check_bad_known_subjects(&also, async |table, column| {
+        SqliteStore::builder()
             .known_subjects(table, column)
             .connect("sqlite::memory:")
-            .await;
-        common::assert_bad_name(made, what, &format!("{table}.{column}"));
-    }
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]

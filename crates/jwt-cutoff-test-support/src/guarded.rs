@@ -247,41 +247,43 @@ impl Reply {
         );
     }
 
+    /// Refused with `status` (see [`assert_refused`](Self::assert_refused)), without
+    /// `Retry-After`: the token or the request is at fault, and trying again will not help.
+    /// Returns the challenge, empty if there is none.
+    #[track_caller]
+    fn challenged(&self, status: StatusCode, what: &str) -> &str {
+        self.assert_refused(status, what);
+        assert_eq!(self.retry_after, None, "{what}");
+        self.challenge.as_deref().unwrap_or_default()
+    }
+
     /// 401 with a bare `Bearer` challenge (RFC 6750 §3.1: no error code when no token was sent).
     #[track_caller]
     pub fn assert_missing(&self, what: &str) {
-        self.assert_refused(StatusCode::UNAUTHORIZED, what);
-        assert_eq!(self.challenge.as_deref(), Some("Bearer"), "{what}");
+        let challenge = self.challenged(StatusCode::UNAUTHORIZED, what);
+        assert_eq!(challenge, "Bearer", "{what}");
         assert_eq!(self.challenges, 1, "{what}");
-        assert_eq!(self.retry_after, None, "{what}");
     }
 
     /// 400 `error="invalid_request"`.
     #[track_caller]
     pub fn assert_invalid_request(&self, what: &str) {
-        self.assert_refused(StatusCode::BAD_REQUEST, what);
-        let challenge = self.challenge.as_deref().unwrap_or_default();
+        let challenge = self.challenged(StatusCode::BAD_REQUEST, what);
         assert!(
             challenge.starts_with("Bearer error=\"invalid_request\", error_description=\""),
             "{what}: {challenge:?}"
         );
-        assert_eq!(self.retry_after, None, "{what}");
     }
 
     /// 401 `error="invalid_token"`, with the description of `reason` (which names it uniquely).
     #[track_caller]
     pub fn assert_invalid_token(&self, reason: Reason, what: &str) {
-        self.assert_refused(StatusCode::UNAUTHORIZED, what);
+        let challenge = self.challenged(StatusCode::UNAUTHORIZED, what);
         let expected = format!(
             "Bearer error=\"invalid_token\", error_description=\"{}\"",
             reason.description()
         );
-        assert_eq!(
-            self.challenge.as_deref(),
-            Some(&*expected),
-            "{what}: expected reason {reason}"
-        );
-        assert_eq!(self.retry_after, None, "{what}");
+        assert_eq!(challenge, expected, "{what}: expected reason {reason}");
     }
 
     /// 503 with `Retry-After`: the store could not answer.

@@ -22,6 +22,26 @@ pub fn assert_bad_name<T: Debug>(made: Result<T, Error>, what: &str, given: &str
     );
 }
 
+/// `known_subjects(table, column)` settings no database accepts, with the name that is bad.
+const BAD_KNOWN_SUBJECTS: [(&str, &str, &str); 3] = [
+    ("a-b", "id", "known subjects table"),
+    ("users", "id; --", "known subjects column"),
+    ("users", "\"id\"", "known subjects column"),
+];
+
+/// Checks that `connect`, which makes a store with `known_subjects(table, column)`, refuses the
+/// settings no database accepts and `also` (this database's own) as a bad name of the kind each
+/// names.
+pub async fn check_bad_known_subjects<T: Debug>(
+    also: &[(&str, &str, &str)],
+    connect: impl AsyncFn(&str, &str) -> Result<T, Error>,
+) {
+    for (table, column, what) in BAD_KNOWN_SUBJECTS.iter().chain(also) {
+        let given = format!("{table}.{column}");
+        assert_bad_name(connect(table, column).await, what, &given);
+    }
+}
+
 /// What a store made with `known_subjects(users, "id")` must answer, whatever the database:
 /// `users` names a table that does not exist yet, and `sql` runs a statement on the store's
 /// database (the statements use no placeholders, so both dialects read them).
