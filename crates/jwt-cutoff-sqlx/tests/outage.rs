@@ -3,10 +3,7 @@
 //! then restored. B must fail closed, accept nothing revoked meanwhile, and recover by itself.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
+    reason = "helpers outside the #[test] functions unwrap, as the tests do"
 )]
 #![cfg(feature = "postgres")]
 

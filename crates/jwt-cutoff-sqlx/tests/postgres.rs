@@ -5,10 +5,7 @@
 //! schema.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
+    reason = "helpers outside the #[test] functions unwrap, as the tests do"
 )]
 #![cfg(feature = "postgres")]
 

@@ -1,12 +1,5 @@
 //! Two instances on one SQLite file, no push: a refresh on the instance whose cache has not seen
 //! a logout cannot launder it.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
 #![cfg(feature = "sqlite")]
 
 use std::time::{Duration, Instant};

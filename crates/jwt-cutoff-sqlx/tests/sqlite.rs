@@ -3,10 +3,7 @@
 //! subjects, and a validator round trip.
 #![allow(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
+    reason = "helpers outside the #[test] functions unwrap, as the tests do"
 )]
 #![cfg(feature = "sqlite")]
 

@@ -1,6 +1,15 @@
 //! Helpers shared by the SQL test files: the real PostgreSQL server (or a skip, through the
 //! test-support crate), unique schemas, and checks both databases run.
-#![allow(dead_code, unreachable_pub, unused_imports)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    unused_imports,
+    reason = "each test file uses its own part of this module"
+)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers fail the test that calls them by unwrapping, as the tests do"
+)]
 
 use std::fmt::Debug;
 use std::time::Duration;
