@@ -9,53 +9,13 @@
     missing_docs
 )]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
-use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, MemoryStore, NoClaims, Reason,
-    RefreshValidator, Scope, SigningKey, SourceError, TokenIssuer, Validator, ValidatorBuilder,
-    VerifyingKey,
-};
+use jwt_cutoff::{Cutoff, MemoryStore, NoClaims, Reason, RefreshValidator, TokenIssuer};
 use jwt_cutoff_axum::{RefreshRequest, TokenResponse};
-use tokio::sync::watch;
-
-const SECRET: &[u8] = b"an access secret of at least 32 bytes";
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A memory store whose writes wait at a gate before they reach it: a slow store write.
-struct SlowWrites {
-    store: MemoryStore,
-    open: watch::Sender<bool>,
-    waiting: AtomicUsize,
-}
-
-impl CutoffSource for SlowWrites {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        self.store.lookup(subject)
-    }
-
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        Box::pin(async move {
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-            let _ = self.open.subscribe().wait_for(|open| *open).await;
-            self.store.raise(scope, to).await
-        })
-    }
-}
-
-fn validator() -> ValidatorBuilder {
-    Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-}
+use jwt_cutoff_test_support::{
+    TestSource, hs_builder, hs_issuer, hs_validator, patient_cache, wait_until,
+};
 
 async fn refresh(
     validator: &RefreshValidator,
@@ -78,20 +38,14 @@ async fn refresh(
 /// login it came from: access and refresh token alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
-    let source = Arc::new(SlowWrites {
-        store: MemoryStore::new(),
-        open: watch::Sender::new(false),
-        waiting: AtomicUsize::new(0),
-    });
-    // The gate, not the write timeout, decides when the logout's write ends.
-    let cutoffs = CutoffCache::builder(Arc::clone(&source))
-        .store_timeout(PATIENCE)
-        .build();
-    let access = validator().build(cutoffs.clone()).unwrap();
-    let refresh_validator = validator().build_refresh(cutoffs.clone()).unwrap();
-    let issuer = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
-        .build()
-        .unwrap();
+    // A slow store write: the logout's waits at the closed gate until the test opens it (the
+    // gate, not the write timeout, decides when it ends).
+    let source = TestSource::new(MemoryStore::new());
+    source.before_write.close();
+    let cutoffs = patient_cache(&source);
+    let access = hs_validator(cutoffs.clone());
+    let refresh_validator = hs_builder().build_refresh(cutoffs.clone()).unwrap();
+    let issuer = hs_issuer();
 
     let login = issuer.issue_pair("alice", &()).unwrap();
     assert!(access.validate(&login.access.token).await.is_ok());
@@ -100,20 +54,13 @@ async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
         let cutoffs = cutoffs.clone();
         async move { cutoffs.logout_all("alice").await }
     });
-    let deadline = Instant::now() + PATIENCE;
-    while source.waiting.load(Ordering::SeqCst) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the logout never reached the store"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_until("the logout reaches the store", || source.write_calls() > 0).await;
 
     let raced = refresh(&refresh_validator, &issuer, &login.refresh.token)
         .await
         .expect("the store holds no cutoff yet: the refresh passes");
 
-    source.open.send_replace(true);
+    source.before_write.open();
     let stored = logout.await.unwrap().unwrap();
     assert!(stored > Cutoff::NoCutoff);
 
