@@ -140,6 +140,7 @@ where
 mod postgres {
     use std::time::Duration;
 
+    use jwt_cutoff_sqlx::PostgresStore;
     use jwt_cutoff_test_support::{skip, unique_id};
     use sqlx::postgres::PgPoolOptions;
     use sqlx::{AssertSqlSafe, PgPool};
@@ -208,6 +209,15 @@ mod postgres {
             format!("{}.jwt_cutoffs", self.schema)
         }
 
+        /// Closes the pools of `stores` (made in this schema), then drops the schema.
+        pub async fn drop_with<'a>(self, stores: impl IntoIterator<Item = &'a PostgresStore>) {
+            for store in stores {
+                store.pool().close().await;
+            }
+            self.drop_schema().await;
+        }
+
+        /// Drops the schema, and everything in it.
         pub async fn drop_schema(self) {
             sqlx::query(AssertSqlSafe(format!(
                 "DROP SCHEMA \"{}\" CASCADE",
