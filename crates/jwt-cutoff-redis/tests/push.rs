@@ -14,17 +14,17 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use jwt_cutoff::{Cutoff, CutoffCache, Reason};
-use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_test_support::{
     eventually, following, hs_issuer, hs_validator, logout_reaches, push_latency, sees,
 };
-use support::{Link, Proxy, address, clean_up, instance, redirect, redis, store, unique};
+use support::{Link, TestKeys, instance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_instance_reaches_the_other_by_push() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("latency");
-    let (store_a, store_b) = (store(&url, &prefix).await, store(&url, &prefix).await);
+    let Some((keys, store_a)) = TestKeys::with_store("latency").await else {
+        return;
+    };
+    let store_b = keys.store().await;
     let (a, b) = (instance(&store_a), instance(&store_b));
     let _push_a = following(&a, store_a).await;
     let _push_b = following(&b, store_b).await;
@@ -43,18 +43,18 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
     // The other way round, and the global cutoff: later than user-0's own, so it is what A reads.
     let at = b.logout_everyone().await.unwrap();
     sees("A sees the global logout", &a, "user-0", at).await;
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_cut_off_from_redis_fails_closed_then_recovers_on_its_own() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("outage");
-    let proxy = Proxy::start(address(&url)).await;
     // A talks to Redis directly; B's commands and pub/sub both go through the proxy.
-    let a = instance(&store(&url, &prefix).await);
-    let store_b = RedisStore::builder(redis::Client::open(redirect(&url, proxy.addr)).unwrap())
-        .key_prefix(&prefix)
+    let Some((keys, store_a)) = TestKeys::with_store("outage").await else {
+        return;
+    };
+    let a = instance(&store_a);
+    let (proxy, builder_b) = keys.behind_proxy().await;
+    let store_b = builder_b
         .timeout(Duration::from_millis(500))
         .connect()
         .await
@@ -109,16 +109,16 @@ async fn an_instance_cut_off_from_redis_fails_closed_then_recovers_on_its_own() 
 
     // And pushes flow again: a change B has cached for minutes reaches it.
     logout_reaches(&a, &b, "carol").await;
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_push_connection_is_found_out_by_the_heartbeat() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("heartbeat");
-    let proxy = Proxy::start(address(&url)).await;
-    let store = RedisStore::builder(redis::Client::open(redirect(&url, proxy.addr)).unwrap())
-        .key_prefix(&prefix)
+    let Some(keys) = TestKeys::new("heartbeat").await else {
+        return;
+    };
+    let (proxy, builder) = keys.behind_proxy().await;
+    let store = builder
         .heartbeat(Duration::from_millis(200))
         .timeout(Duration::from_millis(500))
         .connect()
@@ -151,5 +151,5 @@ async fn a_silent_push_connection_is_found_out_by_the_heartbeat() {
         b.push_connected() && b.lookup("alice").await.is_ok()
     })
     .await;
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }

@@ -21,7 +21,7 @@ use jwt_cutoff::{
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_store::conformance::{self, Suite};
 use jwt_cutoff_test_support::check_logout_round_trip;
-use support::{clean_up, raw, redis, store, unique};
+use support::{TestKeys, raw, store};
 
 fn at(micros: i64) -> Cutoff {
     Cutoff::ValidFrom(Timestamp::from_unix_micros(micros))
@@ -47,35 +47,37 @@ fn fresh_prefixes(url: &str, parent: &str) -> impl AsyncFnMut() -> RedisStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_keeps_the_promises() {
-    let Some(url) = redis().await else { return };
-    let parent = unique("conformance");
-    Suite::new(fresh_prefixes(&url, &parent))
+    let Some(keys) = TestKeys::new("conformance").await else {
+        return;
+    };
+    Suite::new(fresh_prefixes(&keys.url, &keys.prefix))
         .push(RedisStore::clone)
         .run()
         .await;
-    clean_up(&url, &parent).await;
+    keys.clean_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_writers_on_several_connections_never_move_a_cutoff_back() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("racing");
+    let Some(keys) = TestKeys::new("racing").await else {
+        return;
+    };
     // Several stores, so the writes come over several connections and interleave in Redis.
     let mut stores = Vec::new();
     for _ in 0..4 {
-        stores.push(store(&url, &prefix).await);
+        stores.push(keys.store().await);
     }
-    Suite::new(fresh_prefixes(&url, &prefix))
+    Suite::new(fresh_prefixes(&keys.url, &keys.prefix))
         .racing_writers_on(stores)
         .await;
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 #[tokio::test]
 async fn cutoffs_are_stored_as_readable_values() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("format");
-    let store = store(&url, &prefix).await;
+    let Some((keys, store)) = TestKeys::with_store("format").await else {
+        return;
+    };
     let alice = Scope::Subject("alice");
     store.raise(alice, Cutoff::Refused).await.unwrap();
     store
@@ -84,14 +86,16 @@ async fn cutoffs_are_stored_as_readable_values() {
         .unwrap();
     // Refused is stored as a readable marker, a time as decimal microseconds.
     assert_eq!(
-        get(&url, store.key(alice)).await.as_deref(),
+        get(&keys.url, store.key(alice)).await.as_deref(),
         Some("refused")
     );
     assert_eq!(
-        get(&url, store.key(Scope::Subject("bob"))).await.as_deref(),
+        get(&keys.url, store.key(Scope::Subject("bob")))
+            .await
+            .as_deref(),
         Some("1764384000123456")
     );
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 /// Subjects that spell out the store's own keys, or hold NUL (Redis keys are binary), are subjects
@@ -99,14 +103,14 @@ async fn cutoffs_are_stored_as_readable_values() {
 /// subjects every store must keep apart.
 #[tokio::test]
 async fn subjects_that_look_like_keys_get_keys_of_their_own() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("keys");
-    let store = store(&url, &prefix).await;
+    let Some((keys, store)) = TestKeys::with_store("keys").await else {
+        return;
+    };
     let mut subscription = store.subscribe().await.unwrap();
     let subjects = [
-        prefix.clone(),
-        format!("{prefix}s:alice"),
-        format!("{prefix}g"),
+        keys.prefix.clone(),
+        format!("{}s:alice", keys.prefix),
+        format!("{}g", keys.prefix),
         "alice".to_owned(),
         "\u{0}nul".to_owned(),
         "nul\u{0}".to_owned(),
@@ -137,27 +141,30 @@ async fn subjects_that_look_like_keys_get_keys_of_their_own() {
         );
     }
     assert_eq!(store.lookup("nobody").await.unwrap(), Cutoff::NoCutoff);
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 /// The suite sees that a subject over the bound is refused and not pushed; here, that no key was
 /// written for it.
 #[tokio::test]
 async fn nothing_is_written_for_a_subject_over_the_bound() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("bound");
-    let store = store(&url, &prefix).await;
+    let Some((keys, store)) = TestKeys::with_store("bound").await else {
+        return;
+    };
     for subject in conformance::raise_too_long_subjects(&store).await {
-        assert_eq!(get(&url, store.key(Scope::Subject(&subject))).await, None);
+        assert_eq!(
+            get(&keys.url, store.key(Scope::Subject(&subject))).await,
+            None
+        );
     }
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 #[tokio::test]
 async fn only_real_changes_are_published() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("publish");
-    let store = store(&url, &prefix).await;
+    let Some((keys, store)) = TestKeys::with_store("publish").await else {
+        return;
+    };
     let mut subscription = store.subscribe().await.unwrap();
     store.raise(Scope::Subject("alice"), at(20)).await.unwrap();
     // Neither an earlier time nor "no cutoff" changes anything, so neither is published...
@@ -178,36 +185,36 @@ async fn only_real_changes_are_published() {
         let change = subscription.next_change().await.unwrap();
         assert_eq!(change.cutoff, expected);
     }
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 #[tokio::test]
 async fn a_value_that_is_not_a_cutoff_fails_closed_and_is_not_overwritten() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("garbage");
-    let store = store(&url, &prefix).await;
+    let Some((keys, store)) = TestKeys::with_store("garbage").await else {
+        return;
+    };
     let key = store.key(Scope::Subject("mallory"));
     let () = redis::cmd("SET")
         .arg(&key)
         .arg("tomorrow")
-        .query_async(&mut raw(&url).await)
+        .query_async(&mut raw(&keys.url).await)
         .await
         .unwrap();
     assert!(store.lookup("mallory").await.is_err());
     assert!(store.raise(Scope::Subject("mallory"), at(5)).await.is_err());
-    assert_eq!(get(&url, key).await.as_deref(), Some("tomorrow"));
+    assert_eq!(get(&keys.url, key).await.as_deref(), Some("tomorrow"));
     // A message on the channel that is not a change ends the subscription (the core then clears
     // its cache and subscribes again).
     let mut subscription = store.subscribe().await.unwrap();
     let receivers: i64 = redis::cmd("PUBLISH")
         .arg(store.channel())
         .arg("hello")
-        .query_async(&mut raw(&url).await)
+        .query_async(&mut raw(&keys.url).await)
         .await
         .unwrap();
     assert_eq!(receivers, 1);
     assert!(subscription.next_change().await.is_err());
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }
 
 #[tokio::test]
@@ -232,13 +239,14 @@ async fn an_unreachable_server_fails_closed() {
 
 #[tokio::test]
 async fn a_token_is_accepted_until_its_subject_logs_out_everywhere() {
-    let Some(url) = redis().await else { return };
-    let prefix = unique("validator");
+    let Some((keys, store)) = TestKeys::with_store("validator").await else {
+        return;
+    };
     // A second instance, with a cache of its own, reads the same answer from Redis.
     check_logout_round_trip(
-        &CutoffCache::new(store(&url, &prefix).await),
-        CutoffCache::new(store(&url, &prefix).await),
+        &CutoffCache::new(store),
+        CutoffCache::new(keys.store().await),
     )
     .await;
-    clean_up(&url, &prefix).await;
+    keys.clean_up().await;
 }

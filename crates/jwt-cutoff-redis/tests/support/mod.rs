@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use jwt_cutoff::CutoffCache;
-use jwt_cutoff_redis::RedisStore;
+use jwt_cutoff_redis::{RedisStore, RedisStoreBuilder};
 use jwt_cutoff_test_support::{eventually, skip, unique_id};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
@@ -55,6 +55,50 @@ async fn ping(url: &str) -> bool {
 /// A name no other test (or run) uses, for key prefixes and channels.
 pub fn unique(test: &str) -> String {
     format!("jwt-cutoff-test:{test}:{}:", unique_id())
+}
+
+/// One test's keys on the test Redis: a prefix of its own, under which
+/// [`clean_up`](Self::clean_up) deletes everything the test wrote.
+pub struct TestKeys {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl TestKeys {
+    /// A fresh prefix for `test` on the test Redis; `None` when there is no test Redis (see
+    /// [`redis`]).
+    pub async fn new(test: &str) -> Option<Self> {
+        Some(Self {
+            url: redis().await?,
+            prefix: unique(test),
+        })
+    }
+
+    /// [`new`](Self::new), and a store under the prefix.
+    pub async fn with_store(test: &str) -> Option<(Self, RedisStore)> {
+        let keys = Self::new(test).await?;
+        let store = keys.store().await;
+        Some((keys, store))
+    }
+
+    /// Another store under the prefix, on a connection of its own.
+    pub async fn store(&self) -> RedisStore {
+        store(&self.url, &self.prefix).await
+    }
+
+    /// A proxy in front of the test Redis, and a builder of a store under the prefix that talks to
+    /// Redis through it, commands and pub/sub alike.
+    pub async fn behind_proxy(&self) -> (Proxy, RedisStoreBuilder) {
+        let proxy = Proxy::start(address(&self.url)).await;
+        let client = redis::Client::open(redirect(&self.url, proxy.addr)).unwrap();
+        let builder = RedisStore::builder(client).key_prefix(&self.prefix);
+        (proxy, builder)
+    }
+
+    /// Deletes every key under the prefix.
+    pub async fn clean_up(self) {
+        clean_up(&self.url, &self.prefix).await;
+    }
 }
 
 /// A store on `url` with its own key prefix (and so its own channel).
