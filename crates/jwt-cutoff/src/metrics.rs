@@ -22,18 +22,15 @@ pub(crate) fn rejected(reason: &'static str) {
     .increment(1);
 }
 
-pub(crate) fn token_cache_hit() {
-    token_cache("hit");
-}
-
-pub(crate) fn token_cache_miss() {
-    token_cache("miss");
-}
-
+/// Counts one lookup in the verified-token cache.
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-fn token_cache(result: &'static str) {
+pub(crate) fn token_cache(hit: bool) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("jwt_cutoff_token_cache_total", "result" => result).increment(1);
+    metrics::counter!(
+        "jwt_cutoff_token_cache_total",
+        "result" => if hit { "hit" } else { "miss" }
+    )
+    .increment(1);
 }
 
 #[cfg(all(test, feature = "metrics"))]
