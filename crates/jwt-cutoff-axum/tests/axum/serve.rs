@@ -1,14 +1,6 @@
 //! jwt-cutoff-axum over a real 127.0.0.1 socket, with a real HTTP client (and raw TCP where the
 //! client would refuse to send the bytes).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -35,6 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tower_http::cors::CorsLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+use crate::ReadOnly;
 
 const SECRET: &[u8] = b"an access secret of at least 32 bytes";
 
@@ -496,15 +490,6 @@ struct Down;
 impl CutoffSource for Down {
     fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
         Box::pin(async { Err(SourceError::new("connection refused to db-secret-host")) })
-    }
-}
-
-/// A store that answers lookups but cannot be written (the default `raise`).
-struct ReadOnly;
-
-impl CutoffSource for ReadOnly {
-    fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        Box::pin(async { Ok(Cutoff::NoCutoff) })
     }
 }
 
