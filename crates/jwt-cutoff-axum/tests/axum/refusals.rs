@@ -81,6 +81,17 @@ impl Logs {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+
+    /// Asserts that one event at `level` mentions `message`.
+    fn assert_logged(&self, level: &str, message: &str) {
+        let logged = self.text();
+        assert!(
+            logged
+                .lines()
+                .any(|line| line.contains(level) && line.contains(message)),
+            "no {level} event about {message:?}: {logged}"
+        );
+    }
 }
 
 struct Reply {
@@ -312,18 +323,10 @@ fn converting_an_auth_rejection_into_ones_own_error_keeps_its_logs() {
     let issue_error = issuer().issue_access("", &()).unwrap_err();
     let converted = ApiError::from(AuthRejection::from(issue_error));
     assert_eq!(converted.status, StatusCode::INTERNAL_SERVER_ERROR);
-    let logged = logs.text();
-    assert!(
-        logged.contains("ERROR") && logged.contains("tokens could not be issued"),
-        "{logged}"
-    );
+    logs.assert_logged("ERROR", "tokens could not be issued");
 
     let store_error = SourceError::new("the disk is on fire");
     let converted = ApiError::from(AuthRejection::from(store_error));
     assert_eq!(converted.status, StatusCode::SERVICE_UNAVAILABLE);
-    let logged = logs.text();
-    assert!(
-        logged.contains("WARN") && logged.contains("the disk is on fire"),
-        "{logged}"
-    );
+    logs.assert_logged("WARN", "the disk is on fire");
 }

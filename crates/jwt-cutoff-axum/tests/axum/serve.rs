@@ -138,6 +138,12 @@ async fn get_bearer(addr: SocketAddr, path: &str, token: &str) -> Reply {
     send(get_with(addr, path, &[&format!("Bearer {token}")])).await
 }
 
+/// `POST /logout-all` of the [`token_app`] with `token`.
+async fn logout_all_with(addr: SocketAddr, token: &str) -> Reply {
+    let bearer = format!("Bearer {token}");
+    send(post_json(addr, "/logout-all", Some(&bearer), &json!({}))).await
+}
+
 fn post_json(
     addr: SocketAddr,
     path: &str,
@@ -555,13 +561,7 @@ async fn logout_all_helper_revokes_every_token_of_the_caller() {
     let second = access_token(&issuer); // another device
     let bob = issuer.issue_access("bob", &profile()).unwrap().token;
 
-    let reply = send(post_json(
-        addr,
-        "/logout-all",
-        Some(&format!("Bearer {first}")),
-        &json!({}),
-    ))
-    .await;
+    let reply = logout_all_with(addr, &first).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{reply:?}");
     for token in [&first, &second] {
         get_bearer(addr, "/me", token)
@@ -578,13 +578,7 @@ async fn logout_all_helper_revokes_every_token_of_the_caller() {
 async fn logout_all_helper_answers_503_when_the_store_cannot_be_written() {
     let (addr, issuer) = token_app(CutoffCache::new(ReadOnly)).await;
     let token = access_token(&issuer);
-    let reply = send(post_json(
-        addr,
-        "/logout-all",
-        Some(&format!("Bearer {token}")),
-        &json!({}),
-    ))
-    .await;
+    let reply = logout_all_with(addr, &token).await;
     reply.assert_json_refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert_eq!(reply.header(header::RETRY_AFTER), Some("1"));
     assert!(!reply.text().contains("read-only"), "{}", reply.text());
