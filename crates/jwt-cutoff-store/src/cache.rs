@@ -229,6 +229,7 @@ impl fmt::Debug for CutoffCache {
 }
 
 /// Configures [`CutoffCache`]; made by [`CutoffCache::builder`].
+#[derive(Debug)]
 #[must_use]
 pub struct CutoffCacheBuilder {
     source: Box<dyn CutoffSource>,
@@ -237,18 +238,6 @@ pub struct CutoffCacheBuilder {
     max_subjects: u64,
     store_timeout: Duration,
     serve_stale_for: Option<Duration>,
-}
-
-impl fmt::Debug for CutoffCacheBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CutoffCacheBuilder")
-            .field("time_to_live", &self.time_to_live)
-            .field("time_to_live_with_push", &self.time_to_live_with_push)
-            .field("max_subjects", &self.max_subjects)
-            .field("store_timeout", &self.store_timeout)
-            .field("serve_stale_for", &self.serve_stale_for)
-            .finish_non_exhaustive()
-    }
 }
 
 impl CutoffCacheBuilder {

@@ -3,30 +3,20 @@
 //!
 //! - `jwt_cutoff_cache_total{result="hit" | "miss" | "source_error"}`
 
-#[cfg(feature = "metrics")]
-mod enabled {
-    pub(crate) fn cache_hit() {
-        metrics::counter!("jwt_cutoff_cache_total", "result" => "hit").increment(1);
-    }
-
-    pub(crate) fn cache_miss() {
-        metrics::counter!("jwt_cutoff_cache_total", "result" => "miss").increment(1);
-    }
-
-    pub(crate) fn source_error() {
-        metrics::counter!("jwt_cutoff_cache_total", "result" => "source_error").increment(1);
-    }
+pub(crate) fn cache_hit() {
+    count("hit");
 }
 
-#[cfg(feature = "metrics")]
-pub(crate) use enabled::*;
-
-#[cfg(not(feature = "metrics"))]
-mod disabled {
-    pub(crate) fn cache_hit() {}
-    pub(crate) fn cache_miss() {}
-    pub(crate) fn source_error() {}
+pub(crate) fn cache_miss() {
+    count("miss");
 }
 
-#[cfg(not(feature = "metrics"))]
-pub(crate) use disabled::*;
+pub(crate) fn source_error() {
+    count("source_error");
+}
+
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn count(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("jwt_cutoff_cache_total", "result" => result).increment(1);
+}

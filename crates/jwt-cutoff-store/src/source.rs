@@ -63,6 +63,14 @@ pub trait CutoffSource: Send + Sync + 'static {
     }
 }
 
+/// Opaque, as `dyn Any` is: a source may hold credentials, and most have no `Debug` of their own.
+/// It lets the types that hold a boxed source derive theirs.
+impl fmt::Debug for dyn CutoffSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CutoffSource").finish_non_exhaustive()
+    }
+}
+
 /// A source behind a pointer answers as the source itself.
 macro_rules! forward_through {
     ($($pointer:ident),+) => {$(

@@ -45,11 +45,12 @@ use jwt_cutoff_store::{MAX_SUBJECT_BYTES, Timestamp, TokenInstant};
 /// assert!(pair.access.expires_at < pair.refresh.expires_at);
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TokenIssuer {
     config: Arc<IssuerConfig>,
 }
 
+#[derive(Debug)]
 struct IssuerConfig {
     access_key: SigningKey,
     refresh_key: SigningKey,
@@ -60,31 +61,11 @@ struct IssuerConfig {
     refresh_lifetime: Duration,
 }
 
-impl fmt::Debug for TokenIssuer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let config = &*self.config;
-        f.debug_struct("TokenIssuer")
-            .field("access_key", &config.access_key)
-            .field("refresh_key", &config.refresh_key)
-            .field("subject_claim", &config.subject_claim)
-            .field("issuer", &config.issuer)
-            .field("audience", &config.audience)
-            .field("access_lifetime", &config.access_lifetime)
-            .field("refresh_lifetime", &config.refresh_lifetime)
-            .finish()
-    }
-}
-
 /// Configures a [`TokenIssuer`]; made by [`TokenIssuer::builder`].
+#[derive(Debug)]
 #[must_use]
 pub struct TokenIssuerBuilder {
     config: IssuerConfig,
-}
-
-impl fmt::Debug for TokenIssuerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenIssuerBuilder").finish_non_exhaustive()
-    }
 }
 
 impl TokenIssuerBuilder {
@@ -540,6 +521,19 @@ mod tests {
                 .build()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn debug_output_never_holds_the_signing_secret() {
+        let (signing, _) = signing_and_verifying(Algorithm::HS256);
+        let builder = TokenIssuer::builder(signing).issuer("https://auth.example");
+        let debug = format!("{builder:?}");
+        let issuer = builder.build().unwrap();
+        let secret = String::from_utf8_lossy(SECRET);
+        for debug in [debug, format!("{issuer:?}"), format!("{issuer:#?}")] {
+            assert!(!debug.contains(&*secret), "{debug}");
+            assert!(debug.contains("HS256"), "{debug}");
+        }
     }
 
     #[test]

@@ -6,43 +6,32 @@
 //!   `jwt-cutoff-store`, whose `metrics` feature this one turns on)
 //! - `jwt_cutoff_token_cache_total{result="hit" | "miss"}` (the verified-token cache)
 
-#[cfg(feature = "metrics")]
-mod enabled {
-    pub(crate) fn accepted() {
-        metrics::counter!("jwt_cutoff_requests_total", "outcome" => "accepted").increment(1);
-    }
-
-    pub(crate) fn rejected(reason: &'static str) {
-        metrics::counter!(
-            "jwt_cutoff_requests_total",
-            "outcome" => "rejected",
-            "reason" => reason
-        )
-        .increment(1);
-    }
-
-    pub(crate) fn token_cache_hit() {
-        metrics::counter!("jwt_cutoff_token_cache_total", "result" => "hit").increment(1);
-    }
-
-    pub(crate) fn token_cache_miss() {
-        metrics::counter!("jwt_cutoff_token_cache_total", "result" => "miss").increment(1);
-    }
+pub(crate) fn accepted() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("jwt_cutoff_requests_total", "outcome" => "accepted").increment(1);
 }
 
-#[cfg(feature = "metrics")]
-pub(crate) use enabled::*;
-
-#[cfg(not(feature = "metrics"))]
-mod disabled {
-    pub(crate) fn accepted() {}
-    pub(crate) fn rejected(_reason: &'static str) {}
-    pub(crate) fn token_cache_hit() {}
-    pub(crate) fn token_cache_miss() {}
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn rejected(reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        "jwt_cutoff_requests_total",
+        "outcome" => "rejected",
+        "reason" => reason
+    )
+    .increment(1);
 }
 
-#[cfg(not(feature = "metrics"))]
-pub(crate) use disabled::*;
+/// Counts one lookup in the verified-token cache.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn token_cache(hit: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        "jwt_cutoff_token_cache_total",
+        "result" => if hit { "hit" } else { "miss" }
+    )
+    .increment(1);
+}
 
 #[cfg(all(test, feature = "metrics"))]
 mod tests {

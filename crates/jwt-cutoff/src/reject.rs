@@ -111,6 +111,31 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order of [the table](Self#codes): for code that must give each one an
+    /// answer (a metrics exporter registering its labels, an adapter's tests).
+    pub const ALL: &'static [Self] = &[
+        Self::MissingToken,
+        Self::MalformedRequest,
+        Self::TokenTooLarge,
+        Self::MalformedToken,
+        Self::UnsupportedHeader,
+        Self::AlgorithmNotAllowed,
+        Self::UnknownKey,
+        Self::BadSignature,
+        Self::MissingClaim,
+        Self::InvalidClaim,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::IssuedInFuture,
+        Self::WrongIssuer,
+        Self::WrongAudience,
+        Self::WrongTokenType,
+        Self::Revoked,
+        Self::SubjectRefused,
+        Self::Unavailable,
+        Self::ServerError,
+    ];
+
     /// A short, stable, lower-case name, for logs and metrics labels; see [the table](Self#codes).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -502,33 +527,11 @@ pub(crate) fn record_refusal(rejection: &Rejection) {
 mod tests {
     use super::*;
 
-    /// Every reason; the match below stops compiling when one is added, so it gets a row too.
-    const ALL_REASONS: [Reason; 20] = [
-        Reason::MissingToken,
-        Reason::MalformedRequest,
-        Reason::TokenTooLarge,
-        Reason::MalformedToken,
-        Reason::UnsupportedHeader,
-        Reason::AlgorithmNotAllowed,
-        Reason::UnknownKey,
-        Reason::BadSignature,
-        Reason::MissingClaim,
-        Reason::InvalidClaim,
-        Reason::Expired,
-        Reason::NotYetValid,
-        Reason::IssuedInFuture,
-        Reason::WrongIssuer,
-        Reason::WrongAudience,
-        Reason::WrongTokenType,
-        Reason::Revoked,
-        Reason::SubjectRefused,
-        Reason::Unavailable,
-        Reason::ServerError,
-    ];
-
     #[test]
     fn the_table_on_reason_lists_every_code_with_its_status_and_error() {
-        for reason in ALL_REASONS {
+        // The match stops compiling when a reason is added, so that `Reason::ALL` and the table
+        // get it too.
+        for &reason in Reason::ALL {
             match reason {
                 Reason::MissingToken
                 | Reason::MalformedRequest
@@ -553,7 +556,7 @@ mod tests {
             }
         }
         let source = include_str!("reject.rs");
-        for reason in ALL_REASONS {
+        for &reason in Reason::ALL {
             let code = reason.as_str();
             let row = source
                 .lines()
@@ -576,7 +579,7 @@ mod tests {
         let rows = source.lines().filter(|line| line.starts_with("/// | `"));
         assert_eq!(
             rows.count(),
-            ALL_REASONS.len(),
+            Reason::ALL.len(),
             "a row for a reason that is not"
         );
     }

@@ -74,11 +74,7 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
 
     pub(crate) fn get(&self, token: &str) -> Option<CachedToken<C>> {
         let cached = self.entries.get(token);
-        if cached.is_some() {
-            crate::metrics::token_cache_hit();
-        } else {
-            crate::metrics::token_cache_miss();
-        }
+        crate::metrics::token_cache(cached.is_some());
         cached
     }
 

@@ -20,8 +20,8 @@ use jwt_cutoff::{
 };
 
 use jwt_cutoff_test_support::{
-    Link, NO_TIMEOUT, PATIENCE, Probe, SECRET, TestSource, at_secs, hs_issuer, hs_validator,
-    wait_until, within,
+    Link, NO_TIMEOUT, PATIENCE, Probe, SECRET, TestSource, at_secs, eventually, hs_issuer,
+    hs_validator, wait_until, within,
 };
 
 const MINUTES: Duration = Duration::from_secs(600);
@@ -156,15 +156,14 @@ async fn abandoned_logout(abandoned: Abandoned) {
 
     let stored = store.lookup("alice").await.unwrap();
     assert!(stored > Cutoff::NoCutoff, "the write landed in the store");
-    let deadline = Instant::now() + PATIENCE;
-    while validator.validate(&before).await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "{abandoned:?}: the store holds {stored:?}, but this instance still admits a token from \
-             before it (its cache TTL is ten minutes)"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let refused = format!(
+        "{abandoned:?}: the store holds {stored:?}, and this instance refuses a token from before \
+         it (not only after its cache TTL of ten minutes)"
+    );
+    eventually(&refused, PATIENCE, async || {
+        validator.validate(&before).await.is_err()
+    })
+    .await;
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), stored);
 }
 
@@ -203,14 +202,11 @@ async fn a_slow_fill_does_not_hold_back_the_pushed_changes_behind_it() {
 
     let alice = raise_in_store(&store, "alice").await;
     let bob = raise_in_store(&store, "bob").await;
-    let deadline = Instant::now() + PATIENCE;
-    while cutoffs.lookup("bob").await.unwrap() != bob {
-        assert!(
-            Instant::now() < deadline,
-            "bob's pushed change waited behind alice's hanging fill"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Until then bob's pushed change waits behind alice's hanging fill.
+    eventually("bob's pushed change is applied", PATIENCE, async || {
+        cutoffs.lookup("bob").await.unwrap() == bob
+    })
+    .await;
 
     source.gate.open();
     let _ = within("alice's fill", fill).await;
@@ -380,14 +376,8 @@ async fn push_task_end(ended: Ended) {
     // Nothing pushes any more: the cached answer may be missing this change.
     let unpushed = raise_in_store(&store, "alice").await;
 
-    let deadline = Instant::now() + PATIENCE;
-    while cutoffs.push_connected() {
-        assert!(
-            Instant::now() < deadline,
-            "{ended:?}: push_connected() is still true"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let unconnected = format!("{ended:?}: push_connected() is false");
+    wait_until(&unconnected, || !cutoffs.push_connected()).await;
     assert_eq!(
         cutoffs.lookup("alice").await.unwrap(),
         unpushed,

@@ -105,21 +105,23 @@ pub(crate) async fn dummy_hash() -> Result<String, String> {
 }
 
 pub(crate) async fn by_id(database: &Database, id: &str) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<(String, String, String)> = on_pool!(database, |pool| {
-        sqlx::query_as("SELECT id, username, password_hash FROM demo_users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-    })?;
-    Ok(row.map(into_user))
+    const QUERY: &str = "SELECT id, username, password_hash FROM demo_users WHERE id = $1";
+    one_user(database, QUERY, id).await
 }
 
 async fn by_username(database: &Database, username: &str) -> Result<Option<User>, sqlx::Error> {
+    const QUERY: &str = "SELECT id, username, password_hash FROM demo_users WHERE username = $1";
+    one_user(database, QUERY, username).await
+}
+
+/// The user that `query`, bound to `value`, finds (by a unique column, so at most one).
+async fn one_user(
+    database: &Database,
+    query: &'static str,
+    value: &str,
+) -> Result<Option<User>, sqlx::Error> {
     let row: Option<(String, String, String)> = on_pool!(database, |pool| {
-        sqlx::query_as("SELECT id, username, password_hash FROM demo_users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(pool)
-            .await
+        sqlx::query_as(query).bind(value).fetch_optional(pool).await
     })?;
     Ok(row.map(into_user))
 }

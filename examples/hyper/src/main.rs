@@ -7,7 +7,6 @@
 //! gracefully: requests in flight are answered first.
 
 use std::convert::Infallible;
-use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,9 +14,6 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, TokenKeys, Verified};
 use tokio::net::TcpListener;
 
@@ -48,45 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl -H 'Authorization: Bearer {token}' http://{address}/me");
     println!("  curl -X POST -H 'Authorization: Bearer {token}' http://{address}/logout-all");
 
-    // hyper-util's builder speaks HTTP/1 and HTTP/2 on one port; the timer puts HTTP/1's header
-    // read timeout in force.
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    let mut ctrl_c = pin!(tokio::signal::ctrl_c());
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _remote)) => stream,
-                Err(error) => {
-                    // Such as running out of file descriptors: pause rather than spin.
-                    eprintln!("accept failed: {error}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            },
-            _ = ctrl_c.as_mut() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                eprintln!("connection failed: {error}");
-            }
-        });
-    }
-
-    // New connections are refused from here on; requests in flight are answered first.
-    println!("shutting down");
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN_DEADLINE) => eprintln!("shutdown timed out"),
-    }
+    example_hyper::serve(listener, service, tokio::signal::ctrl_c(), DRAIN_DEADLINE).await;
     Ok(())
 }
 

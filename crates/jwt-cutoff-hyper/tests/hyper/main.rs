@@ -1,4 +1,5 @@
-//! `jwt_cutoff_hyper::guard` over a real socket, on the crate docs' accept loop: a
+//! `jwt_cutoff_hyper::guard` over a real socket, on the crate docs' accept loop (the hyper
+//! example's own `serve`, so the example is what these tests serve with): a
 //! `hyper::service::service_fn` handler served by hyper-util's auto builder with its graceful
 //! shutdown, talked to by real clients (hyper-util's, over HTTP/1 and HTTP/2, and raw TCP; from
 //! `jwt-cutoff-test-support`). Tokens accepted and revoked, both protocols on one port, the SPEC's
@@ -16,7 +17,6 @@ mod shutdown;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,9 +25,6 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use jwt_cutoff::{CutoffCache, CutoffSource, JwtCutoffLayer, TokenIssuer, Verified};
 use jwt_cutoff_test_support::{hs_issuer, hs_validator, within};
 use tokio::net::TcpListener;
@@ -76,40 +73,8 @@ impl Running {
                 .unwrap();
             runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener).unwrap();
-                let mut builder = Builder::new(TokioExecutor::new());
-                builder.http1().timer(TokioTimer::new());
-                builder.http2().timer(TokioTimer::new());
-                let graceful = GracefulShutdown::new();
-                let mut signal = pin!(signal);
-                loop {
-                    let stream = tokio::select! {
-                        accepted = listener.accept() => match accepted {
-                            Ok((stream, _remote)) => stream,
-                            Err(error) => {
-                                eprintln!("accept failed: {error}");
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                                continue;
-                            }
-                        },
-                        // A send or a dropped sender: either way, shut down.
-                        _ = signal.as_mut() => break,
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
-                        .into_owned();
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            eprintln!("connection failed: {error}");
-                        }
-                    });
-                }
-                drop(listener);
-                tokio::select! {
-                    () = graceful.shutdown() => {}
-                    () = tokio::time::sleep(deadline) => eprintln!("shutdown timed out"),
-                }
+                // A send or a dropped sender: either way, shut down.
+                example_hyper::serve(listener, service, signal, deadline).await;
             });
             // As when `main` returns: the connections still open at the deadline are closed.
             drop(runtime);

@@ -1,14 +1,6 @@
 //! jwt-cutoff-axum over a real 127.0.0.1 socket, with a real HTTP client (and raw TCP where the
 //! client would refuse to send the bytes).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -35,6 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tower_http::cors::CorsLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+use crate::ReadOnly;
 
 const SECRET: &[u8] = b"an access secret of at least 32 bytes";
 
@@ -142,6 +136,12 @@ fn get_with(addr: SocketAddr, path: &str, authorization: &[&str]) -> Request<Ful
 
 async fn get_bearer(addr: SocketAddr, path: &str, token: &str) -> Reply {
     send(get_with(addr, path, &[&format!("Bearer {token}")])).await
+}
+
+/// `POST /logout-all` of the [`token_app`] with `token`.
+async fn logout_all_with(addr: SocketAddr, token: &str) -> Reply {
+    let bearer = format!("Bearer {token}");
+    send(post_json(addr, "/logout-all", Some(&bearer), &json!({}))).await
 }
 
 fn post_json(
@@ -499,15 +499,6 @@ impl CutoffSource for Down {
     }
 }
 
-/// A store that answers lookups but cannot be written (the default `raise`).
-struct ReadOnly;
-
-impl CutoffSource for ReadOnly {
-    fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        Box::pin(async { Ok(Cutoff::NoCutoff) })
-    }
-}
-
 #[tokio::test]
 async fn a_failing_store_gives_503_with_retry_after_and_a_json_body() {
     let cutoffs = CutoffCache::new(Down);
@@ -570,13 +561,7 @@ async fn logout_all_helper_revokes_every_token_of_the_caller() {
     let second = access_token(&issuer); // another device
     let bob = issuer.issue_access("bob", &profile()).unwrap().token;
 
-    let reply = send(post_json(
-        addr,
-        "/logout-all",
-        Some(&format!("Bearer {first}")),
-        &json!({}),
-    ))
-    .await;
+    let reply = logout_all_with(addr, &first).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{reply:?}");
     for token in [&first, &second] {
         get_bearer(addr, "/me", token)
@@ -593,13 +578,7 @@ async fn logout_all_helper_revokes_every_token_of_the_caller() {
 async fn logout_all_helper_answers_503_when_the_store_cannot_be_written() {
     let (addr, issuer) = token_app(CutoffCache::new(ReadOnly)).await;
     let token = access_token(&issuer);
-    let reply = send(post_json(
-        addr,
-        "/logout-all",
-        Some(&format!("Bearer {token}")),
-        &json!({}),
-    ))
-    .await;
+    let reply = logout_all_with(addr, &token).await;
     reply.assert_json_refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert_eq!(reply.header(header::RETRY_AFTER), Some("1"));
     assert!(!reply.text().contains("read-only"), "{}", reply.text());

@@ -3,14 +3,6 @@
 //! another error type keeps its logs. Driven with `oneshot`, on the test's own thread, so that a
 //! thread-local subscriber sees every log event.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
 use std::any::type_name;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -22,15 +14,16 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::routing::{get, post};
 use http_body_util::BodyExt as _;
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, JwtCutoffLayer, MemoryStore,
-    RefreshValidator, Rfc6750Responder, SourceError, TokenIssuer, TokenKeys, Validator,
-    responder_fn,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, Rfc6750Responder,
+    SourceError, TokenIssuer, TokenKeys, Validator, responder_fn,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, RefreshRequest, RefusalLayer, TokenResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use tracing_subscriber::filter::LevelFilter;
+
+use crate::ReadOnly;
 
 const ACCESS_SECRET: &[u8] = b"an access secret of at least 32 bytes";
 const REFRESH_SECRET: &[u8] = b"a refresh secret of at least 32 bytes";
@@ -87,6 +80,17 @@ impl Logs {
 
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Asserts that one event at `level` mentions `message`.
+    fn assert_logged(&self, level: &str, message: &str) {
+        let logged = self.text();
+        assert!(
+            logged
+                .lines()
+                .any(|line| line.contains(level) && line.contains(message)),
+            "no {level} event about {message:?}: {logged}"
+        );
     }
 }
 
@@ -189,15 +193,6 @@ struct Tokens {
     cutoffs: CutoffCache,
     refresh: RefreshValidator,
     issuer: TokenIssuer,
-}
-
-/// A store that answers lookups but cannot be written: a logout-all fails.
-struct ReadOnly;
-
-impl CutoffSource for ReadOnly {
-    fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
-        Box::pin(async { Ok(Cutoff::NoCutoff) })
-    }
 }
 
 /// `{"code", "status"}` with the RFC 6750 headers: one shape for every refusal.
@@ -328,18 +323,10 @@ fn converting_an_auth_rejection_into_ones_own_error_keeps_its_logs() {
     let issue_error = issuer().issue_access("", &()).unwrap_err();
     let converted = ApiError::from(AuthRejection::from(issue_error));
     assert_eq!(converted.status, StatusCode::INTERNAL_SERVER_ERROR);
-    let logged = logs.text();
-    assert!(
-        logged.contains("ERROR") && logged.contains("tokens could not be issued"),
-        "{logged}"
-    );
+    logs.assert_logged("ERROR", "tokens could not be issued");
 
     let store_error = SourceError::new("the disk is on fire");
     let converted = ApiError::from(AuthRejection::from(store_error));
     assert_eq!(converted.status, StatusCode::SERVICE_UNAVAILABLE);
-    let logged = logs.text();
-    assert!(
-        logged.contains("WARN") && logged.contains("the disk is on fire"),
-        "{logged}"
-    );
+    logs.assert_logged("WARN", "the disk is on fire");
 }

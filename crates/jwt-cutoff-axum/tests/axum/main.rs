@@ -1,0 +1,24 @@
+//! jwt-cutoff-axum's extractors, responders and refusals: over a real socket ([`serve`]), and
+//! through `oneshot` where a test reads the log events of its own thread ([`refusals`]).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod refusals;
+mod serve;
+
+use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, SourceError};
+
+/// A store that answers lookups but cannot be written (the default `raise`): a logout-all fails.
+struct ReadOnly;
+
+impl CutoffSource for ReadOnly {
+    fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+        Box::pin(async { Ok(Cutoff::NoCutoff) })
+    }
+}
