@@ -1,5 +1,5 @@
 //! The accept loop of the hyper example, the one in the `jwt-cutoff-hyper` crate docs: kept apart
-//! from `main` so that jwt-cutoff-hyper's socket tests serve their app with this very loop.
+//! from `main` so that the socket tests (`tests/hyper`) serve their app with this very loop.
 
 use std::future::Future;
 use std::pin::pin;

@@ -1,5 +1,5 @@
-//! `jwt_cutoff_hyper::guard` over a real socket, on the crate docs' accept loop (the hyper
-//! example's own `serve`, so the example is what these tests serve with): a
+//! `jwt_cutoff_hyper::guard` over a real socket, on the crate docs' accept loop (this example's own
+//! `serve`; the tests live beside it, so the adapter's crate depends on nothing above it): a
 //! `hyper::service::service_fn` handler served by hyper-util's auto builder with its graceful
 //! shutdown, talked to by real clients (hyper-util's, over HTTP/1 and HTTP/2, and raw TCP; from
 //! `jwt-cutoff-test-support`). Tokens accepted and revoked, both protocols on one port, the SPEC's
