@@ -155,7 +155,7 @@ impl fmt::Debug for RefreshRequest {
 }
 
 /// A freshly issued pair as JSON, shaped like an OAuth 2 token response (RFC 6749 §5.1):
-/// `{"access_token", "refresh_token", "token_type": "Bearer", "expires_in"}`, with
+/// `{"access_token", "refresh_token", "token_type": "Bearer", "expires_in", "session_id"}`, with
 /// `Cache-Control: no-store`.
 ///
 /// Its `Debug` output hides the tokens.
@@ -170,6 +170,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the access token expires (rounded down).
     pub expires_in: u64,
+    /// The session both tokens belong to (their `sid`), the same for every pair refreshed from
+    /// them: what a device list names and a "sign out that device" request sends back.
+    pub session_id: String,
 }
 
 impl TokenResponse {
@@ -186,6 +189,7 @@ impl TokenResponse {
             access_token: access.token,
             refresh_token: pair.refresh.token,
             token_type: "Bearer",
+            session_id: pair.session_id,
         }
     }
 }
@@ -203,6 +207,7 @@ impl fmt::Debug for TokenResponse {
             .field("refresh_token", &"<redacted>")
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
+            .field("session_id", &self.session_id)
             .finish()
     }
 }

@@ -80,6 +80,13 @@ impl<T> Claims<T> {
         self.0.expires_at()
     }
 
+    /// The session (one login, one device) the token belongs to, its `sid` claim: see
+    /// [`Verified::session_id`].
+    #[must_use]
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.session_id()
+    }
+
     /// The token's `token_use` claim, if it has one.
     #[must_use]
     pub fn token_type(&self) -> Option<TokenType> {

@@ -11,6 +11,10 @@ use crate::time::Timestamp;
 /// subject a token can carry.
 pub const MAX_SUBJECT_BYTES: usize = 256;
 
+/// The longest session id (`sid`), in bytes, that tokens may carry: a token with a longer one is
+/// refused before any lookup, so a session id always fits wherever a subject does.
+pub const MAX_SESSION_ID_BYTES: usize = 256;
+
 /// What a subject's tokens must satisfy, as a [`CutoffSource`](crate::CutoffSource) answers it.
 ///
 /// Cutoffs only move forward. They are ordered `NoCutoff < ValidFrom(earlier) < ValidFrom(later) <

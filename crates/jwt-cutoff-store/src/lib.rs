@@ -46,7 +46,7 @@ mod source;
 mod time;
 
 pub use cache::{CutoffCache, CutoffCacheBuilder, PushTask};
-pub use cutoff::{Cutoff, MAX_SUBJECT_BYTES, TokenInstant, Verdict};
+pub use cutoff::{Cutoff, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, TokenInstant, Verdict};
 pub use memory::{MemoryStore, MemorySubscription};
 pub use push::{CutoffChange, PushChannel, PushSubscription};
 pub use source::{BoxFuture, CutoffFuture, CutoffSource, Scope, SourceError, check_subject};

@@ -14,8 +14,16 @@ use jwt_cutoff_store::{Timestamp, TokenInstant};
 
 /// The registered claims this crate writes and checks itself. None of them can name the subject,
 /// and an application's extra claims may not set them.
-pub(crate) const CHECKED_CLAIMS: [&str; 7] =
-    ["iat", "exp", "nbf", "iss", "aud", "token_use", "auth_time"];
+pub(crate) const CHECKED_CLAIMS: [&str; 8] = [
+    "iat",
+    "exp",
+    "nbf",
+    "iss",
+    "aud",
+    "token_use",
+    "auth_time",
+    "sid",
+];
 
 /// Whether `claim` can name the subject: not empty, and not one of [`CHECKED_CLAIMS`].
 pub(crate) fn check_subject_claim(claim: &str) -> Result<(), String> {
@@ -56,6 +64,7 @@ pub struct Verified<C = NoClaims> {
     pub(crate) subject: Arc<str>,
     pub(crate) issued_at: TokenInstant,
     pub(crate) authenticated_at: Option<TokenInstant>,
+    pub(crate) session_id: Option<Arc<str>>,
     pub(crate) expires_at: Timestamp,
     pub(crate) token_type: Option<TokenType>,
     pub(crate) claims: C,
@@ -81,6 +90,16 @@ impl<C> Verified<C> {
     #[must_use]
     pub fn authenticated_at(&self) -> Timestamp {
         self.authenticated_at.unwrap_or(self.issued_at).at()
+    }
+
+    /// The session (one login, one device) the token belongs to: its `sid` claim, which
+    /// [`TokenIssuer::issue_pair`](crate::TokenIssuer::issue_pair) mints for every login and
+    /// [`TokenIssuer::refresh_pair`](crate::TokenIssuer::refresh_pair) keeps. `None` for a token
+    /// without one (minted by [`issue_access`](crate::TokenIssuer::issue_access) alone, or by an
+    /// issuer that writes no `sid`).
+    #[must_use]
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
     }
 
     /// The instant a cutoff judges this token by.
@@ -122,6 +141,7 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
                 "authenticated_at",
                 &self.authenticated_at.map(TokenInstant::at),
             )
+            .field("session_id", &self.session_id)
             .field("expires_at", &self.expires_at)
             .field("token_type", &self.token_type)
             .field("claims", &self.claims)
@@ -212,6 +232,7 @@ pub(crate) struct Registered<'a> {
     pub(crate) audience: Option<Audience<'a>>,
     pub(crate) token_use: Option<Text<'a>>,
     pub(crate) auth_time: Option<&'a RawValue>,
+    pub(crate) session_id: Option<Text<'a>>,
 }
 
 /// Reads [`Registered`] from a payload, with the subject under a configurable claim name. Every
@@ -261,6 +282,7 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
                 "aud" => set_once(&mut claims.audience, &mut map, "aud")?,
                 "token_use" => set_once(&mut claims.token_use, &mut map, "token_use")?,
                 "auth_time" => set_once(&mut claims.auth_time, &mut map, "auth_time")?,
+                "sid" => set_once(&mut claims.session_id, &mut map, "sid")?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

@@ -30,6 +30,8 @@ use jwt_cutoff_store::{MAX_SUBJECT_BYTES, Timestamp, TokenInstant};
 ///   `auth_time`, so a refresh cannot launder a logout: a pair refreshed from a login made before
 ///   the logout is refused as soon as the logout is known, however late the refresh slipped
 ///   through.
+/// - `sid` names the session: one per login ([`issue_pair`](Self::issue_pair)), kept by every
+///   refresh, so one device's tokens can be told from another's.
 /// - `token_use` says `access` or `refresh`, so neither can stand in for the other.
 /// - `exp` is `iat` plus the lifetime, in whole seconds.
 ///
@@ -159,6 +161,9 @@ pub struct TokenPair {
     pub access: IssuedToken,
     /// The long-lived token for the refresh endpoint.
     pub refresh: IssuedToken,
+    /// The session both tokens carry as `sid`: minted at the login, kept by every refresh. An
+    /// identifier, not a secret: a device list may show it.
+    pub session_id: String,
 }
 
 /// A token could not be minted.
@@ -212,7 +217,13 @@ impl TokenIssuer {
         extra: &impl Serialize,
     ) -> Result<IssuedToken, IssueError> {
         let login = Login::now();
-        self.issue(TokenType::Access, subject, login, &extra_claims(extra)?)
+        self.issue(
+            TokenType::Access,
+            subject,
+            login,
+            None,
+            &extra_claims(extra)?,
+        )
     }
 
     /// Mints a refresh token for `subject` at a login.
@@ -225,11 +236,18 @@ impl TokenIssuer {
         extra: &impl Serialize,
     ) -> Result<IssuedToken, IssueError> {
         let login = Login::now();
-        self.issue(TokenType::Refresh, subject, login, &extra_claims(extra)?)
+        self.issue(
+            TokenType::Refresh,
+            subject,
+            login,
+            None,
+            &extra_claims(extra)?,
+        )
     }
 
     /// Mints an access and a refresh token for `subject` at a login (a password checked, say),
-    /// with the same extra claims. Both carry the login's instant as `auth_time`.
+    /// with the same extra claims. Both carry the login's instant as `auth_time` and a new session
+    /// id (128 random bits) as `sid`, also in [`TokenPair::session_id`].
     ///
     /// Not for a refresh endpoint: a new pair minted there must keep the login instant of the
     /// refresh token it replaces, or a logout could be laundered. Use
@@ -242,12 +260,14 @@ impl TokenIssuer {
         subject: &str,
         extra: &impl Serialize,
     ) -> Result<TokenPair, IssueError> {
-        self.pair(subject, Login::now(), extra)
+        let session_id = new_session_id()?;
+        self.pair(subject, Login::now(), session_id, extra)
     }
 
-    /// Mints a new pair from a verified refresh token: same subject, and the `auth_time` of the
-    /// login that refresh token descends from, so a cutoff that covers that login covers the new
-    /// pair as well.
+    /// Mints a new pair from a verified refresh token: same subject, same session (`sid`), and the
+    /// `auth_time` of the login that refresh token descends from, so a cutoff that covers that
+    /// login covers the new pair as well. A refresh token without a `sid` (minted before sessions,
+    /// or by [`issue_refresh`](Self::issue_refresh)) starts a new session.
     ///
     /// # Errors
     /// `refreshed` is not a refresh token, or as for [`issue_access`](TokenIssuer::issue_access).
@@ -263,19 +283,26 @@ impl TokenIssuer {
         }
         // The instant the refresh token itself is judged by: its login, or its `iat` if earlier.
         let login = Login(refreshed.judged_instant());
-        self.pair(refreshed.subject(), login, extra)
+        let session_id = match refreshed.session_id() {
+            Some(session_id) => session_id.to_owned(),
+            None => new_session_id()?,
+        };
+        self.pair(refreshed.subject(), login, session_id, extra)
     }
 
     fn pair(
         &self,
         subject: &str,
         login: Login,
+        session_id: String,
         extra: &impl Serialize,
     ) -> Result<TokenPair, IssueError> {
         let extra = extra_claims(extra)?;
+        let session = Some(session_id.as_str());
         Ok(TokenPair {
-            access: self.issue(TokenType::Access, subject, login, &extra)?,
-            refresh: self.issue(TokenType::Refresh, subject, login, &extra)?,
+            access: self.issue(TokenType::Access, subject, login, session, &extra)?,
+            refresh: self.issue(TokenType::Refresh, subject, login, session, &extra)?,
+            session_id,
         })
     }
 
@@ -290,6 +317,7 @@ impl TokenIssuer {
         token_type: TokenType,
         subject: &str,
         login: Login,
+        session_id: Option<&str>,
         extra: &Map<String, Value>,
     ) -> Result<IssuedToken, IssueError> {
         let config = &*self.config;
@@ -325,6 +353,7 @@ impl TokenIssuer {
             subject,
             issued_at: &issued_at_json,
             auth_time: &auth_time_json,
+            session_id,
             expires_at: expires_at.as_unix_secs(),
             issuer: config.issuer.as_deref(),
             audience: config.audience.as_deref(),
@@ -368,6 +397,15 @@ impl Login {
     }
 }
 
+/// A new session id: 128 random bits from the operating system, base64url without padding (22
+/// characters), so that no one can guess another login's session.
+fn new_session_id() -> Result<String, IssueError> {
+    let mut bits = [0_u8; 16];
+    getrandom::fill(&mut bits)
+        .map_err(|error| IssueError::new(format!("no randomness for a session id: {error}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bits))
+}
+
 /// The application's extra claims as a JSON object.
 fn extra_claims(extra: &impl Serialize) -> Result<Map<String, Value>, IssueError> {
     match serde_json::to_value(extra) {
@@ -383,6 +421,7 @@ struct IssuedClaims<'a> {
     subject: &'a str,
     issued_at: &'a RawValue,
     auth_time: &'a RawValue,
+    session_id: Option<&'a str>,
     expires_at: i64,
     issuer: Option<&'a str>,
     audience: Option<&'a str>,
@@ -396,6 +435,9 @@ impl Serialize for IssuedClaims<'_> {
         map.serialize_entry(self.subject_claim, self.subject)?;
         map.serialize_entry("iat", self.issued_at)?;
         map.serialize_entry("auth_time", self.auth_time)?;
+        if let Some(session_id) = self.session_id {
+            map.serialize_entry("sid", session_id)?;
+        }
         map.serialize_entry("exp", &self.expires_at)?;
         if let Some(issuer) = self.issuer {
             map.serialize_entry("iss", issuer)?;
@@ -592,6 +634,59 @@ mod tests {
         assert!(
             issuer.refresh_pair(&from_access, &()).is_err(),
             "a pair is never minted from an access token"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_login_is_a_session_that_its_refreshes_keep() {
+        let (signing, verifying) = signing_and_verifying(Algorithm::HS256);
+        let issuer = TokenIssuer::builder(signing).build().unwrap();
+        let cutoffs = CutoffCache::new(MemoryStore::new());
+        let validator = |token_type| {
+            Validator::builder()
+                .algorithms([Algorithm::HS256])
+                .key(verifying.clone())
+                .token_type(token_type)
+                .build(cutoffs.clone())
+                .unwrap()
+        };
+        let (access, refresh) = (validator(TokenType::Access), validator(TokenType::Refresh));
+        let session_of = |verified: &Verified| verified.session_id().map(str::to_owned);
+
+        let (laptop, phone) = (
+            issuer.issue_pair("alice", &()).unwrap(),
+            issuer.issue_pair("alice", &()).unwrap(),
+        );
+        assert_ne!(laptop.session_id, phone.session_id);
+        for login in [&laptop, &phone] {
+            // 128 bits, base64url without padding.
+            assert_eq!(login.session_id.len(), 22);
+            assert!(URL_SAFE_NO_PAD.decode(&login.session_id).unwrap().len() == 16);
+            let verified = access.validate(&login.access.token).await.unwrap();
+            assert_eq!(session_of(&verified).as_ref(), Some(&login.session_id));
+        }
+
+        let verified = refresh.validate(&laptop.refresh.token).await.unwrap();
+        assert_eq!(session_of(&verified).as_ref(), Some(&laptop.session_id));
+        let refreshed = issuer.refresh_pair(&verified, &()).unwrap();
+        assert_eq!(refreshed.session_id, laptop.session_id);
+        for (token, validator) in [(&refreshed.access, &access), (&refreshed.refresh, &refresh)] {
+            let verified = validator.validate(&token.token).await.unwrap();
+            assert_eq!(session_of(&verified).as_ref(), Some(&laptop.session_id));
+        }
+
+        // A lone token belongs to no session; a pair refreshed from one starts a session.
+        let lone = issuer.issue_refresh("alice", &()).unwrap();
+        let verified = refresh.validate(&lone.token).await.unwrap();
+        assert_eq!(verified.session_id(), None);
+        let started = issuer.refresh_pair(&verified, &()).unwrap();
+        assert_eq!(started.session_id.len(), 22);
+        assert_ne!(started.session_id, laptop.session_id);
+        assert!(
+            issuer
+                .issue_pair("alice", &serde_json::json!({ "sid": "chosen" }))
+                .is_err(),
+            "extra claims cannot choose the session"
         );
     }
 }

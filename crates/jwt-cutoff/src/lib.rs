@@ -128,8 +128,9 @@ pub use error::ConfigError;
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffSource,
-    MAX_SUBJECT_BYTES, MemoryStore, MemorySubscription, PushChannel, PushSubscription, PushTask,
-    Scope, SourceError, Timestamp, TokenInstant, Verdict, check_subject,
+    MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MemoryStore, MemorySubscription, PushChannel,
+    PushSubscription, PushTask, Scope, SourceError, Timestamp, TokenInstant, Verdict,
+    check_subject,
 };
 pub use key_bundle::TokenKeys;
 pub use keys::{Algorithm, SigningKey, VerifyingKey};

@@ -32,7 +32,7 @@ use jwt_cutoff_store::{SourceError, Verdict};
 /// | `unknown_key` | 401 | `invalid_token` | no configured key has the header's `kid` (or, without a `kid`, every key has one) |
 /// | `bad_signature` | 401 | `invalid_token` | the signature does not verify with the key (see below) |
 /// | `missing_claim` | 401 | `invalid_token` | no `exp`, `iat` or subject; no `iss` or `aud` where one is required |
-/// | `invalid_claim` | 401 | `invalid_token` | a claim has the wrong type or an impossible value (an `iat` as a string, an empty subject, say), or appears twice |
+/// | `invalid_claim` | 401 | `invalid_token` | a claim has the wrong type or an impossible value (an `iat` as a string, an empty subject or `sid`, say), or appears twice |
 /// | `expired` | 401 | `invalid_token` | `exp` has passed, beyond the leeway |
 /// | `not_yet_valid` | 401 | `invalid_token` | `nbf` is in the future, beyond the leeway |
 /// | `issued_in_future` | 401 | `invalid_token` | `iat` is in the future, beyond the leeway |

@@ -20,7 +20,9 @@ use crate::keys::{Algorithm, KeySet, VerifyingKey};
 use crate::numeric_date;
 use crate::reject::{Reason, Rejection, recorded};
 use crate::token_cache::{CachedToken, TokenCache};
-use jwt_cutoff_store::{CutoffCache, MAX_SUBJECT_BYTES, Timestamp, TokenInstant};
+use jwt_cutoff_store::{
+    CutoffCache, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, Timestamp, TokenInstant,
+};
 
 /// The default cap on a token's length: 8 KiB.
 const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -570,6 +572,14 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             return Err(Reason::InvalidClaim);
         }
 
+        let session_id = match registered.session_id {
+            Some(Text(sid)) if sid.is_empty() || sid.len() > MAX_SESSION_ID_BYTES => {
+                return Err(Reason::InvalidClaim);
+            }
+            Some(Text(sid)) => Some(Arc::from(sid)),
+            None => None,
+        };
+
         let claims = serde_json::from_str(payload).map_err(claim_error)?;
         self.announce();
         Ok(CachedToken {
@@ -577,6 +587,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 subject: Arc::from(subject),
                 issued_at,
                 authenticated_at,
+                session_id,
                 expires_at,
                 token_type,
                 claims,

@@ -84,7 +84,17 @@ async fn whole_flow_over_http_and_grpc() {
     let expires_in = login.json["expires_in"].as_u64().unwrap();
     assert!((290..=300).contains(&expires_in), "{expires_in}");
     let phone = Pair::from_json(&login.json);
-    let laptop = http.pair("alice", "wonderland").await;
+    let phone_session = login.json["session_id"].as_str().unwrap().to_owned();
+    let laptop_login = http.login("alice", "wonderland").await;
+    assert_eq!(laptop_login.status, StatusCode::OK, "{}", laptop_login.text);
+    let laptop = Pair::from_json(&laptop_login.json);
+    let laptop_session = laptop_login.json["session_id"].as_str().unwrap();
+    assert_eq!(
+        phone_session.len(),
+        22,
+        "128 bits, base64url: {phone_session}"
+    );
+    assert_ne!(phone_session, laptop_session, "one session per login");
 
     // Who am I, over HTTP and gRPC.
     let me = http.me(&phone.access).await;
@@ -105,6 +115,10 @@ async fn whole_flow_over_http_and_grpc() {
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
     assert_eq!(refreshed.json["token_type"], "Bearer");
     let laptop2 = Pair::from_json(&refreshed.json);
+    assert_eq!(
+        refreshed.json["session_id"], laptop_session,
+        "a refresh keeps the session"
+    );
     assert_eq!(http.me(&laptop2.access).await.status, StatusCode::OK);
     assert_refused(
         &http.refresh(&laptop.access).await,

@@ -606,6 +606,10 @@ async fn refresh_helper_exchanges_refresh_tokens_only_and_honours_the_cutoff() {
     assert_eq!(body["token_type"], "Bearer");
     let expires_in = body["expires_in"].as_u64().unwrap();
     assert!((299..=300).contains(&expires_in), "{expires_in}");
+    assert_eq!(
+        body["session_id"], pair.session_id,
+        "a refresh keeps the session"
+    );
     let new_access = body["access_token"].as_str().unwrap();
     let new_refresh = body["refresh_token"].as_str().unwrap().to_owned();
     // The new access token works and carries the claims over.
