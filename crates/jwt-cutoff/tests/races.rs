@@ -14,14 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffCache, CutoffSource, MemoryStore, Reason, Scope, Timestamp, TokenType,
-    Validator, VerifyingKey,
-};
+use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, MemoryStore, Reason, Scope, Timestamp};
 
 use jwt_cutoff_test_support::{
-    Link, NO_TIMEOUT, PATIENCE, SECRET, TestSource, at_secs, blocked_lookups, eventually,
-    following, hs_issuer, hs_validator, spawn_lookup, wait_until, within,
+    Link, NO_TIMEOUT, PATIENCE, TestSource, at_secs, blocked_lookups, eventually, following,
+    hs_issuer, hs_refresh_validator, hs_validator, spawn_lookup, wait_until, within,
 };
 
 const MINUTES: Duration = Duration::from_secs(600);
@@ -299,12 +296,7 @@ async fn a_load_forgotten_by_an_invalidation_still_answers_with_the_changes_it_s
 async fn a_read_from_a_lagging_store_never_lowers_what_is_known_here() {
     let source = TestSource::new(MemoryStore::new());
     let cutoffs = instance(&source);
-    let refresh = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_type(TokenType::Refresh)
-        .build(cutoffs.clone())
-        .unwrap();
+    let refresh = hs_refresh_validator(cutoffs.clone());
     let token = hs_issuer().issue_refresh("alice", &()).unwrap().token;
     assert!(refresh.validate(&token).await.is_ok());
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
