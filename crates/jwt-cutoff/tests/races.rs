@@ -14,14 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffCache, CutoffSource, MemoryStore, Reason, Scope, Timestamp, TokenType,
-    Validator, VerifyingKey,
-};
+use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, MemoryStore, Reason, Scope, Timestamp};
 
 use jwt_cutoff_test_support::{
-    Link, NO_TIMEOUT, PATIENCE, Probe, SECRET, TestSource, at_secs, eventually, hs_issuer,
-    hs_validator, wait_until, within,
+    Link, NO_TIMEOUT, PATIENCE, TestSource, at_secs, blocked_lookups, eventually, following,
+    hs_issuer, hs_refresh_validator, hs_validator, spawn_lookup, wait_until, within,
 };
 
 const MINUTES: Duration = Duration::from_secs(600);
@@ -32,6 +29,14 @@ fn instance(source: &Arc<TestSource>) -> CutoffCache {
         .time_to_live(MINUTES)
         .time_to_live_with_push(MINUTES)
         .build()
+}
+
+/// A memory store, the counting [`TestSource`] in front of it, and an [`instance`] over that.
+fn over_memory() -> (MemoryStore, Arc<TestSource>, CutoffCache) {
+    let store = MemoryStore::new();
+    let source = TestSource::new(store.clone());
+    let cutoffs = instance(&source);
+    (store, source, cutoffs)
 }
 
 async fn raise_in_store(store: &MemoryStore, subject: &str) -> Cutoff {
@@ -55,10 +60,7 @@ async fn a_fill_left_by_a_cancelled_lookup_cannot_undo_a_later_logout() {
     let cutoffs = instance(&source);
     let validator = hs_validator(cutoffs.clone());
 
-    let first = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup("alice").await }
-    });
+    let first = spawn_lookup(&cutoffs, "alice");
     wait_until("the first fill read the store", || source.reads() == 1).await;
 
     // A change pushed while the fill is held. (The cache this replaced made the push join the
@@ -104,9 +106,7 @@ enum Abandoned {
 }
 
 async fn abandoned_logout(abandoned: Abandoned) {
-    let store = MemoryStore::new();
-    let source = TestSource::new(store.clone());
-    let cutoffs = instance(&source);
+    let (store, source, cutoffs) = over_memory();
     let validator = hs_validator(cutoffs.clone());
     let before = hs_issuer().issue_access("alice", &()).unwrap().token;
     assert!(
@@ -124,10 +124,7 @@ async fn abandoned_logout(abandoned: Abandoned) {
             cutoffs.invalidate("alice");
             source.gate.close();
             let reads = source.reads();
-            let fill = tokio::spawn({
-                let cutoffs = cutoffs.clone();
-                async move { cutoffs.lookup("alice").await }
-            });
+            let fill = spawn_lookup(&cutoffs, "alice");
             wait_until("a fill read the store", || source.reads() == reads + 1).await;
             Some(fill)
         }
@@ -185,19 +182,13 @@ async fn a_logout_whose_caller_goes_away_during_the_cache_update_is_still_in_for
 /// filled must not hold back the changes pushed after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_fill_does_not_hold_back_the_pushed_changes_behind_it() {
-    let store = MemoryStore::new();
-    let source = TestSource::new(store.clone());
-    let cutoffs = instance(&source);
-    let _push = cutoffs.follow(store.clone());
-    wait_until("push connected", || cutoffs.push_connected()).await;
+    let (store, source, cutoffs) = over_memory();
+    let _push = following(&cutoffs, store.clone()).await;
     assert_eq!(cutoffs.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
 
     // Alice's fill hangs at the gate (the brownout); its timeout is far away.
     source.gate.close();
-    let fill = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup("alice").await }
-    });
+    let fill = spawn_lookup(&cutoffs, "alice");
     wait_until("alice's fill read the store", || source.reads() == 2).await;
 
     let alice = raise_in_store(&store, "alice").await;
@@ -223,20 +214,14 @@ async fn a_slow_fill_does_not_hold_back_the_pushed_changes_behind_it() {
 /// with push.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lookup_in_flight_across_a_reconnect_is_not_kept() {
-    let store = MemoryStore::new();
-    let source = TestSource::new(store.clone());
-    let cutoffs = instance(&source);
+    let (store, source, cutoffs) = over_memory();
     let link = Link::new(&store);
-    let _push = cutoffs.follow(link.clone());
-    wait_until("push connected", || cutoffs.push_connected()).await;
+    let _push = following(&cutoffs, link.clone()).await;
 
     link.set_cut(true);
     wait_until("push lost", || !cutoffs.push_connected()).await;
     source.gate.close();
-    let fill = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup("alice").await }
-    });
+    let fill = spawn_lookup(&cutoffs, "alice");
     wait_until("the fill read the store", || source.reads() == 1).await;
 
     let missed = raise_in_store(&store, "alice").await;
@@ -267,27 +252,16 @@ enum Forgotten {
 async fn forgotten_load(forgotten: Forgotten) {
     let source = TestSource::gated(MemoryStore::new());
     let cutoffs = instance(&source);
-    let first = tokio::spawn({
-        let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup("alice").await }
-    });
+    let first = spawn_lookup(&cutoffs, "alice");
     wait_until("the load read the store", || source.reads() == 1).await;
     let logout = within("logout_all", cutoffs.logout_all("alice"))
         .await
         .unwrap();
 
-    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let joined = tokio::spawn(Probe::new(
-        {
-            let cutoffs = cutoffs.clone();
-            async move { cutoffs.lookup("alice").await }
-        },
-        &pending,
-    ));
-    wait_until("the second lookup joined the load", || {
-        pending.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let [joined] = blocked_lookups(&cutoffs, "alice", 1, "the second lookup joined the load")
+        .await
+        .try_into()
+        .unwrap();
     assert_eq!(source.calls(), 1, "it joined the load under way");
     match forgotten {
         Forgotten::All => cutoffs.invalidate_all(),
@@ -322,12 +296,7 @@ async fn a_load_forgotten_by_an_invalidation_still_answers_with_the_changes_it_s
 async fn a_read_from_a_lagging_store_never_lowers_what_is_known_here() {
     let source = TestSource::new(MemoryStore::new());
     let cutoffs = instance(&source);
-    let refresh = Validator::builder()
-        .algorithms([Algorithm::HS256])
-        .key(VerifyingKey::hmac(SECRET).unwrap())
-        .token_type(TokenType::Refresh)
-        .build(cutoffs.clone())
-        .unwrap();
+    let refresh = hs_refresh_validator(cutoffs.clone());
     let token = hs_issuer().issue_refresh("alice", &()).unwrap().token;
     assert!(refresh.validate(&token).await.is_ok());
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
@@ -357,12 +326,9 @@ enum Ended {
 }
 
 async fn push_task_end(ended: Ended) {
-    let store = MemoryStore::new();
-    let source = TestSource::new(store.clone());
-    let cutoffs = instance(&source);
+    let (store, _source, cutoffs) = over_memory();
     let link = Link::new(&store);
-    let task = cutoffs.follow(link.clone());
-    wait_until("push connected", || cutoffs.push_connected()).await;
+    let task = following(&cutoffs, link.clone()).await;
     assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
 
     match ended {
