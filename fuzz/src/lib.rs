@@ -419,8 +419,9 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
         "aud",
         "token_use",
         "auth_time",
+        "sid",
     ];
-    let mut found: [Option<&str>; 8] = [None; 8];
+    let mut found: [Option<&str>; 9] = [None; 9];
     for (name, value) in &members.0 {
         if let Some(index) = registered.iter().position(|r| r == name) {
             if found[index].is_some() {
@@ -429,7 +430,7 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
             found[index] = Some(value.get());
         }
     }
-    let [sub, iat, exp, nbf, iss, aud, token_use, auth_time] = found;
+    let [sub, iat, exp, nbf, iss, aud, token_use, auth_time, sid] = found;
     let string = |raw: &str| serde_json::from_str::<String>(raw).ok();
 
     let subject = string(sub?)?;
@@ -438,6 +439,12 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
     }
     if string(token_use?)? != "access" {
         return None;
+    }
+    if let Some(sid) = sid {
+        let sid = string(sid)?;
+        if sid.is_empty() || sid.len() > 256 {
+            return None;
+        }
     }
     if let Some(iss) = iss {
         string(iss)?;

@@ -599,8 +599,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_refreshed_pair_keeps_the_login_instant() {
+    /// An HS256 issuer, and an access and a refresh validator of its tokens over one memory store.
+    fn hs256_issuer_and_validators() -> (TokenIssuer, Validator, Validator) {
         let (signing, verifying) = signing_and_verifying(Algorithm::HS256);
         let issuer = TokenIssuer::builder(signing).build().unwrap();
         let cutoffs = CutoffCache::new(MemoryStore::new());
@@ -613,6 +613,12 @@ mod tests {
                 .unwrap()
         };
         let (access, refresh) = (validator(TokenType::Access), validator(TokenType::Refresh));
+        (issuer, access, refresh)
+    }
+
+    #[tokio::test]
+    async fn a_refreshed_pair_keeps_the_login_instant() {
+        let (issuer, access, refresh) = hs256_issuer_and_validators();
 
         let login = issuer.issue_pair("alice", &()).unwrap();
         assert_eq!(
@@ -639,18 +645,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_login_is_a_session_that_its_refreshes_keep() {
-        let (signing, verifying) = signing_and_verifying(Algorithm::HS256);
-        let issuer = TokenIssuer::builder(signing).build().unwrap();
-        let cutoffs = CutoffCache::new(MemoryStore::new());
-        let validator = |token_type| {
-            Validator::builder()
-                .algorithms([Algorithm::HS256])
-                .key(verifying.clone())
-                .token_type(token_type)
-                .build(cutoffs.clone())
-                .unwrap()
-        };
-        let (access, refresh) = (validator(TokenType::Access), validator(TokenType::Refresh));
+        let (issuer, access, refresh) = hs256_issuer_and_validators();
         let session_of = |verified: &Verified| verified.session_id().map(str::to_owned);
 
         let (laptop, phone) = (

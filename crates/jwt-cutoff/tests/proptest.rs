@@ -21,7 +21,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use jsonwebtoken::Algorithm as Jwa;
 use jwt_cutoff::{
-    CutoffCache, JwtCutoffLayer, MemoryStore, Reason, Timestamp, TokenIssuer, Validator,
+    CutoffCache, JwtCutoffLayer, MAX_SESSION_ID_BYTES, MemoryStore, Reason, Timestamp, TokenIssuer,
+    Validator,
 };
 use jwt_cutoff_test_support::{
     HS256_HEADER, SECRET, b64, hmac_key, hs_builder, hs_issuer, hs_validator, now_secs,
@@ -629,6 +630,8 @@ struct Payload {
     issuer: Option<(String, bool)>,
     /// `aud` as JSON text, and whether it is a string or an array of strings.
     audience: Option<(String, bool)>,
+    /// `sid` as JSON text, and whether it is a string of 1 to `MAX_SESSION_ID_BYTES` bytes.
+    session_id: Option<(String, bool)>,
     /// Unregistered claims (their names start with `x`).
     extra: Vec<(String, String)>,
     /// Repeat one registered claim (refused: claims may not repeat).
@@ -687,6 +690,21 @@ fn payload() -> impl Strategy<Value = Payload> {
             (aud, valid)
         }),
     ];
+    let bounded_session_id = |len: usize| {
+        let text = serde_json::to_string(&"s".repeat(len)).unwrap();
+        (text, (1..=MAX_SESSION_ID_BYTES).contains(&len))
+    };
+    let session_id = prop_oneof![
+        "[A-Za-z0-9_-]{22}".prop_map(|sid| (serde_json::to_string(&sid).unwrap(), true)),
+        ".{1,12}".prop_map(|sid| (serde_json::to_string(&sid).unwrap(), true)),
+        prop_oneof![
+            Just(0),
+            Just(MAX_SESSION_ID_BYTES),
+            Just(MAX_SESSION_ID_BYTES + 1)
+        ]
+        .prop_map(bounded_session_id),
+        text(false),
+    ];
     (
         (
             proptest::option::weighted(0.95, subject()),
@@ -704,6 +722,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         (
             proptest::option::weighted(0.2, prop_oneof![text(true), text(false)]),
             proptest::option::weighted(0.2, audience),
+            proptest::option::weighted(0.3, session_id),
             vec(("x[a-z_]{0,6}", json_value()), 0..4),
             proptest::option::weighted(0.1, any::<Index>()),
             vec(any::<Index>(), 12),
@@ -712,7 +731,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         .prop_map(
             |(
                 (subject, issued_at, expires, not_before, token_use),
-                (issuer, audience, extra, duplicate, order),
+                (issuer, audience, session_id, extra, duplicate, order),
             )| Payload {
                 subject,
                 issued_at,
@@ -721,6 +740,7 @@ fn payload() -> impl Strategy<Value = Payload> {
                 token_use,
                 issuer,
                 audience,
+                session_id,
                 extra,
                 duplicate,
                 order,
@@ -793,6 +813,10 @@ impl Payload {
         if let Some((text, valid)) = &self.audience {
             acceptable &= valid;
             claims.push(("aud".to_owned(), text.clone()));
+        }
+        if let Some((text, valid)) = &self.session_id {
+            acceptable &= valid;
+            claims.push(("sid".to_owned(), text.clone()));
         }
         if let Some(index) = &self.duplicate
             && !claims.is_empty()
