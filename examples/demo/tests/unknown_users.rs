@@ -72,7 +72,7 @@ fn unknown_user_pair(real: &Pair) -> (String, TokenPair) {
     ] {
         assert_eq!(claim_names(ours), claim_names(theirs));
         let (ours, theirs) = (claims(ours), claims(theirs));
-        for claim in ["sub", "username", "token_use"] {
+        for claim in ["sub", "username", "token_use", "sid"] {
             assert!(
                 ours[claim].is_string() && theirs[claim].is_string(),
                 "{claim}"
@@ -87,9 +87,17 @@ fn unknown_user_pair(real: &Pair) -> (String, TokenPair) {
     }
     assert_eq!(
         claim_names(&forged.access.token),
-        ["auth_time", "exp", "iat", "sub", "token_use", "username"]
-            .map(str::to_owned)
-            .into(),
+        [
+            "auth_time",
+            "exp",
+            "iat",
+            "sid",
+            "sub",
+            "token_use",
+            "username"
+        ]
+        .map(str::to_owned)
+        .into(),
     );
     (subject, forged)
 }
