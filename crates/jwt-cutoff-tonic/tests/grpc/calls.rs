@@ -30,6 +30,22 @@ async fn a_valid_token_reaches_the_handler_with_its_verified_claims() {
 }
 
 #[tokio::test]
+async fn the_handler_sees_the_session_of_a_pair() {
+    let (fixture, channel) = Fixture::strict().await;
+
+    let pair = fixture.issuer.issue_pair("alice", &()).unwrap();
+    assert!(
+        check(&channel, &[&bearer(&pair.access.token)])
+            .await
+            .is_ok()
+    );
+    assert_eq!(fixture.recorder.last_session_id(), Some(pair.session_id));
+    let lone = fixture.token("alice");
+    assert!(check(&channel, &[&bearer(&lone)]).await.is_ok());
+    assert_eq!(fixture.recorder.last_session_id(), None);
+}
+
+#[tokio::test]
 async fn refused_calls_are_unauthenticated_and_never_reach_the_handler() {
     let (fixture, channel) = Fixture::strict().await;
 

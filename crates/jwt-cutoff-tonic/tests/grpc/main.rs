@@ -41,6 +41,7 @@ type Seen = Arc<Mutex<Vec<Option<(String, Option<String>)>>>>;
 #[derive(Clone, Default)]
 pub(crate) struct Recorder {
     seen: Seen,
+    sessions: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl Recorder {
@@ -50,6 +51,11 @@ impl Recorder {
 
     pub(crate) fn last(&self) -> Option<(String, Option<String>)> {
         self.seen.lock().unwrap().last().cloned().flatten()
+    }
+
+    /// The session id of the last call's `Verified`, if it had one.
+    pub(crate) fn last_session_id(&self) -> Option<String> {
+        self.sessions.lock().unwrap().last().cloned().flatten()
     }
 
     /// The subject of the last call's `Verified`, if it had one.
@@ -67,6 +73,11 @@ impl Health for Recorder {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
+        let session_id = request
+            .verified::<Claims>()
+            .ok()
+            .and_then(|verified| verified.session_id().map(str::to_owned));
+        self.sessions.lock().unwrap().push(session_id);
         let seen = request.verified::<Claims>().ok().map(|verified| {
             (
                 verified.subject().to_owned(),
