@@ -127,7 +127,7 @@ pub use claims::{NoClaims, TokenType, Verified};
 pub use error::ConfigError;
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use jwt_cutoff_store::{
-    BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffSource,
+    BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffFuture, CutoffSource,
     MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MemoryStore, MemorySubscription, PushChannel,
     PushSubscription, PushTask, Scope, SourceError, Timestamp, TokenInstant, Verdict,
     check_subject,

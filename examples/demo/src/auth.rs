@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, BoxFuture, Cutoff, CutoffCache, CutoffSource, PushTask, RefreshValidator, Scope,
+    Algorithm, Cutoff, CutoffCache, CutoffFuture, CutoffSource, PushTask, RefreshValidator, Scope,
     SourceError, TokenIssuer, TokenKeys, Validator,
 };
 use jwt_cutoff_redis::RedisStore;
@@ -140,7 +140,7 @@ struct RedisForKnownUsers {
 }
 
 impl CutoffSource for RedisForKnownUsers {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
         Box::pin(async move {
             let (cutoff, exists) = tokio::join!(
                 self.redis.lookup(subject),
@@ -155,11 +155,7 @@ impl CutoffSource for RedisForKnownUsers {
         })
     }
 
-    fn raise<'a>(
-        &'a self,
-        scope: Scope<'a>,
-        to: Cutoff,
-    ) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         self.redis.raise(scope, to)
     }
 }

@@ -12,13 +12,13 @@
 mod refusals;
 mod serve;
 
-use jwt_cutoff::{BoxFuture, Cutoff, CutoffSource, SourceError};
+use jwt_cutoff::{Cutoff, CutoffFuture, CutoffSource};
 
 /// A store that answers lookups but cannot be written (the default `raise`): a logout-all fails.
 struct ReadOnly;
 
 impl CutoffSource for ReadOnly {
-    fn lookup<'a>(&'a self, _subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, _subject: &'a str) -> CutoffFuture<'a> {
         Box::pin(async { Ok(Cutoff::NoCutoff) })
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    BoxFuture, Cutoff, CutoffCache, CutoffSource, MAX_SUBJECT_BYTES, MemoryStore, Reason, Scope,
-    SourceError, Timestamp, Validator,
+    Cutoff, CutoffCache, CutoffFuture, CutoffSource, MAX_SUBJECT_BYTES, MemoryStore, Reason, Scope,
+    Timestamp, Validator,
 };
 use jwt_cutoff_test_support::{
     TestSource, at_secs, hs_access, hs_issuer as issuer, hs_validator as validator, pushed_logout,
@@ -83,7 +83,7 @@ fn validator_on(store: MemoryStore) -> Validator {
 struct ReadOnly(MemoryStore);
 
 impl CutoffSource for ReadOnly {
-    fn lookup<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Cutoff, SourceError>> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
         self.0.lookup(subject)
     }
 }
