@@ -216,14 +216,7 @@ impl TokenIssuer {
         subject: &str,
         extra: &impl Serialize,
     ) -> Result<IssuedToken, IssueError> {
-        let login = Login::now();
-        self.issue(
-            TokenType::Access,
-            subject,
-            login,
-            None,
-            &extra_claims(extra)?,
-        )
+        self.issue_alone(TokenType::Access, subject, extra)
     }
 
     /// Mints a refresh token for `subject` at a login.
@@ -235,14 +228,7 @@ impl TokenIssuer {
         subject: &str,
         extra: &impl Serialize,
     ) -> Result<IssuedToken, IssueError> {
-        let login = Login::now();
-        self.issue(
-            TokenType::Refresh,
-            subject,
-            login,
-            None,
-            &extra_claims(extra)?,
-        )
+        self.issue_alone(TokenType::Refresh, subject, extra)
     }
 
     /// Mints an access and a refresh token for `subject` at a login (a password checked, say),
@@ -288,6 +274,17 @@ impl TokenIssuer {
             None => new_session_id()?,
         };
         self.pair(refreshed.subject(), login, session_id, extra)
+    }
+
+    /// One token at a login, of no session: the lone tokens of `issue_access` and `issue_refresh`.
+    fn issue_alone(
+        &self,
+        token_type: TokenType,
+        subject: &str,
+        extra: &impl Serialize,
+    ) -> Result<IssuedToken, IssueError> {
+        let extra = extra_claims(extra)?;
+        self.issue(token_type, subject, Login::now(), None, &extra)
     }
 
     fn pair(
