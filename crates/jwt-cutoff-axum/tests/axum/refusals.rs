@@ -1,11 +1,10 @@
 //! One responder for every refusal; a handler asking for claims no layer provides is the server's
 //! mistake (500, logged with both types); an `AuthRejection` logs when made, so converting it into
-//! another error type keeps its logs. Driven with `oneshot`, on the test's own thread, so that a
-//! thread-local subscriber sees every log event.
+//! another error type keeps its logs. The log assertions read one process-wide subscriber's output.
 
 use std::any::type_name;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -52,11 +51,28 @@ fn issuer() -> TokenIssuer {
     keys().issuer().build().unwrap()
 }
 
-/// The log output of this thread while the guard lives.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+/// Every log event of this test binary, from one subscriber installed for the whole process.
+/// A subscriber set per test (`tracing::subscriber::set_default`) misses events now and then:
+/// tracing caches whether a call site is wanted process-wide, and a test on another thread that
+/// reaches the same call site without a subscriber at that moment caches "not wanted".
+fn all_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::default();
+        let writer = LogWriter(Arc::clone(&logs));
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(LevelFilter::DEBUG)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+        logs
+    })
+}
 
-impl io::Write for Logs {
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for LogWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(bytes);
         Ok(bytes.len())
@@ -67,19 +83,22 @@ impl io::Write for Logs {
     }
 }
 
+/// The log events since [`capture`](Self::capture), of every test running meanwhile: assertions
+/// look for what only their own test logs (its token, its types, its messages).
+struct Logs {
+    from: usize,
+}
+
 impl Logs {
-    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Self::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(LevelFilter::DEBUG)
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
+    fn capture() -> Self {
+        Self {
+            from: all_logs().lock().unwrap().len(),
+        }
     }
 
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        let logs = all_logs().lock().unwrap();
+        String::from_utf8_lossy(logs.get(self.from..).unwrap_or_default()).into_owned()
     }
 
     /// Asserts that one event at `level` mentions `message`.
@@ -135,7 +154,7 @@ async fn get_with(router: &Router, path: &str, token: Option<&str>) -> Reply {
 
 #[tokio::test]
 async fn a_handler_asking_for_other_claims_than_the_layer_verified_is_a_500_naming_both() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
     let cutoffs = CutoffCache::new(MemoryStore::new());
     let guard = JwtCutoffLayer::new(access_validator(&cutoffs));
     let router = Router::new()
@@ -318,7 +337,7 @@ impl From<AuthRejection> for ApiError {
 
 #[test]
 fn converting_an_auth_rejection_into_ones_own_error_keeps_its_logs() {
-    let (logs, _guard) = Logs::capture();
+    let logs = Logs::capture();
 
     let issue_error = issuer().issue_access("", &()).unwrap_err();
     let converted = ApiError::from(AuthRejection::from(issue_error));
