@@ -61,6 +61,9 @@
 //!   from the store, never from the cache. Other issuers' `auth_time` counts too: after a logout,
 //!   an identity provider's single-sign-on session from before it yields refused tokens until the
 //!   user authenticates again there (see the threat model).
+//! - **One session per login.** [`TokenIssuer::issue_pair`] mints a session id (128 random bits)
+//!   into both tokens as `sid` and [`TokenIssuer::refresh_pair`] keeps it, so the tokens of one
+//!   device can be told from another's ([`Verified::session_id`]).
 //! - **Leeway never helps a token past a cutoff.** The leeway covers `exp`, `nbf`, and an `iat`
 //!   slightly in the future; an `iat` further in the future is refused, or a future-dated token
 //!   would survive every logout.
