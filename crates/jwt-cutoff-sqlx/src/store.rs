@@ -174,7 +174,6 @@ pub(crate) fn source_error(error: sqlx::Error) -> SourceError {
 /// Configures a [`SqlStore`]; made by [`SqlStore::builder`] (`SqliteStore::builder()`,
 /// `PostgresStore::builder()`).
 #[must_use]
-#[derive(Debug)]
 pub struct SqlStoreBuilder<D> {
     table: String,
     create_tables: bool,
@@ -192,6 +191,18 @@ impl<D> Clone for SqlStoreBuilder<D> {
             channel: self.channel.clone(),
             dialect: PhantomData,
         }
+    }
+}
+
+// By hand, as `Clone` is: a derive would ask `D: Debug` of the dialect, which it never shows.
+impl<D> fmt::Debug for SqlStoreBuilder<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStoreBuilder")
+            .field("table", &self.table)
+            .field("create_tables", &self.create_tables)
+            .field("known_subjects", &self.known_subjects)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
     }
 }
 

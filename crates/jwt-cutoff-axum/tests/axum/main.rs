@@ -1,12 +1,12 @@
 //! jwt-cutoff-axum's extractors, responders and refusals: over a real socket ([`serve`]), and
-//! through `oneshot` where a test reads the log events of its own thread ([`refusals`]).
+//! through `oneshot` where a test reads the log events it caused ([`refusals`]).
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    reason = "helpers outside #[test] functions (which clippy.toml already covers) fail the test this way"
 )]
 
 mod refusals;

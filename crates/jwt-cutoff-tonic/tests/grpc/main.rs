@@ -73,12 +73,10 @@ impl Health for Recorder {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
-        let session_id = request
-            .verified::<Claims>()
-            .ok()
-            .and_then(|verified| verified.session_id().map(str::to_owned));
+        let verified = request.verified::<Claims>().ok();
+        let session_id = verified.and_then(|verified| verified.session_id().map(str::to_owned));
         self.sessions.lock().unwrap().push(session_id);
-        let seen = request.verified::<Claims>().ok().map(|verified| {
+        let seen = verified.map(|verified| {
             (
                 verified.subject().to_owned(),
                 verified.claims().role.clone(),
