@@ -52,6 +52,7 @@
 //! | --- | --- | --- |
 //! | a subject's cutoff | prefix, `s:`, then the subject's bytes | see below |
 //! | the cutoff of everyone | prefix, then `g` | see below |
+//! | a subject's sessions' cutoffs | prefix, `r:`, then the subject's bytes: a hash | field: the session id; value: the cutoff, a space, and until when it is kept (microseconds since the epoch) |
 //! | change notifications | pub/sub channel, prefix then `changes` by default | [`CutoffChange::encode`](jwt_cutoff_store::CutoffChange::encode) |
 //!
 //! The prefix defaults to `jwt-cutoff:` (so `jwt-cutoff:s:alice` and `jwt-cutoff:g`) and is set
@@ -78,10 +79,17 @@
 //! (`1764384000123456`) for "valid from", the word `refused` for a refused subject, and no key at
 //! all for "no cutoff". Values are compared exactly, as decimal strings, inside the script (Lua's
 //! numbers are doubles and would round past 2^53). A value the store cannot read makes lookups and
-//! writes of that key fail rather than guess. Keys never expire: a refused subject must stay
-//! refused.
+//! writes of that key fail rather than guess. Subject and everyone keys never expire: a refused
+//! subject must stay refused.
 //!
-//! Redis Cluster is not supported: a lookup reads two keys that would live in different slots.
+//! A session's cutoff ([`Scope::Session`](jwt_cutoff_store::Scope::Session)) is kept for the
+//! store's [session retention](RedisStoreBuilder::session_retention) after it was last raised
+//! (31 days by default; at least the refresh-token lifetime). Lookups ignore sessions past it; a
+//! session write deletes the subject's sessions past it, in the same script; and the hash expires
+//! (`PEXPIREAT`) with its last session, so Redis holds only sessions that may still have a valid
+//! token. A lookup reads both cutoffs and the subject's session hash in one pipelined round trip.
+//!
+//! Redis Cluster is not supported: a lookup reads three keys that would live in different slots.
 //! Point the client at a primary (a replica refuses the writes, which then fail).
 //!
 //! # Failures
@@ -114,8 +122,8 @@
 //!   rare, so this is usually affordable). The tests of this crate kill a server configured that way
 //!   with `SIGKILL` and find the cutoff after the restart, and show it gone without persistence.
 //! - **Eviction**: with a `maxmemory-policy` of `allkeys-*`, Redis silently deletes cutoffs under
-//!   memory pressure. Use `noeviction` (or a `volatile-*` policy: these keys have no TTL, so they are
-//!   never chosen).
+//!   memory pressure. Use `noeviction`: a `volatile-*` policy spares the subject and everyone keys
+//!   (they have no TTL) but may delete session hashes, which expire, before their time.
 //! - **Replication** is asynchronous: a failover to a replica can lose the last writes the old
 //!   primary acknowledged.
 //! - `FLUSHALL`, `FLUSHDB` and a careless `DEL jwt-cutoff:*` do the same.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff_store::{
-    Cutoff, CutoffChange, CutoffFuture, CutoffSource, Scope, SourceError, Timestamp, check_subject,
+    Cutoff, CutoffChange, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture,
+    Scope, SourceError, SubjectCutoffs, Timestamp, check_scope, check_subject,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
@@ -23,7 +24,9 @@ const REFUSED: &str = "refused";
 /// `ARGV[2]`: the pub/sub channel. `ARGV[3]`: the notification, the change as the core encodes it.
 /// Returns the value stored afterwards, or nil when there is none. Values are compared as exact
 /// decimal strings: Lua numbers are doubles.
-const RAISE_SCRIPT: &str = r"
+/// What both scripts share: which values are cutoffs, and which of two is later (compared as
+/// text, so that instants beyond a double's precision compare exactly).
+const CUTOFF_FUNCTIONS: &str = r"
 local function valid(v)
   return v == 'refused' or v == '0' or string.match(v, '^%-?[1-9]%d*$') ~= nil
 end
@@ -38,6 +41,11 @@ local function later(a, b)
   if a_negative then return not greater end
   return greater
 end
+";
+
+/// Raises the cutoff at `KEYS[1]` to `ARGV[1]` unless it is already as late, publishing
+/// `ARGV[3]` on channel `ARGV[2]` when it changed; returns what is stored.
+const RAISE_SCRIPT: &str = r"
 local to = ARGV[1]
 if not valid(to) then
   return redis.error_reply('jwt-cutoff: not a cutoff: ' .. to)
@@ -56,6 +64,49 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return to
 ";
 
+/// Raises session `ARGV[2]` in the subject's session hash `KEYS[1]` to `ARGV[1]`, keeping it at
+/// least until `ARGV[4]` (microseconds); forgets the subject's sessions kept until `ARGV[3]` (now)
+/// or earlier, and lets the hash expire with its last session. Publishes `ARGV[6]` on `ARGV[5]`
+/// when the cutoff changed; returns what is stored. A field holds `<cutoff> <keep until>`. `-` (no
+/// cutoff) raises nothing and answers what is stored, nil for nothing.
+const RAISE_SESSION_SCRIPT: &str = r"
+local to, session, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+if to ~= '-' and not valid(to) then
+  return redis.error_reply('jwt-cutoff: not a cutoff: ' .. to)
+end
+local function parse(field, value)
+  local cutoff, until_micros = string.match(value, '^(%S+) (%-?%d+)$')
+  if not cutoff or not valid(cutoff) then
+    return nil, redis.error_reply('jwt-cutoff: unreadable session ' .. field .. ' at ' .. KEYS[1])
+  end
+  return cutoff, tonumber(until_micros)
+end
+local current, current_keep = nil, keep
+local last_keep = keep
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local cutoff, until_micros = parse(fields[i], fields[i + 1])
+  if not cutoff then return until_micros end
+  if until_micros <= now then
+    redis.call('HDEL', KEYS[1], fields[i])
+  else
+    if fields[i] == session then current, current_keep = cutoff, until_micros end
+    if until_micros > last_keep then last_keep = until_micros end
+  end
+end
+if to == '-' then
+  return current
+end
+local stored = current
+if not current or later(to, current) then
+  stored = to
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+end
+if current_keep < keep then current_keep = keep end
+redis.call('HSET', KEYS[1], session, stored .. ' ' .. string.format('%d', current_keep))
+redis.call('PEXPIREAT', KEYS[1], math.ceil(last_keep / 1000))
+return stored
+";
 /// Cutoffs in Redis, shared by every instance of a service, with each change pushed to all of them.
 ///
 /// Made by [`RedisStore::connect`] or [`RedisStore::builder`]. Clones share one connection. Use it
@@ -76,7 +127,9 @@ pub(crate) struct Inner {
     pub(crate) channel: String,
     pub(crate) timeout: Duration,
     pub(crate) heartbeat: Duration,
+    session_retention: Duration,
     raise_script: Script,
+    raise_session_script: Script,
 }
 
 impl fmt::Debug for RedisStore {
@@ -87,6 +140,7 @@ impl fmt::Debug for RedisStore {
             .field("channel", &self.inner.channel)
             .field("timeout", &self.inner.timeout)
             .field("heartbeat", &self.inner.heartbeat)
+            .field("session_retention", &self.inner.session_retention)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +154,7 @@ pub struct RedisStoreBuilder {
     channel: Option<String>,
     timeout: Duration,
     heartbeat: Duration,
+    session_retention: Duration,
     connection_config: Option<ConnectionManagerConfig>,
 }
 
@@ -167,6 +222,16 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How long a session's cutoff ([`Scope::Session`]) is kept after it was last raised (default
+    /// [`DEFAULT_SESSION_RETENTION`], 31 days). Make it at least the refresh-token lifetime: a
+    /// session forgotten while one of its tokens is unexpired would let that token through again.
+    /// A subject's sessions share one hash, which Redis deletes with its last session; each session
+    /// write also deletes the subject's sessions past their retention.
+    pub fn session_retention(mut self, retention: Duration) -> Self {
+        self.session_retention = retention;
+        self
+    }
+
     /// How often a push subscription pings Redis to find out that its connection died without
     /// closing (default 5 s, at least 10 ms). A ping unanswered within the [timeout](Self::timeout)
     /// counts as a lost connection.
@@ -228,6 +293,7 @@ impl RedisStoreBuilder {
             .channel
             .unwrap_or_else(|| format!("{}changes", self.prefix));
         let (prefix, timeout, heartbeat) = (self.prefix.into_bytes(), self.timeout, self.heartbeat);
+        let session_retention = self.session_retention;
         let store = move |client, connection| RedisStore {
             inner: Arc::new(Inner {
                 client,
@@ -236,7 +302,11 @@ impl RedisStoreBuilder {
                 channel,
                 timeout,
                 heartbeat,
-                raise_script: Script::new(RAISE_SCRIPT),
+                session_retention,
+                raise_script: Script::new(&format!("{CUTOFF_FUNCTIONS}{RAISE_SCRIPT}")),
+                raise_session_script: Script::new(&format!(
+                    "{CUTOFF_FUNCTIONS}{RAISE_SESSION_SCRIPT}"
+                )),
             }),
         };
         (self.client.0, config, store)
@@ -260,22 +330,27 @@ impl RedisStore {
             channel: None,
             timeout: DEFAULT_TIMEOUT,
             heartbeat: DEFAULT_HEARTBEAT,
+            session_retention: DEFAULT_SESSION_RETENTION,
             connection_config: None,
         }
     }
 
-    /// The key holding `scope`'s cutoff, for operators and tests that look at Redis directly.
+    /// The key holding `scope`'s cutoff, for operators and tests that look at Redis directly. A
+    /// session's is the subject's session hash (`<prefix>r:<subject>`), whose field named by the
+    /// session id holds `<cutoff> <kept until, in microseconds>`.
     #[must_use]
     pub fn key(&self, scope: Scope<'_>) -> Vec<u8> {
         let prefix = &self.inner.prefix;
+        let subject_key = |kind: &[u8], subject: &str| {
+            let mut key = Vec::with_capacity(prefix.len() + kind.len() + subject.len());
+            key.extend_from_slice(prefix);
+            key.extend_from_slice(kind);
+            key.extend_from_slice(subject.as_bytes());
+            key
+        };
         match scope {
-            Scope::Subject(subject) => {
-                let mut key = Vec::with_capacity(prefix.len() + 2 + subject.len());
-                key.extend_from_slice(prefix);
-                key.extend_from_slice(b"s:");
-                key.extend_from_slice(subject.as_bytes());
-                key
-            }
+            Scope::Subject(subject) => subject_key(b"s:", subject),
+            Scope::Session { subject, .. } => subject_key(b"r:", subject),
             Scope::Everyone => {
                 let mut key = Vec::with_capacity(prefix.len() + 1);
                 key.extend_from_slice(prefix);
@@ -310,28 +385,48 @@ impl RedisStore {
 /// Subjects longer than [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) are refused with an error before Redis is asked, in
 /// lookups and writes alike.
 impl CutoffSource for RedisStore {
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         Box::pin(async move {
             check_subject(subject)?;
             let mut connection = self.inner.connection.clone();
             let keys = [self.key(Scope::Subject(subject)), self.key(Scope::Everyone)];
-            let values: Vec<Option<String>> = self
+            let sessions_key = self.key(Scope::Session {
+                subject,
+                session: "",
+            });
+            // One round trip: both cutoffs and the subject's sessions.
+            let (values, sessions): (Vec<Option<String>>, Vec<(String, String)>) = self
                 .bounded(
-                    redis::cmd("MGET")
+                    redis::pipe()
+                        .cmd("MGET")
                         .arg(&keys[..])
+                        .cmd("HGETALL")
+                        .arg(&sessions_key)
                         .query_async(&mut connection),
                 )
                 .await?;
-            values.iter().try_fold(Cutoff::NoCutoff, |cutoff, value| {
-                Ok(cutoff.max(decode(value.as_deref())?))
-            })
+            let cutoff = values.iter().try_fold(Cutoff::NoCutoff, |cutoff, value| {
+                Ok::<_, SourceError>(cutoff.max(decode(value.as_deref())?))
+            })?;
+            let now = Timestamp::now();
+            sessions
+                .iter()
+                .try_fold(SubjectCutoffs::from(cutoff), |cutoffs, (session, value)| {
+                    let (session_cutoff, keep_until) = decode_session(value)?;
+                    Ok(if keep_until > now {
+                        cutoffs.with_session(session, session_cutoff)
+                    } else {
+                        cutoffs
+                    })
+                })
         })
     }
 
     fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(async move {
-            if let Scope::Subject(subject) = scope {
-                check_subject(subject)?;
+            check_scope(scope)?;
+            if let Scope::Session { session, .. } = scope {
+                return self.raise_session(scope, session, to).await;
             }
             let mut connection = self.inner.connection.clone();
             let key = self.key(scope);
@@ -342,13 +437,7 @@ impl CutoffSource for RedisStore {
                         .await?
                 }
                 Some(value) => {
-                    let change = CutoffChange {
-                        subject: match scope {
-                            Scope::Subject(subject) => Some(subject.to_owned()),
-                            Scope::Everyone => None,
-                        },
-                        cutoff: to,
-                    };
+                    let change = CutoffChange::new(scope, to);
                     self.bounded(
                         self.inner
                             .raise_script
@@ -364,6 +453,48 @@ impl CutoffSource for RedisStore {
             decode(stored.as_deref())
         })
     }
+}
+
+impl RedisStore {
+    /// [`CutoffSource::raise`] for a session: one script that also forgets the subject's sessions
+    /// past their retention.
+    async fn raise_session(
+        &self,
+        scope: Scope<'_>,
+        session: &str,
+        to: Cutoff,
+    ) -> Result<Cutoff, SourceError> {
+        let mut connection = self.inner.connection.clone();
+        let now = Timestamp::now();
+        let keep_until = now.saturating_add(self.inner.session_retention);
+        let value = encode(to).unwrap_or_else(|| "-".to_owned());
+        let stored: Option<String> = self
+            .bounded(
+                self.inner
+                    .raise_session_script
+                    .key(self.key(scope))
+                    .arg(&value)
+                    .arg(session)
+                    .arg(now.as_unix_micros())
+                    .arg(keep_until.as_unix_micros())
+                    .arg(&self.inner.channel)
+                    .arg(CutoffChange::new(scope, to).encode())
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+        decode(stored.as_deref())
+    }
+}
+
+/// A session's field: its cutoff and until when it is kept.
+fn decode_session(value: &str) -> Result<(Cutoff, Timestamp), SourceError> {
+    let unreadable = || SourceError::new("redis holds a session that is not a cutoff");
+    let (cutoff, keep_until) = value.split_once(' ').ok_or_else(unreadable)?;
+    let keep_until = keep_until.parse().map_err(|_| unreadable())?;
+    Ok((
+        decode(Some(cutoff))?,
+        Timestamp::from_unix_micros(keep_until),
+    ))
 }
 
 /// A cutoff as stored in Redis; `None` for [`Cutoff::NoCutoff`], which is the absence of a key.

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use jwt_cutoff::{Cutoff, CutoffCache, Reason};
 use jwt_cutoff_test_support::{
-    eventually, following, hs_issuer, hs_validator, logout_reaches, push_latency, sees,
+    eventually, following, hs_issuer, hs_validator, logout_reaches, push_latency,
+    revocation_reaches, sees,
 };
 use support::{Link, TestKeys, instance};
 
@@ -43,6 +44,9 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
     // The other way round, and the global cutoff: later than user-0's own, so it is what A reads.
     let at = b.logout_everyone().await.unwrap();
     sees("A sees the global logout", &a, "user-0", at).await;
+
+    // A session revoked on B is refused on A, through push.
+    revocation_reaches(&b, &a, "bob", "laptop").await;
     keys.clean_up().await;
 }
 
@@ -65,7 +69,7 @@ async fn an_instance_cut_off_from_redis_fails_closed_then_recovers_on_its_own() 
     let (issuer, validator_b) = (hs_issuer(), hs_validator(b.clone()));
     let alice_before = issuer.issue_access("alice", &()).unwrap().token;
     assert!(validator_b.validate(&alice_before).await.is_ok()); // now cached at B for minutes
-    assert_eq!(b.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(b.lookup("carol").await.unwrap().cutoff(), Cutoff::NoCutoff);
 
     proxy.set(Link::Cut);
     eventually(
@@ -92,7 +96,10 @@ async fn an_instance_cut_off_from_redis_fails_closed_then_recovers_on_its_own() 
     eventually(
         "B reconnects and catches up",
         Duration::from_secs(20),
-        async || b.push_connected() && b.lookup("alice").await.ok() == Some(logout),
+        async || {
+            b.push_connected()
+                && b.lookup("alice").await.ok().map(|found| found.cutoff()) == Some(logout)
+        },
     )
     .await;
     assert_eq!(
@@ -105,7 +112,7 @@ async fn an_instance_cut_off_from_redis_fails_closed_then_recovers_on_its_own() 
     );
     let alice_after = issuer.issue_access("alice", &()).unwrap().token;
     assert!(validator_b.validate(&alice_after).await.is_ok());
-    assert_eq!(b.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(b.lookup("bob").await.unwrap().cutoff(), Cutoff::NoCutoff);
 
     // And pushes flow again: a change B has cached for minutes reaches it.
     logout_reaches(&a, &b, "carol").await;
@@ -126,7 +133,7 @@ async fn a_silent_push_connection_is_found_out_by_the_heartbeat() {
         .unwrap();
     let b: CutoffCache = instance(&store);
     let _push = following(&b, store).await;
-    assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(b.lookup("alice").await.unwrap().cutoff(), Cutoff::NoCutoff);
 
     // The connections stay open but nothing comes back, as in a silent network partition: without
     // the heartbeat the pub/sub stream would just wait, and B would trust its cache for minutes.

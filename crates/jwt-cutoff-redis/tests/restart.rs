@@ -100,8 +100,8 @@ async fn after_kill_minus_nine(test: &str, args: &[&str], cutoff: Cutoff) -> (Cu
     )
     .await;
     (
-        store.lookup("alice").await.unwrap(),
-        store.lookup("mallory").await.unwrap(),
+        store.lookup("alice").await.unwrap().cutoff(),
+        store.lookup("mallory").await.unwrap().cutoff(),
     )
 }
 

@@ -20,7 +20,7 @@ use jwt_cutoff::{
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_store::conformance::{self, Suite};
-use jwt_cutoff_test_support::check_logout_round_trip;
+use jwt_cutoff_test_support::{check_logout_round_trip, check_session_retention};
 use support::{TestKeys, raw, store};
 
 fn at(micros: i64) -> Cutoff {
@@ -125,22 +125,19 @@ async fn subjects_that_look_like_keys_get_keys_of_their_own() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(
-            change,
-            CutoffChange {
-                subject: Some(subject.clone()),
-                cutoff
-            }
-        );
+        assert_eq!(change, CutoffChange::new(Scope::Subject(subject), cutoff));
     }
     for (index, subject) in (1..).zip(&subjects) {
         assert_eq!(
-            store.lookup(subject).await.unwrap(),
+            store.lookup(subject).await.unwrap().cutoff(),
             at(index),
             "{subject:?}"
         );
     }
-    assert_eq!(store.lookup("nobody").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        store.lookup("nobody").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
     keys.clean_up().await;
 }
 
@@ -183,7 +180,7 @@ async fn only_real_changes_are_published() {
     // ...so the subscriber sees 20, then 30.
     for expected in [at(20), at(30)] {
         let change = subscription.next_change().await.unwrap();
-        assert_eq!(change.cutoff, expected);
+        assert_eq!(change.cutoff(), expected);
     }
     keys.clean_up().await;
 }
@@ -248,5 +245,59 @@ async fn a_token_is_accepted_until_its_subject_logs_out_everywhere() {
         CutoffCache::new(keys.store().await),
     )
     .await;
+    keys.clean_up().await;
+}
+
+/// Sessions live in one hash per subject, which expires with its last session; a session write
+/// also deletes the subject's sessions past their retention.
+#[tokio::test]
+async fn sessions_past_their_retention_are_forgotten_and_deleted() {
+    let Some(keys) = TestKeys::new("retention").await else {
+        return;
+    };
+    let retention = Duration::from_secs(1);
+    let store = RedisStore::builder(redis::Client::open(keys.url.as_str()).unwrap())
+        .key_prefix(&keys.prefix)
+        .session_retention(retention)
+        .connect()
+        .await
+        .unwrap();
+    let url = keys.url.clone();
+    let pattern = format!("{}r:*", keys.prefix);
+    check_session_retention(&store, retention, async || {
+        let mut connection = raw(&url).await;
+        let hashes: Vec<Vec<u8>> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let mut sessions = 0;
+        for hash in hashes {
+            let fields: usize = redis::cmd("HLEN")
+                .arg(hash)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            sessions += fields;
+        }
+        sessions
+    })
+    .await;
+
+    // The stored form: `<cutoff> <kept until>`, in the subject's hash.
+    let hash = store.key(Scope::Session {
+        subject: "bob",
+        session: "new",
+    });
+    let value: String = redis::cmd("HGET")
+        .arg(hash)
+        .arg("new")
+        .query_async(&mut raw(&keys.url).await)
+        .await
+        .unwrap();
+    let (cutoff, kept_until) = value.split_once(' ').unwrap();
+    assert_eq!(cutoff, "refused");
+    let kept_until: i64 = kept_until.parse().unwrap();
+    assert!(kept_until > Timestamp::now().as_unix_micros());
     keys.clean_up().await;
 }

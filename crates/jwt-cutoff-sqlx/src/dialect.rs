@@ -16,6 +16,9 @@ use crate::Error;
 /// A cutoff as the two columns store it: `(valid_from_micros, refused)`.
 pub(crate) type Columns = (Option<i64>, bool);
 
+/// A row of the lookup: the session it is for (`None`: the whole subject) and its cutoff.
+pub(crate) type LookupRow = (Option<String>, Option<i64>, bool);
+
 /// What a [`SqlStore`](crate::SqlStore) needs to know of its database. Implemented for
 /// `sqlx::Sqlite` (feature `sqlite`) and `sqlx::Postgres` (feature `postgres`), and for nothing
 /// else: the trait is public only so that it can bound the store's parameter, and cannot be named
@@ -27,7 +30,7 @@ pub trait Dialect: Driver {
     const MICROS_TYPE: &'static str;
     /// The column type of the everyone table's `id`.
     const ID_TYPE: &'static str;
-    /// What follows the subjects table's column list in its `CREATE TABLE`.
+    /// What follows the subjects and sessions tables' column lists in their `CREATE TABLE`.
     const SUBJECTS_TABLE_OPTIONS: &'static str;
 
     /// Where the store announces its writes.
@@ -66,21 +69,32 @@ pub trait Dialect: Driver {
 /// to the code that uses the trait. So they sit on the one blanket implementation below, and the
 /// store's own code needs nothing but `D: Dialect`.
 pub trait Driver: Database {
-    /// The rows `statement` answers, with `subject` bound to its one parameter.
-    fn fetch_columns<'a>(
+    /// The rows the lookup `statement` answers, with `subject` and `now` (microseconds) bound to
+    /// its parameters.
+    fn fetch_rows<'a>(
         pool: &'a Pool<Self>,
         statement: &Arc<str>,
         subject: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Columns>, sqlx::Error>>;
+        now: i64,
+    ) -> BoxFuture<'a, Result<Vec<LookupRow>, sqlx::Error>>;
 
-    /// Runs an upsert whose parameters are the subject (for a subject's row; `None` for the
-    /// everyone row) and the two columns, and reads back the columns it stored.
+    /// Runs an upsert whose parameters are `keys` (the subject, then the session id, as far as
+    /// the row has them), the two columns and, for a session's row, when it may be forgotten;
+    /// reads back the columns it stored.
     fn upsert<'a>(
         connection: &'a mut Self::Connection,
         statement: &Arc<str>,
-        subject: Option<&'a str>,
+        keys: &'a [&'a str],
         columns: Columns,
+        keep_until: Option<i64>,
     ) -> BoxFuture<'a, Result<Columns, sqlx::Error>>;
+
+    /// Runs a statement whose one parameter is an instant in microseconds.
+    fn execute_at<'a>(
+        connection: &'a mut Self::Connection,
+        statement: &Arc<str>,
+        at: i64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 
     /// Runs statements that take no parameters.
     fn run_script<'a>(
@@ -95,30 +109,52 @@ where
     D::Arguments: IntoArguments<D>,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     for<'q> &'q str: Encode<'q, D> + Type<D>,
+    for<'q> i64: Encode<'q, D> + Type<D>,
     for<'q> Option<i64>: Encode<'q, D> + Type<D>,
     for<'q> bool: Encode<'q, D> + Type<D>,
     for<'r> Columns: FromRow<'r, D::Row>,
+    for<'r> LookupRow: FromRow<'r, D::Row>,
 {
-    fn fetch_columns<'a>(
+    fn fetch_rows<'a>(
         pool: &'a Pool<Self>,
         statement: &Arc<str>,
         subject: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Columns>, sqlx::Error>> {
-        let query = sqlx::query_as(AssertSqlSafe(Arc::clone(statement))).bind(subject);
+        now: i64,
+    ) -> BoxFuture<'a, Result<Vec<LookupRow>, sqlx::Error>> {
+        let query = sqlx::query_as(AssertSqlSafe(Arc::clone(statement)))
+            .bind(subject)
+            .bind(now);
         Box::pin(query.fetch_all(pool))
     }
 
     fn upsert<'a>(
         connection: &'a mut Self::Connection,
         statement: &Arc<str>,
-        subject: Option<&'a str>,
+        keys: &'a [&'a str],
         (micros, refused): Columns,
+        keep_until: Option<i64>,
     ) -> BoxFuture<'a, Result<Columns, sqlx::Error>> {
         let mut query = sqlx::query_as(AssertSqlSafe(Arc::clone(statement)));
-        if let Some(subject) = subject {
-            query = query.bind(subject);
+        for key in keys {
+            query = query.bind(*key);
         }
-        Box::pin(query.bind(micros).bind(refused).fetch_one(connection))
+        query = query.bind(micros).bind(refused);
+        if let Some(keep_until) = keep_until {
+            query = query.bind(keep_until);
+        }
+        Box::pin(query.fetch_one(connection))
+    }
+
+    fn execute_at<'a>(
+        connection: &'a mut Self::Connection,
+        statement: &Arc<str>,
+        at: i64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        let query = sqlx::query(AssertSqlSafe(Arc::clone(statement))).bind(at);
+        Box::pin(async move {
+            query.execute(connection).await?;
+            Ok(())
+        })
     }
 
     fn run_script<'a>(

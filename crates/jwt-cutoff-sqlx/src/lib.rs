@@ -53,7 +53,7 @@
 //!
 //! let stored = cutoffs.logout_all("alice").await?; // the cutoff now in SQLite
 //! assert!(validator.validate(&token).await.is_err());
-//! assert_eq!(cutoffs.lookup("alice").await?, stored);
+//! assert_eq!(cutoffs.lookup("alice").await?.cutoff(), stored);
 //! # Ok(())
 //! # }
 //! ```
@@ -82,7 +82,7 @@
 //!
 //! # Schema
 //!
-//! The store creates its two tables with `CREATE TABLE IF NOT EXISTS` when it connects (turn that
+//! The store creates its three tables with `CREATE TABLE IF NOT EXISTS` when it connects (turn that
 //! off with `create_tables(false)` on the builder, and run [`SqliteStore::schema`] or
 //! [`PostgresStore::schema`] yourself, if the service's database role may not create tables).
 //! With the default table name `jwt_cutoffs`, on PostgreSQL:
@@ -100,10 +100,21 @@
 //!     valid_from_micros BIGINT   NULL,
 //!     refused           BOOLEAN  NOT NULL DEFAULT FALSE
 //! );
+//! -- One row per session with a cutoff of its own, kept for the session retention.
+//! CREATE TABLE IF NOT EXISTS "jwt_cutoffs_sessions" (
+//!     subject           TEXT    NOT NULL,
+//!     session           TEXT    NOT NULL,              -- the tokens' `sid`
+//!     valid_from_micros BIGINT  NULL,
+//!     refused           BOOLEAN NOT NULL DEFAULT FALSE,
+//!     keep_until_micros BIGINT  NOT NULL,              -- forgotten after this
+//!     PRIMARY KEY (subject, session)
+//! );
+//! CREATE INDEX IF NOT EXISTS "jwt_cutoffs_sess_ttl" ON "jwt_cutoffs_sessions" (keep_until_micros);
 //! ```
 //!
-//! SQLite uses the same columns (`INTEGER` for the `BIGINT`s; the subjects table is
-//! `WITHOUT ROWID`).
+//! SQLite uses the same columns (`INTEGER` for the `BIGINT`s; the subjects and sessions tables are
+//! `WITHOUT ROWID`). A database made by an earlier version gains the sessions table and its index
+//! the next time the store connects (or [`migrate`](SqlStore::migrate) runs); nothing else changes.
 //!
 //! - A row's cutoff is [`Refused`](jwt_cutoff_store::Cutoff::Refused) when `refused` is true, else
 //!   [`ValidFrom`](jwt_cutoff_store::Cutoff::ValidFrom)`(valid_from_micros)` (microseconds since the Unix
@@ -112,13 +123,19 @@
 //!   [`NoCutoff`](jwt_cutoff_store::Cutoff::NoCutoff). `valid_from_micros` is kept when a subject is
 //!   refused, for the record.
 //! - The cutoff for everyone lives in its own table, so no subject name is reserved: a subject may
-//!   be any string. A lookup returns the later of the subject's cutoff and everyone's.
+//!   be any string. A lookup returns the later of the subject's cutoff and everyone's, and the
+//!   subject's sessions, in one statement.
+//! - A session's row ([`Scope::Session`](jwt_cutoff_store::Scope::Session)) is kept for the
+//!   store's [session retention](SqlStoreBuilder::session_retention) after it was last raised (31
+//!   days by default; at least the refresh-token lifetime). Lookups ignore rows past it, and every
+//!   session write deletes them, through the index, in its transaction: the table holds only
+//!   sessions that may still have a valid token.
 //! - Writes are monotonic in SQL: one `INSERT ... ON CONFLICT DO UPDATE` takes the later of the
 //!   stored and the new cutoff (`refused = refused OR new`, `valid_from_micros` the greater), so
 //!   racing writers, on any number of connections or instances, never move a cutoff back.
 //! - The table name is configurable (`builder().table(..)`): ASCII letters, digits and `_`, not
-//!   starting with a digit, with an optional `schema.` prefix on PostgreSQL; the second table is the
-//!   same name plus `_everyone`. Names are quoted, so they are case-sensitive. The stores only
+//!   starting with a digit, with an optional `schema.` prefix on PostgreSQL; the other tables are the
+//!   same name plus `_everyone` and `_sessions`, the index the name plus `_sess_ttl`. Names are quoted, so they are case-sensitive. The stores only
 //!   ever raise cutoffs; to re-enable a refused subject, update or delete its row yourself (caches
 //!   keep the old answer until their TTL runs out or the process restarts).
 //! - A subject may have at most [`MAX_SUBJECT_BYTES`](jwt_cutoff_store::MAX_SUBJECT_BYTES) (256) bytes of UTF-8, the bound that
@@ -155,8 +172,8 @@
 //!     .known_subjects("users", "id")
 //!     .pool(pool)
 //!     .await?;
-//! assert_eq!(store.lookup("u1").await?, Cutoff::NoCutoff);
-//! assert_eq!(store.lookup("u2").await?, Cutoff::Refused); // no such user
+//! assert_eq!(store.lookup("u1").await?.cutoff(), Cutoff::NoCutoff);
+//! assert_eq!(store.lookup("u2").await?.cutoff(), Cutoff::Refused); // no such user
 //! # Ok(())
 //! # }
 //! ```

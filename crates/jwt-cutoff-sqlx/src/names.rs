@@ -11,11 +11,19 @@ pub(crate) struct TableNames {
     pub(crate) subjects: String,
     /// The everyone table, quoted for SQL.
     pub(crate) everyone: String,
+    /// The sessions table, quoted for SQL.
+    pub(crate) sessions: String,
+    /// The sessions table's index by retention, quoted for SQL.
+    pub(crate) sessions_by_retention: String,
 }
 
 /// PostgreSQL truncates longer identifiers (NAMEDATALEN - 1).
 pub(crate) const MAX_IDENTIFIER_BYTES: usize = 63;
 const EVERYONE_SUFFIX: &str = "_everyone";
+const SESSIONS_SUFFIX: &str = "_sessions";
+/// The sessions table's index by retention; no longer than the other suffixes, so that every name
+/// made from a valid table name fits in an identifier.
+const SESSIONS_INDEX_SUFFIX: &str = "_sess_ttl";
 
 impl TableNames {
     /// Checks `name`; `allow_schema` permits a `schema.` prefix.
@@ -35,6 +43,8 @@ impl TableNames {
             name: name.to_owned(),
             subjects: quote_table(schema, table),
             everyone: quote_table(schema, &format!("{table}{EVERYONE_SUFFIX}")),
+            sessions: quote_table(schema, &format!("{table}{SESSIONS_SUFFIX}")),
+            sessions_by_retention: format!("\"{table}{SESSIONS_INDEX_SUFFIX}\""),
         })
     }
 }

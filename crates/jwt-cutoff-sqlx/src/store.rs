@@ -4,13 +4,15 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jwt_cutoff_store::{
-    Cutoff, CutoffChange, CutoffFuture, CutoffSource, Scope, SourceError, Timestamp, check_subject,
+    Cutoff, CutoffChange, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture,
+    Scope, SourceError, SubjectCutoffs, Timestamp, check_scope, check_subject,
 };
 use sqlx::Pool;
 
-use crate::dialect::{Columns, Dialect};
+use crate::dialect::{Columns, Dialect, LookupRow};
 use crate::names::{KnownSubjects, TableNames};
 use crate::{DEFAULT_TABLE, Error};
 
@@ -40,6 +42,7 @@ struct Settings<D: Dialect> {
     tables: TableNames,
     known_subjects: Option<KnownSubjects>,
     channel: D::Channel,
+    session_retention: Duration,
     statements: Statements,
 }
 
@@ -75,12 +78,18 @@ struct Statements {
     lookup: Arc<str>,
     raise_subject: Arc<str>,
     raise_everyone: Arc<str>,
+    raise_session: Arc<str>,
+    forget_sessions: Arc<str>,
 }
 
 impl Statements {
     fn new<D: Dialect>(tables: &TableNames, known_subjects: Option<&KnownSubjects>) -> Self {
         let TableNames {
-            subjects, everyone, ..
+            subjects,
+            everyone,
+            sessions,
+            sessions_by_retention,
+            ..
         } = tables;
         let (micros, id) = (D::MICROS_TYPE, D::ID_TYPE);
         let options = D::SUBJECTS_TABLE_OPTIONS;
@@ -94,58 +103,93 @@ impl Statements {
                  id {id} NOT NULL PRIMARY KEY CHECK (id = 1),\n    \
                  valid_from_micros {micros} NULL,\n    \
                  refused BOOLEAN NOT NULL DEFAULT FALSE\n\
-             );\n"
+             );\n\
+             CREATE TABLE IF NOT EXISTS {sessions} (\n    \
+                 subject TEXT NOT NULL,\n    \
+                 session TEXT NOT NULL,\n    \
+                 valid_from_micros {micros} NULL,\n    \
+                 refused BOOLEAN NOT NULL DEFAULT FALSE,\n    \
+                 keep_until_micros {micros} NOT NULL,\n    \
+                 PRIMARY KEY (subject, session)\n\
+             ){options};\n\
+             CREATE INDEX IF NOT EXISTS {sessions_by_retention} ON {sessions} (keep_until_micros);\n"
         );
         // The later of the stored and the new instant, NULL only when both are (a comparison with
         // NULL is not true); refused once, refused for good.
         let set = "valid_from_micros = CASE \
                    WHEN c.valid_from_micros IS NULL OR excluded.valid_from_micros > c.valid_from_micros \
                    THEN excluded.valid_from_micros ELSE c.valid_from_micros END, \
-                   refused = (c.refused OR excluded.refused) \
-                   RETURNING valid_from_micros, refused";
+                   refused = (c.refused OR excluded.refused)";
+        let returning = "RETURNING valid_from_micros, refused";
         Self {
             migration: D::migration(&tables.name, &schema).into(),
             schema: schema.into(),
             lookup: lookup_statement(tables, known_subjects).into(),
             raise_subject: format!(
                 "INSERT INTO {subjects} AS c (subject, valid_from_micros, refused) \
-                 VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET {set}"
+                 VALUES ($1, $2, $3) ON CONFLICT (subject) DO UPDATE SET {set} {returning}"
             )
             .into(),
             raise_everyone: format!(
                 "INSERT INTO {everyone} AS c (id, valid_from_micros, refused) \
-                 VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET {set}"
+                 VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET {set} {returning}"
             )
             .into(),
+            raise_session: format!(
+                "INSERT INTO {sessions} AS c \
+                 (subject, session, valid_from_micros, refused, keep_until_micros) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, session) DO UPDATE SET {set}, \
+                 keep_until_micros = CASE WHEN excluded.keep_until_micros > c.keep_until_micros \
+                 THEN excluded.keep_until_micros ELSE c.keep_until_micros END {returning}"
+            )
+            .into(),
+            forget_sessions: format!("DELETE FROM {sessions} WHERE keep_until_micros <= $1").into(),
         }
     }
 }
 
-/// The lookup, one statement and so one round trip: the subject's row, the everyone row and, with
-/// known subjects, a row that is refused when the subject has none in that table. The subject is
-/// its one parameter, `$1`. Read the rows with [`cutoff_of_rows`].
+/// The lookup, one statement and so one round trip: the subject's row, the everyone row, the
+/// subject's sessions that are still kept and, with known subjects, a row that is refused when the
+/// subject has none in that table. Its parameters are the subject, `$1`, and now in microseconds,
+/// `$2`. Read the rows with [`cutoffs_of_rows`].
 fn lookup_statement(tables: &TableNames, known: Option<&KnownSubjects>) -> String {
     let TableNames {
-        subjects, everyone, ..
+        subjects,
+        everyone,
+        sessions,
+        ..
     } = tables;
     let mut statement = format!(
-        "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = $1 \
-         UNION ALL SELECT valid_from_micros, refused FROM {everyone}"
+        "SELECT CAST(NULL AS TEXT), valid_from_micros, refused FROM {subjects} WHERE subject = $1 \
+         UNION ALL SELECT NULL, valid_from_micros, refused FROM {everyone} \
+         UNION ALL SELECT session, valid_from_micros, refused FROM {sessions} \
+         WHERE subject = $1 AND keep_until_micros > $2"
     );
     if let Some(KnownSubjects { table, column, .. }) = known {
         statement.push_str(&format!(
-            " UNION ALL SELECT NULL, NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = $1)"
+            " UNION ALL SELECT NULL, NULL, NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = $1)"
         ));
     }
     statement
 }
 
-/// The cutoff in force from the rows of [`lookup_statement`]: the latest of them, and no cutoff
-/// when there are none.
-fn cutoff_of_rows(rows: Vec<Columns>) -> Cutoff {
-    rows.into_iter()
-        .map(from_columns)
-        .fold(Cutoff::NoCutoff, Cutoff::max)
+/// The cutoffs in force from the rows of [`lookup_statement`]: the latest of the subject-wide rows
+/// (no cutoff when there are none), and each session's own.
+fn cutoffs_of_rows(rows: Vec<LookupRow>) -> SubjectCutoffs {
+    let (sessions, subject): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|(session, _, _)| session.is_some());
+    let cutoff = subject
+        .into_iter()
+        .map(|(_, micros, refused)| from_columns((micros, refused)))
+        .fold(Cutoff::NoCutoff, Cutoff::max);
+    sessions.into_iter().fold(
+        SubjectCutoffs::from(cutoff),
+        |cutoffs, (session, micros, refused)| {
+            let session = session.unwrap_or_default();
+            cutoffs.with_session(&session, from_columns((micros, refused)))
+        },
+    )
 }
 
 /// A cutoff as the two columns store it.
@@ -179,6 +223,7 @@ pub struct SqlStoreBuilder<D> {
     create_tables: bool,
     known_subjects: Option<(String, String)>,
     pub(crate) channel: Option<String>,
+    session_retention: Duration,
     dialect: PhantomData<fn() -> D>,
 }
 
@@ -189,6 +234,7 @@ impl<D> Clone for SqlStoreBuilder<D> {
             create_tables: self.create_tables,
             known_subjects: self.known_subjects.clone(),
             channel: self.channel.clone(),
+            session_retention: self.session_retention,
             dialect: PhantomData,
         }
     }
@@ -202,11 +248,22 @@ impl<D> fmt::Debug for SqlStoreBuilder<D> {
             .field("create_tables", &self.create_tables)
             .field("known_subjects", &self.known_subjects)
             .field("channel", &self.channel)
+            .field("session_retention", &self.session_retention)
             .finish_non_exhaustive()
     }
 }
 
 impl<D: Dialect> SqlStoreBuilder<D> {
+    /// How long a session's cutoff ([`Scope::Session`]) is kept after it was last raised (default
+    /// [`DEFAULT_SESSION_RETENTION`], 31 days). Make it at least the refresh-token lifetime: a
+    /// session forgotten while one of its tokens is unexpired would let that token through again.
+    /// Rows past it are deleted by the next session write, through an index, so the sessions
+    /// table holds only the sessions that may still have a valid token.
+    pub fn session_retention(mut self, retention: Duration) -> Self {
+        self.session_retention = retention;
+        self
+    }
+
     /// The subjects table's name (default [`DEFAULT_TABLE`]); the everyone table is this name plus
     /// `_everyone`. ASCII letters, digits and `_`, not starting with a digit; on PostgreSQL
     /// optionally with a schema, `"auth.jwt_cutoffs"` (the schema must exist). Checked when the
@@ -281,6 +338,7 @@ impl<D: Dialect> SqlStoreBuilder<D> {
         let known_subjects = KnownSubjects::new(self.known_subjects.as_ref(), D::SCHEMA_PREFIX)?;
         Ok(Settings {
             channel: D::channel(self.channel.as_deref(), &self.table)?,
+            session_retention: self.session_retention,
             statements: Statements::new::<D>(&tables, known_subjects.as_ref()),
             tables,
             known_subjects,
@@ -336,6 +394,7 @@ impl<D: Dialect> SqlStore<D> {
             create_tables: true,
             known_subjects: None,
             channel: None,
+            session_retention: DEFAULT_SESSION_RETENTION,
             dialect: PhantomData,
         }
     }
@@ -376,39 +435,65 @@ impl<D: Dialect> SqlStore<D> {
 }
 
 impl<D: Dialect> CutoffSource for SqlStore<D> {
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         Box::pin(async move {
             check_subject(subject)?;
             let statement = &self.settings.statements.lookup;
-            let rows = D::fetch_columns(&self.pool, statement, subject)
+            let now = Timestamp::now().as_unix_micros();
+            let rows = D::fetch_rows(&self.pool, statement, subject, now)
                 .await
                 .map_err(source_error)?;
-            Ok(cutoff_of_rows(rows))
+            Ok(cutoffs_of_rows(rows))
         })
     }
 
     fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(async move {
+            check_scope(scope)?;
             let statements = &self.settings.statements;
-            let (statement, subject) = match scope {
+            let subject_key;
+            let session_keys;
+            let (statement, keys, keep_until): (_, &[&str], _) = match scope {
                 Scope::Subject(subject) => {
-                    check_subject(subject)?;
-                    (&statements.raise_subject, Some(subject))
+                    subject_key = [subject];
+                    (&statements.raise_subject, &subject_key, None)
                 }
-                Scope::Everyone => (&statements.raise_everyone, None),
+                Scope::Everyone => (&statements.raise_everyone, &[], None),
+                Scope::Session { subject, session } => {
+                    session_keys = [subject, session];
+                    let now = Timestamp::now();
+                    let keep_until = now.saturating_add(self.settings.session_retention);
+                    let kept = Some((now, keep_until.as_unix_micros()));
+                    (&statements.raise_session, &session_keys, kept)
+                }
             };
             // The upsert and its announcement commit together or not at all (PostgreSQL delivers a
             // notification at commit, in commit order).
             let mut transaction = self.pool.begin().await.map_err(source_error)?;
-            let stored = D::upsert(&mut transaction, statement, subject, to_columns(to))
-                .await
-                .map_err(source_error)?;
+            if let Some((now, _)) = keep_until {
+                // Sessions past their retention go with each session write, so the table follows
+                // the sessions that can still have a valid token.
+                let forget = &statements.forget_sessions;
+                D::execute_at(&mut transaction, forget, now.as_unix_micros())
+                    .await
+                    .map_err(source_error)?;
+            }
+            let keep_until = keep_until.map(|(_, until)| until);
+            let stored = D::upsert(
+                &mut transaction,
+                statement,
+                keys,
+                to_columns(to),
+                keep_until,
+            )
+            .await
+            .map_err(source_error)?;
             let change = CutoffChange::new(scope, from_columns(stored));
             D::announce(&self.settings.channel, &mut transaction, &change)
                 .await
                 .map_err(source_error)?;
             transaction.commit().await.map_err(source_error)?;
-            Ok(change.cutoff)
+            Ok(change.cutoff())
         })
     }
 }
@@ -426,24 +511,43 @@ mod tests {
             .unwrap_or_else(|| unreachable!());
         assert_eq!(
             lookup_statement(&tables, Some(&known)),
-            "SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs\" WHERE subject = $1 \
-             UNION ALL SELECT valid_from_micros, refused FROM \"auth\".\"cutoffs_everyone\" \
-             UNION ALL SELECT NULL, NOT EXISTS \
+            "SELECT CAST(NULL AS TEXT), valid_from_micros, refused FROM \"auth\".\"cutoffs\" \
+             WHERE subject = $1 \
+             UNION ALL SELECT NULL, valid_from_micros, refused FROM \"auth\".\"cutoffs_everyone\" \
+             UNION ALL SELECT session, valid_from_micros, refused FROM \"auth\".\"cutoffs_sessions\" \
+             WHERE subject = $1 AND keep_until_micros > $2 \
+             UNION ALL SELECT NULL, NULL, NOT EXISTS \
              (SELECT 1 FROM \"auth\".\"users\" WHERE \"Id\" = $1)"
         );
         assert!(!lookup_statement(&tables, None).contains("EXISTS"));
     }
 
     #[test]
-    fn rows_combine_to_the_latest_cutoff() {
-        assert_eq!(cutoff_of_rows(Vec::new()), Cutoff::NoCutoff);
+    fn rows_combine_to_the_latest_cutoff_and_each_sessions_own() {
+        let whole = |micros, refused| (None, micros, refused);
+        assert_eq!(cutoffs_of_rows(Vec::new()), Cutoff::NoCutoff.into());
         assert_eq!(
-            cutoff_of_rows(vec![(Some(5), false), (None, false), (Some(3), false)]),
-            Cutoff::ValidFrom(Timestamp::from_unix_micros(5))
+            cutoffs_of_rows(vec![
+                whole(Some(5), false),
+                whole(None, false),
+                whole(Some(3), false)
+            ]),
+            Cutoff::ValidFrom(Timestamp::from_unix_micros(5)).into()
         );
         assert_eq!(
-            cutoff_of_rows(vec![(Some(5), false), (None, true)]),
-            Cutoff::Refused
+            cutoffs_of_rows(vec![whole(Some(5), false), whole(None, true)]),
+            Cutoff::Refused.into()
+        );
+        let with_sessions = cutoffs_of_rows(vec![
+            (Some("phone".to_owned()), None, true),
+            whole(Some(5), false),
+            (Some("laptop".to_owned()), Some(9), false),
+        ]);
+        assert_eq!(
+            with_sessions,
+            SubjectCutoffs::from(Cutoff::ValidFrom(Timestamp::from_unix_micros(5)))
+                .with_session("phone", Cutoff::Refused)
+                .with_session("laptop", Cutoff::ValidFrom(Timestamp::from_unix_micros(9)))
         );
     }
 
@@ -459,9 +563,10 @@ mod tests {
         assert_eq!(from_columns((Some(5), true)), Cutoff::Refused);
     }
 
-    /// The tables every existing database holds: the schema text may not change.
+    /// The tables every existing database holds: the schema text may only grow (new tables come
+    /// after them).
     #[test]
-    fn the_schema_is_the_one_existing_databases_hold() {
+    fn the_schema_begins_with_the_tables_existing_databases_hold() {
         let tables = TableNames::new("jwt_cutoffs", false).unwrap_or_else(|_| unreachable!());
         let schema = |micros: &str, id: &str, options: &str| {
             format!(
@@ -476,14 +581,16 @@ mod tests {
             )
         };
         #[cfg(feature = "sqlite")]
-        assert_eq!(
-            &*Statements::new::<sqlx::Sqlite>(&tables, None).schema,
-            schema("INTEGER", "INTEGER", " WITHOUT ROWID")
+        assert!(
+            Statements::new::<sqlx::Sqlite>(&tables, None)
+                .schema
+                .starts_with(&schema("INTEGER", "INTEGER", " WITHOUT ROWID"))
         );
         #[cfg(feature = "postgres")]
-        assert_eq!(
-            &*Statements::new::<sqlx::Postgres>(&tables, None).schema,
-            schema("BIGINT", "SMALLINT", "")
+        assert!(
+            Statements::new::<sqlx::Postgres>(&tables, None)
+                .schema
+                .starts_with(&schema("BIGINT", "SMALLINT", ""))
         );
         let _ = (&tables, schema);
     }

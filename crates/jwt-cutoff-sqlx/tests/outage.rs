@@ -199,12 +199,12 @@ async fn check_recovers(setup: &Setup, validator_b: &Validator, victim_token: &s
         b.push_connected()
     })
     .await;
-    let victim = setup.a.lookup("victim").await.unwrap();
+    let victim = setup.a.lookup("victim").await.unwrap().cutoff();
     assert!(matches!(victim, Cutoff::ValidFrom(_)));
     eventually("B catches up", Duration::from_secs(5), async || {
         b.lookup("victim")
             .await
-            .is_ok_and(|cutoff| cutoff == victim)
+            .is_ok_and(|cutoffs| cutoffs.cutoff() == victim)
     })
     .await;
     assert_eq!(

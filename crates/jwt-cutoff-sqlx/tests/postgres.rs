@@ -20,8 +20,8 @@ use jwt_cutoff::{
 use jwt_cutoff_sqlx::PostgresStore;
 use jwt_cutoff_store::conformance::{self, Suite};
 use jwt_cutoff_test_support::{
-    PUSH_WAIT, check_logout_round_trip, eventually, following, hs_issuer, hs_validator,
-    push_latency, reason_of, sees,
+    PUSH_WAIT, check_logout_round_trip, check_session_retention, eventually, following, hs_issuer,
+    hs_validator, push_latency, reason_of, revocation_reaches, sees,
 };
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPoolOptions;
@@ -193,7 +193,7 @@ async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
         .pool(store.pool().clone())
         .await
         .unwrap();
-    assert_eq!(plain.lookup("ghost").await.unwrap(), at(10));
+    assert_eq!(plain.lookup("ghost").await.unwrap().cutoff(), at(10));
 
     let also = [
         ("a.b.c", "id", "known subjects table"),
@@ -259,7 +259,10 @@ async fn names_are_checked_and_the_schema_is_created_once() {
     .fetch_all(&schema.admin)
     .await
     .unwrap();
-    assert_eq!(tables, ["Mixed_Case", "Mixed_Case_everyone"]);
+    assert_eq!(
+        tables,
+        ["Mixed_Case", "Mixed_Case_everyone", "Mixed_Case_sessions"]
+    );
     let row: (String, Option<i64>, bool) = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT subject, valid_from_micros, refused FROM \"{}\".\"Mixed_Case\"",
         schema.schema
@@ -268,6 +271,35 @@ async fn names_are_checked_and_the_schema_is_created_once() {
     .await
     .unwrap();
     assert_eq!(row, ("alice".to_owned(), Some(5), false));
+
+    // The longest table name: every table and the sessions index fit in an identifier.
+    let longest = "l".repeat(54);
+    let long = PostgresStore::builder()
+        .table(format!("{}.{longest}", schema.schema))
+        .channel("longest")
+        .pool(store.pool().clone())
+        .await
+        .unwrap();
+    let session = Scope::Session {
+        subject: "alice",
+        session: "laptop",
+    };
+    assert_eq!(
+        long.raise(session, Cutoff::Refused).await.unwrap(),
+        Cutoff::Refused
+    );
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 AND tablename = $2",
+    )
+    .bind(&schema.schema)
+    .bind(format!("{longest}_sessions"))
+    .fetch_all(&schema.admin)
+    .await
+    .unwrap();
+    assert!(
+        indexes.contains(&format!("{longest}_sess_ttl")),
+        "{indexes:?}"
+    );
 
     // Without create_tables a missing table makes lookups fail (closed), not pass.
     let bare = PostgresStore::builder()
@@ -298,10 +330,10 @@ async fn every_committed_write_is_announced_and_nothing_else() {
     };
 
     store.raise(Scope::Subject("alice"), at(200)).await.unwrap();
-    assert_eq!(next().await.cutoff, at(200));
+    assert_eq!(next().await.cutoff(), at(200));
     // An older cutoff stores (and announces) the newer one already there.
     store.raise(Scope::Subject("alice"), at(100)).await.unwrap();
-    assert_eq!(next().await.cutoff, at(200));
+    assert_eq!(next().await.cutoff(), at(200));
     // A failed write (NUL cannot be stored) notifies nothing: the next one seen is the next good one.
     assert!(store.raise(Scope::Subject("bad\0"), at(1)).await.is_err());
     store
@@ -310,10 +342,7 @@ async fn every_committed_write_is_announced_and_nothing_else() {
         .unwrap();
     assert_eq!(
         next().await,
-        CutoffChange {
-            subject: Some("bob".to_owned()),
-            cutoff: Cutoff::Refused
-        }
+        CutoffChange::new(Scope::Subject("bob"), Cutoff::Refused)
     );
 
     // Someone else's payload on the channel cannot be applied: the subscription ends so the
@@ -368,7 +397,7 @@ async fn pings_keep_a_quiet_subscription_alive() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(change.cutoff, at(1));
+    assert_eq!(change.cutoff(), at(1));
 
     schema.drop_with([&store]).await;
 }
@@ -393,7 +422,10 @@ async fn a_logout_through_one_instance_reaches_the_other_by_push() {
         reason_of(&validator_b, &token).await == Some(Reason::Revoked)
     })
     .await;
-    assert_eq!(b.lookup("alice").await.unwrap(), at_alice);
+    assert_eq!(b.lookup("alice").await.unwrap().cutoff(), at_alice);
+
+    // A session revoked on A is refused on B, through push; bob's other sessions keep working.
+    revocation_reaches(&a, &b, "bob", "laptop").await;
 
     // Latency over 200 logouts: from A's logout_all returning to B's cache showing it (the figure
     // asked for), and from the call starting (which includes the write and its commit).
@@ -403,7 +435,7 @@ async fn a_logout_through_one_instance_reaches_the_other_by_push() {
     assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
 
     // Everyone, from B to A.
-    assert_eq!(a.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(a.lookup("carol").await.unwrap().cutoff(), Cutoff::NoCutoff);
     let everyone = b.logout_everyone().await.unwrap();
     sees("A sees the global logout", &a, "carol", everyone).await;
 
@@ -438,5 +470,32 @@ async fn a_validator_accepts_then_refuses_after_logout_all() {
         .unwrap();
     check_logout_round_trip(&CutoffCache::new(store.clone()), CutoffCache::new(other)).await;
 
+    schema.drop_with([&store]).await;
+}
+
+#[tokio::test]
+async fn sessions_past_their_retention_are_forgotten_and_deleted() {
+    let Some(schema) = common::postgres("pg_retention").await else {
+        return;
+    };
+    let retention = Duration::from_secs(1);
+    let store = PostgresStore::builder()
+        .table(schema.table())
+        .session_retention(retention)
+        .connect(&schema.url)
+        .await
+        .unwrap();
+    let count = format!(
+        "SELECT COUNT(*) FROM \"{}\".\"jwt_cutoffs_sessions\"",
+        schema.schema
+    );
+    check_session_retention(&store, retention, async || {
+        let (count,): (i64,) = sqlx::query_as(AssertSqlSafe(count.clone()))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        usize::try_from(count).unwrap()
+    })
+    .await;
     schema.drop_with([&store]).await;
 }

@@ -10,11 +10,12 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, Scope, Timestamp};
 use jwt_cutoff_sqlx::SqliteStore;
 use jwt_cutoff_store::conformance::{self, Suite};
-use jwt_cutoff_test_support::check_logout_round_trip;
+use jwt_cutoff_test_support::{check_logout_round_trip, check_session_retention};
 use tempfile::TempDir;
 
 fn url(path: &Path) -> String {
@@ -98,7 +99,7 @@ async fn two_pools_on_one_file_write_concurrently_without_corrupting_it() {
         // user-k was last raised with n = k + 25 by every task; the greatest task number wins.
         let subject = format!("user-{}", n % 25);
         assert_eq!(
-            second.lookup(&subject).await.unwrap(),
+            second.lookup(&subject).await.unwrap().cutoff(),
             at(LATER + 1_000 * n + 7)
         );
     }
@@ -135,13 +136,19 @@ async fn the_cutoff_survives_a_restart() {
             .unwrap(),
         alice
     );
-    assert_eq!(store.lookup("mallory").await.unwrap(), Cutoff::Refused);
-    assert_eq!(store.lookup("anyone").await.unwrap(), everyone);
+    assert_eq!(
+        store.lookup("mallory").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
+    assert_eq!(store.lookup("anyone").await.unwrap().cutoff(), everyone);
     store.pool().close().await;
 
     // And once more after an explicit close, with a fresh CutoffCache.
     let cutoffs = CutoffCache::new(SqliteStore::connect(&path).await.unwrap());
-    assert_eq!(cutoffs.lookup("mallory").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        cutoffs.lookup("mallory").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
 }
 
 /// SQLite text holds NUL; the conformance suite leaves it out, as PostgreSQL's cannot.
@@ -155,9 +162,13 @@ async fn a_subject_with_nul_is_its_own() {
         );
     }
     for (n, subject) in (1..).zip(["nul\0inside", "nul", "\0"]) {
-        assert_eq!(store.lookup(subject).await.unwrap(), at(n), "{subject:?}");
+        assert_eq!(
+            store.lookup(subject).await.unwrap().cutoff(),
+            at(n),
+            "{subject:?}"
+        );
     }
-    assert_eq!(store.lookup("").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(store.lookup("").await.unwrap().cutoff(), Cutoff::NoCutoff);
 }
 
 /// The suite sees that a subject over the bound is refused; here, that no row was written for it.
@@ -215,7 +226,15 @@ async fn table_names_are_checked_and_configurable() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(tables, ["Auth_Cutoffs", "Auth_Cutoffs_everyone", "users"]);
+    assert_eq!(
+        tables,
+        [
+            "Auth_Cutoffs",
+            "Auth_Cutoffs_everyone",
+            "Auth_Cutoffs_sessions",
+            "users"
+        ]
+    );
     let (subject, micros, refused): (String, Option<i64>, bool) =
         sqlx::query_as("SELECT subject, valid_from_micros, refused FROM \"Auth_Cutoffs\"")
             .fetch_one(&pool)
@@ -255,7 +274,7 @@ async fn known_subjects_refuse_a_subject_without_a_row_in_the_users_table() {
 
     // Without the setting, nobody is refused for being unknown.
     let plain = SqliteStore::from_pool(store.pool().clone()).await.unwrap();
-    assert_eq!(plain.lookup("ghost").await.unwrap(), at(10));
+    assert_eq!(plain.lookup("ghost").await.unwrap().cutoff(), at(10));
 
     let also = [
         ("", "id", "known subjects table"),
@@ -281,4 +300,36 @@ async fn a_validator_accepts_then_refuses_after_logout_all() {
         CutoffCache::new(SqliteStore::connect(&path).await.unwrap()),
     )
     .await;
+}
+
+#[tokio::test]
+async fn sessions_past_their_retention_are_forgotten_and_deleted() {
+    let retention = Duration::from_secs(1);
+    let store = SqliteStore::builder()
+        .session_retention(retention)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    check_session_retention(&store, retention, async || {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM \"jwt_cutoffs_sessions\"")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        usize::try_from(count).unwrap()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revoked_session_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = url(&dir.path().join("cutoffs.db"));
+    {
+        let cutoffs = CutoffCache::new(SqliteStore::connect(&path).await.unwrap());
+        cutoffs.revoke_session("alice", "laptop").await.unwrap();
+    }
+    let store = SqliteStore::connect(&path).await.unwrap();
+    let found = store.lookup("alice").await.unwrap();
+    assert_eq!(found.for_token(Some("laptop")), Cutoff::Refused);
+    assert_eq!(found.for_token(Some("phone")), Cutoff::NoCutoff);
 }

@@ -26,10 +26,10 @@ use moka::ops::compute::Op;
 use moka::sync::Cache;
 use tokio::sync::watch;
 
-use crate::cutoff::{Cutoff, TokenInstant, Verdict};
+use crate::cutoff::{Cutoff, SubjectCutoffs, TokenInstant, Verdict};
 use crate::metrics;
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
-use crate::source::{CutoffSource, Scope, SourceError, check_subject};
+use crate::source::{CutoffSource, Scope, SourceError, check_scope, check_subject};
 use crate::time::Timestamp;
 
 /// Cached cutoffs for one service instance, in front of a [`CutoffSource`].
@@ -79,11 +79,12 @@ pub(crate) struct Shared {
     loads: Mutex<Loads>,
 }
 
-/// A cached answer: the subject's cutoff (wider ones included, as the store answered), the
-/// generation it was read in, and when the store was asked, from which its time-to-live counts.
-#[derive(Clone, Copy, Debug)]
+/// A cached answer: the subject's cutoffs (wider ones and its sessions' included, as the store
+/// answered), the generation it was read in, and when the store was asked, from which its
+/// time-to-live counts.
+#[derive(Clone, Debug)]
 struct Entry {
-    cutoff: Cutoff,
+    cutoffs: SubjectCutoffs,
     generation: u64,
     asked_at: Instant,
 }
@@ -97,14 +98,14 @@ struct Loads {
 
 struct Load {
     id: u64,
-    /// The latest change applied here while this load ran: its answer is never below it. Shared
-    /// with the load itself, which answers with it even once it is forgotten.
-    floor: Arc<RisingCutoff>,
+    /// The latest changes applied here while this load ran: its answer is never below them.
+    /// Shared with the load itself, which answers with it even once it is forgotten.
+    floor: Arc<Floor>,
     /// The answer, once there is one.
     answer: Answer,
 }
 
-type Answer = watch::Receiver<Option<Result<Cutoff, SourceError>>>;
+type Answer = watch::Receiver<Option<Result<SubjectCutoffs, SourceError>>>;
 
 /// What a load needs to keep its answer: whose it is, which registration and generation it
 /// belongs to, and its floor.
@@ -112,13 +113,13 @@ struct LoadRun {
     subject: String,
     id: u64,
     generation: u64,
-    floor: Arc<RisingCutoff>,
+    floor: Arc<Floor>,
 }
 
 /// Where a lookup that missed gets its answer.
 enum Joined {
     /// A load finished between the miss and the registration: the cache has it.
-    Cached(Cutoff),
+    Cached(SubjectCutoffs),
     Load(Answer),
 }
 
@@ -336,19 +337,20 @@ impl CutoffCache {
         }
     }
 
-    /// The cutoff in force for `subject`: from the cache, or from the source on a miss.
+    /// The cutoffs in force for `subject` and its sessions: from the cache, or from the source on
+    /// a miss.
     ///
     /// Includes the [`Scope::Everyone`] cutoff.
     ///
     /// # Errors
     /// The source failed or timed out, and no answer could be served stale; or `subject` is longer
     /// than [`MAX_SUBJECT_BYTES`](crate::MAX_SUBJECT_BYTES).
-    pub async fn lookup(&self, subject: &str) -> Result<Cutoff, SourceError> {
+    pub async fn lookup(&self, subject: &str) -> Result<SubjectCutoffs, SourceError> {
         let shared = &self.shared;
         let own = match shared.cached(subject) {
-            Some(cutoff) => {
+            Some(cutoffs) => {
                 metrics::cache_hit();
-                cutoff
+                cutoffs
             }
             None => {
                 metrics::cache_miss();
@@ -356,7 +358,7 @@ impl CutoffCache {
                 shared.load(subject).await?
             }
         };
-        Ok(own.max(shared.everyone()))
+        Ok(shared.with_everyone(own))
     }
 
     /// The cutoff in force for `subject`, read from the source now (and never lower than what
@@ -368,30 +370,38 @@ impl CutoffCache {
     ///
     /// # Errors
     /// The source failed or timed out, or `subject` is too long.
-    pub async fn lookup_in_store(&self, subject: &str) -> Result<Cutoff, SourceError> {
+    pub async fn lookup_in_store(&self, subject: &str) -> Result<SubjectCutoffs, SourceError> {
         check_subject(subject)?;
         let shared = &self.shared;
         let (found, _asked_at) = shared.fetch(subject).await.inspect_err(|_| {
             metrics::source_error();
         })?;
-        shared.apply(Scope::Subject(subject), found);
+        shared.apply(Scope::Subject(subject), found.cutoff());
+        for (session, cutoff) in found.sessions() {
+            shared.apply(Scope::Session { subject, session }, cutoff);
+        }
         // What this instance knows may be later than the store's answer: a change pushed or
         // applied here, or a store read from a lagging replica.
-        let known = shared.cached(subject).unwrap_or(Cutoff::NoCutoff);
-        Ok(found.max(known).max(shared.everyone()))
+        let found = match shared.cached(subject) {
+            Some(known) => found.max(&known),
+            None => found,
+        };
+        Ok(shared.with_everyone(found))
     }
 
-    /// What the subject's cutoff, from the cache or the source, says of a token judged by
-    /// `instant` (see [`TokenInstant::judged`]).
+    /// What the cutoffs of `subject`, from the cache or the source, say of a token judged by
+    /// `instant` (see [`TokenInstant::judged`]) that carries `session` (`None`: no session id):
+    /// the latest of everyone's, the subject's and the session's decides.
     ///
     /// # Errors
     /// As for [`lookup`](Self::lookup): the request must fail closed.
     pub async fn check(
         &self,
         subject: &str,
+        session: Option<&str>,
         instant: TokenInstant,
     ) -> Result<Verdict, SourceError> {
-        Ok(self.lookup(subject).await?.judge(instant))
+        Ok(self.lookup(subject).await?.judge(session, instant))
     }
 
     /// [`check`](Self::check) with the cutoff read from the source ([`lookup_in_store`](Self::lookup_in_store)).
@@ -401,18 +411,28 @@ impl CutoffCache {
     pub async fn check_in_store(
         &self,
         subject: &str,
+        session: Option<&str>,
         instant: TokenInstant,
     ) -> Result<Verdict, SourceError> {
-        Ok(self.lookup_in_store(subject).await?.judge(instant))
+        Ok(self.lookup_in_store(subject).await?.judge(session, instant))
     }
 
     /// [`check`](Self::check) answered from the cache alone, without waiting: `None` when the subject
     /// is not cached, and `check` must run instead.
     #[must_use]
-    pub fn check_cached(&self, subject: &str, instant: TokenInstant) -> Option<Verdict> {
-        let own = self.shared.cached(subject)?;
+    pub fn check_cached(
+        &self,
+        subject: &str,
+        session: Option<&str>,
+        instant: TokenInstant,
+    ) -> Option<Verdict> {
+        let verdict = self.shared.fresh.get(subject).and_then(|entry| {
+            let current = entry.generation == self.shared.generation.load(Ordering::Acquire);
+            let everyone = self.shared.everyone();
+            current.then(|| entry.cutoffs.judge_with(everyone, session, instant))
+        })?;
         metrics::cache_hit();
-        Some(own.max(self.shared.everyone()).judge(instant))
+        Some(verdict)
     }
 
     /// Logs `subject` out from all devices: every token issued before now, and every token of a
@@ -456,17 +476,38 @@ impl CutoffCache {
             .await
     }
 
-    async fn raise(&self, scope: Scope<'_>, to: Cutoff) -> Result<Cutoff, SourceError> {
-        if let Scope::Subject(subject) = scope {
-            check_subject(subject)?;
-        }
+    /// Revokes one session of `subject`: every token that carries `session` as its `sid` is
+    /// refused from the moment this returns, on this instance (and on others when the store
+    /// pushes, or within their TTL); the subject's other sessions keep working. "Log out here" and
+    /// "sign this device out" are this call; "sign out the other devices" is this call for each of
+    /// the others.
+    ///
+    /// The store keeps the revocation for its session retention (see [`Scope::Session`]).
+    ///
+    /// # Errors
+    /// As for [`logout_all`](Self::logout_all), and a session id that is empty or longer than
+    /// [`MAX_SESSION_ID_BYTES`](crate::MAX_SESSION_ID_BYTES).
+    pub async fn revoke_session(&self, subject: &str, session: &str) -> Result<(), SourceError> {
+        self.raise(Scope::Session { subject, session }, Cutoff::Refused)
+            .await
+            .map(drop)
+    }
+
+    /// Raises the cutoff of `scope` to at least `to` in the store, and here once it is stored;
+    /// returns what the store now holds for the scope. The general form of
+    /// [`logout_all`](Self::logout_all), [`revoke_session`](Self::revoke_session) and the others.
+    ///
+    /// # Errors
+    /// As for [`logout_all`](Self::logout_all).
+    pub async fn raise(&self, scope: Scope<'_>, to: Cutoff) -> Result<Cutoff, SourceError> {
+        check_scope(scope)?;
         let change = CutoffChange::new(scope, to);
         let shared = Arc::clone(&self.shared);
         // In a task of its own, so that a caller going away once the store may hold the change
         // cannot leave this instance without it.
         let write = tokio::spawn(async move {
             let timeout = shared.store_timeout;
-            let written = shared.source.raise(change.scope(), change.cutoff);
+            let written = shared.source.raise(change.scope(), change.cutoff());
             let stored = tokio::time::timeout(timeout, written)
                 .await
                 .unwrap_or_else(|_elapsed| {
@@ -529,10 +570,15 @@ impl Shared {
         self.everyone.get()
     }
 
-    /// The subject's cached cutoff, if one of the current generation is cached.
-    fn cached(&self, subject: &str) -> Option<Cutoff> {
+    /// The subject's cached cutoffs, if some of the current generation are cached.
+    fn cached(&self, subject: &str) -> Option<SubjectCutoffs> {
         let entry = self.fresh.get(subject)?;
-        (entry.generation == self.generation.load(Ordering::Acquire)).then_some(entry.cutoff)
+        (entry.generation == self.generation.load(Ordering::Acquire)).then_some(entry.cutoffs)
+    }
+
+    /// A subject's cutoffs with the [`Scope::Everyone`] cutoff known here.
+    fn with_everyone(&self, cutoffs: SubjectCutoffs) -> SubjectCutoffs {
+        cutoffs.raised(None, self.everyone()).unwrap_or(cutoffs)
     }
 
     pub(crate) fn set_push_state(&self, state: PushState) {
@@ -549,7 +595,7 @@ impl Shared {
     }
 
     /// Waits for the subject's load, starting one unless one is under way.
-    async fn load(self: &Arc<Self>, subject: &str) -> Result<Cutoff, SourceError> {
+    async fn load(self: &Arc<Self>, subject: &str) -> Result<SubjectCutoffs, SourceError> {
         let mut answer = match self.join_or_start(subject) {
             Joined::Cached(cutoff) => return Ok(cutoff),
             Joined::Load(answer) => answer,
@@ -559,16 +605,16 @@ impl Shared {
             Err(_closed) => None,
         };
         let error = match answered {
-            Some(Ok(cutoff)) => return Ok(cutoff),
+            Some(Ok(cutoffs)) => return Ok(cutoffs),
             Some(Err(error)) => error,
             // Only a runtime shutting down drops a load without an answer.
             None => SourceError::new("the cutoff lookup was abandoned"),
         };
         metrics::source_error();
         match self.stale_answer(subject) {
-            Some(cutoff) => {
+            Some(cutoffs) => {
                 tracing::warn!(error = %error, "jwt-cutoff: serving a stale cutoff");
-                Ok(cutoff)
+                Ok(cutoffs)
             }
             None => Err(error),
         }
@@ -580,14 +626,14 @@ impl Shared {
             return Joined::Load(load.answer.clone());
         }
         // A load may have put its answer in the cache and ended since the miss.
-        if let Some(cutoff) = self.cached(subject) {
-            return Joined::Cached(cutoff);
+        if let Some(cutoffs) = self.cached(subject) {
+            return Joined::Cached(cutoffs);
         }
         let id = loads.next_id;
         loads.next_id += 1;
         let generation = self.generation.load(Ordering::Acquire);
         let (sender, answer) = watch::channel(None);
-        let floor = Arc::new(RisingCutoff::default());
+        let floor = Arc::new(Floor::default());
         loads.by_subject.insert(
             subject.into(),
             Load {
@@ -616,7 +662,7 @@ impl Shared {
     async fn fill(
         self: Arc<Self>,
         load: LoadRun,
-        sender: watch::Sender<Option<Result<Cutoff, SourceError>>>,
+        sender: watch::Sender<Option<Result<SubjectCutoffs, SourceError>>>,
     ) {
         let registration = Registration {
             shared: &self,
@@ -632,7 +678,7 @@ impl Shared {
     }
 
     /// One bounded source call, and when it was made.
-    async fn fetch(&self, subject: &str) -> Result<(Cutoff, Instant), SourceError> {
+    async fn fetch(&self, subject: &str) -> Result<(SubjectCutoffs, Instant), SourceError> {
         let asked_at = Instant::now();
         let timeout = self.store_timeout;
         match tokio::time::timeout(timeout, self.source.lookup(subject)).await {
@@ -645,7 +691,7 @@ impl Shared {
 
     /// Puts a load's answer, raised to its floor, in the caches unless the load was forgotten while
     /// it ran; returns it for its callers either way.
-    fn keep(&self, load: &LoadRun, found: Cutoff, asked_at: Instant) -> Cutoff {
+    fn keep(&self, load: &LoadRun, found: SubjectCutoffs, asked_at: Instant) -> SubjectCutoffs {
         // Read inside each compute, so that a change applied before it is included, and one applied
         // after it raises the entry it put.
         let registered = || {
@@ -658,15 +704,15 @@ impl Shared {
             if !registered() {
                 return Op::Nop;
             }
-            let raised = found.max(load.floor.get());
-            let cutoff = match current {
+            let raised = found.clone().max(&load.floor.get());
+            let cutoffs = match current {
                 Some(entry) if entry.value().generation == load.generation => {
-                    entry.value().cutoff.max(raised)
+                    entry.value().cutoffs.clone().max(&raised)
                 }
                 _ => raised,
             };
             Op::Put(Entry {
-                cutoff,
+                cutoffs,
                 generation: load.generation,
                 asked_at,
             })
@@ -680,47 +726,72 @@ impl Shared {
                 .entry_by_ref(&*load.subject)
                 .and_compute_with(put);
         }
-        found.max(load.floor.get())
+        found.max(&load.floor.get())
     }
 
     /// A cached answer no older than the serve-stale limit, if the policy is on.
-    fn stale_answer(&self, subject: &str) -> Option<Cutoff> {
+    fn stale_answer(&self, subject: &str) -> Option<SubjectCutoffs> {
         let stale = self.stale.as_ref()?;
         let entry = stale.answers.get(subject)?;
-        (entry.asked_at.elapsed() <= stale.max_age).then_some(entry.cutoff)
+        (entry.asked_at.elapsed() <= stale.max_age).then_some(entry.cutoffs)
     }
 
     pub(crate) fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
-        let subject = match scope {
+        let (subject, session) = match scope {
             Scope::Everyone => {
                 self.everyone.raise(cutoff);
                 return;
             }
-            Scope::Subject(subject) => subject,
+            Scope::Subject(subject) => (subject, None),
+            Scope::Session { subject, session } => (subject, Some(session)),
         };
         if let Some(load) = self.loads().by_subject.get(subject) {
-            load.floor.raise(cutoff);
+            load.floor.raise(session, cutoff);
         }
-        raise_if_cached(&self.fresh, subject, cutoff);
+        raise_if_cached(&self.fresh, subject, session, cutoff);
         if let Some(stale) = &self.stale {
-            raise_if_cached(&stale.answers, subject, cutoff);
+            raise_if_cached(&stale.answers, subject, session, cutoff);
         }
     }
 }
 
-/// Raises a cached cutoff in place, keeping its generation and age. An absent subject stays
-/// absent: the entry holds the subject's whole answer (wider cutoffs included), which `to` alone
-/// is not.
-fn raise_if_cached(cache: &Cache<String, Entry>, subject: &str, to: Cutoff) {
-    cache
-        .entry_by_ref(subject)
-        .and_compute_with(|current| match current {
-            Some(entry) if entry.value().cutoff < to => Op::Put(Entry {
-                cutoff: to,
-                ..*entry.value()
+/// Raises a cached cutoff (the subject's, or one of its sessions') in place, keeping its
+/// generation and age. An absent subject stays absent: the entry holds the subject's whole answer
+/// (wider cutoffs and every session included), which `to` alone is not.
+fn raise_if_cached(cache: &Cache<String, Entry>, subject: &str, session: Option<&str>, to: Cutoff) {
+    cache.entry_by_ref(subject).and_compute_with(|current| {
+        let Some(entry) = current else {
+            return Op::Nop;
+        };
+        let entry = entry.value();
+        match entry.cutoffs.raised(session, to) {
+            Some(cutoffs) => Op::Put(Entry {
+                cutoffs,
+                ..entry.clone()
             }),
-            _ => Op::Nop,
-        });
+            None => Op::Nop,
+        }
+    });
+}
+
+/// The cutoffs applied here while a load ran, which its answer is never below.
+#[derive(Debug, Default)]
+struct Floor(Mutex<SubjectCutoffs>);
+
+impl Floor {
+    fn get(&self) -> SubjectCutoffs {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn raise(&self, session: Option<&str>, to: Cutoff) {
+        let mut floor = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(raised) = floor.raised(session, to) {
+            *floor = raised;
+        }
+    }
 }
 
 /// A cutoff that only rises, readable and raisable from any thread without a lock.
@@ -840,7 +911,7 @@ async fn follow(shared: Weak<Shared>, channel: impl PushChannel) {
                         return;
                     };
                     match next {
-                        Ok(change) => cutoffs.apply(change.scope(), change.cutoff),
+                        Ok(change) => cutoffs.apply(change.scope(), change.cutoff()),
                         Err(error) => break error,
                     }
                 };

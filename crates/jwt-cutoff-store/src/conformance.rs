@@ -22,6 +22,11 @@
 //!   stored value, also where a double would round.
 //! - [`Check::UnknownSubjects`]: a subject never written has no cutoff (or is refused, for a store
 //!   that is [authoritative](Suite::refuses_unknown_subjects) about its subjects).
+//! - [`Check::Sessions`]: a session's cutoff ([`Scope::Session`]) is kept apart from the subject's,
+//!   from the subject's other sessions and from other subjects' sessions of the same id; a lookup
+//!   answers it beside the subject's, whatever order the subject, everyone and session cutoffs
+//!   were written in; odd session ids round-trip, and ids that are empty or over
+//!   [`MAX_SESSION_ID_BYTES`] are refused with an error.
 //! - [`Check::Push`] (with [`Suite::push`]): every write that changed something is pushed as a
 //!   [`CutoffChange`] with the stored cutoff. With a push channel every other check watches the
 //!   pushes too: each change must arrive, and a push may only ever carry a cutoff that was stored
@@ -57,7 +62,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cutoff::{Cutoff, MAX_SUBJECT_BYTES};
+use crate::cutoff::{Cutoff, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, SubjectCutoffs};
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
 use crate::source::{BoxFuture, CutoffSource, Scope, SourceError};
 use crate::time::Timestamp;
@@ -97,15 +102,18 @@ pub enum Check {
     UnknownSubjects,
     /// Every write that changed something is pushed with the stored cutoff.
     Push,
+    /// Session cutoffs are kept apart, answered with the subject's, and bounded.
+    Sessions,
 }
 
 impl Check {
     /// Every check, in the order [`Suite::run`] runs them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::UnknownSubjects,
         Self::RaiseReturnsStored,
         Self::NeverLowers,
         Self::ScopesCombine,
+        Self::Sessions,
         Self::RefusedWins,
         Self::OddSubjects,
         Self::SubjectBound,
@@ -203,6 +211,7 @@ where
             Check::NeverLowers => self.never_lowers().await,
             Check::UnknownSubjects => self.unknown_subjects().await,
             Check::Push => self.pushes().await,
+            Check::Sessions => self.sessions().await,
         }
     }
 
@@ -239,6 +248,7 @@ where
             model: Model {
                 subjects: HashMap::new(),
                 everyone: Cutoff::NoCutoff,
+                sessions: HashMap::new(),
                 unknown: self.unknown_subjects,
             },
             pushes,
@@ -413,6 +423,54 @@ where
         probe.finish().await;
     }
 
+    async fn sessions(&mut self) {
+        let laptop = Scope::Session {
+            subject: "alice",
+            session: "laptop",
+        };
+        let writes = [
+            (Scope::Subject("alice"), at(10)),
+            (Scope::Everyone, at(20)),
+            (laptop, at(30)),
+            (
+                Scope::Session {
+                    subject: "alice",
+                    session: "phone",
+                },
+                Cutoff::Refused,
+            ),
+        ];
+        for order in permutations(&writes) {
+            let mut probe = self.probe(Check::Sessions).await;
+            for (scope, to) in order {
+                probe.raise(scope, to).await;
+                probe.verify_lookups(&["alice", "bob"]).await;
+            }
+            probe.finish().await;
+        }
+
+        let mut probe = self.probe(Check::Sessions).await;
+        // The same id in another subject, and ids that look like subjects or formats, stay apart.
+        let sessions = odd_session_ids();
+        for (n, session) in (1..).zip(&sessions) {
+            for subject in ["bob", "", "bob:laptop"] {
+                probe
+                    .raise(Scope::Session { subject, session }, at(n))
+                    .await;
+            }
+        }
+        probe.raise(laptop, Cutoff::Refused).await;
+        probe.raise(laptop, at(5)).await;
+        probe.raise(Scope::Subject("bob"), at(7)).await;
+        probe
+            .verify_lookups(&["alice", "bob", "", "bob:laptop", "bo"])
+            .await;
+        for session in ["", &"s".repeat(MAX_SESSION_ID_BYTES + 1)] {
+            probe.refuses_session(session).await;
+        }
+        probe.finish().await;
+    }
+
     async fn pushes(&mut self) {
         assert!(
             self.push.is_some(),
@@ -446,6 +504,8 @@ where
 struct Model {
     subjects: HashMap<String, Cutoff>,
     everyone: Cutoff,
+    /// By subject and session id.
+    sessions: HashMap<(String, String), Cutoff>,
     /// What a lookup of a subject the store does not know answers at least.
     unknown: Cutoff,
 }
@@ -459,6 +519,11 @@ impl Model {
                 .copied()
                 .unwrap_or(Cutoff::NoCutoff),
             Scope::Everyone => self.everyone,
+            Scope::Session { subject, session } => self
+                .sessions
+                .get(&(subject.to_owned(), session.to_owned()))
+                .copied()
+                .unwrap_or(Cutoff::NoCutoff),
         }
     }
 
@@ -468,13 +533,25 @@ impl Model {
                 self.subjects.insert(subject.to_owned(), cutoff);
             }
             Scope::Everyone => self.everyone = cutoff,
+            Scope::Session { subject, session } => {
+                self.sessions
+                    .insert((subject.to_owned(), session.to_owned()), cutoff);
+            }
         }
     }
 
-    fn lookup(&self, subject: &str) -> Cutoff {
-        self.stored(Scope::Subject(subject))
+    fn lookup(&self, subject: &str) -> SubjectCutoffs {
+        let cutoff = self
+            .stored(Scope::Subject(subject))
             .max(self.everyone)
-            .max(self.unknown)
+            .max(self.unknown);
+        self.sessions
+            .iter()
+            .filter(|((owner, _), _)| owner == subject)
+            .fold(
+                SubjectCutoffs::from(cutoff),
+                |cutoffs, ((_, session), stored)| cutoffs.with_session(session, *stored),
+            )
     }
 }
 
@@ -490,10 +567,10 @@ struct Probe<S> {
 struct Pushes {
     _channel: Box<dyn ErasedChannel>,
     subscription: Box<dyn PushSubscription>,
-    /// Every cutoff each scope has held, in turn (`None`: everyone).
-    stored: HashMap<Option<String>, Vec<Cutoff>>,
+    /// Every cutoff each scope has held, in turn, by [`scope_key`].
+    stored: HashMap<String, Vec<Cutoff>>,
     /// The last cutoff pushed for each scope.
-    last_pushed: HashMap<Option<String>, Cutoff>,
+    last_pushed: HashMap<String, Cutoff>,
 }
 
 impl<S: CutoffSource> Probe<S> {
@@ -555,13 +632,31 @@ impl<S: CutoffSource> Probe<S> {
                 floor => format!(" and {floor} for a subject it does not know"),
             };
             assert!(
-                answered == expected,
+                same_for_every_token(&answered, &expected),
                 "{check:?}: lookup({}) answered {answered}, expected {expected}: the latest of its \
-                 own cutoff ({own}), everyone's ({}){unknown}",
+                 own cutoff ({own}), everyone's ({}){unknown}, and its sessions' own",
                 shown(subject),
                 self.model.everyone
             );
         }
+    }
+
+    /// Checks that `session`, out of bounds, is refused with an error and nothing is stored.
+    async fn refuses_session(&self, session: &str) {
+        let check = self.check;
+        let scope = Scope::Session {
+            subject: "alice",
+            session,
+        };
+        if let Ok(stored) = self.store.raise(scope, Cutoff::Refused).await {
+            panic!(
+                "{check:?}: raise({}, refused) answered {stored}: a session id of {} bytes must be \
+                 refused with an error before anything is written",
+                describe(scope),
+                session.len()
+            );
+        }
+        self.verify_lookups(&["alice"]).await;
     }
 
     /// Asks each subject's stored cutoff (a raise to no cutoff, which changes nothing and
@@ -591,9 +686,9 @@ impl<S: CutoffSource> Probe<S> {
             }
         }
         match self.store.lookup(subject).await {
-            Ok(cutoff) => panic!(
+            Ok(cutoffs) => panic!(
                 "{check:?}: lookup({}) of a subject over {MAX_SUBJECT_BYTES} bytes answered \
-                 {cutoff}: it must be refused with an error",
+                 {cutoffs}: it must be refused with an error",
                 shown(subject)
             ),
             Err(error) => assert!(
@@ -631,10 +726,10 @@ impl Pushes {
                 ),
                 Ok(Ok(pushed)) => pushed,
             };
-            let scope = pushed.subject.clone();
+            let scope = scope_key(pushed.scope());
             let stored = self.stored.get(&scope).map_or(&[][..], Vec::as_slice);
             assert!(
-                pushed.cutoff == Cutoff::NoCutoff || stored.contains(&pushed.cutoff),
+                pushed.cutoff() == Cutoff::NoCutoff || stored.contains(&pushed.cutoff()),
                 "{check:?}: pushed {}, a cutoff never stored for that scope (it held, in turn: \
                  {stored:?}); waiting for {}, after {because}",
                 describe_change(&pushed),
@@ -642,11 +737,11 @@ impl Pushes {
             );
             let last = self.last_pushed.entry(scope).or_insert(Cutoff::NoCutoff);
             assert!(
-                pushed.cutoff >= *last,
+                pushed.cutoff() >= *last,
                 "{check:?}: pushed {} after it had pushed {last} for that scope: pushes went back",
                 describe_change(&pushed)
             );
-            *last = pushed.cutoff;
+            *last = pushed.cutoff();
             if pushed == *change {
                 return;
             }
@@ -688,6 +783,7 @@ async fn race<S: CutoffSource>(handles: &[Arc<S>], unknown: Cutoff) {
                 let found = store.lookup(SUBJECT).await.unwrap_or_else(|error| {
                     panic!("{check:?}: task {task}: lookup failed: {error}")
                 });
+                let found = found.cutoff();
                 let floor = subject_seen.max(everyone_seen).max(lookup_seen);
                 assert!(
                     found >= floor,
@@ -726,6 +822,7 @@ async fn race<S: CutoffSource>(handles: &[Arc<S>], unknown: Cutoff) {
     let found = store.lookup(SUBJECT).await.unwrap_or_else(|error| {
         panic!("{check:?}: lookup after the race failed: {error}");
     });
+    let found = found.cutoff();
     assert!(
         found == expected,
         "{check:?}: lookup after the race answered {found}, not {expected}"
@@ -928,11 +1025,32 @@ fn at(n: i64) -> Cutoff {
     Cutoff::ValidFrom(Timestamp::from_unix_micros(BASE + n))
 }
 
-fn scope_key(scope: Scope<'_>) -> Option<String> {
-    match scope {
-        Scope::Subject(subject) => Some(subject.to_owned()),
-        Scope::Everyone => None,
-    }
+/// Whether two answers judge every token alike: the same cutoff for tokens without a session and
+/// for each session either names. A session whose cutoff the subject's already covers may be left
+/// out.
+fn same_for_every_token(answered: &SubjectCutoffs, expected: &SubjectCutoffs) -> bool {
+    let sessions = answered.sessions().chain(expected.sessions());
+    answered.cutoff() == expected.cutoff()
+        && sessions.into_iter().all(|(session, _)| {
+            answered.for_token(Some(session)) == expected.for_token(Some(session))
+        })
+}
+
+/// Tells scopes apart in the suite's maps.
+fn scope_key(scope: Scope<'_>) -> String {
+    format!("{scope:?}")
+}
+
+/// Session ids a store might mangle or confuse with subjects: characters that a key layout or a
+/// message format might split on, multi-byte UTF-8, one byte, and the longest allowed.
+fn odd_session_ids() -> Vec<String> {
+    let mut sessions: Vec<String> = [
+        "laptop", "Laptop", "laptop ", " ", "=", "*", ":", "@3:abc", "a:b", "é", "\\'\"", "\n",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    sessions.push("s".repeat(MAX_SESSION_ID_BYTES));
+    sessions
 }
 
 /// A subject for a message: quoted, and cut short when long.
@@ -950,11 +1068,14 @@ fn describe(scope: Scope<'_>) -> String {
     match scope {
         Scope::Subject(subject) => format!("subject {}", shown(subject)),
         Scope::Everyone => "everyone".to_owned(),
+        Scope::Session { subject, session } => {
+            format!("session {} of subject {}", shown(session), shown(subject))
+        }
     }
 }
 
 fn describe_change(change: &CutoffChange) -> String {
-    format!("{} of {}", change.cutoff, describe(change.scope()))
+    format!("{} of {}", change.cutoff(), describe(change.scope()))
 }
 
 /// Every order of `items`.

@@ -2,6 +2,7 @@
 //! that compares the two.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::time::Timestamp;
 
@@ -18,10 +19,12 @@ pub const MAX_SESSION_ID_BYTES: usize = 256;
 /// What a subject's tokens must satisfy, as a [`CutoffSource`](crate::CutoffSource) answers it.
 ///
 /// Cutoffs only move forward. They are ordered `NoCutoff < ValidFrom(earlier) < ValidFrom(later) <
-/// Refused`, and wherever several apply (the subject's own, a global one) the greatest wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Refused`, and wherever several apply (the subject's own, a global one, a session's) the greatest
+/// wins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Cutoff {
     /// Every otherwise valid token passes.
+    #[default]
     NoCutoff,
     /// Only tokens issued at or after this instant pass ("log out from all devices" sets it to now).
     ValidFrom(Timestamp),
@@ -140,6 +143,159 @@ impl Cutoff {
             }
             Self::ValidFrom(from) => instant.at >= from,
         }
+    }
+}
+
+/// The cutoffs in force for one subject, as [`CutoffSource::lookup`](crate::CutoffSource::lookup)
+/// answers them in one go: the one for all of its tokens (its own combined with every wider one),
+/// and those of its sessions that have their own ([`Scope::Session`](crate::Scope::Session)).
+///
+/// A token is judged by the latest that applies to it: [`for_token`](Self::for_token).
+///
+/// ```
+/// use jwt_cutoff_store::{Cutoff, SubjectCutoffs, Timestamp};
+///
+/// let logout = Cutoff::ValidFrom(Timestamp::from_unix_secs(1_764_384_000));
+/// let cutoffs = SubjectCutoffs::from(logout).with_session("laptop", Cutoff::Refused);
+/// assert_eq!(cutoffs.for_token(Some("laptop")), Cutoff::Refused);
+/// assert_eq!(cutoffs.for_token(Some("phone")), logout);
+/// assert_eq!(cutoffs.for_token(None), logout);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubjectCutoffs {
+    cutoff: Cutoff,
+    /// Sorted by session id, without duplicates, and never holding [`Cutoff::NoCutoff`]; `None`
+    /// when empty, so that the common subject with no session of its own costs no allocation (and
+    /// a clone from the cache one reference count when it has some).
+    sessions: Option<Arc<[SessionCutoff]>>,
+}
+
+/// A session's id and its cutoff.
+type SessionCutoff = (Box<str>, Cutoff);
+
+impl From<Cutoff> for SubjectCutoffs {
+    fn from(cutoff: Cutoff) -> Self {
+        Self {
+            cutoff,
+            sessions: None,
+        }
+    }
+}
+
+impl SubjectCutoffs {
+    /// These cutoffs, with `session`'s raised to at least `cutoff`.
+    #[must_use]
+    pub fn with_session(self, session: &str, cutoff: Cutoff) -> Self {
+        self.raised(Some(session), cutoff).unwrap_or(self)
+    }
+
+    /// The cutoff for every token of the subject, wider scopes included.
+    #[must_use]
+    pub const fn cutoff(&self) -> Cutoff {
+        self.cutoff
+    }
+
+    /// The cutoff of one session of its own ([`Cutoff::NoCutoff`] when it has none).
+    #[must_use]
+    pub fn session(&self, session: &str) -> Cutoff {
+        let sessions = self.sessions.as_deref().unwrap_or_default();
+        sessions
+            .binary_search_by(|(id, _)| (**id).cmp(session))
+            .ok()
+            .and_then(|found| sessions.get(found))
+            .map_or(Cutoff::NoCutoff, |(_, cutoff)| *cutoff)
+    }
+
+    /// The sessions that have a cutoff of their own, ordered by id.
+    pub fn sessions(&self) -> impl ExactSizeIterator<Item = (&str, Cutoff)> {
+        let sessions = self.sessions.as_deref().unwrap_or_default();
+        sessions.iter().map(|(id, cutoff)| (&**id, *cutoff))
+    }
+
+    /// The cutoff in force for a token of the subject that carries `session` (`None`: a token
+    /// without one): the latest of the subject's and the session's.
+    #[must_use]
+    pub fn for_token(&self, session: Option<&str>) -> Cutoff {
+        match session {
+            Some(session) => self.cutoff.max(self.session(session)),
+            None => self.cutoff,
+        }
+    }
+
+    /// What these cutoffs say of a token judged by `instant` (see [`TokenInstant::judged`]) that
+    /// carries `session` (`None`: no session id). The subject's cutoff decides first, so a deleted
+    /// subject is [`Verdict::Refused`]; a token that passes it but not its session's cutoff is
+    /// [`Verdict::Revoked`], whatever that cutoff is.
+    pub fn judge(&self, session: Option<&str>, instant: TokenInstant) -> Verdict {
+        self.judge_with(Cutoff::NoCutoff, session, instant)
+    }
+
+    /// [`judge`](Self::judge), with `wider` (everyone's cutoff) applying to the subject too.
+    pub(crate) fn judge_with(
+        &self,
+        wider: Cutoff,
+        session: Option<&str>,
+        instant: TokenInstant,
+    ) -> Verdict {
+        match self.cutoff.max(wider).judge(instant) {
+            Verdict::Admitted => match session {
+                Some(session) if !self.session(session).admits(instant) => Verdict::Revoked,
+                _ => Verdict::Admitted,
+            },
+            refused => refused,
+        }
+    }
+
+    /// Both answers combined: every cutoff the later of the two.
+    #[must_use]
+    pub fn max(self, other: &Self) -> Self {
+        let raised = self.raised(None, other.cutoff).unwrap_or(self);
+        other.sessions().fold(raised, |merged, (session, cutoff)| {
+            merged.with_session(session, cutoff)
+        })
+    }
+
+    /// These cutoffs with the subject's (`session` `None`) or a session's raised to `to`; `None`
+    /// when that changes nothing.
+    pub(crate) fn raised(&self, session: Option<&str>, to: Cutoff) -> Option<Self> {
+        let Some(session) = session else {
+            return (self.cutoff < to).then(|| Self {
+                cutoff: to,
+                sessions: self.sessions.clone(),
+            });
+        };
+        let sessions = self.sessions.as_deref().unwrap_or_default();
+        let position = sessions.binary_search_by(|(id, _)| (**id).cmp(session));
+        let mut changed: Vec<SessionCutoff> = match position {
+            Ok(found) if sessions.get(found).is_some_and(|(_, cutoff)| *cutoff >= to) => {
+                return None;
+            }
+            _ if to == Cutoff::NoCutoff => return None,
+            _ => sessions.to_vec(),
+        };
+        match position {
+            Ok(found) => {
+                if let Some(entry) = changed.get_mut(found) {
+                    entry.1 = to;
+                }
+            }
+            Err(at) => changed.insert(at, (session.into(), to)),
+        }
+        Some(Self {
+            cutoff: self.cutoff,
+            sessions: Some(changed.into()),
+        })
+    }
+}
+
+/// The subject's cutoff, then each session's: `valid from 1764384000; session "a": refused`.
+impl fmt::Display for SubjectCutoffs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.cutoff)?;
+        for (session, cutoff) in self.sessions() {
+            write!(f, "; session {session:?}: {cutoff}")?;
+        }
+        Ok(())
     }
 }
 

@@ -2,8 +2,11 @@
 //! keeps, how it is read and written, and the cache every instance keeps in front of it.
 //!
 //! Each subject (user) has a [`Cutoff`]: no cutoff, valid from an instant ("log out from all
-//! devices" sets it to now), or refused. A cutoff for everyone applies to all subjects; scopes
-//! combine by the latest. A token is judged by the instants it claims ([`TokenInstant`]: its `iat`
+//! devices" sets it to now), or refused. A cutoff for everyone applies to all subjects, and each
+//! session (one login and the tokens refreshed from it, named by the tokens' `sid`) may have one of
+//! its own ("log out this device"); scopes ([`Scope`]) combine by the latest. A lookup answers a
+//! subject's cutoffs in one [`SubjectCutoffs`], its sessions' included, so one cache entry and one
+//! store round trip serve every token of the subject. A token is judged by the instants it claims ([`TokenInstant`]: its `iat`
 //! and the `auth_time` of its login), and a cutoff's [`Verdict`] is admitted, revoked or refused.
 //!
 //! - [`CutoffSource`] is the store trait: `lookup`, and optionally `raise` (monotonic writes).
@@ -46,8 +49,13 @@ mod source;
 mod time;
 
 pub use cache::{CutoffCache, CutoffCacheBuilder, PushTask};
-pub use cutoff::{Cutoff, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, TokenInstant, Verdict};
+pub use cutoff::{
+    Cutoff, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, SubjectCutoffs, TokenInstant, Verdict,
+};
 pub use memory::{MemoryStore, MemorySubscription};
 pub use push::{CutoffChange, PushChannel, PushSubscription};
-pub use source::{BoxFuture, CutoffFuture, CutoffSource, Scope, SourceError, check_subject};
+pub use source::{
+    BoxFuture, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture, Scope,
+    SourceError, check_scope, check_subject,
+};
 pub use time::Timestamp;

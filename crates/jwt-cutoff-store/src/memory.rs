@@ -2,12 +2,17 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::cutoff::Cutoff;
+use crate::cutoff::{Cutoff, SubjectCutoffs};
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
-use crate::source::{BoxFuture, CutoffFuture, CutoffSource, Scope, SourceError, check_subject};
+use crate::source::{
+    BoxFuture, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture, Scope,
+    SourceError, check_scope, check_subject,
+};
+use crate::time::Timestamp;
 
 /// Cutoffs kept in memory: the embedded default for a single process, and handy in tests.
 ///
@@ -23,8 +28,8 @@ use crate::source::{BoxFuture, CutoffFuture, CutoffSource, Scope, SourceError, c
 /// let store = MemoryStore::new();
 /// let at = Timestamp::from_unix_secs(1_764_384_000);
 /// store.raise(Scope::Subject("alice"), Cutoff::ValidFrom(at)).await.unwrap();
-/// assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::ValidFrom(at));
-/// assert_eq!(store.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
+/// assert_eq!(store.lookup("alice").await.unwrap().cutoff(), Cutoff::ValidFrom(at));
+/// assert_eq!(store.lookup("bob").await.unwrap().cutoff(), Cutoff::NoCutoff);
 /// # });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
@@ -34,6 +39,7 @@ use crate::source::{BoxFuture, CutoffFuture, CutoffSource, Scope, SourceError, c
 pub struct MemoryStore {
     state: Arc<RwLock<State>>,
     changes: broadcast::Sender<CutoffChange>,
+    session_retention: Duration,
 }
 
 impl Default for MemoryStore {
@@ -41,6 +47,7 @@ impl Default for MemoryStore {
         Self {
             state: Arc::default(),
             changes: broadcast::Sender::new(CHANGES_IN_FLIGHT),
+            session_retention: DEFAULT_SESSION_RETENTION,
         }
     }
 }
@@ -49,19 +56,12 @@ impl Default for MemoryStore {
 /// clears its cache).
 const CHANGES_IN_FLIGHT: usize = 1024;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct State {
     subjects: HashMap<String, Cutoff>,
     everyone: Cutoff,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        Self {
-            subjects: HashMap::new(),
-            everyone: Cutoff::NoCutoff,
-        }
-    }
+    /// By subject, then by session id: each session's cutoff and when it may be forgotten.
+    sessions: HashMap<String, HashMap<String, (Cutoff, Timestamp)>>,
 }
 
 impl MemoryStore {
@@ -69,6 +69,15 @@ impl MemoryStore {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How long a session's cutoff is kept after it was last raised (default
+    /// [`DEFAULT_SESSION_RETENTION`]); at least the refresh-token lifetime, since a session
+    /// forgotten while one of its tokens is unexpired would let that token through again.
+    #[must_use]
+    pub fn session_retention(mut self, retention: Duration) -> Self {
+        self.session_retention = retention;
+        self
     }
 
     fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
@@ -91,27 +100,34 @@ impl MemoryStore {
 }
 
 impl CutoffSource for MemoryStore {
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         if let Err(error) = check_subject(subject) {
             return Box::pin(async { Err(error) });
         }
-        let cutoff = self.read(|state| {
+        let now = Timestamp::now();
+        let cutoffs = self.read(|state| {
             let own = state
                 .subjects
                 .get(subject)
                 .copied()
                 .unwrap_or(Cutoff::NoCutoff);
-            own.max(state.everyone)
+            let sessions = state.sessions.get(subject).into_iter().flatten();
+            sessions
+                .filter(|(_, (_, keep_until))| *keep_until > now)
+                .fold(
+                    SubjectCutoffs::from(own.max(state.everyone)),
+                    |cutoffs, (session, (cutoff, _))| cutoffs.with_session(session, *cutoff),
+                )
         });
-        Box::pin(async move { Ok(cutoff) })
+        Box::pin(async move { Ok(cutoffs) })
     }
 
     fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
-        if let Scope::Subject(subject) = scope
-            && let Err(error) = check_subject(subject)
-        {
+        if let Err(error) = check_scope(scope) {
             return Box::pin(async { Err(error) });
         }
+        let now = Timestamp::now();
+        let keep_until = now.saturating_add(self.session_retention);
         let stored = self.write(|state| {
             let slot = match scope {
                 Scope::Subject(subject) => state
@@ -119,6 +135,22 @@ impl CutoffSource for MemoryStore {
                     .entry(subject.to_owned())
                     .or_insert(Cutoff::NoCutoff),
                 Scope::Everyone => &mut state.everyone,
+                Scope::Session { subject, session } => {
+                    // Forgetting the expired sessions of the subjects written keeps the map the
+                    // size of the sessions that can still have a valid token.
+                    state.sessions.retain(|_, sessions| {
+                        sessions.retain(|_, (_, until)| *until > now);
+                        !sessions.is_empty()
+                    });
+                    let (cutoff, until) = state
+                        .sessions
+                        .entry(subject.to_owned())
+                        .or_default()
+                        .entry(session.to_owned())
+                        .or_insert((Cutoff::NoCutoff, keep_until));
+                    *until = (*until).max(keep_until);
+                    cutoff
+                }
             };
             *slot = (*slot).max(to);
             *slot
@@ -154,5 +186,38 @@ impl PushSubscription for MemorySubscription {
                 broadcast::error::RecvError::Closed => SourceError::new("the store is gone"),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_past_their_retention_are_forgotten_and_deleted() {
+        let retention = Duration::from_millis(200);
+        let store = MemoryStore::new().session_retention(retention);
+        let stored =
+            || store.read(|state| state.sessions.values().map(HashMap::len).sum::<usize>());
+        let old = Scope::Session {
+            subject: "alice",
+            session: "old",
+        };
+        store.raise(old, Cutoff::Refused).await.unwrap();
+        let found = store.lookup("alice").await.unwrap();
+        assert_eq!(found.for_token(Some("old")), Cutoff::Refused);
+
+        tokio::time::sleep(retention + Duration::from_millis(50)).await;
+        let found = store.lookup("alice").await.unwrap();
+        assert_eq!(found.for_token(Some("old")), Cutoff::NoCutoff);
+        assert_eq!(stored(), 1, "kept until the next session write");
+        let new = Scope::Session {
+            subject: "bob",
+            session: "new",
+        };
+        store.raise(new, Cutoff::Refused).await.unwrap();
+        assert_eq!(stored(), 1, "the next session write deletes it");
     }
 }

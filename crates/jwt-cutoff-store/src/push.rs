@@ -11,40 +11,56 @@ use crate::cutoff::Cutoff;
 use crate::source::{BoxFuture, Scope, SourceError};
 use crate::time::Timestamp;
 
-/// A cutoff change as it travels between instances.
+/// A cutoff change as it travels between instances: a scope and the cutoff now stored for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CutoffChange {
-    /// Whose cutoff changed: `Some(subject)`, or `None` for the cutoff that applies to everyone.
-    pub subject: Option<String>,
-    /// The cutoff now stored for it.
-    pub cutoff: Cutoff,
+    scope: OwnedScope,
+    cutoff: Cutoff,
+}
+
+/// A [`Scope`] that owns its names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum OwnedScope {
+    Subject(String),
+    Everyone,
+    Session { subject: String, session: String },
 }
 
 impl CutoffChange {
     /// The change of `scope`'s cutoff to `cutoff`.
     #[must_use]
     pub fn new(scope: Scope<'_>, cutoff: Cutoff) -> Self {
-        Self {
-            subject: match scope {
-                Scope::Subject(subject) => Some(subject.to_owned()),
-                Scope::Everyone => None,
+        let scope = match scope {
+            Scope::Subject(subject) => OwnedScope::Subject(subject.to_owned()),
+            Scope::Everyone => OwnedScope::Everyone,
+            Scope::Session { subject, session } => OwnedScope::Session {
+                subject: subject.to_owned(),
+                session: session.to_owned(),
             },
-            cutoff,
-        }
+        };
+        Self { scope, cutoff }
     }
 
     /// The scope this change applies to.
     #[must_use]
     pub fn scope(&self) -> Scope<'_> {
-        match &self.subject {
-            Some(subject) => Scope::Subject(subject),
-            None => Scope::Everyone,
+        match &self.scope {
+            OwnedScope::Subject(subject) => Scope::Subject(subject),
+            OwnedScope::Everyone => Scope::Everyone,
+            OwnedScope::Session { subject, session } => Scope::Session { subject, session },
         }
     }
 
+    /// The cutoff now stored for the scope.
+    #[must_use]
+    pub const fn cutoff(&self) -> Cutoff {
+        self.cutoff
+    }
+
     /// A compact text form for a notification payload: `1 <cutoff> <scope>`, where the cutoff is
-    /// `-` (none), `refused`, or microseconds since the epoch, and the scope is `*` (everyone) or
-    /// `=` followed by the subject (which may contain anything, spaces included).
+    /// `-` (none), `refused`, or microseconds since the epoch, and the scope is `*` (everyone), `=`
+    /// followed by the subject (which may contain anything, spaces included), or, for a session,
+    /// `@<length of the subject in bytes>:` followed by the subject and then the session id.
     #[must_use]
     pub fn encode(&self) -> String {
         let cutoff = match self.cutoff {
@@ -52,9 +68,12 @@ impl CutoffChange {
             Cutoff::Refused => "refused".to_owned(),
             Cutoff::ValidFrom(at) => at.as_unix_micros().to_string(),
         };
-        match &self.subject {
-            Some(subject) => format!("1 {cutoff} ={subject}"),
-            None => format!("1 {cutoff} *"),
+        match &self.scope {
+            OwnedScope::Subject(subject) => format!("1 {cutoff} ={subject}"),
+            OwnedScope::Everyone => format!("1 {cutoff} *"),
+            OwnedScope::Session { subject, session } => {
+                format!("1 {cutoff} @{}:{subject}{session}", subject.len())
+            }
         }
     }
 
@@ -68,11 +87,26 @@ impl CutoffChange {
             "refused" => Cutoff::Refused,
             micros => Cutoff::ValidFrom(Timestamp::from_unix_micros(micros.parse().ok()?)),
         };
-        let subject = match scope {
-            "*" => None,
-            scope => Some(scope.strip_prefix('=')?.to_owned()),
+        let scope = if scope == "*" {
+            OwnedScope::Everyone
+        } else if let Some(subject) = scope.strip_prefix('=') {
+            OwnedScope::Subject(subject.to_owned())
+        } else {
+            let (length, names) = scope.strip_prefix('@')?.split_once(':')?;
+            if !length.bytes().all(|digit| digit.is_ascii_digit()) {
+                return None;
+            }
+            let length = length.parse().ok()?;
+            let (subject, session) = (names.get(..length)?, names.get(length..)?);
+            if session.is_empty() {
+                return None;
+            }
+            OwnedScope::Session {
+                subject: subject.to_owned(),
+                session: session.to_owned(),
+            }
         };
-        Some(Self { subject, cutoff })
+        Some(Self { scope, cutoff })
     }
 }
 
@@ -102,25 +136,35 @@ mod tests {
 
     #[test]
     fn changes_round_trip_through_text() {
-        let at = Timestamp::from_unix_micros(1_764_384_000_123_456);
-        for change in [
-            CutoffChange {
-                subject: Some("alice".to_owned()),
-                cutoff: Cutoff::ValidFrom(at),
-            },
-            CutoffChange {
-                subject: Some("with space and = sign".to_owned()),
-                cutoff: Cutoff::Refused,
-            },
-            CutoffChange {
-                subject: Some(String::new()),
-                cutoff: Cutoff::NoCutoff,
-            },
-            CutoffChange {
-                subject: None,
-                cutoff: Cutoff::ValidFrom(at),
-            },
+        let at = Cutoff::ValidFrom(Timestamp::from_unix_micros(1_764_384_000_123_456));
+        for (scope, cutoff) in [
+            (Scope::Subject("alice"), at),
+            (Scope::Subject("with space and = sign"), Cutoff::Refused),
+            (Scope::Subject(""), Cutoff::NoCutoff),
+            (Scope::Everyone, at),
+            (
+                Scope::Session {
+                    subject: "alice",
+                    session: "Zm9v",
+                },
+                Cutoff::Refused,
+            ),
+            (
+                Scope::Session {
+                    subject: "@3:a b=",
+                    session: ":é ",
+                },
+                at,
+            ),
+            (
+                Scope::Session {
+                    subject: "",
+                    session: "x",
+                },
+                at,
+            ),
         ] {
+            let change = CutoffChange::new(scope, cutoff);
             assert_eq!(CutoffChange::decode(&change.encode()), Some(change));
         }
     }
@@ -128,7 +172,20 @@ mod tests {
     #[test]
     fn garbage_does_not_decode() {
         for text in [
-            "", "1", "1 5", "2 5 =a", "1 x =a", "1 5 a", "1 5 ", "1 1e3 *",
+            "",
+            "1",
+            "1 5",
+            "2 5 =a",
+            "1 x =a",
+            "1 5 a",
+            "1 5 ",
+            "1 1e3 *",
+            "1 5 @1:a",
+            "1 5 @2:a",
+            "1 5 @:ab",
+            "1 5 @+1:ab",
+            "1 5 @1ab",
+            "1 5 @2:é",
         ] {
             assert_eq!(CutoffChange::decode(text), None, "{text:?}");
         }

@@ -5,23 +5,53 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cutoff::{Cutoff, MAX_SUBJECT_BYTES};
+use crate::cutoff::{Cutoff, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, SubjectCutoffs};
 
 /// A boxed future, as [`CutoffSource`] methods return them so the trait works as `dyn CutoffSource`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What [`CutoffSource::lookup`] and [`CutoffSource::raise`] return: the cutoff, or why the store
-/// could not give it.
+/// What [`CutoffSource::raise`] returns: the cutoff now stored, or why the store could not write it.
 pub type CutoffFuture<'a> = BoxFuture<'a, Result<Cutoff, SourceError>>;
 
-/// Which cutoff a write raises.
+/// What [`CutoffSource::lookup`] returns: the cutoffs in force for a subject, or why the store could
+/// not give them.
+pub type LookupFuture<'a> = BoxFuture<'a, Result<SubjectCutoffs, SourceError>>;
+
+/// How long stores keep a session's cutoff after it was last raised unless told otherwise: 31 days,
+/// a day more than the default refresh-token lifetime of jwt-cutoff's issuer. A session's cutoff
+/// must be kept as long as any token of the session can be unexpired; set the stores' retention
+/// to at least your refresh-token lifetime if it is longer.
+pub const DEFAULT_SESSION_RETENTION: Duration = Duration::from_secs(31 * 24 * 60 * 60);
+
+/// Which cutoff a write raises. Wherever several apply to a token, the latest wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope<'a> {
-    /// One subject's cutoff.
+    /// One subject's cutoff ("log out from all devices").
     Subject(&'a str),
     /// The cutoff that applies to every subject.
     Everyone,
+    /// One session of one subject: the tokens that carry this `sid` (one login and the pairs
+    /// refreshed from it). Stores keep a session's cutoff for their session retention, which must
+    /// be at least the refresh-token lifetime, and drop it after that.
+    Session {
+        /// Whose session it is.
+        subject: &'a str,
+        /// The session id, as tokens carry it in `sid`.
+        session: &'a str,
+    },
+}
+
+impl Scope<'_> {
+    /// The subject this scope belongs to; `None` for [`Everyone`](Self::Everyone).
+    #[must_use]
+    pub const fn subject(&self) -> Option<&str> {
+        match self {
+            Self::Subject(subject) | Self::Session { subject, .. } => Some(subject),
+            Self::Everyone => None,
+        }
+    }
 }
 
 /// Looks cutoffs up, and optionally raises them, in some store.
@@ -37,21 +67,23 @@ pub enum Scope<'a> {
 /// need none of that themselves.
 ///
 /// ```
-/// use jwt_cutoff_store::{Cutoff, CutoffFuture, CutoffSource, Timestamp};
+/// use jwt_cutoff_store::{Cutoff, CutoffSource, LookupFuture, Timestamp};
 ///
 /// /// Everyone logged out at one fixed instant (a toy, but a complete source).
 /// struct FixedCutoff(Timestamp);
 ///
 /// impl CutoffSource for FixedCutoff {
-///     fn lookup<'a>(&'a self, _subject: &'a str) -> CutoffFuture<'a> {
-///         Box::pin(async move { Ok(Cutoff::ValidFrom(self.0)) })
+///     fn lookup<'a>(&'a self, _subject: &'a str) -> LookupFuture<'a> {
+///         Box::pin(async move { Ok(Cutoff::ValidFrom(self.0).into()) })
 ///     }
 /// }
 /// ```
 pub trait CutoffSource: Send + Sync + 'static {
-    /// The cutoff in force for `subject`: the latest of its own and of every wider one that applies
-    /// to it (such as the [`Scope::Everyone`] cutoff). An error makes the request fail closed.
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a>;
+    /// The cutoffs in force for `subject`, in one answer: the latest of its own and of every wider
+    /// one that applies to it (such as the [`Scope::Everyone`] cutoff), and the cutoffs of its
+    /// sessions that have one ([`Scope::Session`]). A source without sessions answers a
+    /// [`Cutoff`] with `.into()`. An error makes the request fail closed.
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a>;
 
     /// Raises the cutoff of `scope` to at least `to`, never lowering it, and returns the cutoff now
     /// stored for that scope (which may be later than `to` if a racing writer got there first).
@@ -75,7 +107,7 @@ impl fmt::Debug for dyn CutoffSource {
 macro_rules! forward_through {
     ($($pointer:ident),+) => {$(
         impl<T: CutoffSource + ?Sized> CutoffSource for $pointer<T> {
-            fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+            fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
                 (**self).lookup(subject)
             }
 
@@ -103,6 +135,29 @@ pub fn check_subject(subject: &str) -> Result<(), SourceError> {
         )));
     }
     Ok(())
+}
+
+/// Refuses a scope that names a subject longer than [`MAX_SUBJECT_BYTES`] (see [`check_subject`]),
+/// or a session id that is empty or longer than [`MAX_SESSION_ID_BYTES`], the bounds tokens are
+/// held to.
+///
+/// # Errors
+/// The scope is out of bounds; nothing should be read or written for it.
+pub fn check_scope(scope: Scope<'_>) -> Result<(), SourceError> {
+    match scope {
+        Scope::Everyone => Ok(()),
+        Scope::Subject(subject) => check_subject(subject),
+        Scope::Session { subject, session } => {
+            check_subject(subject)?;
+            if session.is_empty() || session.len() > MAX_SESSION_ID_BYTES {
+                return Err(SourceError::new(format!(
+                    "a session id must have 1 to {MAX_SESSION_ID_BYTES} bytes; this one has {}",
+                    session.len()
+                )));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A cutoff source could not answer. Requests that needed the answer fail closed (HTTP 503).

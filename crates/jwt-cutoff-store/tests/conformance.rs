@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures_util::FutureExt as _;
 use jwt_cutoff_store::conformance::{Check, Suite};
 use jwt_cutoff_store::{
-    BoxFuture, Cutoff, CutoffChange, CutoffFuture, CutoffSource, MemoryStore, PushChannel,
-    PushSubscription, Scope, SourceError, check_subject,
+    BoxFuture, Cutoff, CutoffChange, CutoffFuture, CutoffSource, LookupFuture, MemoryStore,
+    PushChannel, PushSubscription, Scope, SourceError, SubjectCutoffs, check_scope, check_subject,
 };
 use tokio::sync::broadcast;
 
@@ -58,6 +58,14 @@ enum Flaw {
     ForgetsEveryonesPush,
     /// Every raise pushes what was asked, changed or not.
     PushesTheAsked,
+    /// A session's cutoff is the subject's: revoking one device logs out every device.
+    SessionIsTheSubject,
+    /// Sessions are kept by id alone: one subject's revocation reaches another's session.
+    SessionsAcrossSubjects,
+    /// Lookups answer no session.
+    ForgetsSessions,
+    /// Session ids of any length are kept.
+    UnboundedSessionIds,
 }
 
 /// Which check catches each flaw, and what its message says.
@@ -83,6 +91,18 @@ const CAUGHT: &[(Flaw, Check, &str)] = &[
     (Flaw::KnowsNoSubject, Check::UnknownSubjects, "lookup"),
     (Flaw::ForgetsEveryonesPush, Check::Push, "no push"),
     (Flaw::PushesTheAsked, Check::Push, "pushed"),
+    (Flaw::SessionIsTheSubject, Check::Sessions, "lookup"),
+    (
+        Flaw::SessionsAcrossSubjects,
+        Check::Sessions,
+        "lookup(\"bob\")",
+    ),
+    (Flaw::ForgetsSessions, Check::Sessions, "lookup"),
+    (
+        Flaw::UnboundedSessionIds,
+        Check::Sessions,
+        "must be refused",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -161,19 +181,24 @@ struct Flawed {
     changes: broadcast::Sender<CutoffChange>,
 }
 
+#[derive(Default)]
 struct State {
-    subjects: HashMap<String, Cutoff>,
-    everyone: Cutoff,
+    cutoffs: HashMap<Slot, Cutoff>,
+}
+
+/// Where a scope's cutoff is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Slot {
+    Subject(String),
+    Everyone,
+    Session { subject: String, session: String },
 }
 
 impl Flawed {
     fn new(flaw: Option<Flaw>) -> Self {
         Self {
             flaw,
-            state: Arc::new(Mutex::new(State {
-                subjects: HashMap::new(),
-                everyone: Cutoff::NoCutoff,
-            })),
+            state: Arc::default(),
             changes: broadcast::Sender::new(4_096),
         }
     }
@@ -182,11 +207,34 @@ impl Flawed {
         self.flaw == Some(flaw)
     }
 
-    /// Where a scope's cutoff is kept: `None` for everyone.
-    fn key(&self, scope: Scope<'_>) -> Option<String> {
-        let Scope::Subject(subject) = scope else {
-            return None;
-        };
+    /// Where a scope's cutoff is kept.
+    fn key(&self, scope: Scope<'_>) -> Slot {
+        match scope {
+            Scope::Everyone => Slot::Everyone,
+            Scope::Subject(subject) => self.subject_key(subject),
+            Scope::Session { subject, .. } if self.has(Flaw::SessionIsTheSubject) => {
+                self.subject_key(subject)
+            }
+            Scope::Session { session, .. } if self.has(Flaw::SessionsAcrossSubjects) => {
+                Slot::Session {
+                    subject: String::new(),
+                    session: session.to_owned(),
+                }
+            }
+            Scope::Session { subject, session } => Slot::Session {
+                subject: subject.to_owned(),
+                session: session.to_owned(),
+            },
+        }
+    }
+
+    fn subject_key(&self, subject: &str) -> Slot {
+        self.trimmed_subject(subject)
+            .map_or(Slot::Everyone, Slot::Subject)
+    }
+
+    /// The subject as stored: `None` where it is taken for everyone.
+    fn trimmed_subject(&self, subject: &str) -> Option<String> {
         if self.has(Flaw::EmptySubjectIsEveryone) && subject.is_empty() {
             return None;
         }
@@ -207,11 +255,8 @@ impl Flawed {
         f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn stored(&self, key: Option<&String>) -> Option<Cutoff> {
-        self.with_state(|state| match key {
-            Some(subject) => state.subjects.get(subject).copied(),
-            None => Some(state.everyone),
-        })
+    fn stored(&self, key: &Slot) -> Cutoff {
+        self.with_state(|state| state.cutoffs.get(key).copied().unwrap_or_default())
     }
 
     fn checks_the_bound_first(&self, scope: Scope<'_>) -> Result<(), SourceError> {
@@ -221,27 +266,45 @@ impl Flawed {
             {
                 check_subject(subject)
             }
+            Scope::Session { .. } if !self.has(Flaw::UnboundedSessionIds) => check_scope(scope),
             _ => Ok(()),
         }
     }
 }
 
 impl CutoffSource for Flawed {
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         Box::pin(async move {
             if !self.has(Flaw::Unbounded) {
                 check_subject(subject)?;
             }
             if self.has(Flaw::KnowsNoSubject) {
-                return Ok(Cutoff::Refused);
+                return Ok(Cutoff::Refused.into());
             }
-            let own = self
-                .stored(self.key(Scope::Subject(subject)).as_ref())
-                .unwrap_or(Cutoff::NoCutoff);
-            if self.has(Flaw::IgnoresEveryone) {
-                return Ok(own);
+            let mut cutoff = self.stored(&self.key(Scope::Subject(subject)));
+            if !self.has(Flaw::IgnoresEveryone) {
+                cutoff = cutoff.max(self.stored(&Slot::Everyone));
             }
-            Ok(own.max(self.stored(None).unwrap_or(Cutoff::NoCutoff)))
+            if self.has(Flaw::ForgetsSessions) {
+                return Ok(cutoff.into());
+            }
+            let Slot::Session { subject: owner, .. } = self.key(Scope::Session {
+                subject,
+                session: "any",
+            }) else {
+                return Ok(cutoff.into());
+            };
+            Ok(self.with_state(|state| {
+                state.cutoffs.iter().fold(
+                    SubjectCutoffs::from(cutoff),
+                    |cutoffs, (slot, stored)| match slot {
+                        Slot::Session { subject, session } if *subject == owner => {
+                            cutoffs.with_session(session, *stored)
+                        }
+                        _ => cutoffs,
+                    },
+                )
+            }))
         })
     }
 
@@ -251,20 +314,14 @@ impl CutoffSource for Flawed {
             let key = self.key(scope);
             // A NotAtomic store reads, lets other tasks run, and writes from what it read.
             let read_before = if self.has(Flaw::NotAtomic) {
-                let read = self.stored(key.as_ref()).unwrap_or(Cutoff::NoCutoff);
+                let read = self.stored(&key);
                 tokio::task::yield_now().await;
                 Some(read)
             } else {
                 None
             };
             let (current, stored) = self.with_state(|state| {
-                let slot = match &key {
-                    Some(subject) => state
-                        .subjects
-                        .entry(subject.clone())
-                        .or_insert(Cutoff::NoCutoff),
-                    None => &mut state.everyone,
-                };
+                let slot = state.cutoffs.entry(key).or_default();
                 let current = read_before.unwrap_or(*slot);
                 *slot = match self.flaw {
                     Some(Flaw::LastWriteWins) => to,

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use jwt_cutoff_store::{
-    Cutoff, CutoffCache, CutoffSource as _, MemoryStore, Scope, SourceError, Timestamp,
+    Cutoff, CutoffCache, CutoffSource, MemoryStore, Scope, SourceError, Timestamp,
 };
 use tokio::task::JoinHandle;
 
@@ -129,7 +129,7 @@ pub fn spawn_lookup(
     subject: &'static str,
 ) -> JoinHandle<Result<Cutoff, SourceError>> {
     let cutoffs = cutoffs.clone();
-    tokio::spawn(async move { cutoffs.lookup(subject).await })
+    tokio::spawn(async move { cutoffs.lookup(subject).await.map(|found| found.cutoff()) })
 }
 
 /// Spawns `count` lookups of `subject` through `cutoffs`, and waits until every one is blocked
@@ -142,7 +142,50 @@ pub async fn blocked_lookups(
 ) -> Vec<JoinHandle<Result<Cutoff, SourceError>>> {
     spawn_blocked(count, what, || {
         let cutoffs = cutoffs.clone();
-        async move { cutoffs.lookup(subject).await }
+        async move { cutoffs.lookup(subject).await.map(|found| found.cutoff()) }
     })
     .await
+}
+
+/// What a store must do with sessions past their retention, for a store made with a session
+/// retention of `retention`: a revoked session is answered until then and not after, and the next
+/// session write deletes it, so that what the store holds (`stored_sessions` counts it: rows,
+/// hash fields) follows the sessions that can still have a valid token.
+pub async fn check_session_retention<S: CutoffSource>(
+    store: &S,
+    retention: Duration,
+    mut stored_sessions: impl AsyncFnMut() -> usize,
+) {
+    let old = Scope::Session {
+        subject: "alice",
+        session: "old",
+    };
+    store.raise(old, Cutoff::Refused).await.expect("raise");
+    let found = store.lookup("alice").await.expect("lookup");
+    assert_eq!(
+        found.for_token(Some("old")),
+        Cutoff::Refused,
+        "within retention"
+    );
+    assert_eq!(stored_sessions().await, 1);
+
+    tokio::time::sleep(retention + Duration::from_millis(200)).await;
+    let found = store.lookup("alice").await.expect("lookup");
+    assert_eq!(
+        found.for_token(Some("old")),
+        Cutoff::NoCutoff,
+        "past retention, the session is no longer answered"
+    );
+    let new = Scope::Session {
+        subject: "bob",
+        session: "new",
+    };
+    store.raise(new, Cutoff::Refused).await.expect("raise");
+    assert_eq!(
+        stored_sessions().await,
+        1,
+        "a session write deletes the sessions past their retention, whoever they belong to"
+    );
+    let found = store.lookup("bob").await.expect("lookup");
+    assert_eq!(found.for_token(Some("new")), Cutoff::Refused);
 }

@@ -47,12 +47,13 @@ pub mod client;
 pub mod grpc;
 
 pub use cutoffs::{
-    NO_TIMEOUT, Probe, blocked_lookups, cache_with_timeout, logged_out_at, patient_cache,
-    pushed_logout, spawn_blocked, spawn_lookup, store_with,
+    NO_TIMEOUT, Probe, blocked_lookups, cache_with_timeout, check_session_retention, logged_out_at,
+    patient_cache, pushed_logout, spawn_blocked, spawn_lookup, store_with,
 };
 pub use link::Link;
 pub use push::{
-    PUSH_WAIT, Percentiles, PushLatency, following, logout_reaches, push_latency, sees,
+    PUSH_WAIT, Percentiles, PushLatency, following, logout_reaches, push_latency,
+    revocation_reaches, sees,
 };
 pub use servers::{servers_required, skip, unique_id};
 pub use source::{Gate, TestSource};

@@ -28,9 +28,49 @@ pub const PUSH_WAIT: Duration = Duration::from_secs(5);
 /// `what`) after [`PUSH_WAIT`]; a lookup that fails fails the test at once.
 pub async fn sees(what: &str, cutoffs: &CutoffCache, subject: &str, cutoff: Cutoff) {
     eventually(what, PUSH_WAIT, async || {
-        cutoffs.lookup(subject).await.expect("lookup") == cutoff
+        cutoffs.lookup(subject).await.expect("lookup").cutoff() == cutoff
     })
     .await;
+}
+
+/// Revokes `subject`'s session `session` on `writer` and checks that the revocation reaches
+/// `reader` by push: `reader` first caches the subject's cutoffs without it, then refuses the
+/// session within [`PUSH_WAIT`], while the subject's other sessions and tokens without one keep
+/// their cutoff.
+pub async fn revocation_reaches(
+    writer: &CutoffCache,
+    reader: &CutoffCache,
+    subject: &str,
+    session: &str,
+) {
+    let before = reader.lookup(subject).await.expect("lookup");
+    assert_eq!(
+        before.for_token(Some(session)),
+        before.cutoff(),
+        "{subject}'s session {session} must have no cutoff of its own before the revocation"
+    );
+    writer
+        .revoke_session(subject, session)
+        .await
+        .expect("revoke_session");
+    let what =
+        format!("the revocation of {subject}'s session {session} reaches the other instance");
+    eventually(&what, PUSH_WAIT, async || {
+        let found = reader.lookup(subject).await.expect("lookup");
+        found.for_token(Some(session)) == Cutoff::Refused
+    })
+    .await;
+    let after = reader.lookup(subject).await.expect("lookup");
+    assert_eq!(
+        after.cutoff(),
+        before.cutoff(),
+        "the subject's own cutoff is untouched"
+    );
+    assert_eq!(
+        after.for_token(Some("another session")),
+        before.cutoff(),
+        "another session is untouched"
+    );
 }
 
 /// Logs `subject` out on `writer` and checks that the logout reaches `reader` by push: `reader`
@@ -38,7 +78,7 @@ pub async fn sees(what: &str, cutoffs: &CutoffCache, subject: &str, cutoff: Cuto
 /// [`PUSH_WAIT`]. Returns the logout's cutoff.
 pub async fn logout_reaches(writer: &CutoffCache, reader: &CutoffCache, subject: &str) -> Cutoff {
     assert_eq!(
-        reader.lookup(subject).await.expect("lookup"),
+        reader.lookup(subject).await.expect("lookup").cutoff(),
         Cutoff::NoCutoff,
         "{subject} must have no cutoff before the logout"
     );
@@ -112,14 +152,14 @@ pub async fn push_latency(
     for round in 0..logouts {
         let subject = format!("user-{round}");
         assert_eq!(
-            reader.lookup(&subject).await.expect("lookup"),
+            reader.lookup(&subject).await.expect("lookup").cutoff(),
             Cutoff::NoCutoff
         );
         let called = Instant::now();
         let cutoff = writer.logout_all(&subject).await.expect("logout_all");
         let returned = Instant::now();
         // Polled without sleeping: a sleep would be part of the figure.
-        while reader.lookup(&subject).await.expect("lookup") != cutoff {
+        while reader.lookup(&subject).await.expect("lookup").cutoff() != cutoff {
             assert!(
                 returned.elapsed() < within,
                 "the logout of {subject} did not arrive within {within:?}"

@@ -5,7 +5,10 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jwt_cutoff_store::{Cutoff, CutoffFuture, CutoffSource, MemoryStore, Scope, SourceError};
+use jwt_cutoff_store::{
+    Cutoff, CutoffFuture, CutoffSource, LookupFuture, MemoryStore, Scope, SourceError,
+    SubjectCutoffs,
+};
 use tokio::sync::watch;
 
 /// A gate the test opens and closes; whatever waits at it passes once it is open.
@@ -152,7 +155,7 @@ impl TestSource {
         Ok(())
     }
 
-    async fn read(&self, subject: &str) -> Result<Cutoff, SourceError> {
+    async fn read(&self, subject: &str) -> Result<SubjectCutoffs, SourceError> {
         self.lookups.lock().expect("lock").push(subject.to_owned());
         let read = self.store.lookup(subject).await;
         self.reads.fetch_add(1, Ordering::SeqCst);
@@ -176,7 +179,7 @@ impl TestSource {
 }
 
 impl CutoffSource for TestSource {
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         Box::pin(self.read(subject))
     }
 

@@ -236,7 +236,8 @@ pub fn issuer_for(key: SigningKey) -> TokenIssuer {
 /// What a store must do for the validator, through two instances over it: `alice`'s token passes
 /// until she logs out everywhere on `cutoffs`, and one issued afterwards passes; `other`, a second
 /// instance over the same store whose cache is still cold, reads the same from the store; once she
-/// is refused on `cutoffs`, her newer token no longer passes there either.
+/// is refused on `cutoffs`, her newer token no longer passes there either. And `bob`'s session
+/// revoked on `cutoffs` is refused on both instances, while his other session passes.
 pub async fn check_logout_round_trip(cutoffs: &CutoffCache, other: CutoffCache) {
     let (issuer, validator) = (hs_issuer(), hs_validator(cutoffs.clone()));
     let before = issuer.issue_access("alice", &()).expect("issue").token;
@@ -250,6 +251,22 @@ pub async fn check_logout_round_trip(cutoffs: &CutoffCache, other: CutoffCache) 
     let after = issuer.issue_access("alice", &()).expect("issue").token;
     assert_eq!(reason_of(&validator, &after).await, None, "issued after");
 
+    let (lost, kept) = (
+        issuer.issue_pair("bob", &()).expect("issue"),
+        issuer.issue_pair("bob", &()).expect("issue"),
+    );
+    assert_eq!(reason_of(&validator, &lost.access.token).await, None);
+    cutoffs
+        .revoke_session("bob", &lost.session_id)
+        .await
+        .expect("revoke_session");
+    assert_eq!(
+        reason_of(&validator, &lost.access.token).await,
+        Some(Reason::Revoked),
+        "the revoked session"
+    );
+    assert_eq!(reason_of(&validator, &kept.access.token).await, None);
+
     let other = hs_validator(other);
     assert_eq!(
         reason_of(&other, &before).await,
@@ -257,6 +274,12 @@ pub async fn check_logout_round_trip(cutoffs: &CutoffCache, other: CutoffCache) 
         "the other instance reads the logout from the store"
     );
     assert_eq!(reason_of(&other, &after).await, None, "issued after");
+    assert_eq!(
+        reason_of(&other, &lost.access.token).await,
+        Some(Reason::Revoked),
+        "the other instance reads the revoked session from the store"
+    );
+    assert_eq!(reason_of(&other, &kept.access.token).await, None);
 
     cutoffs.refuse("alice").await.expect("refuse");
     assert_eq!(

@@ -131,9 +131,9 @@ pub use error::ConfigError;
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffFuture, CutoffSource,
-    MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MemoryStore, MemorySubscription, PushChannel,
-    PushSubscription, PushTask, Scope, SourceError, Timestamp, TokenInstant, Verdict,
-    check_subject,
+    DEFAULT_SESSION_RETENTION, LookupFuture, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MemoryStore,
+    MemorySubscription, PushChannel, PushSubscription, PushTask, Scope, SourceError,
+    SubjectCutoffs, Timestamp, TokenInstant, Verdict, check_scope, check_subject,
 };
 pub use key_bundle::TokenKeys;
 pub use keys::{Algorithm, SigningKey, VerifyingKey};

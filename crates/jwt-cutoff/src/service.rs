@@ -121,9 +121,9 @@ where
             Err(reason) => return self.reject(Rejection::new(reason)),
         };
         let judged = verified.judged_instant();
-        if let Some(checked) = self
-            .validator
-            .check_cutoff_cached(&verified.subject, judged)
+        if let Some(checked) =
+            self.validator
+                .check_cutoff_cached(&verified.subject, verified.session_id(), judged)
         {
             return match recorded(checked) {
                 Ok(()) => {
@@ -135,11 +135,13 @@ where
         }
         let validator = self.validator.clone();
         let subject = Arc::clone(&verified.subject);
+        let session = verified.session_id.clone();
         let responder = self.responder.clone();
         // Handed to the inner service only if the cutoff check below passes.
         request.extensions_mut().insert(verified);
         let check = Box::pin(async move {
-            match recorded(validator.check_cutoff(&subject, judged).await) {
+            let checked = validator.check_cutoff(&subject, session.as_deref(), judged);
+            match recorded(checked.await) {
                 Ok(()) => Ok((inner, request)),
                 Err(rejection) => Err(responder.respond(&rejection)),
             }

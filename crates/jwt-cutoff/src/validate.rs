@@ -405,7 +405,11 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
         let result = match self.verify(token) {
             Ok(verified) => self
-                .check_cutoff(&verified.subject, verified.judged_instant())
+                .check_cutoff(
+                    &verified.subject,
+                    verified.session_id(),
+                    verified.judged_instant(),
+                )
                 .await
                 .map(|()| verified),
             Err(reason) => Err(Rejection::new(reason)),
@@ -424,17 +428,18 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         }
     }
 
-    /// The cutoff check of a verified token, from the cache for access tokens and from the store
-    /// for refresh tokens.
+    /// The cutoff check of a verified token (everyone's, its subject's and its session's), from
+    /// the cache for access tokens and from the store for refresh tokens.
     pub(crate) async fn check_cutoff(
         &self,
         subject: &str,
+        session: Option<&str>,
         judged: TokenInstant,
     ) -> Result<(), Rejection> {
         let cutoffs = &self.shared.cutoffs;
         let checked = match self.shared.config.token_type {
-            TokenType::Access => cutoffs.check(subject, judged).await,
-            TokenType::Refresh => cutoffs.check_in_store(subject, judged).await,
+            TokenType::Access => cutoffs.check(subject, session, judged).await,
+            TokenType::Refresh => cutoffs.check_in_store(subject, session, judged).await,
         };
         Rejection::from_check(checked)
     }
@@ -444,11 +449,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     pub(crate) fn check_cutoff_cached(
         &self,
         subject: &str,
+        session: Option<&str>,
         judged: TokenInstant,
     ) -> Option<Result<(), Rejection>> {
         match self.shared.config.token_type {
             TokenType::Access => {
-                let verdict = self.shared.cutoffs.check_cached(subject, judged)?;
+                let verdict = self.shared.cutoffs.check_cached(subject, session, judged)?;
                 Some(Rejection::from_check(Ok(verdict)))
             }
             TokenType::Refresh => None,

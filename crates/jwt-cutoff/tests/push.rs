@@ -9,9 +9,11 @@
 
 use std::time::Duration;
 
-use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, MemoryStore, Scope, Timestamp};
+use jwt_cutoff::{Cutoff, CutoffCache, CutoffSource, MemoryStore, Reason, Scope, Timestamp};
 
-use jwt_cutoff_test_support::{Link, eventually};
+use jwt_cutoff_test_support::{
+    Link, eventually, following, hs_issuer, hs_validator, revocation_reaches,
+};
 
 const MINUTES: Duration = Duration::from_secs(600);
 
@@ -41,11 +43,11 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
 
     for round in 0..20 {
         let subject = format!("user-{round}");
-        assert_eq!(b.lookup(&subject).await.unwrap(), Cutoff::NoCutoff);
+        assert_eq!(b.lookup(&subject).await.unwrap().cutoff(), Cutoff::NoCutoff);
         let at = a.logout_all(&subject).await.unwrap();
         // B cached "no cutoff" for ten minutes: only the push can change its answer.
         eventually("B sees the logout", Duration::from_secs(5), async || {
-            b.lookup(&subject).await.unwrap() == at
+            b.lookup(&subject).await.unwrap().cutoff() == at
         })
         .await;
     }
@@ -54,7 +56,7 @@ async fn a_logout_on_one_instance_reaches_the_other_by_push() {
     eventually(
         "A sees the global logout",
         Duration::from_secs(5),
-        async || a.lookup("user-0").await.unwrap() >= at,
+        async || a.lookup("user-0").await.unwrap().cutoff() >= at,
     )
     .await;
 }
@@ -70,7 +72,7 @@ async fn a_lost_channel_clears_the_cache_and_falls_back_to_the_plain_ttl() {
     })
     .await;
 
-    assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(b.lookup("alice").await.unwrap().cutoff(), Cutoff::NoCutoff);
     channel.set_cut(true);
     eventually("B notices the cut", Duration::from_secs(5), async || {
         !b.push_connected()
@@ -79,19 +81,19 @@ async fn a_lost_channel_clears_the_cache_and_falls_back_to_the_plain_ttl() {
 
     // The entry cached while connected (ten minutes) was dropped with the channel.
     let first = raise_in_store(&store, "alice").await;
-    assert_eq!(b.lookup("alice").await.unwrap(), first);
+    assert_eq!(b.lookup("alice").await.unwrap().cutoff(), first);
 
     // Entries cached while disconnected live for the plain TTL: a later change shows up by lookup.
     let second = raise_in_store(&store, "alice").await;
     assert_eq!(
-        b.lookup("alice").await.unwrap(),
+        b.lookup("alice").await.unwrap().cutoff(),
         first,
         "cached until the TTL"
     );
     eventually(
         "the 200 ms TTL expires",
         Duration::from_secs(5),
-        async || b.lookup("alice").await.unwrap() == second,
+        async || b.lookup("alice").await.unwrap().cutoff() == second,
     )
     .await;
 }
@@ -113,25 +115,25 @@ async fn changes_missed_while_disconnected_are_caught_up_on_reconnect() {
         !b.push_connected()
     })
     .await;
-    assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(b.lookup("alice").await.unwrap().cutoff(), Cutoff::NoCutoff);
     let missed = raise_in_store(&store, "alice").await;
-    assert_eq!(b.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(b.lookup("alice").await.unwrap().cutoff(), Cutoff::NoCutoff);
 
     channel.set_cut(false);
     eventually(
         "B reconnects and catches up",
         Duration::from_secs(15),
-        async || b.push_connected() && b.lookup("alice").await.unwrap() == missed,
+        async || b.push_connected() && b.lookup("alice").await.unwrap().cutoff() == missed,
     )
     .await;
 
     // And pushes flow again.
-    assert_eq!(b.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(b.lookup("carol").await.unwrap().cutoff(), Cutoff::NoCutoff);
     let later = raise_in_store(&store, "carol").await;
     eventually(
         "B sees the pushed change",
         Duration::from_secs(5),
-        async || b.lookup("carol").await.unwrap() == later,
+        async || b.lookup("carol").await.unwrap().cutoff() == later,
     )
     .await;
 }
@@ -152,4 +154,28 @@ async fn the_push_task_stops_with_the_last_cutoffs() {
         task.is_finished()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_revoked_on_one_instance_is_refused_on_the_other_by_push() {
+    let store = MemoryStore::new();
+    let (a, b) = (instance(&store, MINUTES), instance(&store, MINUTES));
+    let _push_a = following(&a, store.clone()).await;
+    let _push_b = following(&b, store.clone()).await;
+    let validator = hs_validator(b.clone());
+    let pair = hs_issuer().issue_pair("alice", &()).unwrap();
+    assert!(validator.validate(&pair.access.token).await.is_ok());
+
+    revocation_reaches(&a, &b, "alice", &pair.session_id).await;
+    assert_eq!(
+        validator
+            .validate(&pair.access.token)
+            .await
+            .unwrap_err()
+            .reason(),
+        Reason::Revoked,
+        "B refuses the cached token of the session revoked on A"
+    );
+    let other = hs_issuer().issue_pair("alice", &()).unwrap();
+    assert!(validator.validate(&other.access.token).await.is_ok());
 }

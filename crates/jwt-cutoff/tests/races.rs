@@ -83,7 +83,7 @@ async fn a_fill_left_by_a_cancelled_lookup_cannot_undo_a_later_logout() {
     source.gate.open();
     within("the pushed change", apply).await.unwrap();
 
-    let in_force = cutoffs.lookup("alice").await.unwrap();
+    let in_force = cutoffs.lookup("alice").await.unwrap().cutoff();
     assert!(
         in_force >= logout,
         "the cache went back to {in_force:?} after a logout at {logout:?}"
@@ -151,7 +151,7 @@ async fn abandoned_logout(abandoned: Abandoned) {
         let _ = within("the held fill", fill).await;
     }
 
-    let stored = store.lookup("alice").await.unwrap();
+    let stored = store.lookup("alice").await.unwrap().cutoff();
     assert!(stored > Cutoff::NoCutoff, "the write landed in the store");
     let refused = format!(
         "{abandoned:?}: the store holds {stored:?}, and this instance refuses a token from before \
@@ -161,7 +161,7 @@ async fn abandoned_logout(abandoned: Abandoned) {
         validator.validate(&before).await.is_err()
     })
     .await;
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), stored);
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), stored);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,7 +184,10 @@ async fn a_logout_whose_caller_goes_away_during_the_cache_update_is_still_in_for
 async fn a_slow_fill_does_not_hold_back_the_pushed_changes_behind_it() {
     let (store, source, cutoffs) = over_memory();
     let _push = following(&cutoffs, store.clone()).await;
-    assert_eq!(cutoffs.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("bob").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
 
     // Alice's fill hangs at the gate (the brownout); its timeout is far away.
     source.gate.close();
@@ -195,13 +198,13 @@ async fn a_slow_fill_does_not_hold_back_the_pushed_changes_behind_it() {
     let bob = raise_in_store(&store, "bob").await;
     // Until then bob's pushed change waits behind alice's hanging fill.
     eventually("bob's pushed change is applied", PATIENCE, async || {
-        cutoffs.lookup("bob").await.unwrap() == bob
+        cutoffs.lookup("bob").await.unwrap().cutoff() == bob
     })
     .await;
 
     source.gate.open();
     let _ = within("alice's fill", fill).await;
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), alice);
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), alice);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,7 +234,7 @@ async fn a_lookup_in_flight_across_a_reconnect_is_not_kept() {
     let _ = within("the fill", fill).await;
 
     assert_eq!(
-        cutoffs.lookup("alice").await.unwrap(),
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
         missed,
         "an answer read before the reconnect survived it"
     );
@@ -276,7 +279,7 @@ async fn forgotten_load(forgotten: Forgotten) {
             "{forgotten:?}: the {which} lookup answered {answer:?} after a logout at {logout:?} returned"
         );
     }
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), logout);
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), logout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -299,15 +302,21 @@ async fn a_read_from_a_lagging_store_never_lowers_what_is_known_here() {
     let refresh = hs_refresh_validator(cutoffs.clone());
     let token = hs_issuer().issue_refresh("alice", &()).unwrap().token;
     assert!(refresh.validate(&token).await.is_ok());
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
 
     let pushed = Cutoff::ValidFrom(Timestamp::now());
     cutoffs.apply(Scope::Subject("alice"), pushed);
     assert_eq!(
-        source.store.lookup("alice").await.unwrap(),
+        source.store.lookup("alice").await.unwrap().cutoff(),
         Cutoff::NoCutoff
     );
-    assert_eq!(cutoffs.lookup_in_store("alice").await.unwrap(), pushed);
+    assert_eq!(
+        cutoffs.lookup_in_store("alice").await.unwrap().cutoff(),
+        pushed
+    );
     assert_eq!(
         refresh.validate(&token).await.unwrap_err().reason(),
         Reason::Revoked
@@ -329,7 +338,10 @@ async fn push_task_end(ended: Ended) {
     let (store, _source, cutoffs) = over_memory();
     let link = Link::new(&store);
     let task = following(&cutoffs, link.clone()).await;
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
 
     match ended {
         Ended::Stopped => task.stop(),
@@ -345,7 +357,7 @@ async fn push_task_end(ended: Ended) {
     let unconnected = format!("{ended:?}: push_connected() is false");
     wait_until(&unconnected, || !cutoffs.push_connected()).await;
     assert_eq!(
-        cutoffs.lookup("alice").await.unwrap(),
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
         unpushed,
         "{ended:?}: an answer cached for the long TTL with push outlived the push task"
     );
@@ -377,7 +389,10 @@ async fn a_raised_stale_answer_keeps_the_age_of_its_lookup() {
         .serve_stale_for(MAX_AGE)
         .build();
     let looked_up = Instant::now();
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
     source.fail(true);
 
     tokio::time::sleep(MAX_AGE * 6 / 10).await;
@@ -388,4 +403,50 @@ async fn a_raised_stale_answer_keeps_the_age_of_its_lookup() {
         cutoffs.lookup("alice").await.is_err(),
         "an answer looked up more than {MAX_AGE:?} ago was served because a change was applied to it"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions ride on their subject's entry
+// ---------------------------------------------------------------------------------------------
+
+/// A session revoked (and pushed here) while a lookup of its subject is reading the store: the
+/// lookup's answer was read before the revocation, and neither what it answers nor what it caches
+/// may lose the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_revoked_during_a_lookup_is_kept_when_the_lookup_lands() {
+    let store = MemoryStore::new();
+    let source = TestSource::gated(store.clone());
+    let cutoffs = instance(&source);
+    let validator = hs_validator(cutoffs.clone());
+    let pair = hs_issuer().issue_pair("alice", &()).unwrap();
+    let laptop = Scope::Session {
+        subject: "alice",
+        session: &pair.session_id,
+    };
+
+    let lookup = tokio::spawn({
+        let cutoffs = cutoffs.clone();
+        async move { cutoffs.lookup("alice").await }
+    });
+    wait_until("the fill read the store", || source.reads() == 1).await;
+    let stored = store.raise(laptop, Cutoff::Refused).await.unwrap();
+    cutoffs.apply(laptop, stored);
+    source.gate.open();
+
+    let answered = within("the held lookup", lookup).await.unwrap().unwrap();
+    assert_eq!(
+        answered.for_token(Some(&pair.session_id)),
+        Cutoff::Refused,
+        "the held lookup answers the revocation applied while it ran"
+    );
+    assert_eq!(
+        validator
+            .validate(&pair.access.token)
+            .await
+            .unwrap_err()
+            .reason(),
+        Reason::Revoked,
+        "the cached answer keeps it"
+    );
+    assert_eq!(source.reads(), 1, "from the cache");
 }

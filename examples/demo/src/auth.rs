@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffCache, CutoffFuture, CutoffSource, PushTask, RefreshValidator, Scope,
-    SourceError, TokenIssuer, TokenKeys, Validator,
+    Algorithm, Cutoff, CutoffCache, CutoffFuture, CutoffSource, LookupFuture, PushTask,
+    RefreshValidator, Scope, SourceError, TokenIssuer, TokenKeys, Validator,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
@@ -140,17 +140,17 @@ struct RedisForKnownUsers {
 }
 
 impl CutoffSource for RedisForKnownUsers {
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         Box::pin(async move {
-            let (cutoff, exists) = tokio::join!(
+            let (cutoffs, exists) = tokio::join!(
                 self.redis.lookup(subject),
                 users::exists(&self.database, subject)
             );
             if exists.map_err(SourceError::from_error)? {
-                cutoff
+                cutoffs
             } else {
                 // No such user: refused, whatever Redis answered (or whether it answered at all).
-                Ok(Cutoff::Refused)
+                Ok(Cutoff::Refused.into())
             }
         })
     }

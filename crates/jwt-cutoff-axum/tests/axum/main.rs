@@ -12,13 +12,13 @@
 mod refusals;
 mod serve;
 
-use jwt_cutoff::{Cutoff, CutoffFuture, CutoffSource};
+use jwt_cutoff::{Cutoff, CutoffSource, LookupFuture};
 
 /// A store that answers lookups but cannot be written (the default `raise`): a logout-all fails.
 struct ReadOnly;
 
 impl CutoffSource for ReadOnly {
-    fn lookup<'a>(&'a self, _subject: &'a str) -> CutoffFuture<'a> {
-        Box::pin(async { Ok(Cutoff::NoCutoff) })
+    fn lookup<'a>(&'a self, _subject: &'a str) -> LookupFuture<'a> {
+        Box::pin(async { Ok(Cutoff::NoCutoff.into()) })
     }
 }

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jwt_cutoff::{
-    Algorithm, CutoffCache, CutoffFuture, CutoffSource, JwtCutoffLayer, MemoryStore,
+    Algorithm, CutoffCache, CutoffSource, JwtCutoffLayer, LookupFuture, MemoryStore,
     RefreshValidator, Rejection, Rfc6750Responder, SigningKey, SourceError, TokenIssuer, TokenType,
     Validator, ValidatorBuilder, VerifyingKey,
 };
@@ -494,7 +494,7 @@ async fn cors_preflight_works_on_guarded_routes_when_cors_is_outside_the_guard()
 struct Down;
 
 impl CutoffSource for Down {
-    fn lookup<'a>(&'a self, _subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, _subject: &'a str) -> LookupFuture<'a> {
         Box::pin(async { Err(SourceError::new("connection refused to db-secret-host")) })
     }
 }

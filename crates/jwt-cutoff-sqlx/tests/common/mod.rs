@@ -77,14 +77,14 @@ where
     // A known subject has its own cutoff; an unknown one is refused, whatever is stored for it.
     for known in ["u1", "u2", odd] {
         assert_eq!(
-            store.lookup(known).await.unwrap(),
+            store.lookup(known).await.unwrap().cutoff(),
             Cutoff::NoCutoff,
             "{known:?}"
         );
     }
     for unknown in ["ghost", "", "U1", "u1 ", "u1' OR '1'='1", &"u".repeat(256)] {
         assert_eq!(
-            store.lookup(unknown).await.unwrap(),
+            store.lookup(unknown).await.unwrap().cutoff(),
             Cutoff::Refused,
             "{unknown:?}"
         );
@@ -93,45 +93,52 @@ where
         store.raise(Scope::Subject("u1"), at(5)).await.unwrap(),
         at(5)
     );
-    assert_eq!(store.lookup("u1").await.unwrap(), at(5));
+    assert_eq!(store.lookup("u1").await.unwrap().cutoff(), at(5));
     assert_eq!(
         store.raise(Scope::Subject("ghost"), at(5)).await.unwrap(),
         at(5)
     );
     assert_eq!(
-        store.lookup("ghost").await.unwrap(),
+        store.lookup("ghost").await.unwrap().cutoff(),
         Cutoff::Refused,
         "a cutoff is no user"
     );
     assert_eq!(store.raise(Scope::Everyone, at(10)).await.unwrap(), at(10));
-    assert_eq!(store.lookup("u1").await.unwrap(), at(10));
-    assert_eq!(store.lookup("u2").await.unwrap(), at(10));
-    assert_eq!(store.lookup("ghost").await.unwrap(), Cutoff::Refused);
+    assert_eq!(store.lookup("u1").await.unwrap().cutoff(), at(10));
+    assert_eq!(store.lookup("u2").await.unwrap().cutoff(), at(10));
+    assert_eq!(
+        store.lookup("ghost").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
     store
         .raise(Scope::Subject("u2"), Cutoff::Refused)
         .await
         .unwrap();
-    assert_eq!(store.lookup("u2").await.unwrap(), Cutoff::Refused);
+    assert_eq!(store.lookup("u2").await.unwrap().cutoff(), Cutoff::Refused);
 
     // A deleted row refuses at the next lookup; a new one is known at its first.
     sql(format!("DELETE FROM {users} WHERE id = 'u1'")).await;
-    assert_eq!(store.lookup("u1").await.unwrap(), Cutoff::Refused);
+    assert_eq!(store.lookup("u1").await.unwrap().cutoff(), Cutoff::Refused);
     sql(format!(
         "INSERT INTO {users} (id, name) VALUES ('u3', 'dave')"
     ))
     .await;
-    assert_eq!(store.lookup("u3").await.unwrap(), at(10));
+    assert_eq!(store.lookup("u3").await.unwrap().cutoff(), at(10));
 
     // Through a cache the answer is cached like any other: a deletion is seen once it expires.
     let time_to_live = Duration::from_millis(300);
     let cutoffs = CutoffCache::builder(store.clone())
         .time_to_live(time_to_live)
         .build();
-    assert_eq!(cutoffs.lookup("u3").await.unwrap(), at(10));
+    assert_eq!(cutoffs.lookup("u3").await.unwrap().cutoff(), at(10));
     sql(format!("DELETE FROM {users} WHERE id = 'u3'")).await;
-    assert_eq!(cutoffs.lookup("u3").await.unwrap(), at(10), "cached");
+    assert_eq!(
+        cutoffs.lookup("u3").await.unwrap().cutoff(),
+        at(10),
+        "cached"
+    );
     eventually("the deletion is seen", time_to_live * 10, async || {
-        cutoffs.lookup("u3").await.unwrap() == Cutoff::Refused
+        cutoffs.lookup("u3").await.unwrap().cutoff() == Cutoff::Refused
     })
     .await;
 }

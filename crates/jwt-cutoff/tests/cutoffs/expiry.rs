@@ -27,7 +27,7 @@ async fn serve_stale_serves_a_young_answer_then_fails_closed() {
         let bob_token = hs_access("bob");
 
         let looked_up = Instant::now(); // at or before the answer was cached
-        assert_eq!(cutoffs.lookup("alice").await.unwrap(), cutoff);
+        assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), cutoff);
         source.fail(true);
         tokio::time::sleep(TTL * 2).await;
         let calls = source.calls();
@@ -46,7 +46,7 @@ async fn serve_stale_serves_a_young_answer_then_fails_closed() {
             "the TTL expired, so the source was asked"
         );
         assert_eq!(
-            stale.unwrap(),
+            stale.unwrap().cutoff(),
             cutoff,
             "a cached answer younger than the limit is served"
         );
@@ -70,7 +70,7 @@ async fn serve_stale_serves_a_young_answer_then_fails_closed() {
 
         // Recovery.
         source.fail(false);
-        assert_eq!(cutoffs.lookup("alice").await.unwrap(), cutoff);
+        assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), cutoff);
         return;
     }
     panic!("the machine was too slow to observe an answer younger than {STALE:?}");
@@ -84,7 +84,10 @@ async fn serve_stale_still_applies_changes_made_here() {
         .time_to_live(TTL)
         .serve_stale_for(Duration::from_secs(600))
         .build();
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
     source.fail(true);
 
     // A push arrives while the store is down; a write through the failing store is refused.
@@ -92,18 +95,18 @@ async fn serve_stale_still_applies_changes_made_here() {
     assert!(cutoffs.logout_all("alice").await.is_err());
     tokio::time::sleep(TTL * 2).await;
     assert_eq!(
-        cutoffs.lookup("alice").await.unwrap(),
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
         at_secs(1_700_000_000),
         "the stale answer includes the pushed change"
     );
     cutoffs.apply(Scope::Everyone, at_secs(1_700_000_100));
     assert_eq!(
-        cutoffs.lookup("alice").await.unwrap(),
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
         at_secs(1_700_000_100)
     );
     cutoffs.apply(Scope::Subject("alice"), at_secs(1));
     assert_eq!(
-        cutoffs.lookup("alice").await.unwrap(),
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
         at_secs(1_700_000_100),
         "an older push does not lower the stale answer"
     );
@@ -118,7 +121,7 @@ async fn store_changes_made_elsewhere_are_seen_after_the_ttl_or_an_invalidate() 
             .time_to_live(TTL)
             .build();
 
-        let alice = async || cutoffs.lookup("alice").await.unwrap();
+        let alice = async || cutoffs.lookup("alice").await.unwrap().cutoff();
         let cached_at = Instant::now(); // at or before the answer was cached
         assert_eq!(alice().await, Cutoff::NoCutoff);
         // Another instance writes the store; nothing pushes.
@@ -144,7 +147,7 @@ async fn store_changes_made_elsewhere_are_seen_after_the_ttl_or_an_invalidate() 
         store.raise(Scope::Everyone, t3).await.unwrap();
         cutoffs.invalidate_all();
         assert_eq!(alice().await, t3);
-        assert_eq!(cutoffs.lookup("bob").await.unwrap(), t3);
+        assert_eq!(cutoffs.lookup("bob").await.unwrap().cutoff(), t3);
         return;
     }
     panic!("the machine was too slow to observe a lookup within {TTL:?}");

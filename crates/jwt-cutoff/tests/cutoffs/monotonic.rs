@@ -28,7 +28,7 @@ impl Monitor {
             async move {
                 let mut last = Cutoff::NoCutoff;
                 while !done.load(Ordering::SeqCst) {
-                    let seen = cutoffs.lookup(subject).await.unwrap();
+                    let seen = cutoffs.lookup(subject).await.unwrap().cutoff();
                     assert!(
                         seen >= last,
                         "the cutoff went back from {last:?} to {seen:?}"
@@ -51,7 +51,10 @@ impl Monitor {
 async fn racing_logouts_never_leave_a_lower_cutoff() {
     let store = MemoryStore::new();
     let cutoffs = CutoffCache::new(store.clone());
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
 
     let monitor = Monitor::start(&cutoffs, "alice");
     let writers: Vec<_> = (0..32)
@@ -76,10 +79,18 @@ async fn racing_logouts_never_leave_a_lower_cutoff() {
     monitor.stop().await;
 
     let expected = Cutoff::ValidFrom(latest);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), expected, "cache");
-    assert_eq!(store.lookup("alice").await.unwrap(), expected, "store");
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        expected,
+        "cache"
+    );
+    assert_eq!(
+        store.lookup("alice").await.unwrap().cutoff(),
+        expected,
+        "store"
+    );
     cutoffs.invalidate("alice");
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), expected);
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -88,7 +99,10 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
     // "warm" is cached for the whole test, so only `apply` can change what it shows.
     let store = MemoryStore::new();
     let cutoffs = CutoffCache::new(store.clone());
-    assert_eq!(cutoffs.lookup("warm").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("warm").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
 
     const N: i64 = 1000;
     let base = 1_700_000_000_i64;
@@ -121,7 +135,7 @@ async fn racing_applies_never_lower_the_cached_cutoff() {
         }
         monitor.stop().await;
         assert_eq!(
-            cutoffs.lookup(subject).await.unwrap(),
+            cutoffs.lookup(subject).await.unwrap().cutoff(),
             Cutoff::ValidFrom(Timestamp::from_unix_micros((base + N - 1) * 1_000_000 + 1)),
             "{subject}: the latest applied cutoff wins"
         );
@@ -138,38 +152,80 @@ async fn older_and_replayed_applies_are_no_ops() {
     );
 
     // `apply` brings a cached subject up to a change already stored; cache alice first.
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
     cutoffs.apply(Scope::Subject("alice"), t2);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2);
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), t2);
     cutoffs.apply(Scope::Subject("alice"), t1);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2, "older");
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), t2, "older");
     cutoffs.apply(Scope::Subject("alice"), t2);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2, "replayed");
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        t2,
+        "replayed"
+    );
     cutoffs.apply(Scope::Subject("alice"), Cutoff::NoCutoff);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), t2, "no cutoff");
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        t2,
+        "no cutoff"
+    );
     cutoffs.apply(Scope::Subject("alice"), t3);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), t3, "newer");
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), t3, "newer");
     cutoffs.apply(Scope::Subject("alice"), Cutoff::Refused);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
     cutoffs.apply(Scope::Subject("alice"), t3);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
 
     // Everyone: affects every subject, cached or not, and never goes back.
-    assert_eq!(cutoffs.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
-    assert_eq!(cutoffs.lookup("carol").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("bob").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
+    assert_eq!(
+        cutoffs.lookup("carol").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
     cutoffs.apply(Scope::Subject("carol"), t3);
     cutoffs.apply(Scope::Everyone, t2);
-    assert_eq!(cutoffs.lookup("bob").await.unwrap(), t2, "cached subject");
-    assert_eq!(cutoffs.lookup("dave").await.unwrap(), t2, "unseen subject");
-    assert_eq!(cutoffs.lookup("carol").await.unwrap(), t3, "own is later");
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        cutoffs.lookup("bob").await.unwrap().cutoff(),
+        t2,
+        "cached subject"
+    );
+    assert_eq!(
+        cutoffs.lookup("dave").await.unwrap().cutoff(),
+        t2,
+        "unseen subject"
+    );
+    assert_eq!(
+        cutoffs.lookup("carol").await.unwrap().cutoff(),
+        t3,
+        "own is later"
+    );
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
     cutoffs.apply(Scope::Everyone, t1);
     cutoffs.apply(Scope::Everyone, Cutoff::NoCutoff);
     cutoffs.apply(Scope::Everyone, t2);
-    assert_eq!(cutoffs.lookup("bob").await.unwrap(), t2, "older everyone");
+    assert_eq!(
+        cutoffs.lookup("bob").await.unwrap().cutoff(),
+        t2,
+        "older everyone"
+    );
     cutoffs.invalidate_all();
     assert_eq!(
-        cutoffs.lookup("bob").await.unwrap(),
+        cutoffs.lookup("bob").await.unwrap().cutoff(),
         t2,
         "kept across invalidate_all"
     );
@@ -188,7 +244,7 @@ async fn older_and_replayed_applies_are_no_ops() {
         task.await.unwrap();
     }
     assert_eq!(
-        cutoffs.lookup("erin").await.unwrap(),
+        cutoffs.lookup("erin").await.unwrap().cutoff(),
         at_secs(1_700_000_163)
     );
 }
@@ -226,7 +282,7 @@ async fn slow_fill_race(writer: Writer) {
         }
     });
     eventually("the logout wrote the store", PATIENCE, async || {
-        store.lookup("alice").await.unwrap() != old
+        store.lookup("alice").await.unwrap().cutoff() != old
     })
     .await;
 
@@ -237,9 +293,9 @@ async fn slow_fill_race(writer: Writer) {
 
     let expected = new;
     assert!(expected > old);
-    assert_eq!(store.lookup("alice").await.unwrap(), expected);
+    assert_eq!(store.lookup("alice").await.unwrap().cutoff(), expected);
     assert_eq!(
-        cutoffs.lookup("alice").await.unwrap(),
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
         expected,
         "{writer:?}: the slow fill's stale answer must not replace the new cutoff"
     );

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Cutoff, CutoffCache, CutoffFuture, CutoffSource, MAX_SUBJECT_BYTES, MemoryStore, Reason, Scope,
+    Cutoff, CutoffCache, CutoffSource, LookupFuture, MAX_SUBJECT_BYTES, MemoryStore, Reason, Scope,
     Timestamp, Validator,
 };
 use jwt_cutoff_test_support::{
@@ -22,7 +22,10 @@ async fn refuse_refuses_every_token_of_the_subject_for_good() {
     assert_eq!(reason(&validator, &before).await, None);
 
     cutoffs.refuse("mallory").await.unwrap();
-    assert_eq!(cutoffs.lookup("mallory").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        cutoffs.lookup("mallory").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
     let after = issuer.issue_access("mallory", &()).unwrap().token;
     for token in [&before, &after] {
         assert_eq!(
@@ -32,7 +35,10 @@ async fn refuse_refuses_every_token_of_the_subject_for_good() {
     }
     // A later logout does not lift the refusal.
     cutoffs.logout_all("mallory").await.unwrap();
-    assert_eq!(cutoffs.lookup("mallory").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        cutoffs.lookup("mallory").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
     let later = issuer.issue_access("mallory", &()).unwrap().token;
     assert_eq!(
         reason(&validator, &later).await,
@@ -58,7 +64,7 @@ async fn logout_everyone_refuses_older_tokens_of_every_subject() {
         assert_eq!(reason(&validator, token).await, Some(Reason::Revoked));
     }
     for subject in ["alice", "bob", "never-seen"] {
-        assert_eq!(cutoffs.lookup(subject).await.unwrap(), at);
+        assert_eq!(cutoffs.lookup(subject).await.unwrap().cutoff(), at);
         let fresh = issuer.issue_access(subject, &()).unwrap().token;
         assert_eq!(reason(&validator, &fresh).await, None, "{subject}");
     }
@@ -68,7 +74,7 @@ async fn logout_everyone_refuses_older_tokens_of_every_subject() {
     assert_eq!(reason(&validator, &old_alice).await, Some(Reason::Revoked));
     let again = cutoffs.logout_everyone().await.unwrap();
     assert!(again > at);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), again);
+    assert_eq!(cutoffs.lookup("alice").await.unwrap().cutoff(), again);
 
     // Another instance on the same store, with nothing pushed, sees it through the store.
     let elsewhere = validator_on(store);
@@ -83,7 +89,7 @@ fn validator_on(store: MemoryStore) -> Validator {
 struct ReadOnly(MemoryStore);
 
 impl CutoffSource for ReadOnly {
-    fn lookup<'a>(&'a self, subject: &'a str) -> CutoffFuture<'a> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         self.0.lookup(subject)
     }
 }
@@ -99,10 +105,19 @@ async fn read_only_source_refuses_writes_and_nothing_changes() {
     assert!(cutoffs.logout_all("alice").await.is_err());
     assert!(cutoffs.refuse("alice").await.is_err());
     assert!(cutoffs.logout_everyone().await.is_err());
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
-    assert_eq!(cutoffs.lookup("bob").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
+    assert_eq!(
+        cutoffs.lookup("bob").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
     assert_eq!(reason(&validator, &token).await, None, "nothing changed");
-    assert_eq!(store.lookup("alice").await.unwrap(), Cutoff::NoCutoff);
+    assert_eq!(
+        store.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::NoCutoff
+    );
 
     // The application writes its own store, then tells this instance.
     pushed_logout(&store, &cutoffs, "alice").await;
@@ -140,13 +155,16 @@ async fn logout_all_returns_what_the_store_holds() {
         .await
         .unwrap();
     assert_eq!(cutoffs.logout_all("alice").await.unwrap(), Cutoff::Refused);
-    assert_eq!(cutoffs.lookup("alice").await.unwrap(), Cutoff::Refused);
+    assert_eq!(
+        cutoffs.lookup("alice").await.unwrap().cutoff(),
+        Cutoff::Refused
+    );
 
     store.raise(Scope::Everyone, later).await.unwrap();
     assert_eq!(cutoffs.logout_everyone().await.unwrap(), later);
     let mine = cutoffs.logout_all("bob").await.unwrap();
     assert!(mine < later, "bob's own cutoff is the new instant");
-    assert_eq!(cutoffs.lookup("bob").await.unwrap(), later);
+    assert_eq!(cutoffs.lookup("bob").await.unwrap().cutoff(), later);
 }
 
 /// Subjects are bounded as in tokens, so that every store can keep and push any subject it is
@@ -157,7 +175,7 @@ async fn subjects_longer_than_a_token_may_name_never_reach_the_store() {
     let cutoffs = CutoffCache::new(Arc::clone(&source));
     let longest = "é".repeat(MAX_SUBJECT_BYTES / 2);
     assert!(cutoffs.logout_all(&longest).await.unwrap() > Cutoff::NoCutoff);
-    assert!(cutoffs.lookup(&longest).await.unwrap() > Cutoff::NoCutoff);
+    assert!(cutoffs.lookup(&longest).await.unwrap().cutoff() > Cutoff::NoCutoff);
     let (writes, calls) = (source.writes(), source.calls());
 
     let too_long = format!("{longest}x");
@@ -188,7 +206,7 @@ async fn a_change_for_a_subject_not_cached_here_costs_no_lookup() {
     );
     // Their first lookup reads the changed store.
     assert_eq!(
-        cutoffs.lookup("user-7").await.unwrap(),
+        cutoffs.lookup("user-7").await.unwrap().cutoff(),
         at_secs(1_700_000_007)
     );
     assert_eq!(source.calls(), 1);
