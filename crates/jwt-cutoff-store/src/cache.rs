@@ -56,7 +56,7 @@ use crate::time::Timestamp;
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let cutoffs = CutoffCache::new(MemoryStore::new());
 /// let stored = cutoffs.logout_all("alice").await?;
-/// assert_eq!(cutoffs.lookup("alice").await?, stored);
+/// assert_eq!(cutoffs.lookup("alice").await?.cutoff(), stored);
 /// # Ok::<_, jwt_cutoff_store::SourceError>(())
 /// # }).unwrap();
 /// ```

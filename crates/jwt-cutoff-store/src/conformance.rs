@@ -49,7 +49,8 @@
 //! ```
 //!
 //! A shared store (PostgreSQL, Redis) can also race writers over several connections to one fresh
-//! store with [`Suite::racing_writers_on`].
+//! store with [`Suite::racing_writers_on`]. A store that rotates refresh tokens runs
+//! [`check_rotation`] too.
 #![allow(
     clippy::panic,
     clippy::indexing_slicing,
@@ -64,6 +65,7 @@ use std::time::Duration;
 
 use crate::cutoff::{Cutoff, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, SubjectCutoffs};
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
+use crate::rotation::{RefreshTokens, Spend, Spent};
 use crate::source::{BoxFuture, CutoffSource, Scope, SourceError};
 use crate::time::Timestamp;
 
@@ -1146,5 +1148,185 @@ mod tests {
         assert_eq!(orders.len(), 24);
         let distinct: std::collections::HashSet<_> = orders.iter().collect();
         assert_eq!(distinct.len(), 24);
+    }
+}
+
+/// The promises of a store's refresh-token rotation ([`RefreshTokens`]), on one fresh store
+/// reached through `handles` (several, each with its own connections, to race over them as several
+/// instances would): a session's first token and then each current one rotates; the token just
+/// replaced is [`Spent::Raced`] within the grace window and [`Spent::Reused`] after it (at once
+/// with no grace), as is any older one; reuse revokes the session, in the store's lookups too,
+/// and nothing else; of twelve concurrent spends of one token exactly one rotates and the others
+/// are raced; ids out of bounds are refused with an error.
+///
+/// # Panics
+/// The store breaks a promise; the message says which.
+pub async fn check_rotation<S: CutoffSource + RefreshTokens>(handles: Vec<S>) {
+    const GRACE: Duration = Duration::from_secs(30);
+    let handles: Vec<Arc<S>> = handles.into_iter().map(Arc::new).collect();
+    assert!(!handles.is_empty(), "rotation: no store to check");
+    let store = &*handles[0];
+    let spend = async |subject: &str, session: &str, token: &str, successor: &str, grace| {
+        let asked = Spend {
+            subject,
+            session,
+            token,
+            successor,
+            grace,
+        };
+        store
+            .spend(asked)
+            .await
+            .unwrap_or_else(|error| panic!("rotation: spend({asked:?}) failed: {error}"))
+    };
+    let revoked = async |subject: &str, session: &str| {
+        let found = store
+            .lookup(subject)
+            .await
+            .unwrap_or_else(|error| panic!("rotation: lookup({subject:?}) failed: {error}"));
+        found.for_token(Some(session)) == Cutoff::Refused
+    };
+
+    let steps = [
+        ("t0", "t1", Spent::Rotated, "the session's first refresh"),
+        ("t1", "t2", Spent::Rotated, "the current token"),
+        (
+            "t1",
+            "x",
+            Spent::Raced,
+            "the token just replaced, within the grace window",
+        ),
+        (
+            "t2",
+            "t3",
+            Spent::Rotated,
+            "the current token, after a race",
+        ),
+        (
+            "t1",
+            "x",
+            Spent::Reused,
+            "a token replaced two rotations ago",
+        ),
+        (
+            "t3",
+            "t4",
+            Spent::Revoked,
+            "the current token of a session revoked for reuse",
+        ),
+    ];
+    for (token, successor, expected, what) in steps {
+        let spent = spend("alice", "s1", token, successor, GRACE).await;
+        assert_eq!(spent, expected, "rotation: {what} ({token})");
+        let revoked_now = revoked("alice", "s1").await;
+        assert_eq!(
+            revoked_now,
+            matches!(expected, Spent::Reused | Spent::Revoked),
+            "rotation: after {what}, lookups show the session revoked: {revoked_now}"
+        );
+    }
+    for (subject, session) in [("alice", "s2"), ("bob", "s1")] {
+        assert!(
+            !revoked(subject, session).await,
+            "rotation: reuse in alice's s1 revoked {subject}'s {session} too"
+        );
+        let spent = spend(subject, session, "t0", "t1", GRACE).await;
+        assert_eq!(
+            spent,
+            Spent::Rotated,
+            "rotation: {subject}'s {session} is its own"
+        );
+    }
+
+    // No grace: any second use is reuse. A short one: reuse once it has passed.
+    assert_eq!(
+        spend("carol", "s1", "t0", "t1", Duration::ZERO).await,
+        Spent::Rotated
+    );
+    assert_eq!(
+        spend("carol", "s1", "t0", "x", Duration::ZERO).await,
+        Spent::Reused,
+        "rotation: with no grace window a second use is reuse"
+    );
+    let short = Duration::from_millis(200);
+    assert_eq!(
+        spend("carol", "s2", "t0", "t1", short).await,
+        Spent::Rotated
+    );
+    tokio::time::sleep(short + Duration::from_millis(100)).await;
+    assert_eq!(
+        spend("carol", "s2", "t0", "x", short).await,
+        Spent::Reused,
+        "rotation: the replaced token after the grace window"
+    );
+
+    // Twelve concurrent spends of one token, over every handle: a session's first, and a current
+    // one.
+    for (session, token) in [("race-first", "t0"), ("race-current", "t1")] {
+        if token == "t1" {
+            assert_eq!(
+                spend("dave", session, "t0", "t1", GRACE).await,
+                Spent::Rotated
+            );
+        }
+        let tasks: Vec<_> = (0..12)
+            .map(|n| {
+                let store = Arc::clone(&handles[n % handles.len()]);
+                let (session, token) = (session.to_owned(), token.to_owned());
+                tokio::spawn(async move {
+                    let successor = format!("next-{n}");
+                    let asked = Spend {
+                        subject: "dave",
+                        session: &session,
+                        token: &token,
+                        successor: &successor,
+                        grace: GRACE,
+                    };
+                    let spent = store.spend(asked).await;
+                    (successor, spent.map_err(|error| error.to_string()))
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (successor, spent) = task
+                .await
+                .unwrap_or_else(|error| panic!("rotation: a racing spend did not finish: {error}"));
+            match spent {
+                Ok(Spent::Rotated) => winners.push(successor),
+                Ok(Spent::Raced) => {}
+                other => panic!("rotation: a racing spend of {session} answered {other:?}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "rotation: twelve concurrent spends of {session}'s {token}: {winners:?} rotated"
+        );
+        assert!(
+            !revoked("dave", session).await,
+            "rotation: a race is not reuse"
+        );
+        let winner = &winners[0];
+        assert_eq!(
+            spend("dave", session, winner, "after", GRACE).await,
+            Spent::Rotated,
+            "rotation: the winner's successor is current"
+        );
+    }
+
+    let long = "x".repeat(crate::rotation::MAX_TOKEN_ID_BYTES + 1);
+    for (token, successor) in [("", "b"), ("a b", "b"), (long.as_str(), "b"), ("a", "")] {
+        let asked = Spend {
+            subject: "erin",
+            session: "s1",
+            token,
+            successor,
+            grace: GRACE,
+        };
+        assert!(
+            store.spend(asked).await.is_err(),
+            "rotation: the ids {token:?} and {successor:?} must be refused"
+        );
     }
 }

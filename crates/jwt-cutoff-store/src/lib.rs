@@ -26,9 +26,14 @@
 //! cutoffs.logout_all("alice").await?;
 //! let issued_after = TokenInstant::precise(Timestamp::now());
 //!
-//! assert_eq!(cutoffs.check("alice", issued_before).await?, Verdict::Revoked);
-//! assert_eq!(cutoffs.check("alice", issued_after).await?, Verdict::Admitted);
-//! assert_eq!(cutoffs.check("bob", issued_before).await?, Verdict::Admitted);
+//! assert_eq!(cutoffs.check("alice", None, issued_before).await?, Verdict::Revoked);
+//! assert_eq!(cutoffs.check("alice", None, issued_after).await?, Verdict::Admitted);
+//! assert_eq!(cutoffs.check("bob", None, issued_before).await?, Verdict::Admitted);
+//!
+//! // One device: the tokens of that session (their `sid`), and only them.
+//! cutoffs.revoke_session("bob", "laptop").await?;
+//! assert_eq!(cutoffs.check("bob", Some("laptop"), issued_after).await?, Verdict::Revoked);
+//! assert_eq!(cutoffs.check("bob", Some("phone"), issued_before).await?, Verdict::Admitted);
 //! # Ok::<_, jwt_cutoff_store::SourceError>(())
 //! # }).unwrap();
 //! ```
@@ -45,6 +50,7 @@ mod cutoff;
 mod memory;
 mod metrics;
 mod push;
+mod rotation;
 mod source;
 mod time;
 
@@ -54,6 +60,7 @@ pub use cutoff::{
 };
 pub use memory::{MemoryStore, MemorySubscription};
 pub use push::{CutoffChange, PushChannel, PushSubscription};
+pub use rotation::{MAX_TOKEN_ID_BYTES, RefreshTokens, Spend, Spent, check_spend};
 pub use source::{
     BoxFuture, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture, Scope,
     SourceError, check_scope, check_subject,

@@ -8,6 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::cutoff::{Cutoff, SubjectCutoffs};
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
+use crate::rotation::{Record, RefreshTokens, Spend, Spent, check_spend};
 use crate::source::{
     BoxFuture, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture, Scope,
     SourceError, check_scope, check_subject,
@@ -60,8 +61,46 @@ const CHANGES_IN_FLIGHT: usize = 1024;
 struct State {
     subjects: HashMap<String, Cutoff>,
     everyone: Cutoff,
-    /// By subject, then by session id: each session's cutoff and when it may be forgotten.
-    sessions: HashMap<String, HashMap<String, (Cutoff, Timestamp)>>,
+    /// By subject, then by session id.
+    sessions: HashMap<String, HashMap<String, Session>>,
+}
+
+/// What is kept of a session: its cutoff, its rotation record, and when it may be forgotten.
+#[derive(Debug)]
+struct Session {
+    cutoff: Cutoff,
+    record: Record,
+    keep_until: Timestamp,
+}
+
+impl State {
+    /// The session's entry, made if missing, kept at least until `keep_until`; the sessions past
+    /// their retention go first, so the map stays the size of the sessions that can still have a
+    /// valid token.
+    fn session(
+        &mut self,
+        subject: &str,
+        session: &str,
+        now: Timestamp,
+        keep_until: Timestamp,
+    ) -> &mut Session {
+        self.sessions.retain(|_, sessions| {
+            sessions.retain(|_, kept| kept.keep_until > now);
+            !sessions.is_empty()
+        });
+        let entry = self
+            .sessions
+            .entry(subject.to_owned())
+            .or_default()
+            .entry(session.to_owned())
+            .or_insert_with(|| Session {
+                cutoff: Cutoff::NoCutoff,
+                record: Record::default(),
+                keep_until,
+            });
+        entry.keep_until = entry.keep_until.max(keep_until);
+        entry
+    }
 }
 
 impl MemoryStore {
@@ -112,12 +151,10 @@ impl CutoffSource for MemoryStore {
                 .copied()
                 .unwrap_or(Cutoff::NoCutoff);
             let sessions = state.sessions.get(subject).into_iter().flatten();
-            sessions
-                .filter(|(_, (_, keep_until))| *keep_until > now)
-                .fold(
-                    SubjectCutoffs::from(own.max(state.everyone)),
-                    |cutoffs, (session, (cutoff, _))| cutoffs.with_session(session, *cutoff),
-                )
+            sessions.filter(|(_, kept)| kept.keep_until > now).fold(
+                SubjectCutoffs::from(own.max(state.everyone)),
+                |cutoffs, (session, kept)| cutoffs.with_session(session, kept.cutoff),
+            )
         });
         Box::pin(async move { Ok(cutoffs) })
     }
@@ -136,20 +173,7 @@ impl CutoffSource for MemoryStore {
                     .or_insert(Cutoff::NoCutoff),
                 Scope::Everyone => &mut state.everyone,
                 Scope::Session { subject, session } => {
-                    // Forgetting the expired sessions of the subjects written keeps the map the
-                    // size of the sessions that can still have a valid token.
-                    state.sessions.retain(|_, sessions| {
-                        sessions.retain(|_, (_, until)| *until > now);
-                        !sessions.is_empty()
-                    });
-                    let (cutoff, until) = state
-                        .sessions
-                        .entry(subject.to_owned())
-                        .or_default()
-                        .entry(session.to_owned())
-                        .or_insert((Cutoff::NoCutoff, keep_until));
-                    *until = (*until).max(keep_until);
-                    cutoff
+                    &mut state.session(subject, session, now, keep_until).cutoff
                 }
             };
             *slot = (*slot).max(to);
@@ -158,6 +182,38 @@ impl CutoffSource for MemoryStore {
         // Nobody following is not an error.
         let _ = self.changes.send(CutoffChange::new(scope, stored));
         Box::pin(async move { Ok(stored) })
+    }
+}
+
+impl RefreshTokens for MemoryStore {
+    fn spend<'a>(&'a self, spend: Spend<'a>) -> BoxFuture<'a, Result<Spent, SourceError>> {
+        if let Err(error) = check_spend(&spend) {
+            return Box::pin(async { Err(error) });
+        }
+        let now = Timestamp::now();
+        let keep_until = now.saturating_add(self.session_retention);
+        let spent = self.write(|state| {
+            let session = state.session(spend.subject, spend.session, now, keep_until);
+            let (spent, rotated) =
+                session
+                    .record
+                    .spend(session.cutoff, &spend, now.as_unix_micros());
+            if let Some(rotated) = rotated {
+                session.record = rotated;
+            }
+            if spent == Spent::Reused {
+                session.cutoff = Cutoff::Refused;
+            }
+            spent
+        });
+        if spent == Spent::Reused {
+            let scope = Scope::Session {
+                subject: spend.subject,
+                session: spend.session,
+            };
+            let _ = self.changes.send(CutoffChange::new(scope, Cutoff::Refused));
+        }
+        Box::pin(async move { Ok(spent) })
     }
 }
 

@@ -376,3 +376,9 @@ impl PushSubscription for FlawedSubscription {
         })
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_memory_store_rotates_refresh_tokens() {
+    let store = MemoryStore::new();
+    jwt_cutoff_store::conformance::check_rotation(vec![store.clone(), store]).await;
+}
