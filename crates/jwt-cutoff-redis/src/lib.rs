@@ -53,6 +53,7 @@
 //! | a subject's cutoff | prefix, `s:`, then the subject's bytes | see below |
 //! | the cutoff of everyone | prefix, then `g` | see below |
 //! | a subject's sessions' cutoffs | prefix, `r:`, then the subject's bytes: a hash | field: the session id; value: the cutoff, a space, and until when it is kept (microseconds since the epoch) |
+//! | a subject's sessions' refresh-token rotation ([`RefreshTokens`](jwt_cutoff_store::RefreshTokens)) | prefix, `t:`, then the subject's bytes: a hash | field: the session id; value: when it last rotated, the current token's id, the one it replaced, and until when it is kept, separated by spaces |
 //! | change notifications | pub/sub channel, prefix then `changes` by default | [`CutoffChange::encode`](jwt_cutoff_store::CutoffChange::encode) |
 //!
 //! The prefix defaults to `jwt-cutoff:` (so `jwt-cutoff:s:alice` and `jwt-cutoff:g`) and is set
@@ -88,6 +89,8 @@
 //! session write deletes the subject's sessions past it, in the same script; and the hash expires
 //! (`PEXPIREAT`) with its last session, so Redis holds only sessions that may still have a valid
 //! token. A lookup reads both cutoffs and the subject's session hash in one pipelined round trip.
+//! A refresh-token spend is one script over both of the subject's hashes, so it rotates, or
+//! revokes the session for reuse, atomically; rotation records are kept and expire the same way.
 //!
 //! Redis Cluster is not supported: a lookup reads three keys that would live in different slots.
 //! Point the client at a primary (a replica refuses the writes, which then fail).

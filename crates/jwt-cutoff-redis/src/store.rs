@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff_store::{
-    Cutoff, CutoffChange, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture,
-    Scope, SourceError, SubjectCutoffs, Timestamp, check_scope, check_subject,
+    BoxFuture, Cutoff, CutoffChange, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION,
+    LookupFuture, RefreshTokens, Scope, SourceError, Spend, Spent, SubjectCutoffs, Timestamp,
+    check_scope, check_spend, check_subject,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
@@ -64,48 +65,100 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return to
 ";
 
-/// Raises session `ARGV[2]` in the subject's session hash `KEYS[1]` to `ARGV[1]`, keeping it at
-/// least until `ARGV[4]` (microseconds); forgets the subject's sessions kept until `ARGV[3]` (now)
-/// or earlier, and lets the hash expire with its last session. Publishes `ARGV[6]` on `ARGV[5]`
-/// when the cutoff changed; returns what is stored. A field holds `<cutoff> <keep until>`. `-` (no
-/// cutoff) raises nothing and answers what is stored, nil for nothing.
+/// What the session scripts share: raising a session's cutoff in the subject's session hash,
+/// which also forgets the subject's sessions past their retention and lets the hash expire with
+/// its last session. A field holds `<cutoff> <keep until, microseconds>`. `-` (no cutoff) raises
+/// nothing. Returns what is stored (nil for nothing) and whether it changed.
+const SESSION_FUNCTIONS: &str = r"
+local function raise_session(key, session, to, now, keep)
+  local current, current_keep = nil, keep
+  local last_keep = keep
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    local cutoff, until_micros = string.match(fields[i + 1], '^(%S+) (%-?%d+)$')
+    if not cutoff or not valid(cutoff) then
+      return redis.error_reply('jwt-cutoff: unreadable session ' .. fields[i] .. ' at ' .. key)
+    end
+    until_micros = tonumber(until_micros)
+    if until_micros <= now then
+      redis.call('HDEL', key, fields[i])
+    else
+      if fields[i] == session then current, current_keep = cutoff, until_micros end
+      if until_micros > last_keep then last_keep = until_micros end
+    end
+  end
+  if to == '-' then
+    return current, false
+  end
+  local stored, changed = current, false
+  if not current or later(to, current) then
+    stored, changed = to, true
+  end
+  if current_keep < keep then current_keep = keep end
+  redis.call('HSET', key, session, stored .. ' ' .. string.format('%d', current_keep))
+  redis.call('PEXPIREAT', key, math.ceil(last_keep / 1000))
+  return stored, changed
+end
+";
+
+/// Raises session `ARGV[2]` in the subject's session hash `KEYS[1]` to `ARGV[1]` (`-`: no
+/// cutoff), at `ARGV[3]` (now, microseconds), keeping it at least until `ARGV[4]`; publishes
+/// `ARGV[6]` on `ARGV[5]` when the cutoff changed; returns what is stored, nil for nothing.
 const RAISE_SESSION_SCRIPT: &str = r"
 local to, session, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if to ~= '-' and not valid(to) then
   return redis.error_reply('jwt-cutoff: not a cutoff: ' .. to)
 end
-local function parse(field, value)
-  local cutoff, until_micros = string.match(value, '^(%S+) (%-?%d+)$')
-  if not cutoff or not valid(cutoff) then
-    return nil, redis.error_reply('jwt-cutoff: unreadable session ' .. field .. ' at ' .. KEYS[1])
+local stored, changed = raise_session(KEYS[1], session, to, now, keep)
+if type(stored) == 'table' then return stored end
+if changed then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+return stored
+";
+
+/// Spends refresh token `ARGV[2]` of session `ARGV[1]` for its successor `ARGV[3]`, at `ARGV[4]`
+/// (now, microseconds), keeping the session at least until `ARGV[5]`, with a grace window of
+/// `ARGV[6]` microseconds; see [`jwt_cutoff_store::Spent`]. `KEYS[1]` is the subject's session
+/// hash (cutoffs), `KEYS[2]` its rotation hash, whose field holds `<rotated at> <current>
+/// <previous> <keep until>`. Reuse revokes the session and publishes `ARGV[8]` on `ARGV[7]`.
+const SPEND_SCRIPT: &str = r"
+local session, token, successor = ARGV[1], ARGV[2], ARGV[3]
+local now, keep, grace = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local cutoff = redis.call('HGET', KEYS[1], session)
+if cutoff then
+  local until_micros = string.match(cutoff, '^%S+ (%-?%d+)$')
+  if not until_micros then
+    return redis.error_reply('jwt-cutoff: unreadable session ' .. session .. ' at ' .. KEYS[1])
   end
-  return cutoff, tonumber(until_micros)
+  if tonumber(until_micros) > now then return 'revoked' end
 end
-local current, current_keep = nil, keep
+local current, previous, rotated_at = nil, nil, nil
 local last_keep = keep
-local fields = redis.call('HGETALL', KEYS[1])
-for i = 1, #fields, 2 do
-  local cutoff, until_micros = parse(fields[i], fields[i + 1])
-  if not cutoff then return until_micros end
+local records = redis.call('HGETALL', KEYS[2])
+for i = 1, #records, 2 do
+  local at, cur, prev, until_micros = string.match(records[i + 1], '^(%-?%d+) (%S+) (%S+) (%-?%d+)$')
+  if not at then
+    return redis.error_reply('jwt-cutoff: unreadable rotation ' .. records[i] .. ' at ' .. KEYS[2])
+  end
+  until_micros = tonumber(until_micros)
   if until_micros <= now then
-    redis.call('HDEL', KEYS[1], fields[i])
+    redis.call('HDEL', KEYS[2], records[i])
   else
-    if fields[i] == session then current, current_keep = cutoff, until_micros end
+    if records[i] == session then current, previous, rotated_at = cur, prev, tonumber(at) end
     if until_micros > last_keep then last_keep = until_micros end
   end
 end
-if to == '-' then
-  return current
+if not current or current == token then
+  redis.call('HSET', KEYS[2], session, ARGV[4] .. ' ' .. successor .. ' ' .. token .. ' ' .. ARGV[5])
+  redis.call('PEXPIREAT', KEYS[2], math.ceil(last_keep / 1000))
+  return 'rotated'
 end
-local stored = current
-if not current or later(to, current) then
-  stored = to
-  redis.call('PUBLISH', ARGV[5], ARGV[6])
+if previous == token and now - rotated_at <= grace then
+  return 'raced'
 end
-if current_keep < keep then current_keep = keep end
-redis.call('HSET', KEYS[1], session, stored .. ' ' .. string.format('%d', current_keep))
-redis.call('PEXPIREAT', KEYS[1], math.ceil(last_keep / 1000))
-return stored
+local stored, changed = raise_session(KEYS[1], session, 'refused', now, keep)
+if type(stored) == 'table' then return stored end
+if changed then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
+return 'reused'
 ";
 /// Cutoffs in Redis, shared by every instance of a service, with each change pushed to all of them.
 ///
@@ -130,6 +183,7 @@ pub(crate) struct Inner {
     session_retention: Duration,
     raise_script: Script,
     raise_session_script: Script,
+    spend_script: Script,
 }
 
 impl fmt::Debug for RedisStore {
@@ -305,7 +359,10 @@ impl RedisStoreBuilder {
                 session_retention,
                 raise_script: Script::new(&format!("{CUTOFF_FUNCTIONS}{RAISE_SCRIPT}")),
                 raise_session_script: Script::new(&format!(
-                    "{CUTOFF_FUNCTIONS}{RAISE_SESSION_SCRIPT}"
+                    "{CUTOFF_FUNCTIONS}{SESSION_FUNCTIONS}{RAISE_SESSION_SCRIPT}"
+                )),
+                spend_script: Script::new(&format!(
+                    "{CUTOFF_FUNCTIONS}{SESSION_FUNCTIONS}{SPEND_SCRIPT}"
                 )),
             }),
         };
@@ -340,23 +397,10 @@ impl RedisStore {
     /// session id holds `<cutoff> <kept until, in microseconds>`.
     #[must_use]
     pub fn key(&self, scope: Scope<'_>) -> Vec<u8> {
-        let prefix = &self.inner.prefix;
-        let subject_key = |kind: &[u8], subject: &str| {
-            let mut key = Vec::with_capacity(prefix.len() + kind.len() + subject.len());
-            key.extend_from_slice(prefix);
-            key.extend_from_slice(kind);
-            key.extend_from_slice(subject.as_bytes());
-            key
-        };
         match scope {
-            Scope::Subject(subject) => subject_key(b"s:", subject),
-            Scope::Session { subject, .. } => subject_key(b"r:", subject),
-            Scope::Everyone => {
-                let mut key = Vec::with_capacity(prefix.len() + 1);
-                key.extend_from_slice(prefix);
-                key.push(b'g');
-                key
-            }
+            Scope::Subject(subject) => self.subject_key(b"s:", subject),
+            Scope::Session { subject, .. } => self.subject_key(b"r:", subject),
+            Scope::Everyone => self.subject_key(b"g", ""),
         }
     }
 
@@ -483,6 +527,65 @@ impl RedisStore {
             )
             .await?;
         decode(stored.as_deref())
+    }
+}
+
+impl RefreshTokens for RedisStore {
+    fn spend<'a>(&'a self, spend: Spend<'a>) -> BoxFuture<'a, Result<Spent, SourceError>> {
+        Box::pin(async move {
+            check_spend(&spend)?;
+            let mut connection = self.inner.connection.clone();
+            let now = Timestamp::now();
+            let keep_until = now.saturating_add(self.inner.session_retention);
+            let scope = Scope::Session {
+                subject: spend.subject,
+                session: spend.session,
+            };
+            let grace = i64::try_from(spend.grace.as_micros()).unwrap_or(i64::MAX);
+            let answer: String = self
+                .bounded(
+                    self.inner
+                        .spend_script
+                        .key(self.key(scope))
+                        .key(self.rotation_key(spend.subject))
+                        .arg(spend.session)
+                        .arg(spend.token)
+                        .arg(spend.successor)
+                        .arg(now.as_unix_micros())
+                        .arg(keep_until.as_unix_micros())
+                        .arg(grace)
+                        .arg(&self.inner.channel)
+                        .arg(CutoffChange::new(scope, Cutoff::Refused).encode())
+                        .invoke_async(&mut connection),
+                )
+                .await?;
+            match answer.as_str() {
+                "rotated" => Ok(Spent::Rotated),
+                "raced" => Ok(Spent::Raced),
+                "reused" => Ok(Spent::Reused),
+                "revoked" => Ok(Spent::Revoked),
+                _ => Err(SourceError::new(
+                    "the spend script answered something unknown",
+                )),
+            }
+        })
+    }
+}
+
+impl RedisStore {
+    /// The hash holding the rotation records of `subject`'s sessions: prefix, `t:`, the subject.
+    fn rotation_key(&self, subject: &str) -> Vec<u8> {
+        self.subject_key(b"t:", subject)
+    }
+
+    /// The prefix, the kind of key, the subject.
+    fn subject_key(&self, kind: &[u8], subject: &str) -> Vec<u8> {
+        let prefix = &self.inner.prefix;
+        let mut key = Vec::with_capacity(prefix.len() + kind.len() + subject.len());
+        key.extend_from_slice(prefix);
+        key.extend_from_slice(kind);
+        key.extend_from_slice(subject.as_bytes());
+        key
     }
 }
 

@@ -301,3 +301,13 @@ async fn sessions_past_their_retention_are_forgotten_and_deleted() {
     assert!(kept_until > Timestamp::now().as_unix_micros());
     keys.clean_up().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_once_even_from_two_instances() {
+    let Some((keys, one)) = TestKeys::with_store("rotation").await else {
+        return;
+    };
+    let two = keys.store().await;
+    conformance::check_rotation(vec![one, two]).await;
+    keys.clean_up().await;
+}

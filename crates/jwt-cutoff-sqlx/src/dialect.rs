@@ -19,6 +19,20 @@ pub(crate) type Columns = (Option<i64>, bool);
 /// A row of the lookup: the session it is for (`None`: the whole subject) and its cutoff.
 pub(crate) type LookupRow = (Option<String>, Option<i64>, bool);
 
+/// A session's row as a spend reads it: its cutoff's two columns, the token it last replaced, and
+/// when (microseconds).
+pub(crate) type RotationRow = (Option<i64>, bool, Option<String>, Option<i64>);
+
+/// A statement parameter, bound in order. Public only as [`Driver`] is: it cannot be named
+/// outside this crate.
+#[derive(Clone, Copy, Debug)]
+pub enum Param<'a> {
+    /// A subject, a session id, a token id.
+    Text(&'a str),
+    /// An instant, in microseconds since the epoch.
+    Micros(i64),
+}
+
 /// What a [`SqlStore`](crate::SqlStore) needs to know of its database. Implemented for
 /// `sqlx::Sqlite` (feature `sqlite`) and `sqlx::Postgres` (feature `postgres`), and for nothing
 /// else: the trait is public only so that it can bound the store's parameter, and cannot be named
@@ -61,7 +75,27 @@ pub trait Dialect: Driver {
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 }
 
-/// The three kinds of call a store makes through sqlx, written once for any database whose driver
+/// How many rows a statement changed, whatever the database calls it.
+pub trait RowsAffected {
+    /// The number of rows the statement inserted, updated or deleted.
+    fn changed_rows(&self) -> u64;
+}
+
+#[cfg(feature = "sqlite")]
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn changed_rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn changed_rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// The calls a store makes through sqlx, written once for any database whose driver
 /// can run them.
 ///
 /// sqlx says what a database can do through bounds on other types (`&mut Connection: Executor`,
@@ -89,12 +123,20 @@ pub trait Driver: Database {
         keep_until: Option<i64>,
     ) -> BoxFuture<'a, Result<Columns, sqlx::Error>>;
 
-    /// Runs a statement whose one parameter is an instant in microseconds.
-    fn execute_at<'a>(
+    /// Runs a statement with `params`; how many rows it changed.
+    fn execute<'a>(
         connection: &'a mut Self::Connection,
         statement: &Arc<str>,
-        at: i64,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+        params: &'a [Param<'a>],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
+
+    /// The session row a spend reads, by `subject` and `session`.
+    fn fetch_rotation<'a>(
+        connection: &'a mut Self::Connection,
+        statement: &Arc<str>,
+        subject: &'a str,
+        session: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RotationRow>, sqlx::Error>>;
 
     /// Runs statements that take no parameters.
     fn run_script<'a>(
@@ -114,6 +156,8 @@ where
     for<'q> bool: Encode<'q, D> + Type<D>,
     for<'r> Columns: FromRow<'r, D::Row>,
     for<'r> LookupRow: FromRow<'r, D::Row>,
+    for<'r> RotationRow: FromRow<'r, D::Row>,
+    D::QueryResult: RowsAffected,
 {
     fn fetch_rows<'a>(
         pool: &'a Pool<Self>,
@@ -145,16 +189,31 @@ where
         Box::pin(query.fetch_one(connection))
     }
 
-    fn execute_at<'a>(
+    fn execute<'a>(
         connection: &'a mut Self::Connection,
         statement: &Arc<str>,
-        at: i64,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-        let query = sqlx::query(AssertSqlSafe(Arc::clone(statement))).bind(at);
-        Box::pin(async move {
-            query.execute(connection).await?;
-            Ok(())
-        })
+        params: &'a [Param<'a>],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        let mut query = sqlx::query(AssertSqlSafe(Arc::clone(statement)));
+        for param in params {
+            query = match *param {
+                Param::Text(text) => query.bind(text),
+                Param::Micros(micros) => query.bind(micros),
+            };
+        }
+        Box::pin(async move { Ok(query.execute(connection).await?.changed_rows()) })
+    }
+
+    fn fetch_rotation<'a>(
+        connection: &'a mut Self::Connection,
+        statement: &Arc<str>,
+        subject: &'a str,
+        session: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RotationRow>, sqlx::Error>> {
+        let query = sqlx::query_as(AssertSqlSafe(Arc::clone(statement)))
+            .bind(subject)
+            .bind(session);
+        Box::pin(query.fetch_optional(connection))
     }
 
     fn run_script<'a>(

@@ -107,6 +107,9 @@
 //!     valid_from_micros BIGINT  NULL,
 //!     refused           BOOLEAN NOT NULL DEFAULT FALSE,
 //!     keep_until_micros BIGINT  NOT NULL,              -- forgotten after this
+//!     current_token     TEXT    NULL,                  -- refresh-token rotation: the current `jti`,
+//!     previous_token    TEXT    NULL,                  -- the one it replaced,
+//!     rotated_at_micros BIGINT  NULL,                  -- and when
 //!     PRIMARY KEY (subject, session)
 //! );
 //! CREATE INDEX IF NOT EXISTS "jwt_cutoffs_sess_ttl" ON "jwt_cutoffs_sessions" (keep_until_micros);
@@ -130,6 +133,11 @@
 //!   days by default; at least the refresh-token lifetime). Lookups ignore rows past it, and every
 //!   session write deletes them, through the index, in its transaction: the table holds only
 //!   sessions that may still have a valid token.
+//! - Refresh-token rotation ([`RefreshTokens`](jwt_cutoff_store::RefreshTokens)) keeps its record
+//!   in the session's row: a spend is one conditional upsert (`ON CONFLICT ... DO UPDATE ... WHERE`
+//!   the presented token is current), so of racing spends exactly one rotates, on any number of
+//!   connections or instances; a spend that loses reads the row in the same transaction to tell a
+//!   race within the grace window from reuse, and reuse revokes the session there too.
 //! - Writes are monotonic in SQL: one `INSERT ... ON CONFLICT DO UPDATE` takes the later of the
 //!   stored and the new cutoff (`refused = refused OR new`, `valid_from_micros` the greater), so
 //!   racing writers, on any number of connections or instances, never move a cutoff back.

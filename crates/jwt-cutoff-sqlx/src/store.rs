@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff_store::{
-    Cutoff, CutoffChange, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION, LookupFuture,
-    Scope, SourceError, SubjectCutoffs, Timestamp, check_scope, check_subject,
+    BoxFuture, Cutoff, CutoffChange, CutoffFuture, CutoffSource, DEFAULT_SESSION_RETENTION,
+    LookupFuture, RefreshTokens, Scope, SourceError, Spend, Spent, SubjectCutoffs, Timestamp,
+    check_scope, check_spend, check_subject,
 };
 use sqlx::Pool;
 
-use crate::dialect::{Columns, Dialect, LookupRow};
+use crate::dialect::{Columns, Dialect, LookupRow, Param};
 use crate::names::{KnownSubjects, TableNames};
 use crate::{DEFAULT_TABLE, Error};
 
@@ -80,6 +81,8 @@ struct Statements {
     raise_everyone: Arc<str>,
     raise_session: Arc<str>,
     forget_sessions: Arc<str>,
+    rotate: Arc<str>,
+    read_rotation: Arc<str>,
 }
 
 impl Statements {
@@ -110,6 +113,9 @@ impl Statements {
                  valid_from_micros {micros} NULL,\n    \
                  refused BOOLEAN NOT NULL DEFAULT FALSE,\n    \
                  keep_until_micros {micros} NOT NULL,\n    \
+                 current_token TEXT NULL,\n    \
+                 previous_token TEXT NULL,\n    \
+                 rotated_at_micros {micros} NULL,\n    \
                  PRIMARY KEY (subject, session)\n\
              ){options};\n\
              CREATE INDEX IF NOT EXISTS {sessions_by_retention} ON {sessions} (keep_until_micros);\n"
@@ -144,6 +150,25 @@ impl Statements {
             )
             .into(),
             forget_sessions: format!("DELETE FROM {sessions} WHERE keep_until_micros <= $1").into(),
+            // A session's first spend inserts its row; a spend of the current token updates it;
+            // anything else (a revoked session, another token) changes nothing.
+            rotate: format!(
+                "INSERT INTO {sessions} AS c (subject, session, keep_until_micros, current_token, \
+                 previous_token, rotated_at_micros) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (subject, session) DO UPDATE SET \
+                 current_token = excluded.current_token, previous_token = excluded.previous_token, \
+                 rotated_at_micros = excluded.rotated_at_micros, \
+                 keep_until_micros = CASE WHEN excluded.keep_until_micros > c.keep_until_micros \
+                 THEN excluded.keep_until_micros ELSE c.keep_until_micros END \
+                 WHERE NOT c.refused AND c.valid_from_micros IS NULL \
+                 AND (c.current_token IS NULL OR c.current_token = excluded.previous_token)"
+            )
+            .into(),
+            read_rotation: format!(
+                "SELECT valid_from_micros, refused, previous_token, rotated_at_micros \
+                 FROM {sessions} WHERE subject = $1 AND session = $2"
+            )
+            .into(),
         }
     }
 }
@@ -163,7 +188,8 @@ fn lookup_statement(tables: &TableNames, known: Option<&KnownSubjects>) -> Strin
         "SELECT CAST(NULL AS TEXT), valid_from_micros, refused FROM {subjects} WHERE subject = $1 \
          UNION ALL SELECT NULL, valid_from_micros, refused FROM {everyone} \
          UNION ALL SELECT session, valid_from_micros, refused FROM {sessions} \
-         WHERE subject = $1 AND keep_until_micros > $2"
+         WHERE subject = $1 AND keep_until_micros > $2 \
+         AND (refused OR valid_from_micros IS NOT NULL)"
     );
     if let Some(KnownSubjects { table, column, .. }) = known {
         statement.push_str(&format!(
@@ -474,7 +500,8 @@ impl<D: Dialect> CutoffSource for SqlStore<D> {
                 // Sessions past their retention go with each session write, so the table follows
                 // the sessions that can still have a valid token.
                 let forget = &statements.forget_sessions;
-                D::execute_at(&mut transaction, forget, now.as_unix_micros())
+                let now = [Param::Micros(now.as_unix_micros())];
+                D::execute(&mut transaction, forget, &now)
                     .await
                     .map_err(source_error)?;
             }
@@ -498,6 +525,82 @@ impl<D: Dialect> CutoffSource for SqlStore<D> {
     }
 }
 
+impl<D: Dialect> RefreshTokens for SqlStore<D> {
+    fn spend<'a>(&'a self, spend: Spend<'a>) -> BoxFuture<'a, Result<Spent, SourceError>> {
+        Box::pin(async move {
+            check_spend(&spend)?;
+            let statements = &self.settings.statements;
+            let now = Timestamp::now();
+            let keep_until = now.saturating_add(self.settings.session_retention);
+            // One transaction: the rotation, or the read that tells a race from reuse and the
+            // revocation that reuse makes, with its announcement. Racing spends of one token wait
+            // for each other on the row, and each sees what the one before it did.
+            let mut transaction = self.pool.begin().await.map_err(source_error)?;
+            let now_param = [Param::Micros(now.as_unix_micros())];
+            D::execute(&mut transaction, &statements.forget_sessions, &now_param)
+                .await
+                .map_err(source_error)?;
+            let params = [
+                Param::Text(spend.subject),
+                Param::Text(spend.session),
+                Param::Micros(keep_until.as_unix_micros()),
+                Param::Text(spend.successor),
+                Param::Text(spend.token),
+                Param::Micros(now.as_unix_micros()),
+            ];
+            let rotated = D::execute(&mut transaction, &statements.rotate, &params)
+                .await
+                .map_err(source_error)?;
+            if rotated == 1 {
+                transaction.commit().await.map_err(source_error)?;
+                return Ok(Spent::Rotated);
+            }
+            let row = D::fetch_rotation(
+                &mut transaction,
+                &statements.read_rotation,
+                spend.subject,
+                spend.session,
+            )
+            .await
+            .map_err(source_error)?;
+            let Some((micros, refused, previous, rotated_at)) = row else {
+                return Err(SourceError::new(
+                    "the session's row vanished during a spend",
+                ));
+            };
+            if from_columns((micros, refused)) != Cutoff::NoCutoff {
+                return Ok(Spent::Revoked);
+            }
+            let grace = i64::try_from(spend.grace.as_micros()).unwrap_or(i64::MAX);
+            let within_grace =
+                rotated_at.is_some_and(|at| now.as_unix_micros().saturating_sub(at) <= grace);
+            if previous.as_deref() == Some(spend.token) && within_grace {
+                return Ok(Spent::Raced);
+            }
+            let scope = Scope::Session {
+                subject: spend.subject,
+                session: spend.session,
+            };
+            let keys = [spend.subject, spend.session];
+            let stored = D::upsert(
+                &mut transaction,
+                &statements.raise_session,
+                &keys,
+                to_columns(Cutoff::Refused),
+                Some(keep_until.as_unix_micros()),
+            )
+            .await
+            .map_err(source_error)?;
+            let change = CutoffChange::new(scope, from_columns(stored));
+            D::announce(&self.settings.channel, &mut transaction, &change)
+                .await
+                .map_err(source_error)?;
+            transaction.commit().await.map_err(source_error)?;
+            Ok(Spent::Reused)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +619,7 @@ mod tests {
              UNION ALL SELECT NULL, valid_from_micros, refused FROM \"auth\".\"cutoffs_everyone\" \
              UNION ALL SELECT session, valid_from_micros, refused FROM \"auth\".\"cutoffs_sessions\" \
              WHERE subject = $1 AND keep_until_micros > $2 \
+             AND (refused OR valid_from_micros IS NOT NULL) \
              UNION ALL SELECT NULL, NULL, NOT EXISTS \
              (SELECT 1 FROM \"auth\".\"users\" WHERE \"Id\" = $1)"
         );

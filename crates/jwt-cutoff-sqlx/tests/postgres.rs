@@ -499,3 +499,13 @@ async fn sessions_past_their_retention_are_forgotten_and_deleted() {
     .await;
     schema.drop_with([&store]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_tokens_rotate_once_even_from_two_instances() {
+    let Some(schema) = common::postgres("pg_rotation").await else {
+        return;
+    };
+    let (one, two) = (store(&schema).await, store(&schema).await);
+    conformance::check_rotation(vec![one.clone(), two.clone()]).await;
+    schema.drop_with([&one, &two]).await;
+}

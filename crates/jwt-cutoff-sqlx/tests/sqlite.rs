@@ -333,3 +333,14 @@ async fn a_revoked_session_survives_a_restart() {
     assert_eq!(found.for_token(Some("laptop")), Cutoff::Refused);
     assert_eq!(found.for_token(Some("phone")), Cutoff::NoCutoff);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_tokens_rotate_once_even_from_two_pools() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = url(&dir.path().join("cutoffs.db"));
+    let (one, two) = (
+        SqliteStore::connect(&path).await.unwrap(),
+        SqliteStore::connect(&path).await.unwrap(),
+    );
+    conformance::check_rotation(vec![one, two]).await;
+}

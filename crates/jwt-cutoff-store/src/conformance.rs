@@ -1111,46 +1111,6 @@ impl<P: PushChannel> ErasedChannel for P {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::check_subject;
-
-    #[test]
-    fn subject_lists_are_what_they_say() {
-        for subject in longest_subjects() {
-            assert_eq!(subject.len(), MAX_SUBJECT_BYTES, "{subject:?}");
-        }
-        for subject in too_long_subjects() {
-            assert!(subject.len() > MAX_SUBJECT_BYTES, "{}", shown(&subject));
-            assert!(check_subject(&subject).is_err());
-            assert!(check_subject(cut_to_bound(&subject)).is_ok());
-        }
-        let odd = odd_subjects();
-        let distinct: std::collections::HashSet<_> = odd.iter().collect();
-        assert_eq!(distinct.len(), odd.len(), "the odd subjects are distinct");
-        assert!(odd.iter().all(|subject| check_subject(subject).is_ok()));
-    }
-
-    #[test]
-    fn the_bound_error_is_recognised_and_nothing_else() {
-        let over = "é".repeat(MAX_SUBJECT_BYTES);
-        let error = check_subject(&over).err();
-        assert!(error.as_ref().is_some_and(is_subject_bound_error));
-        assert!(!is_subject_bound_error(&SourceError::new(
-            "connection refused"
-        )));
-    }
-
-    #[test]
-    fn permutations_are_every_order_once() {
-        let orders = permutations(&[1, 2, 3, 4]);
-        assert_eq!(orders.len(), 24);
-        let distinct: std::collections::HashSet<_> = orders.iter().collect();
-        assert_eq!(distinct.len(), 24);
-    }
-}
-
 /// The promises of a store's refresh-token rotation ([`RefreshTokens`]), on one fresh store
 /// reached through `handles` (several, each with its own connections, to race over them as several
 /// instances would): a session's first token and then each current one rotates; the token just
@@ -1328,5 +1288,45 @@ pub async fn check_rotation<S: CutoffSource + RefreshTokens>(handles: Vec<S>) {
             store.spend(asked).await.is_err(),
             "rotation: the ids {token:?} and {successor:?} must be refused"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check_subject;
+
+    #[test]
+    fn subject_lists_are_what_they_say() {
+        for subject in longest_subjects() {
+            assert_eq!(subject.len(), MAX_SUBJECT_BYTES, "{subject:?}");
+        }
+        for subject in too_long_subjects() {
+            assert!(subject.len() > MAX_SUBJECT_BYTES, "{}", shown(&subject));
+            assert!(check_subject(&subject).is_err());
+            assert!(check_subject(cut_to_bound(&subject)).is_ok());
+        }
+        let odd = odd_subjects();
+        let distinct: std::collections::HashSet<_> = odd.iter().collect();
+        assert_eq!(distinct.len(), odd.len(), "the odd subjects are distinct");
+        assert!(odd.iter().all(|subject| check_subject(subject).is_ok()));
+    }
+
+    #[test]
+    fn the_bound_error_is_recognised_and_nothing_else() {
+        let over = "é".repeat(MAX_SUBJECT_BYTES);
+        let error = check_subject(&over).err();
+        assert!(error.as_ref().is_some_and(is_subject_bound_error));
+        assert!(!is_subject_bound_error(&SourceError::new(
+            "connection refused"
+        )));
+    }
+
+    #[test]
+    fn permutations_are_every_order_once() {
+        let orders = permutations(&[1, 2, 3, 4]);
+        assert_eq!(orders.len(), 24);
+        let distinct: std::collections::HashSet<_> = orders.iter().collect();
+        assert_eq!(distinct.len(), 24);
     }
 }
