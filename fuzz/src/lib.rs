@@ -420,8 +420,9 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
         "token_use",
         "auth_time",
         "sid",
+        "jti",
     ];
-    let mut found: [Option<&str>; 9] = [None; 9];
+    let mut found: [Option<&str>; 10] = [None; 10];
     for (name, value) in &members.0 {
         if let Some(index) = registered.iter().position(|r| r == name) {
             if found[index].is_some() {
@@ -430,7 +431,7 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
             found[index] = Some(value.get());
         }
     }
-    let [sub, iat, exp, nbf, iss, aud, token_use, auth_time, sid] = found;
+    let [sub, iat, exp, nbf, iss, aud, token_use, auth_time, sid, jti] = found;
     let string = |raw: &str| serde_json::from_str::<String>(raw).ok();
 
     let subject = string(sub?)?;
@@ -443,6 +444,13 @@ fn oracle_payload(payload: &[u8], now: i64) -> Option<OracleDates> {
     if let Some(sid) = sid {
         let sid = string(sid)?;
         if sid.is_empty() || sid.len() > 256 {
+            return None;
+        }
+    }
+    if let Some(jti) = jti {
+        let jti = string(jti)?;
+        let printable = jti.chars().all(|c| !c.is_whitespace() && !c.is_control());
+        if jti.is_empty() || jti.len() > 256 || !printable {
             return None;
         }
     }

@@ -1,11 +1,12 @@
-//! The two write endpoints every app adds: logout-all for the caller, and the refresh exchange.
+//! The write endpoints every app adds: logging the caller out (everywhere, here, or the other
+//! devices), and the refresh exchange.
 
 use std::fmt;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use jwt_cutoff::{CutoffCache, RefreshValidator, TokenIssuer, TokenPair, Verified};
+use jwt_cutoff::{CutoffCache, Refresher, TokenPair, Verified};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -38,82 +39,114 @@ pub async fn logout_all<T>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Exchanges a refresh token for a new pair.
-///
-/// The refresh token goes through `validator` completely, its subject's cutoff included (read from
-/// the store, not the cache), so a refresh token issued before a logout-all is refused. The new
-/// pair keeps the refresh token's login instant (`auth_time`, see
-/// [`TokenIssuer::refresh_pair`]), so even a refresh that slipped in before a logout reached the
-/// store is refused along with its login once the logout is known. `validator` is a
-/// [`RefreshValidator`], made by
-/// [`ValidatorBuilder::build_refresh`](jwt_cutoff::ValidatorBuilder::build_refresh) with the
-/// refresh key ([`TokenKeys::refresh_validator`](jwt_cutoff::TokenKeys::refresh_validator) holds
-/// it). `extra_claims` picks the new pair's claims: `|_| ()` for none,
-/// `|verified| verified.claims().clone()` to carry the refresh token's over.
-///
-/// The old refresh token stays valid until it expires; a logout-all ends all of them at once.
+/// Logs the caller's device out: its session (the `sid` of the token it called with) is revoked,
+/// so that session's access and refresh tokens are refused from the moment this returns, on this
+/// instance and on every instance push reaches; the subject's other sessions keep working. A token
+/// without a session can only be covered by the subject's cutoff, so for one of those this logs the
+/// subject out from all devices, the safe side. Answers 204 No Content.
 ///
 /// # Errors
-/// The refresh token is refused (401 `invalid_token`), the store is down (503), or the pair could
-/// not be issued (500).
+/// The store could not record the revocation: 503 with `Retry-After`.
+///
+/// ```
+/// use axum::extract::State;
+/// use axum::http::StatusCode;
+/// use jwt_cutoff::CutoffCache;
+/// use jwt_cutoff_axum::{AuthRejection, Claims};
+///
+/// async fn logout(State(cutoffs): State<CutoffCache>, claims: Claims) -> Result<StatusCode, AuthRejection> {
+///     jwt_cutoff_axum::logout_session(&cutoffs, &claims).await
+/// }
+/// ```
+pub async fn logout_session<T>(
+    cutoffs: &CutoffCache,
+    claims: &Claims<T>,
+) -> Result<StatusCode, AuthRejection> {
+    match claims.session_id() {
+        Some(session) => cutoffs.revoke_session(claims.subject(), session).await?,
+        None => drop(cutoffs.logout_all(claims.subject()).await?),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes `sessions` of the caller's subject, except the caller's own session: "sign out the
+/// other devices" with the list of the subject's sessions, or "sign out that device" with one.
+/// Only the caller's own subject's sessions can be named: an id of another subject's session
+/// revokes nothing of theirs. Which sessions exist is the application's record (a device list);
+/// answers 204 No Content once every one is revoked.
+///
+/// # Errors
+/// The store could not record a revocation: 503 with `Retry-After` (the ones before it are
+/// revoked; calling again is safe).
+///
+/// ```
+/// use axum::extract::State;
+/// use axum::http::StatusCode;
+/// use jwt_cutoff::CutoffCache;
+/// use jwt_cutoff_axum::{AuthRejection, Claims};
+///
+/// async fn logout_others(State(cutoffs): State<CutoffCache>, claims: Claims) -> Result<StatusCode, AuthRejection> {
+///     let sessions = vec!["the ids of the user's sessions, from the device list".to_owned()];
+///     jwt_cutoff_axum::revoke_sessions(&cutoffs, &claims, sessions).await
+/// }
+/// ```
+pub async fn revoke_sessions<T>(
+    cutoffs: &CutoffCache,
+    claims: &Claims<T>,
+    sessions: impl IntoIterator<Item = impl AsRef<str>>,
+) -> Result<StatusCode, AuthRejection> {
+    for session in sessions {
+        let session = session.as_ref();
+        if Some(session) != claims.session_id() {
+            cutoffs.revoke_session(claims.subject(), session).await?;
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Exchanges a refresh token for a new pair through `refresher` (see [`Refresher`]): the token is
+/// verified completely, its subject's and session's cutoffs read from the store; the new pair keeps
+/// its session and login instant; and, with rotation, the token is spent, so that a copy presented
+/// again after the grace window revokes the session. `extra_claims` picks the new pair's claims:
+/// `|_| ()` for none, `|verified| verified.claims().clone()` to carry the refresh token's over.
+///
+/// # Errors
+/// The refresh token is refused, spent or reused (401 `invalid_token`), a store is down (503), or
+/// the pair could not be issued (500).
 ///
 /// ```
 /// use axum::{Json, extract::State};
-/// use jwt_cutoff::{RefreshValidator, TokenIssuer};
+/// use jwt_cutoff::Refresher;
 /// use jwt_cutoff_axum::{AuthRejection, RefreshRequest, TokenResponse};
 ///
-/// #[derive(Clone)]
-/// struct Tokens {
-///     refresh: RefreshValidator, // from `ValidatorBuilder::build_refresh`
-///     issuer: TokenIssuer,
-/// }
-///
+/// // `Refresher::new(refresh_validator, issuer).rotating(store)`
 /// async fn refresh(
-///     State(tokens): State<Tokens>,
+///     State(refresher): State<Refresher>,
 ///     Json(request): Json<RefreshRequest>,
 /// ) -> Result<TokenResponse, AuthRejection> {
-///     jwt_cutoff_axum::refresh(&tokens.refresh, &tokens.issuer, &request, |_| ()).await
+///     jwt_cutoff_axum::refresh(&refresher, &request, |_| ()).await
 /// }
 /// ```
 ///
-/// Claims that need I/O (roles reloaded from a database, say) take the same three steps by hand:
+/// Claims that need I/O (roles reloaded from a database, say) take the two steps by hand:
 ///
 /// ```
 /// # use axum::{Json, extract::State};
-/// # use jwt_cutoff::{RefreshValidator, TokenIssuer};
+/// # use jwt_cutoff::Refresher;
 /// # use jwt_cutoff_axum::{AuthRejection, RefreshRequest, TokenResponse};
-/// # #[derive(Clone)]
-/// # struct Tokens { refresh: RefreshValidator, issuer: TokenIssuer }
 /// # async fn load_roles(_subject: &str) -> Vec<String> { Vec::new() }
 /// async fn refresh(
-///     State(tokens): State<Tokens>,
+///     State(refresher): State<Refresher>,
 ///     Json(request): Json<RefreshRequest>,
 /// ) -> Result<TokenResponse, AuthRejection> {
-///     let verified = tokens.refresh.validate(&request.refresh_token).await?;
+///     let verified = refresher.validator().validate(&request.refresh_token).await?;
 ///     let roles = load_roles(verified.subject()).await;
-///     // `refresh_pair`, not `issue_pair`: the new pair must keep the login's instant.
-///     let pair = tokens.issuer.refresh_pair(&verified, &serde_json::json!({ "roles": roles }))?;
-///     Ok(TokenResponse::new(pair))
-/// }
-/// ```
-///
-/// A [`Validator`](jwt_cutoff::Validator), the access-token kind a layer takes, is not a refresh
-/// validator, so handing it over does not compile:
-///
-/// ```compile_fail
-/// # use jwt_cutoff::{TokenIssuer, Validator};
-/// # use jwt_cutoff_axum::{AuthRejection, RefreshRequest, TokenResponse};
-/// async fn refresh(
-///     access: &Validator,
-///     issuer: &TokenIssuer,
-///     request: &RefreshRequest,
-/// ) -> Result<TokenResponse, AuthRejection> {
-///     jwt_cutoff_axum::refresh(access, issuer, request, |_| ()).await
+///     let claims = serde_json::json!({ "roles": roles });
+///     Ok(TokenResponse::new(refresher.exchange(&verified, &claims).await?))
 /// }
 /// ```
 pub async fn refresh<C, E>(
-    validator: &RefreshValidator<C>,
-    issuer: &TokenIssuer,
+    refresher: &Refresher<C>,
     request: &RefreshRequest,
     extra_claims: impl FnOnce(&Verified<C>) -> E,
 ) -> Result<TokenResponse, AuthRejection>
@@ -121,8 +154,9 @@ where
     C: DeserializeOwned + Clone + Send + Sync + 'static,
     E: Serialize,
 {
-    let verified = validator.validate(&request.refresh_token).await?;
-    let pair = issuer.refresh_pair(&verified, &extra_claims(&verified))?;
+    let pair = refresher
+        .refresh(&request.refresh_token, extra_claims)
+        .await?;
     Ok(TokenResponse::new(pair))
 }
 

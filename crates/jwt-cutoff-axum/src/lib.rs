@@ -8,20 +8,21 @@
 //!   answers for the extractor and for handlers that `?` a core
 //!   [`Rejection`](jwt_cutoff::Rejection), a store error or an issuer error;
 //! - [`RefusalLayer`]: every refusal of the routes inside it in one shape of your own;
-//! - [`logout_all`] and [`refresh`], the two write endpoints, with [`RefreshRequest`] and
-//!   [`TokenResponse`].
+//! - the write endpoints: [`logout_all`] (every device), [`logout_session`] (this device),
+//!   [`revoke_sessions`] (other devices, by session id) and [`refresh`] (with rotation, through a
+//!   [`Refresher`](jwt_cutoff::Refresher)), with [`RefreshRequest`] and [`TokenResponse`].
 //!
 //! # Example
 //!
 //! ```
 //! use axum::{Json, Router, extract::State, http::StatusCode, routing::{get, post}};
-//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, TokenIssuer, TokenKeys};
+//! use jwt_cutoff::{Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Refresher, TokenIssuer, TokenKeys};
 //! use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 //!
 //! #[derive(Clone)]
 //! struct App {
 //!     cutoffs: CutoffCache,
-//!     refresh: RefreshValidator,
+//!     refresher: Refresher,
 //!     issuer: TokenIssuer,
 //! }
 //!
@@ -33,8 +34,12 @@
 //!     jwt_cutoff_axum::logout_all(&app.cutoffs, &claims).await
 //! }
 //!
+//! async fn logout(State(app): State<App>, claims: Claims) -> Result<StatusCode, AuthRejection> {
+//!     jwt_cutoff_axum::logout_session(&app.cutoffs, &claims).await
+//! }
+//!
 //! async fn refresh(State(app): State<App>, Json(request): Json<RefreshRequest>) -> Result<TokenResponse, AuthRejection> {
-//!     jwt_cutoff_axum::refresh(&app.refresh, &app.issuer, &request, |_| ()).await
+//!     jwt_cutoff_axum::refresh(&app.refresher, &request, |_| ()).await
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -44,11 +49,15 @@
 //!     b"a refresh secret of at least 32 bytes",
 //!     Algorithm::HS256,
 //! )?;
-//! let cutoffs = CutoffCache::new(MemoryStore::new());
+//! let store = MemoryStore::new();
+//! let cutoffs = CutoffCache::new(store.clone());
+//! let issuer = keys.issuer().build()?;
+//! let refresh_validator = keys.refresh_validator().build_refresh(cutoffs.clone())?;
 //! let app = App {
 //!     cutoffs: cutoffs.clone(),
-//!     refresh: keys.refresh_validator().build_refresh(cutoffs.clone())?,
-//!     issuer: keys.issuer().build()?,
+//!     // Each refresh token works once; one presented again after the grace window revokes its session.
+//!     refresher: Refresher::new(refresh_validator, issuer.clone()).rotating(store),
+//!     issuer,
 //! };
 //! let guard = JwtCutoffLayer::new(keys.access_validator().build(cutoffs.clone())?)
 //!     .responder(JsonResponder::new());
@@ -56,6 +65,7 @@
 //! let router = Router::new()
 //!     .route("/me", get(me))
 //!     .route("/logout-all", post(logout_all))
+//!     .route("/logout", post(logout))
 //!     .route_layer(guard) // the routes above need an access token
 //!     .route("/refresh", post(refresh)) // this one reads a refresh token from its body
 //!     .with_state(app.clone());
@@ -168,7 +178,9 @@ mod refusals;
 mod rejection;
 mod responder;
 
-pub use endpoints::{RefreshRequest, TokenResponse, logout_all, refresh};
+pub use endpoints::{
+    RefreshRequest, TokenResponse, logout_all, logout_session, refresh, revoke_sessions,
+};
 pub use extract::Claims;
 pub use refusals::{RefusalLayer, Refusals, RefusalsFuture};
 pub use rejection::AuthRejection;

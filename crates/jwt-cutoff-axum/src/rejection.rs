@@ -6,7 +6,9 @@ use std::fmt;
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use jwt_cutoff::{IssueError, Reason, Rejection, Rfc6750Responder, SourceError, Validator};
+use jwt_cutoff::{
+    IssueError, Reason, RefreshError, Rejection, Rfc6750Responder, SourceError, Validator,
+};
 
 use crate::responder::{json_rejection, rejection_body};
 
@@ -141,6 +143,16 @@ impl From<SourceError> for AuthRejection {
     fn from(error: SourceError) -> Self {
         tracing::warn!(%error, "jwt-cutoff-axum: the cutoff store failed");
         Rejection::unavailable(error).into()
+    }
+}
+
+impl From<RefreshError> for AuthRejection {
+    /// 401 or 503 for a refused refresh, 500 for a pair that could not be issued.
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Refused(rejection) => rejection.into(),
+            RefreshError::Issue(error) => error.into(),
+        }
     }
 }
 

@@ -11,20 +11,15 @@
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
-use jwt_cutoff::{Cutoff, MemoryStore, NoClaims, Reason, RefreshValidator, TokenIssuer};
+use jwt_cutoff::{Cutoff, MemoryStore, NoClaims, Reason, Refresher};
 use jwt_cutoff_axum::{RefreshRequest, TokenResponse};
 use jwt_cutoff_test_support::{
     TestSource, hs_builder, hs_issuer, hs_validator, patient_cache, wait_until,
 };
 
-async fn refresh(
-    validator: &RefreshValidator,
-    issuer: &TokenIssuer,
-    refresh_token: &str,
-) -> Result<TokenResponse, StatusCode> {
+async fn refresh(refresher: &Refresher, refresh_token: &str) -> Result<TokenResponse, StatusCode> {
     jwt_cutoff_axum::refresh(
-        validator,
-        issuer,
+        refresher,
         &RefreshRequest::new(refresh_token),
         |_: &jwt_cutoff::Verified<NoClaims>| (),
     )
@@ -44,8 +39,11 @@ async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
     source.before_write.close();
     let cutoffs = patient_cache(&source);
     let access = hs_validator(cutoffs.clone());
-    let refresh_validator = hs_builder().build_refresh(cutoffs.clone()).unwrap();
     let issuer = hs_issuer();
+    let refresher = Refresher::new(
+        hs_builder().build_refresh(cutoffs.clone()).unwrap(),
+        issuer.clone(),
+    );
 
     let login = issuer.issue_pair("alice", &()).unwrap();
     assert!(access.validate(&login.access.token).await.is_ok());
@@ -56,7 +54,7 @@ async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
     });
     wait_until("the logout reaches the store", || source.write_calls() > 0).await;
 
-    let raced = refresh(&refresh_validator, &issuer, &login.refresh.token)
+    let raced = refresh(&refresher, &login.refresh.token)
         .await
         .expect("the store holds no cutoff yet: the refresh passes");
 
@@ -74,24 +72,18 @@ async fn a_refresh_racing_a_slow_logout_cannot_launder_it() {
         "the access token of a pair refreshed from the revoked login is refused"
     );
     assert_eq!(
-        refresh(&refresh_validator, &issuer, &raced.refresh_token)
-            .await
-            .unwrap_err(),
+        refresh(&refresher, &raced.refresh_token).await.unwrap_err(),
         StatusCode::UNAUTHORIZED,
         "its refresh token refreshes nothing"
     );
     assert_eq!(
-        refresh(&refresh_validator, &issuer, &login.refresh.token)
-            .await
-            .unwrap_err(),
+        refresh(&refresher, &login.refresh.token).await.unwrap_err(),
         StatusCode::UNAUTHORIZED
     );
 
     // A new login after the logout is a new session: accepted, and it refreshes.
     let fresh = issuer.issue_pair("alice", &()).unwrap();
     assert!(access.validate(&fresh.access.token).await.is_ok());
-    let refreshed = refresh(&refresh_validator, &issuer, &fresh.refresh.token)
-        .await
-        .unwrap();
+    let refreshed = refresh(&refresher, &fresh.refresh.token).await.unwrap();
     assert!(access.validate(&refreshed.access_token).await.is_ok());
 }

@@ -552,6 +552,14 @@ impl CutoffCache {
         self.shared.invalidate_all();
     }
 
+    /// How long one store call may take before it counts as failed (see
+    /// [`CutoffCacheBuilder::store_timeout`]); other calls to the same store, such as spending a
+    /// refresh token, are held to it too.
+    #[must_use]
+    pub fn store_timeout(&self) -> Duration {
+        self.shared.store_timeout
+    }
+
     /// Whether a push channel followed with [`follow`](CutoffCache::follow) is connected right now; for
     /// health checks.
     #[must_use]

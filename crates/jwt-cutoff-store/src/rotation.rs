@@ -14,6 +14,7 @@
 //! window is refused without signing the session out; only a token presented again after the
 //! window (a copy in another hand, typically) revokes the session.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cutoff::Cutoff;
@@ -64,6 +65,19 @@ pub trait RefreshTokens: Send + Sync + 'static {
     /// before this returns.
     fn spend<'a>(&'a self, spend: Spend<'a>) -> BoxFuture<'a, Result<Spent, SourceError>>;
 }
+
+/// A store behind a pointer spends as the store itself.
+macro_rules! forward_through {
+    ($($pointer:ident),+) => {$(
+        impl<T: RefreshTokens + ?Sized> RefreshTokens for $pointer<T> {
+            fn spend<'a>(&'a self, spend: Spend<'a>) -> BoxFuture<'a, Result<Spent, SourceError>> {
+                (**self).spend(spend)
+            }
+        }
+    )+};
+}
+
+forward_through!(Arc, Box);
 
 /// Refuses a spend whose subject or session is out of bounds (see [`check_scope`]), or whose token
 /// ids are empty, longer than [`MAX_TOKEN_ID_BYTES`], or hold whitespace or control characters.

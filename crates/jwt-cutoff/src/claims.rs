@@ -14,7 +14,7 @@ use jwt_cutoff_store::{Timestamp, TokenInstant};
 
 /// The registered claims this crate writes and checks itself. None of them can name the subject,
 /// and an application's extra claims may not set them.
-pub(crate) const CHECKED_CLAIMS: [&str; 8] = [
+pub(crate) const CHECKED_CLAIMS: [&str; 9] = [
     "iat",
     "exp",
     "nbf",
@@ -23,6 +23,7 @@ pub(crate) const CHECKED_CLAIMS: [&str; 8] = [
     "token_use",
     "auth_time",
     "sid",
+    "jti",
 ];
 
 /// Whether `claim` can name the subject: not empty, and not one of [`CHECKED_CLAIMS`].
@@ -65,6 +66,7 @@ pub struct Verified<C = NoClaims> {
     pub(crate) issued_at: TokenInstant,
     pub(crate) authenticated_at: Option<TokenInstant>,
     pub(crate) session_id: Option<Arc<str>>,
+    pub(crate) token_id: Option<Arc<str>>,
     pub(crate) expires_at: Timestamp,
     pub(crate) token_type: Option<TokenType>,
     pub(crate) claims: C,
@@ -100,6 +102,14 @@ impl<C> Verified<C> {
     #[must_use]
     pub fn session_id(&self) -> Option<&str> {
         self.session_id.as_deref()
+    }
+
+    /// The token's own id: its `jti` claim, which [`TokenIssuer`](crate::TokenIssuer) writes into
+    /// every refresh token (128 random bits) so that rotation can spend it once. `None` for a token
+    /// without one.
+    #[must_use]
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_deref()
     }
 
     /// The instant a cutoff judges this token by.
@@ -142,6 +152,7 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
                 &self.authenticated_at.map(TokenInstant::at),
             )
             .field("session_id", &self.session_id)
+            .field("token_id", &self.token_id)
             .field("expires_at", &self.expires_at)
             .field("token_type", &self.token_type)
             .field("claims", &self.claims)
@@ -233,6 +244,7 @@ pub(crate) struct Registered<'a> {
     pub(crate) token_use: Option<Text<'a>>,
     pub(crate) auth_time: Option<&'a RawValue>,
     pub(crate) session_id: Option<Text<'a>>,
+    pub(crate) token_id: Option<Text<'a>>,
 }
 
 /// Reads [`Registered`] from a payload, with the subject under a configurable claim name. Every
@@ -283,6 +295,7 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
                 "token_use" => set_once(&mut claims.token_use, &mut map, "token_use")?,
                 "auth_time" => set_once(&mut claims.auth_time, &mut map, "auth_time")?,
                 "sid" => set_once(&mut claims.session_id, &mut map, "sid")?,
+                "jti" => set_once(&mut claims.token_id, &mut map, "jti")?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

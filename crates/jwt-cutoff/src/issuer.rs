@@ -138,6 +138,9 @@ pub struct IssuedToken {
     pub authenticated_at: Timestamp,
     /// Its `exp`.
     pub expires_at: Timestamp,
+    /// Its `jti`: a refresh token's own id (128 random bits), which rotation spends; `None` for an
+    /// access token, which has none.
+    pub id: Option<String>,
 }
 
 impl fmt::Debug for IssuedToken {
@@ -147,6 +150,7 @@ impl fmt::Debug for IssuedToken {
             .field("issued_at", &self.issued_at)
             .field("authenticated_at", &self.authenticated_at)
             .field("expires_at", &self.expires_at)
+            .field("id", &self.id)
             .finish()
     }
 }
@@ -344,6 +348,10 @@ impl TokenIssuer {
                 .map_err(|error| IssueError::new(format!("NumericDate: {error}")))
         };
         let issued_at_json = json(TokenInstant::precise(issued_at))?;
+        let id = match token_type {
+            TokenType::Refresh => Some(random_id("a token id")?),
+            TokenType::Access => None,
+        };
         let auth_time_json = json(login.0)?;
         let claims = IssuedClaims {
             subject_claim: &config.subject_claim,
@@ -351,6 +359,7 @@ impl TokenIssuer {
             issued_at: &issued_at_json,
             auth_time: &auth_time_json,
             session_id,
+            token_id: id.as_deref(),
             expires_at: expires_at.as_unix_secs(),
             issuer: config.issuer.as_deref(),
             audience: config.audience.as_deref(),
@@ -380,6 +389,7 @@ impl TokenIssuer {
             issued_at,
             authenticated_at: login.0.at(),
             expires_at,
+            id,
         })
     }
 }
@@ -394,12 +404,17 @@ impl Login {
     }
 }
 
-/// A new session id: 128 random bits from the operating system, base64url without padding (22
-/// characters), so that no one can guess another login's session.
+/// A new session id: see [`random_id`].
 fn new_session_id() -> Result<String, IssueError> {
+    random_id("a session id")
+}
+
+/// 128 random bits from the operating system, base64url without padding (22 characters), so that
+/// no one can guess another login's session or another refresh token's id.
+fn random_id(what: &str) -> Result<String, IssueError> {
     let mut bits = [0_u8; 16];
     getrandom::fill(&mut bits)
-        .map_err(|error| IssueError::new(format!("no randomness for a session id: {error}")))?;
+        .map_err(|error| IssueError::new(format!("no randomness for {what}: {error}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bits))
 }
 
@@ -419,6 +434,7 @@ struct IssuedClaims<'a> {
     issued_at: &'a RawValue,
     auth_time: &'a RawValue,
     session_id: Option<&'a str>,
+    token_id: Option<&'a str>,
     expires_at: i64,
     issuer: Option<&'a str>,
     audience: Option<&'a str>,
@@ -434,6 +450,9 @@ impl Serialize for IssuedClaims<'_> {
         map.serialize_entry("auth_time", self.auth_time)?;
         if let Some(session_id) = self.session_id {
             map.serialize_entry("sid", session_id)?;
+        }
+        if let Some(token_id) = self.token_id {
+            map.serialize_entry("jti", token_id)?;
         }
         map.serialize_entry("exp", &self.expires_at)?;
         if let Some(issuer) = self.issuer {

@@ -120,6 +120,7 @@ mod keys;
 mod layer;
 mod metrics;
 mod numeric_date;
+mod refresh;
 mod reject;
 mod service;
 mod token_cache;
@@ -131,13 +132,15 @@ pub use error::ConfigError;
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffFuture, CutoffSource,
-    DEFAULT_SESSION_RETENTION, LookupFuture, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MemoryStore,
-    MemorySubscription, PushChannel, PushSubscription, PushTask, Scope, SourceError,
-    SubjectCutoffs, Timestamp, TokenInstant, Verdict, check_scope, check_subject,
+    DEFAULT_SESSION_RETENTION, LookupFuture, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES,
+    MAX_TOKEN_ID_BYTES, MemoryStore, MemorySubscription, PushChannel, PushSubscription, PushTask,
+    RefreshTokens, Scope, SourceError, Spend, Spent, SubjectCutoffs, Timestamp, TokenInstant,
+    Verdict, check_scope, check_spend, check_subject,
 };
 pub use key_bundle::TokenKeys;
 pub use keys::{Algorithm, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;
+pub use refresh::{DEFAULT_REUSE_GRACE, RefreshError, Refresher};
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder, responder_fn};
 pub use service::{JwtCutoff, ResponseFuture};
 pub use validate::{RefreshValidator, Validator, ValidatorBuilder};

@@ -59,11 +59,11 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
             .weigher(|token: &Box<str>, cached: &CachedToken<C>| {
                 let bytes = token.len()
                     + cached.verified.subject.len()
-                    + cached
-                        .verified
-                        .session_id
-                        .as_ref()
-                        .map_or(0, |sid| sid.len())
+                    + [&cached.verified.session_id, &cached.verified.token_id]
+                        .into_iter()
+                        .flatten()
+                        .map(|id| id.len())
+                        .sum::<usize>()
                     + cached.claims_bytes
                     + size_of::<CachedToken<C>>()
                     + ENTRY_OVERHEAD_BYTES;

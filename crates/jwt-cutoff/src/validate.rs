@@ -21,7 +21,8 @@ use crate::numeric_date;
 use crate::reject::{Reason, Rejection, recorded};
 use crate::token_cache::{CachedToken, TokenCache};
 use jwt_cutoff_store::{
-    CutoffCache, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, Timestamp, TokenInstant,
+    CutoffCache, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MAX_TOKEN_ID_BYTES, Timestamp,
+    TokenInstant,
 };
 
 /// The default cap on a token's length: 8 KiB.
@@ -585,6 +586,18 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             Some(Text(sid)) => Some(Arc::from(sid)),
             None => None,
         };
+        // Bounded and printable, as the stores that spend refresh tokens keep their ids.
+        let token_id = match registered.token_id {
+            Some(Text(jti))
+                if jti.is_empty()
+                    || jti.len() > MAX_TOKEN_ID_BYTES
+                    || jti.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                return Err(Reason::InvalidClaim);
+            }
+            Some(Text(jti)) => Some(Arc::from(jti)),
+            None => None,
+        };
 
         let claims = serde_json::from_str(payload).map_err(claim_error)?;
         self.announce();
@@ -594,6 +607,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 issued_at,
                 authenticated_at,
                 session_id,
+                token_id,
                 expires_at,
                 token_type,
                 claims,

@@ -27,8 +27,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, Rejection,
-    Rfc6750Responder, TokenIssuer, TokenKeys,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Refresher, Rejection, Rfc6750Responder,
+    TokenKeys,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, RefreshRequest, RefusalLayer, TokenResponse};
 use serde::{Deserialize, Serialize};
@@ -47,8 +47,7 @@ struct Profile {
 #[derive(Clone)]
 struct AppState {
     cutoffs: CutoffCache,
-    refresh: RefreshValidator<Profile>,
-    issuer: TokenIssuer,
+    refresher: Refresher<Profile>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +68,8 @@ async fn login(
         name: "Alice".to_owned(),
     };
     let pair = app
-        .issuer
+        .refresher
+        .issuer()
         .issue_pair(&login.username, &profile)
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     Ok(TokenResponse::new(pair))
@@ -80,7 +80,7 @@ async fn refresh(
     State(app): State<AppState>,
     Json(request): Json<RefreshRequest>,
 ) -> Result<TokenResponse, AuthRejection> {
-    jwt_cutoff_axum::refresh(&app.refresh, &app.issuer, &request, |verified| {
+    jwt_cutoff_axum::refresh(&app.refresher, &request, |verified| {
         verified.claims().clone()
     })
     .await
@@ -128,20 +128,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .try_init()
         .map_err(|error| error.to_string())?;
 
-    let cutoffs = CutoffCache::new(MemoryStore::new());
+    let store = MemoryStore::new();
+    let cutoffs = CutoffCache::new(store.clone());
     // The keys of both kinds of token, once: the issuer and both validators come from them.
     let keys = TokenKeys::hmac(ACCESS_SECRET, REFRESH_SECRET, Algorithm::HS256)?;
     let access = keys
         .access_validator()
         .build(cutoffs.clone())?
         .with_claims::<Profile>();
+    let refresh_validator = keys
+        .refresh_validator()
+        .build_refresh(cutoffs.clone())?
+        .with_claims::<Profile>();
     let state = AppState {
         cutoffs: cutoffs.clone(),
-        refresh: keys
-            .refresh_validator()
-            .build_refresh(cutoffs.clone())?
-            .with_claims::<Profile>(),
-        issuer: keys.issuer().build()?,
+        // Each refresh token works once; a copy presented again later revokes its session.
+        refresher: Refresher::new(refresh_validator, keys.issuer().build()?).rotating(store),
     };
 
     let guard = JwtCutoffLayer::new(access);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jwt_cutoff::{
     Algorithm, Cutoff, CutoffCache, CutoffFuture, CutoffSource, LookupFuture, PushTask,
-    RefreshValidator, Scope, SourceError, TokenIssuer, TokenKeys, Validator,
+    RefreshTokens, Refresher, Scope, SourceError, TokenIssuer, TokenKeys, Validator,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
@@ -30,6 +30,10 @@ const TIME_TO_LIVE_WITH_PUSH: Duration = Duration::from_secs(600);
 /// so that `--access-ttl 2s` shows tokens expiring (and the page refreshing them) within seconds.
 const LEEWAY: Duration = Duration::from_secs(5);
 
+/// How much longer than a refresh token's lifetime its session's records are kept: more than the
+/// leeway, so no token of a session outlives what is known of it.
+const RETENTION_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The claims the demo adds to every token, next to `sub`, `iat`, `exp` and `token_use`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Profile {
@@ -43,8 +47,8 @@ pub(crate) struct Auth {
     pub(crate) cutoffs: CutoffCache,
     /// Access tokens, for the HTTP and gRPC guards.
     pub(crate) access: Validator<Profile>,
-    /// Refresh tokens, for `/auth/refresh`.
-    pub(crate) refresh: RefreshValidator<Profile>,
+    /// Refresh tokens, for `/auth/refresh`: verified, exchanged for a pair and spent.
+    pub(crate) refresher: Refresher<Profile>,
     pub(crate) issuer: TokenIssuer,
 }
 
@@ -61,36 +65,45 @@ impl Auth {
     ) -> Result<(Self, Push), Failure> {
         let store_failed =
             |error: jwt_cutoff_sqlx::Error| Failure::runtime(format!("cutoff store: {error}"));
-        let (cutoffs, push) = match (&config.redis, database) {
-            (Some(redis), _) => {
-                let store = redis_store(redis).await?;
-                let source = RedisForKnownUsers {
-                    redis: store.clone(),
-                    database: database.clone(),
-                };
-                let cutoffs = cache(source, config.cache_ttl);
-                let push = cutoffs.follow(store);
-                (cutoffs, Some(push))
-            }
-            (None, Database::Sqlite(pool)) => {
-                let store = SqliteStore::builder()
-                    .known_subjects(USERS_TABLE, USER_ID_COLUMN)
-                    .pool(pool.clone())
-                    .await
-                    .map_err(store_failed)?;
-                (cache(store, config.cache_ttl), None)
-            }
-            (None, Database::Postgres(pool)) => {
-                let store = PostgresStore::builder()
-                    .known_subjects(USERS_TABLE, USER_ID_COLUMN)
-                    .pool(pool.clone())
-                    .await
-                    .map_err(store_failed)?;
-                let cutoffs = cache(store.clone(), config.cache_ttl);
-                let push = cutoffs.follow(store.push_channel());
-                (cutoffs, Some(push))
-            }
-        };
+        // Revoked sessions and rotation records are kept as long as a refresh token can live.
+        let retention = config.refresh_ttl.saturating_add(RETENTION_MARGIN);
+        let (cutoffs, push, rotation): (_, _, Box<dyn RefreshTokens>) =
+            match (&config.redis, database) {
+                (Some(redis), _) => {
+                    let store = redis_store(redis, retention).await?;
+                    let source = RedisForKnownUsers {
+                        redis: store.clone(),
+                        database: database.clone(),
+                    };
+                    let cutoffs = cache(source, config.cache_ttl);
+                    let push = cutoffs.follow(store.clone());
+                    (cutoffs, Some(push), Box::new(store))
+                }
+                (None, Database::Sqlite(pool)) => {
+                    let store = SqliteStore::builder()
+                        .known_subjects(USERS_TABLE, USER_ID_COLUMN)
+                        .session_retention(retention)
+                        .pool(pool.clone())
+                        .await
+                        .map_err(store_failed)?;
+                    (
+                        cache(store.clone(), config.cache_ttl),
+                        None,
+                        Box::new(store),
+                    )
+                }
+                (None, Database::Postgres(pool)) => {
+                    let store = PostgresStore::builder()
+                        .known_subjects(USERS_TABLE, USER_ID_COLUMN)
+                        .session_retention(retention)
+                        .pool(pool.clone())
+                        .await
+                        .map_err(store_failed)?;
+                    let cutoffs = cache(store.clone(), config.cache_ttl);
+                    let push = cutoffs.follow(store.push_channel());
+                    (cutoffs, Some(push), Box::new(store))
+                }
+            };
 
         let access_secret = secret(database, "access", config.access_secret.as_ref()).await?;
         let refresh_secret = secret(database, "refresh", config.refresh_secret.as_ref()).await?;
@@ -98,6 +111,18 @@ impl Auth {
         // One bundle of keys for the issuer and both validators; each kind of token its own secret.
         let keys =
             TokenKeys::hmac(&access_secret, &refresh_secret, Algorithm::HS256).map_err(bad_key)?;
+        let issuer = keys
+            .issuer()
+            .access_lifetime(config.access_ttl)
+            .refresh_lifetime(config.refresh_ttl)
+            .build()
+            .map_err(bad_key)?;
+        let refresh_validator = keys
+            .refresh_validator()
+            .leeway(LEEWAY)
+            .build_refresh(cutoffs.clone())
+            .map_err(bad_key)?
+            .with_claims::<Profile>();
         let auth = Self {
             access: keys
                 .access_validator()
@@ -105,18 +130,10 @@ impl Auth {
                 .build(cutoffs.clone())
                 .map_err(bad_key)?
                 .with_claims::<Profile>(),
-            refresh: keys
-                .refresh_validator()
-                .leeway(LEEWAY)
-                .build_refresh(cutoffs.clone())
-                .map_err(bad_key)?
-                .with_claims::<Profile>(),
-            issuer: keys
-                .issuer()
-                .access_lifetime(config.access_ttl)
-                .refresh_lifetime(config.refresh_ttl)
-                .build()
-                .map_err(bad_key)?,
+            refresher: Refresher::new(refresh_validator, issuer.clone())
+                .rotating(rotation)
+                .reuse_grace(config.refresh_reuse_grace),
+            issuer,
             cutoffs,
         };
         Ok((auth, push))
@@ -160,11 +177,12 @@ impl CutoffSource for RedisForKnownUsers {
     }
 }
 
-async fn redis_store(config: &RedisConfig) -> Result<RedisStore, Failure> {
+async fn redis_store(config: &RedisConfig, retention: Duration) -> Result<RedisStore, Failure> {
     let client = redis::Client::open(config.url.as_str())
         .map_err(|error| Failure::usage(format!("--cutoff-store: {error}")))?;
     RedisStore::builder(client)
         .key_prefix(config.prefix.as_str())
+        .session_retention(retention)
         .connect()
         .await
         .map_err(|error| Failure::runtime(format!("cannot reach the Redis cutoff store: {error}")))

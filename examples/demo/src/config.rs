@@ -50,6 +50,15 @@ pub(crate) struct Flags {
     /// (PostgreSQL, Redis) changes arrive at once and cached cutoffs live at least 10 minutes.
     #[arg(long, env = "JWT_CUTOFF_DEMO_CACHE_TTL", default_value = "5s")]
     cache_ttl: String,
+    /// How long after a refresh the refresh token it replaced is refused without signing its
+    /// session out (a concurrent refresh from another tab, a retry); used again later, it revokes
+    /// the session. 0s makes any second use revoke it.
+    #[arg(
+        long,
+        env = "JWT_CUTOFF_DEMO_REFRESH_REUSE_GRACE",
+        default_value = "5s"
+    )]
+    refresh_reuse_grace: String,
 }
 
 /// The checked configuration.
@@ -62,6 +71,7 @@ pub(crate) struct Config {
     pub(crate) access_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
     pub(crate) cache_ttl: Duration,
+    pub(crate) refresh_reuse_grace: Duration,
     /// From `JWT_CUTOFF_DEMO_ACCESS_SECRET`; generated and kept in the database when unset.
     pub(crate) access_secret: Option<Secret>,
     /// From `JWT_CUTOFF_DEMO_REFRESH_SECRET`; generated and kept in the database when unset.
@@ -126,6 +136,7 @@ impl Config {
             access_ttl: duration("--access-ttl", &flags.access_ttl)?,
             refresh_ttl: duration("--refresh-ttl", &flags.refresh_ttl)?,
             cache_ttl: duration("--cache-ttl", &flags.cache_ttl)?,
+            refresh_reuse_grace: grace(&flags.refresh_reuse_grace)?,
             access_secret: secret("JWT_CUTOFF_DEMO_ACCESS_SECRET")?,
             refresh_secret: secret("JWT_CUTOFF_DEMO_REFRESH_SECRET")?,
         })
@@ -188,6 +199,14 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 fn duration(flag: &str, text: &str) -> Result<Duration, String> {
     parse_duration(text)
         .ok_or_else(|| format!("{flag}: {text:?} is not a duration like 500ms, 2s, 5m, 12h or 30d"))
+}
+
+/// A duration as [`duration`] reads it, or zero (`0s`, `0ms`, `0`).
+fn grace(text: &str) -> Result<Duration, String> {
+    if text.trim_end_matches(['s', 'm']).chars().all(|c| c == '0') && !text.is_empty() {
+        return Ok(Duration::ZERO);
+    }
+    duration("--refresh-reuse-grace", text)
 }
 
 fn secret(variable: &str) -> Result<Option<Secret>, String> {

@@ -28,6 +28,15 @@ CREATE TABLE IF NOT EXISTS demo_users (
     username      TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL              -- argon2id, PHC string
 );
+CREATE TABLE IF NOT EXISTS demo_sessions (
+    id            TEXT NOT NULL PRIMARY KEY, -- the tokens' `sid`
+    user_id       TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,           -- the login, microseconds since the epoch
+    last_used_at  BIGINT NOT NULL,           -- the last login or refresh
+    expires_at    BIGINT NOT NULL,           -- when its newest refresh token expires
+    user_agent    TEXT NOT NULL              -- as sent at the login
+);
+CREATE INDEX IF NOT EXISTS demo_sessions_user ON demo_sessions (user_id);
 CREATE TABLE IF NOT EXISTS demo_secrets (
     name  TEXT NOT NULL PRIMARY KEY,         -- 'access' or 'refresh'
     value TEXT NOT NULL                      -- HS256 key, generated at first start

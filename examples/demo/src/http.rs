@@ -4,8 +4,12 @@
 //! | --- | --- | --- |
 //! | `POST /auth/signup` `{"username","password"}` | - | 201 `{"id","username"}`, 409 taken, 400 invalid |
 //! | `POST /auth/login` `{"username","password"}` | - | 200 token pair, 401 bad credentials |
-//! | `POST /auth/refresh` `{"refresh_token"}` | - | 200 new token pair, 401 refused |
+//! | `POST /auth/refresh` `{"refresh_token"}` | - | 200 new token pair in the same session (the refresh token is spent), 401 refused |
+//! | `POST /auth/logout` | access | 204: this device's session is revoked |
+//! | `POST /auth/logout-others` | access | 204: every other session of the user is revoked |
 //! | `POST /auth/logout-all` | access | 204: every token of the user issued until now is refused |
+//! | `GET /api/sessions` | access | 200 `{"sessions": [{"id","created_at","last_used_at","user_agent","current"}]}`: the user's live sessions |
+//! | `DELETE /api/sessions/{id}` | access | 204: that session is revoked; 404 for an id that is not one of the user's live sessions |
 //! | `GET /api/me` | access | 200 `{"sub","username","iat","exp"}` |
 //! | `DELETE /api/me` | access | 204: the user is deleted and all their tokens refused |
 //! | `GET /healthz`, `GET /` | - | 200, the web page |
@@ -13,12 +17,12 @@
 use std::borrow::Cow;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use jwt_cutoff::{IssueError, JwtCutoffLayer, Reason, Rejection, SourceError};
+use jwt_cutoff::{IssueError, JwtCutoffLayer, Reason, RefreshError, Rejection, SourceError};
 use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -26,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Auth, Profile};
 use crate::db::Database;
 use crate::page;
+use crate::sessions;
 use crate::users::{self, SignupError};
 
 /// What every handler can reach.
@@ -44,6 +49,10 @@ pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route("/api/me", get(me).delete(delete_me))
         .route("/auth/logout-all", post(logout_all))
+        .route("/auth/logout", post(logout))
+        .route("/auth/logout-others", post(logout_others))
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/{id}", delete(delete_session))
         .route_layer(guard) // the routes above need an access token; those below do not
         .route("/auth/signup", post(signup))
         .route("/auth/login", post(login))
@@ -94,6 +103,7 @@ async fn signup(
 
 async fn login(
     State(app): State<App>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<TokenResponse, ApiError> {
     let user = users::authenticate(
@@ -114,17 +124,23 @@ async fn login(
     let profile = Profile {
         username: user.username,
     };
-    Ok(TokenResponse::new(
-        app.auth.issuer.issue_pair(&user.id, &profile)?,
-    ))
+    let pair = app.auth.issuer.issue_pair(&user.id, &profile)?;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    sessions::started(&app.database, &user.id, &pair, user_agent).await?;
+    Ok(TokenResponse::new(pair))
 }
 
 async fn refresh(
     State(app): State<App>,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<TokenResponse, ApiError> {
-    // Signature, expiry, token type (refresh only) and the user's cutoff: 401 when any fails.
-    let verified = app.auth.refresh.validate(&body.refresh_token).await?;
+    // Signature, expiry, token type (refresh only), the user's and the session's cutoffs: 401 when
+    // any fails.
+    let refresher = &app.auth.refresher;
+    let verified = refresher.validator().validate(&body.refresh_token).await?;
     // A deleted user is refused by the cutoff already; the lookup also picks up a new username.
     let user = users::by_id(&app.database, verified.subject())
         .await?
@@ -132,10 +148,90 @@ async fn refresh(
     let profile = Profile {
         username: user.username,
     };
-    // The new pair keeps the login instant of the refresh token, so a logout covers it too.
-    Ok(TokenResponse::new(
-        app.auth.issuer.refresh_pair(&verified, &profile)?,
-    ))
+    // The new pair keeps the session and the login instant of the refresh token, so a logout
+    // covers it too; the refresh token is spent, and a copy used again later revokes the session.
+    let pair = refresher.exchange(&verified, &profile).await?;
+    sessions::refreshed(&app.database, &pair).await?;
+    Ok(TokenResponse::new(pair))
+}
+
+async fn logout(
+    State(app): State<App>,
+    claims: Claims<Profile>,
+) -> Result<StatusCode, AuthRejection> {
+    jwt_cutoff_axum::logout_session(&app.auth.cutoffs, &claims).await
+}
+
+async fn logout_others(
+    State(app): State<App>,
+    claims: Claims<Profile>,
+) -> Result<StatusCode, ApiError> {
+    let others = live_sessions(&app, claims.subject()).await?;
+    let ids: Vec<String> = others.into_iter().map(|session| session.id).collect();
+    Ok(jwt_cutoff_axum::revoke_sessions(&app.auth.cutoffs, &claims, ids).await?)
+}
+
+#[derive(Serialize)]
+struct SessionsBody {
+    sessions: Vec<SessionBody>,
+}
+
+#[derive(Serialize)]
+struct SessionBody {
+    id: String,
+    /// Seconds since the epoch, with microseconds.
+    created_at: f64,
+    last_used_at: f64,
+    user_agent: String,
+    current: bool,
+}
+
+async fn list_sessions(
+    State(app): State<App>,
+    claims: Claims<Profile>,
+) -> Result<Response, ApiError> {
+    let sessions = live_sessions(&app, claims.subject()).await?;
+    let sessions = sessions
+        .into_iter()
+        .map(|session| SessionBody {
+            current: claims.session_id() == Some(session.id.as_str()),
+            created_at: session.created_at.as_unix_secs_f64(),
+            last_used_at: session.last_used_at.as_unix_secs_f64(),
+            id: session.id,
+            user_agent: session.user_agent,
+        })
+        .collect();
+    Ok(no_store(Json(SessionsBody { sessions }).into_response()))
+}
+
+async fn delete_session(
+    State(app): State<App>,
+    claims: Claims<Profile>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    // Only the caller's own live sessions: another user's id is as unknown as a made-up one.
+    let sessions = live_sessions(&app, claims.subject()).await?;
+    if !sessions.iter().any(|session| session.id == id) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such session",
+        ));
+    }
+    app.auth
+        .cutoffs
+        .revoke_session(claims.subject(), &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn live_sessions(app: &App, user_id: &str) -> Result<Vec<sessions::Session>, ApiError> {
+    sessions::live(&app.database, &app.auth.cutoffs, user_id)
+        .await
+        .map_err(|error| match error {
+            sessions::LiveError::Database(error) => error.into(),
+            sessions::LiveError::Cutoffs(error) => error.into(),
+        })
 }
 
 async fn logout_all(
@@ -264,6 +360,18 @@ impl From<Rejection> for ApiError {
 impl From<SourceError> for ApiError {
     fn from(error: SourceError) -> Self {
         Self::Auth(error.into())
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        Self::Auth(error.into())
+    }
+}
+
+impl From<AuthRejection> for ApiError {
+    fn from(rejection: AuthRejection) -> Self {
+        Self::Auth(rejection)
     }
 }
 

@@ -22,6 +22,7 @@ mod db;
 mod grpc;
 mod http;
 mod page;
+mod sessions;
 mod users;
 
 use auth::Auth;

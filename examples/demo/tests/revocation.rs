@@ -46,8 +46,9 @@ async fn release(mut lock: SqliteConnection) {
 }
 
 /// Logs out from all devices through `demo` while the test holds the write lock, and refreshes
-/// `pair` through `refresher` meanwhile: the refresh passes (nothing is stored yet) and its pair is
-/// returned once the logout has returned.
+/// `pair` through `refresher` meanwhile: the refresh reads no cutoff (nothing is stored yet), and
+/// its spend of the refresh token waits for the lock like the logout does; once the lock is
+/// released both go through, and the refresh's pair is returned.
 async fn refresh_during_a_held_up_logout(
     database: &str,
     demo: &Demo,
@@ -61,14 +62,21 @@ async fn refresh_during_a_held_up_logout(
         async move { http.logout_all(&access).await }
     });
     tokio::time::sleep(HELD).await;
-    let refreshed = refresher.http.refresh(&pair.refresh).await;
+    let refresh = tokio::spawn({
+        let http = refresher.http.clone();
+        let token = pair.refresh.clone();
+        async move { http.refresh(&token).await }
+    });
+    // Time for the refresh to read the store (readers go on) before the lock goes.
+    tokio::time::sleep(HELD).await;
+    release(lock).await;
+    let refreshed = refresh.await.unwrap();
     assert_eq!(
         refreshed.status,
         StatusCode::OK,
-        "nothing is stored yet, so the refresh passes: {}",
+        "nothing was stored when it read, so the refresh passes: {}",
         refreshed.text
     );
-    release(lock).await;
     assert_eq!(logout.await.unwrap().status, StatusCode::NO_CONTENT);
     Pair::from_json(&refreshed.json)
 }

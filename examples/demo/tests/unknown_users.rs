@@ -217,7 +217,8 @@ async fn with_cutoffs_in_redis() {
         })
         .await;
     assert_eq!(
-        stored, 1,
-        "the user's cutoff, and nothing for the unknown one"
+        stored, 2,
+        "the user's cutoff and the rotation record of the session it refreshed, and nothing for \
+         the unknown one"
     );
 }

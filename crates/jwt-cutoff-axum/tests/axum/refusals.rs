@@ -13,8 +13,8 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::routing::{get, post};
 use http_body_util::BodyExt as _;
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, RefreshValidator, Rfc6750Responder,
-    SourceError, TokenIssuer, TokenKeys, Validator, responder_fn,
+    Algorithm, CutoffCache, JwtCutoffLayer, MemoryStore, Refresher, Rfc6750Responder, SourceError,
+    TokenIssuer, TokenKeys, Validator, responder_fn,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, RefreshRequest, RefusalLayer, TokenResponse};
 use serde::Deserialize;
@@ -210,8 +210,7 @@ async fn a_handler_asking_for_other_claims_than_the_layer_verified_is_a_500_nami
 #[derive(Clone)]
 struct Tokens {
     cutoffs: CutoffCache,
-    refresh: RefreshValidator,
-    issuer: TokenIssuer,
+    refresher: Refresher,
 }
 
 /// `{"code", "status"}` with the RFC 6750 headers: one shape for every refusal.
@@ -236,11 +235,12 @@ async fn one_responder_answers_the_layer_the_extractor_and_the_helpers() {
     let keys = keys();
     let tokens = Tokens {
         cutoffs: cutoffs.clone(),
-        refresh: keys
-            .refresh_validator()
-            .build_refresh(cutoffs.clone())
-            .unwrap(),
-        issuer: keys.issuer().build().unwrap(),
+        refresher: Refresher::new(
+            keys.refresh_validator()
+                .build_refresh(cutoffs.clone())
+                .unwrap(),
+            keys.issuer().build().unwrap(),
+        ),
     };
     async fn logout_all(
         State(tokens): State<Tokens>,
@@ -252,7 +252,7 @@ async fn one_responder_answers_the_layer_the_extractor_and_the_helpers() {
         State(tokens): State<Tokens>,
         axum::Json(request): axum::Json<RefreshRequest>,
     ) -> Result<TokenResponse, AuthRejection> {
-        jwt_cutoff_axum::refresh(&tokens.refresh, &tokens.issuer, &request, |_| ()).await
+        jwt_cutoff_axum::refresh(&tokens.refresher, &request, |_| ()).await
     }
     let router = Router::new()
         .route("/me", get(|_: Claims<Mine>| async { "me" }))
@@ -270,7 +270,7 @@ async fn one_responder_answers_the_layer_the_extractor_and_the_helpers() {
         )
         .with_state(tokens.clone())
         .layer(our_shape());
-    let pair = tokens.issuer.issue_pair("alice", &()).unwrap();
+    let pair = tokens.refresher.issuer().issue_pair("alice", &()).unwrap();
     let access = Some(&*pair.access.token);
 
     let shaped = |reply: &Reply, code: &str, status: StatusCode| {

@@ -16,8 +16,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jwt_cutoff::{
     Algorithm, CutoffCache, CutoffSource, JwtCutoffLayer, LookupFuture, MemoryStore,
-    RefreshValidator, Rejection, Rfc6750Responder, SigningKey, SourceError, TokenIssuer, TokenType,
-    Validator, ValidatorBuilder, VerifyingKey,
+    RefreshValidator, Refresher, Rejection, Rfc6750Responder, SigningKey, SourceError, TokenIssuer,
+    TokenType, Validator, ValidatorBuilder, VerifyingKey,
 };
 use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 use serde::{Deserialize, Serialize};
@@ -515,8 +515,7 @@ async fn a_failing_store_gives_503_with_retry_after_and_a_json_body() {
 #[derive(Clone)]
 struct Tokens {
     cutoffs: CutoffCache,
-    refresh: RefreshValidator<Profile>,
-    issuer: TokenIssuer,
+    refresher: Refresher<Profile>,
 }
 
 async fn logout_all(
@@ -530,7 +529,7 @@ async fn refresh(
     State(tokens): State<Tokens>,
     Json(request): Json<RefreshRequest>,
 ) -> Result<TokenResponse, AuthRejection> {
-    jwt_cutoff_axum::refresh(&tokens.refresh, &tokens.issuer, &request, |verified| {
+    jwt_cutoff_axum::refresh(&tokens.refresher, &request, |verified| {
         verified.claims().clone()
     })
     .await
@@ -540,8 +539,7 @@ async fn refresh(
 async fn token_app(cutoffs: CutoffCache) -> (SocketAddr, TokenIssuer) {
     let tokens = Tokens {
         cutoffs: cutoffs.clone(),
-        refresh: refresh_validator(&cutoffs),
-        issuer: issuer(),
+        refresher: Refresher::new(refresh_validator(&cutoffs), issuer()),
     };
     let guard = JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
     let router = Router::new()
@@ -550,7 +548,7 @@ async fn token_app(cutoffs: CutoffCache) -> (SocketAddr, TokenIssuer) {
         .route_layer(guard)
         .route("/refresh", post(refresh))
         .with_state(tokens.clone());
-    (serve(router).await, tokens.issuer)
+    (serve(router).await, tokens.refresher.issuer().clone())
 }
 
 #[tokio::test]

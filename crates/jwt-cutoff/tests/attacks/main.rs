@@ -13,6 +13,7 @@ mod claims;
 mod cutoff_semantics;
 mod encoding;
 mod jose_header;
+mod rotation;
 mod sessions;
 mod sizes;
 mod stores_down;

@@ -161,9 +161,24 @@ impl Http {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Answer {
+        self.send_with(method, path, token, body, &[]).await
+    }
+
+    /// [`send`](Self::send) with more headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -231,6 +246,42 @@ impl Http {
         self.post("/auth/login", None, &body).await
     }
 
+    /// Logs in from a device that says it is `user_agent`, and returns the pair; panics unless it
+    /// worked.
+    pub async fn pair_from(&self, username: &str, password: &str, user_agent: &str) -> Pair {
+        let body = serde_json::json!({ "username": username, "password": password }).to_string();
+        let headers = [("user-agent", user_agent)];
+        let answer = self
+            .send_with(Method::POST, "/auth/login", None, Some(&body), &headers)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "login: {}", answer.text);
+        Pair::from_json(&answer.json)
+    }
+
+    pub async fn sessions(&self, token: &str) -> Answer {
+        self.get("/api/sessions", Some(token)).await
+    }
+
+    pub async fn delete_session(&self, token: &str, id: &str) -> Answer {
+        self.send(
+            Method::DELETE,
+            &format!("/api/sessions/{id}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn logout(&self, token: &str) -> Answer {
+        self.send(Method::POST, "/auth/logout", Some(token), None)
+            .await
+    }
+
+    pub async fn logout_others(&self, token: &str) -> Answer {
+        self.send(Method::POST, "/auth/logout-others", Some(token), None)
+            .await
+    }
+
     /// Logs in and returns the pair; panics unless it worked.
     pub async fn pair(&self, username: &str, password: &str) -> Pair {
         let answer = self.login(username, password).await;
@@ -258,6 +309,7 @@ impl Http {
 pub struct Pair {
     pub access: String,
     pub refresh: String,
+    pub session_id: String,
 }
 
 impl Pair {
@@ -271,6 +323,7 @@ impl Pair {
                 .as_str()
                 .expect("refresh_token")
                 .to_owned(),
+            session_id: json["session_id"].as_str().expect("session_id").to_owned(),
         }
     }
 }
