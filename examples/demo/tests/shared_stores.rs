@@ -1,5 +1,7 @@
 //! Two instances on one PostgreSQL database, and two on one Redis cutoff store: a logout on one is
-//! refused on the other within milliseconds (pushed, not waited out: the cache TTL is a minute).
+//! refused on the other within milliseconds (pushed, not waited out: the cache TTL is a minute), a
+//! session revoked on one likewise, and of concurrent refreshes with one token split across both,
+//! exactly one succeeds.
 //!
 //! Servers: `JWT_CUTOFF_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
 //! `JWT_CUTOFF_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). A missing server skips its test,
@@ -42,6 +44,7 @@ async fn two_instances_on_one_postgres_database() {
             let a = Demo::start(dir.path(), &args, &[]).await;
             let b = Demo::start(dir.path(), &args, &[]).await;
             measure("PostgreSQL LISTEN/NOTIFY", &a, &b).await;
+            sessions_across(&a, &b).await;
         })
         .await;
 }
@@ -63,8 +66,67 @@ async fn two_instances_on_one_redis_cutoff_store() {
             let a = Demo::start(dir.path(), &args, &[]).await;
             let b = Demo::start(dir.path(), &args, &[]).await;
             measure("Redis pub/sub", &a, &b).await;
+            sessions_across(&a, &b).await;
         })
         .await;
+}
+
+/// A session signed out on `a` is refused on `b` within [`BOUND`] (by push), the user's other
+/// session still passing there; twelve concurrent refreshes of one token, half on each instance:
+/// exactly one succeeds.
+async fn sessions_across(a: &Demo, b: &Demo) {
+    let (username, password) = ("heidi", "password1");
+    assert_eq!(
+        a.http.signup(username, password).await.status,
+        StatusCode::CREATED
+    );
+    let kept = a.http.pair(username, password).await;
+    let gone = a.http.pair(username, password).await;
+    for pair in [&kept, &gone] {
+        assert_eq!(
+            b.http.me(&pair.access).await.status,
+            StatusCode::OK,
+            "cached on b"
+        );
+    }
+    let deleted = a.http.delete_session(&kept.access, &gone.session_id).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    let signed_out = Instant::now();
+    while b.http.me(&gone.access).await.status == StatusCode::OK {
+        assert!(
+            signed_out.elapsed() < BOUND,
+            "b still accepts the signed-out session"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        who_am_i(b, &gone.access).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(b.http.me(&kept.access).await.status, StatusCode::OK);
+
+    let tasks: Vec<_> = (0..12)
+        .map(|n| {
+            let http = if n % 2 == 0 {
+                a.http.clone()
+            } else {
+                b.http.clone()
+            };
+            let token = kept.refresh.clone();
+            tokio::spawn(async move { http.refresh(&token).await.status })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            StatusCode::OK => succeeded += 1,
+            status => assert_eq!(status, StatusCode::UNAUTHORIZED),
+        }
+    }
+    assert_eq!(
+        succeeded, 1,
+        "exactly one of the refreshes split across a and b"
+    );
 }
 
 /// Logs out on `a` and polls `b` until the token is refused there, `SAMPLES` times; prints the
