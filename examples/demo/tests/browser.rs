@@ -1,6 +1,7 @@
 //! The web page in headless Chromium: two browsers sign in as one user, one presses "Logout from
 //! all devices", the other shows "Signed out: this session was revoked" within 5 seconds, without
-//! a reload. Screenshots of both pages go to `target/demo-screenshots/`.
+//! a reload; and three browsers of one user work the device list (sign one out, the others, then
+//! log out). Screenshots go to `target/demo-screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/install-browser`); without them the
 //! test says it is skipped, unless `JWT_CUTOFF_REQUIRE_SERVERS=1`. WebDriver is spoken directly: a
@@ -120,6 +121,114 @@ async fn logout_from_all_devices_in_two_browsers() {
 
     first.close().await;
     second.close().await;
+}
+
+/// Three browsers sign in as one user: each lists the three devices, itself as "This device";
+/// one signs another out with that row's button, another signs out the other devices, then logs
+/// itself out; each device signed out shows so within 5 seconds, and the lists follow, without a
+/// reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_list_in_three_browsers() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        return skip("chromium not installed (run scripts/install-browser)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path(), &["--database", "sqlite::memory:"], &[]).await;
+    let page = format!("http://{}/", demo.http_addr);
+    let driver = Driver::start().await;
+    let screenshots = screenshot_dir();
+    let mut browsers = Vec::new();
+    for (n, button) in ["#signup", "#login", "#login"].into_iter().enumerate() {
+        let browser = driver
+            .session(&dir.path().join(format!("devices-{n}")))
+            .await;
+        browser.navigate(&page).await;
+        browser.type_into("#username", "ivan").await;
+        browser.type_into("#password", "password1").await;
+        browser.click(button).await;
+        browser
+            .wait_for_text("#status", "Signed in as ivan", Duration::from_secs(30))
+            .await;
+        browsers.push(browser);
+    }
+    let [first, second, third] = <[Session; 3]>::try_from(browsers).ok().unwrap();
+    const ROWS: &str = "#devices li[data-session-id]";
+    for browser in [&first, &second, &third] {
+        browser
+            .wait_for_count(ROWS, 3, Duration::from_secs(5))
+            .await;
+        browser
+            .wait_for_text("#devices", "This device", Duration::from_secs(5))
+            .await;
+        // Exactly one row is this device, and each other row has a "Sign out" button.
+        assert_eq!(browser.count("#devices li button").await, 2);
+    }
+    first
+        .screenshot(&screenshots.join("3-device-list.png"))
+        .await;
+
+    // The first browser signs the third out, by the third's row.
+    let third_id = third
+        .attribute(
+            "//li[@data-session-id][.//*[normalize-space(.)='This device']]",
+            "data-session-id",
+        )
+        .await;
+    first
+        .click(&format!("#devices li[data-session-id='{third_id}'] button"))
+        .await;
+    third
+        .wait_for_text(
+            "#status",
+            "Signed out: this session was revoked",
+            Duration::from_secs(5),
+        )
+        .await;
+    for browser in [&first, &second] {
+        browser
+            .wait_for_count(ROWS, 2, Duration::from_secs(5))
+            .await;
+    }
+
+    // The second signs out the other devices: the first goes, the second stays.
+    let others = second
+        .find(
+            "xpath",
+            "//button[normalize-space(.)='Sign out other devices']",
+        )
+        .await;
+    second.click_element(&others).await;
+    first
+        .wait_for_text(
+            "#status",
+            "Signed out: this session was revoked",
+            Duration::from_secs(5),
+        )
+        .await;
+    second.wait_for_count(ROWS, 1, Duration::from_secs(5)).await;
+    second
+        .wait_for_text("#status", "Signed in as ivan", Duration::from_secs(5))
+        .await;
+    second
+        .screenshot(&screenshots.join("4-others-signed-out.png"))
+        .await;
+
+    // "Log out" on the second: its session is revoked, the page back to the sign-in form.
+    let logout = second
+        .find("xpath", "//button[normalize-space(.)='Log out']")
+        .await;
+    second.click_element(&logout).await;
+    second
+        .wait_for_text(
+            "#status",
+            "Logged out on this device",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(second.displayed("#login").await);
+    for browser in [first, second, third] {
+        browser.close().await;
+    }
 }
 
 /// `target/demo-screenshots/`, created.
@@ -244,6 +353,47 @@ impl Session {
             )
             .await;
         found[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    /// How many elements `selector` finds.
+    async fn count(&self, selector: &str) -> usize {
+        let found = self
+            .command(
+                Method::POST,
+                "/elements",
+                Some(json!({ "using": "css selector", "value": selector })),
+            )
+            .await;
+        found.as_array().map_or(0, Vec::len)
+    }
+
+    /// Polls until `selector` finds exactly `count` elements.
+    async fn wait_for_count(&self, selector: &str, count: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self.count(selector).await;
+            if found == count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{selector} found {found} elements, not {count}, within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The attribute `name` of the element the XPath `xpath` finds.
+    async fn attribute(&self, xpath: &str, name: &str) -> String {
+        let element = self.find("xpath", xpath).await;
+        let value = self
+            .command(
+                Method::GET,
+                &format!("/element/{element}/attribute/{name}"),
+                None,
+            )
+            .await;
+        value.as_str().unwrap_or_default().to_owned()
     }
 
     async fn css(&self, selector: &str) -> String {
