@@ -61,9 +61,16 @@
 //!   from the store, never from the cache. Other issuers' `auth_time` counts too: after a logout,
 //!   an identity provider's single-sign-on session from before it yields refused tokens until the
 //!   user authenticates again there (see the threat model).
-//! - **One session per login.** [`TokenIssuer::issue_pair`] mints a session id (128 random bits)
-//!   into both tokens as `sid` and [`TokenIssuer::refresh_pair`] keeps it, so the tokens of one
-//!   device can be told from another's ([`Verified::session_id`]).
+//! - **One device, the others, or all.** [`TokenIssuer::issue_pair`] mints a session id (128
+//!   random bits) into both tokens as `sid` and [`TokenIssuer::refresh_pair`] keeps it
+//!   ([`Verified::session_id`]). [`CutoffCache::revoke_session`] refuses every token of one session
+//!   at once, on every instance push reaches, and nothing else; the everyone, subject and session
+//!   cutoffs combine by the latest, whatever order they were written in, at the cost of one cache
+//!   entry per subject.
+//! - **Rotation without false alarms.** A [`Refresher`] that [rotates](Refresher::rotating) spends
+//!   each refresh token (its `jti`) atomically in the store: of concurrent refreshes with one token
+//!   exactly one succeeds, across instances too; a retry within the grace window is refused without
+//!   revoking anything; a spent token presented after it revokes its session.
 //! - **Leeway never helps a token past a cutoff.** The leeway covers `exp`, `nbf`, and an `iat`
 //!   slightly in the future; an `iat` further in the future is refused, or a future-dated token
 //!   would survive every logout.

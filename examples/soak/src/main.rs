@@ -3,8 +3,10 @@
 //! Against a running `jwt-cutoff-demo` (loopback only), it signs up users, logs each in once, then
 //! keeps `--connections` keep-alive connections (one task each) busy for `--duration` seconds with
 //! `GET /api/me` carrying valid, expired, forged, garbage and revoked tokens, plus a paced share of
-//! logins, while a separate task logs a set of users out from all devices again and again. Every
-//! answer is checked against what it must be; the report is a table of counts and latencies, and
+//! logins, while a separate task logs a set of users out from all devices again and again, and
+//! refreshers exchange refresh tokens the way busy clients do (several tabs at once, a retry of
+//! an answer that was lost), none of which may sign a session out as "reuse". Every answer is
+//! checked against what it must be; the report is a table of counts and latencies, and
 //! the demo's peak memory when `--demo-pid` is given. Exit code 1 when any decision was wrong.
 
 use std::net::SocketAddr;
@@ -61,6 +63,14 @@ struct Flags {
     /// Pause of a logout task between two logouts, in milliseconds.
     #[arg(long, default_value_t = 20)]
     logout_pause_ms: u64,
+    /// Refreshers: each logs a user in once, then refreshes its session again and again, in
+    /// rounds of concurrent refreshes with one token and retries of a refresh whose answer it
+    /// "lost". Of each round exactly one refresh must succeed, and the session must keep working.
+    #[arg(long, default_value_t = 20)]
+    refreshers: usize,
+    /// Concurrent refreshes with one token in a round (each on its own connection).
+    #[arg(long, default_value_t = 3)]
+    refresh_burst: usize,
     /// Shares of the `GET /api/me` mix: valid,revoked,expired,forged,garbage.
     #[arg(long, default_value = "40,25,10,10,15", value_parser = parse_mix)]
     mix: Mix,
@@ -331,6 +341,14 @@ async fn run(flags: Flags) -> Result<bool, String> {
         }));
     }
 
+    for index in 0..flags.refreshers {
+        let shared = Arc::clone(&shared);
+        let burst = flags.refresh_burst.max(2);
+        logout_tasks.push(tokio::spawn(async move {
+            refresh_task(&shared, index, burst, deadline).await
+        }));
+    }
+
     let mut stats = Stats::default();
     for task in tasks.into_iter().chain(logout_tasks) {
         match task.await {
@@ -347,6 +365,7 @@ async fn run(flags: Flags) -> Result<bool, String> {
 
     let requests = stats.load_requests();
     let logouts = stats.kind(Kind::Logout).requests;
+    let refreshes = stats.kind(Kind::Refresh).requests;
     println!();
     println!(
         "jwt-cutoff soak: {} connections for {} s against http://{} ({} users: {} never logged out, {} logged out again and again)",
@@ -361,10 +380,12 @@ async fn run(flags: Flags) -> Result<bool, String> {
     print!("{}", stats.table());
     println!();
     println!(
-        "requests: {requests} in {:.1} s = {:.0}/s (plus {logouts} logouts = {:.1}/s); transport errors {}; wrong decisions {}; unexpected statuses {}; reconnects {}",
+        "requests: {requests} in {:.1} s = {:.0}/s (plus {logouts} logouts = {:.1}/s, {refreshes} refreshes by {} refreshers = {:.1}/s); transport errors {}; wrong decisions {}; unexpected statuses {}; reconnects {}",
         elapsed.as_secs_f64(),
         requests as f64 / elapsed.as_secs_f64(),
         logouts as f64 / elapsed.as_secs_f64(),
+        flags.refreshers,
+        refreshes as f64 / elapsed.as_secs_f64(),
         stats.transport_errors(),
         stats.wrong(),
         stats.unexpected(),
@@ -614,7 +635,7 @@ async fn connection_task(
                     probe_request(shared, &mut conn, probe, kind, stats.kind(kind)).await;
                 }
             }
-            Kind::Login | Kind::Logout => {}
+            Kind::Login | Kind::Logout | Kind::Refresh => {}
         }
     }
     stats.reconnects = conn.connects.saturating_sub(1);
@@ -817,6 +838,147 @@ async fn do_login(shared: &Shared, conn: &mut Conn, rng: &mut Rng, stats: &mut K
             });
         }
     }
+}
+
+/// Logs a never-logged-out user in once, then refreshes that session until `deadline`, in rounds:
+/// `burst` concurrent refreshes with the current token (exactly one 200, the others 401), or one
+/// refresh whose answer is "lost" and retried at once (401, a race within the grace window). After
+/// each round the winner's access token must still work: a retry is never reuse.
+async fn refresh_task(shared: &Shared, task: usize, burst: usize, deadline: Instant) -> Stats {
+    let mut stats = Stats::default();
+    let Some(user) = shared.stable.get(task % shared.stable.len().max(1)) else {
+        return stats;
+    };
+    let mut conns: Vec<Conn> = (0..burst)
+        .map(|_| Conn::new(shared.addr, shared.host.clone()))
+        .collect();
+    let Some(first) = conns.first_mut() else {
+        return stats;
+    };
+    let pair = match login(first, user, shared.timeout).await {
+        Ok(answer) => tokens_of(&answer),
+        Err(error) => {
+            stats.kind(Kind::Refresh).failed(&error);
+            return stats;
+        }
+    };
+    let Some((_, mut refresh_token)) = pair else {
+        stats.kind(Kind::Refresh).unexpected += 1;
+        return stats;
+    };
+    let mut round = 0_u64;
+    while Instant::now() < deadline {
+        round += 1;
+        let concurrent = if round.is_multiple_of(2) { burst } else { 1 };
+        let body = Bytes::from(json!({ "refresh_token": refresh_token }).to_string());
+        let sent = Instant::now();
+        let requests: Vec<_> = conns
+            .drain(..)
+            .enumerate()
+            .map(|(n, mut conn)| {
+                let (body, timeout) = (body.clone(), shared.timeout);
+                tokio::spawn(async move {
+                    let answer = if n < concurrent {
+                        Some(conn.post("/auth/refresh", &[], body, timeout).await)
+                    } else {
+                        None
+                    };
+                    (conn, answer)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut refused = 0;
+        for request in requests {
+            let Ok((conn, answer)) = request.await else {
+                stats.kind(Kind::Refresh).failed("a refresh task panicked");
+                return stats;
+            };
+            conns.push(conn);
+            let stats = stats.kind(Kind::Refresh);
+            match answer {
+                None => {}
+                Some(Err(error)) => stats.failed(&error),
+                Some(Ok(answer)) => {
+                    stats.answered(answer.status.as_u16(), sent.elapsed());
+                    match tokens_of(&answer) {
+                        Some(pair) => winners.push(pair),
+                        None if answer.status.as_u16() == 401 => refused += 1,
+                        None => {
+                            stats.unexpected += 1;
+                            stats.example(|| {
+                                format!("refresh: {} {}", answer.status, lossy(&answer.body))
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let stats = stats.kind(Kind::Refresh);
+        if winners.len() != 1 || refused != concurrent - 1 {
+            stats.wrong += 1;
+            stats.example(|| {
+                format!(
+                    "{}: {concurrent} concurrent refreshes, {} succeeded, {refused} refused",
+                    user.name,
+                    winners.len()
+                )
+            });
+            return Stats::from_kind(Kind::Refresh, std::mem::take(stats));
+        }
+        let Some((access, next)) = winners.pop() else {
+            return Stats::from_kind(Kind::Refresh, std::mem::take(stats));
+        };
+        let Some(conn) = conns.first_mut() else {
+            break;
+        };
+        if concurrent == 1 {
+            // The answer was "lost": the client retries with the token it still has.
+            let retry = Bytes::from(json!({ "refresh_token": refresh_token }).to_string());
+            let asked = Instant::now();
+            match conn.post("/auth/refresh", &[], retry, shared.timeout).await {
+                Ok(answer) => {
+                    stats.answered(answer.status.as_u16(), asked.elapsed());
+                    if answer.status.as_u16() != 401 {
+                        stats.wrong += 1;
+                        stats.example(|| {
+                            format!(
+                                "{}: a spent token refreshed again: {}",
+                                user.name, answer.status
+                            )
+                        });
+                    }
+                }
+                Err(error) => stats.failed(&error),
+            }
+        }
+        // The session keeps working: neither a race nor a retry is reuse.
+        let header = match tokens::bearer("Bearer", &access) {
+            Ok(header) => header,
+            Err(error) => {
+                stats.failed(&error);
+                break;
+            }
+        };
+        match conn.get("/api/me", &[header], shared.timeout).await {
+            Ok(answer) if answer.status.as_u16() == 200 => {}
+            Ok(answer) => {
+                stats.wrong += 1;
+                stats.example(|| {
+                    format!(
+                        "{}: the session was signed out after a refresh round: {} {}",
+                        user.name,
+                        answer.status,
+                        lossy(&answer.body)
+                    )
+                });
+            }
+            Err(error) => stats.failed(&error),
+        }
+        refresh_token = next;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stats
 }
 
 /// Logs out the revoked users with `index % count == task`, one after another, until `deadline`.

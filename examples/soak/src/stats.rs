@@ -22,10 +22,13 @@ pub(crate) enum Kind {
     Login,
     /// `POST /auth/logout-all`, by the logout task: 204.
     Logout,
+    /// `POST /auth/refresh` by a refresher: of concurrent refreshes with one token exactly one 200,
+    /// a retry of a lost answer 401, and the session never revoked for it.
+    Refresh,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Self; 7] = [
+    pub(crate) const ALL: [Self; 8] = [
         Self::Valid,
         Self::Revoked,
         Self::Expired,
@@ -33,6 +36,7 @@ impl Kind {
         Self::Garbage,
         Self::Login,
         Self::Logout,
+        Self::Refresh,
     ];
 
     fn name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Kind {
             Self::Garbage => "garbage",
             Self::Login => "login",
             Self::Logout => "logout-all",
+            Self::Refresh => "refresh",
         }
     }
 }
@@ -129,11 +134,19 @@ pub(crate) struct Stats {
     garbage: KindStats,
     login: KindStats,
     logout: KindStats,
+    refresh: KindStats,
     /// Connections opened beyond the first per task.
     pub(crate) reconnects: u64,
 }
 
 impl Stats {
+    /// The counts of one kind alone.
+    pub(crate) fn from_kind(kind: Kind, counts: KindStats) -> Self {
+        let mut stats = Self::default();
+        *stats.kind(kind) = counts;
+        stats
+    }
+
     pub(crate) fn kind(&mut self, kind: Kind) -> &mut KindStats {
         match kind {
             Kind::Valid => &mut self.valid,
@@ -143,10 +156,11 @@ impl Stats {
             Kind::Garbage => &mut self.garbage,
             Kind::Login => &mut self.login,
             Kind::Logout => &mut self.logout,
+            Kind::Refresh => &mut self.refresh,
         }
     }
 
-    fn kinds(&self) -> [&KindStats; 7] {
+    fn kinds(&self) -> [&KindStats; 8] {
         [
             &self.valid,
             &self.revoked,
@@ -155,6 +169,7 @@ impl Stats {
             &self.garbage,
             &self.login,
             &self.logout,
+            &self.refresh,
         ]
     }
 
@@ -178,11 +193,11 @@ impl Stats {
         self.kinds().iter().map(|kind| kind.transport_errors).sum()
     }
 
-    /// Requests by the connection tasks (logouts are counted apart).
+    /// Requests by the connection tasks (logouts and refreshes are counted apart).
     pub(crate) fn load_requests(&mut self) -> u64 {
         Kind::ALL
             .iter()
-            .filter(|kind| **kind != Kind::Logout)
+            .filter(|kind| !matches!(kind, Kind::Logout | Kind::Refresh))
             .map(|kind| self.kind(*kind).requests)
             .sum()
     }
