@@ -426,13 +426,9 @@ impl CutoffCache {
         session: Option<&str>,
         instant: TokenInstant,
     ) -> Option<Verdict> {
-        let verdict = self.shared.fresh.get(subject).and_then(|entry| {
-            let current = entry.generation == self.shared.generation.load(Ordering::Acquire);
-            let everyone = self.shared.everyone();
-            current.then(|| entry.cutoffs.judge_with(everyone, session, instant))
-        })?;
+        let cutoffs = self.shared.cached(subject)?;
         metrics::cache_hit();
-        Some(verdict)
+        Some(cutoffs.judge_with(self.shared.everyone(), session, instant))
     }
 
     /// Logs `subject` out from all devices: every token issued before now, and every token of a

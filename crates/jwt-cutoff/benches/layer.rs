@@ -21,7 +21,7 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jwt_cutoff::Algorithm;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use support::{Fixture, Mode};
+use support::{Fixture, Mode, Sessions};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -57,7 +57,12 @@ fn report_allocations(algorithm: Algorithm, fixture: &mut Fixture) {
 /// The layer's time over raw decoding, measured in alternating rounds so that both see the same
 /// machine: on a shared VM, drift between two criterion groups run a minute apart is larger than
 /// the difference being measured. Prints the median ratio and the 10th and 90th percentiles.
-fn report_paired_ratio(algorithm: Algorithm, mode: Mode, fixture: &mut Fixture) {
+fn report_paired_ratio(
+    algorithm: Algorithm,
+    mode: Mode,
+    sessions: Sessions,
+    fixture: &mut Fixture,
+) {
     const ROUNDS: usize = 101;
     let per_round = if algorithm.name().starts_with("HS") {
         2_000
@@ -94,9 +99,10 @@ fn report_paired_ratio(algorithm: Algorithm, mode: Mode, fixture: &mut Fixture) 
         .collect();
     ratios.sort_by(f64::total_cmp);
     println!(
-        "{algorithm}: {} / jsonwebtoken::decode, paired over {ROUNDS} rounds: median {:.4} \
+        "{algorithm}: {}{} / jsonwebtoken::decode, paired over {ROUNDS} rounds: median {:.4} \
          (p10 {:.4}, p90 {:.4})",
         mode.describe(),
+        sessions.describe(),
         ratios[ROUNDS / 2],
         ratios[ROUNDS / 10],
         ratios[ROUNDS * 9 / 10],
@@ -110,19 +116,24 @@ fn benches(c: &mut Criterion) {
         .unwrap();
     let cutoffs = support::warm_cutoffs(&runtime);
     let _guard = runtime.enter();
-    for algorithm in [
-        Algorithm::HS256,
-        Algorithm::RS256,
-        Algorithm::ES256,
-        Algorithm::EdDSA,
+    // Sessions are measured on HS256, where the layer's own costs show most (the signature is
+    // cheapest); they change nothing the algorithm does.
+    for (algorithm, sessions) in [
+        (Algorithm::HS256, Sessions::Without),
+        (Algorithm::HS256, Sessions::With),
+        (Algorithm::RS256, Sessions::Without),
+        (Algorithm::ES256, Sessions::Without),
+        (Algorithm::EdDSA, Sessions::Without),
     ] {
-        let mut fixture = Fixture::new(&cutoffs, algorithm);
+        let mut fixture = Fixture::new(&cutoffs, algorithm, sessions);
         report_allocations(algorithm, &mut fixture);
         for mode in Mode::ALL {
-            report_paired_ratio(algorithm, mode, &mut fixture);
+            report_paired_ratio(algorithm, mode, sessions, &mut fixture);
         }
-        let mut group = c.benchmark_group(algorithm.to_string());
-        group.bench_function("jsonwebtoken::decode", |b| b.iter(|| fixture.decode_raw()));
+        let mut group = c.benchmark_group(format!("{algorithm}{}", sessions.describe()));
+        if sessions == Sessions::Without {
+            group.bench_function("jsonwebtoken::decode", |b| b.iter(|| fixture.decode_raw()));
+        }
         let authorization = fixture.authorization();
         for mode in Mode::ALL {
             group.bench_function(mode.describe(), |b| {

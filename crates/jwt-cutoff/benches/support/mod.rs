@@ -1,6 +1,6 @@
 //! What the benchmark measures: one algorithm's raw `jsonwebtoken::decode`, and one request
 //! through the layer on a cutoff-cache hit with 100 000 subjects cached, with the token verified
-//! in full or answered from the verified-token cache.
+//! in full or answered from the verified-token cache, with or without sessions.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -9,8 +9,8 @@ use std::hint::black_box;
 use futures_util::FutureExt as _;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoff, JwtCutoffLayer, MemoryStore, SigningKey, TokenIssuer,
-    Validator, Verified, VerifyingKey,
+    Algorithm, Cutoff, CutoffCache, CutoffSource as _, JwtCutoff, JwtCutoffLayer, MemoryStore,
+    Scope, SigningKey, TokenIssuer, Validator, Verified, VerifyingKey,
 };
 use serde::Deserialize;
 use tower::util::ServiceFn;
@@ -60,6 +60,29 @@ impl Mode {
     }
 }
 
+/// Whether the measured token belongs to a session, as the issuer's login pairs do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sessions {
+    /// A token without `sid` (`issue_access`), a subject with no session cutoffs.
+    Without,
+    /// A login pair's access token (with `sid`), its subject having `REVOKED_SESSIONS` other
+    /// sessions revoked: the cutoff entry holds them, and the token's own is looked up among them.
+    With,
+}
+
+/// How many of the subject's other sessions are revoked in [`Sessions::With`]: a user who signs a
+/// device out every few days, within the 31-day retention.
+pub const REVOKED_SESSIONS: usize = 10;
+
+impl Sessions {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Without => "",
+            Self::With => ", with sessions",
+        }
+    }
+}
+
 /// One algorithm's token, key and guarded services.
 pub struct Fixture {
     pub token: String,
@@ -79,9 +102,10 @@ pub fn request(authorization: &HeaderValue) -> Request<()> {
     request
 }
 
-/// A cutoff cache holding `SUBJECTS` subjects, the one the tokens name among them.
-pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> CutoffCache {
-    let cutoffs = CutoffCache::builder(MemoryStore::new())
+/// A cutoff cache holding `SUBJECTS` subjects, the one the tokens name among them, and its store.
+pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> (MemoryStore, CutoffCache) {
+    let store = MemoryStore::new();
+    let cutoffs = CutoffCache::builder(store.clone())
         .max_subjects(2 * SUBJECTS as u64)
         .build();
     runtime.block_on(async {
@@ -89,14 +113,33 @@ pub fn warm_cutoffs(runtime: &tokio::runtime::Runtime) -> CutoffCache {
             cutoffs.lookup(&format!("user-{i}")).await.unwrap();
         }
     });
-    cutoffs
+    (store, cutoffs)
 }
 
 impl Fixture {
-    pub fn new(cutoffs: &CutoffCache, algorithm: Algorithm) -> Self {
+    pub fn new(
+        (store, cutoffs): &(MemoryStore, CutoffCache),
+        algorithm: Algorithm,
+        sessions: Sessions,
+    ) -> Self {
         let (signing, verifying, raw_key) = keys(algorithm);
         let issuer = TokenIssuer::builder(signing).build().unwrap();
-        let token = issuer.issue_access("user-4242", &()).unwrap().token;
+        let token = match sessions {
+            Sessions::Without => issuer.issue_access("user-4242", &()).unwrap().token,
+            Sessions::With => {
+                // In the store and in the cached entry, as a revocation pushed here would be.
+                for n in 0..REVOKED_SESSIONS {
+                    let device = format!("old-device-{n}");
+                    let session = Scope::Session {
+                        subject: "user-4242",
+                        session: &device,
+                    };
+                    let raised = store.raise(session, Cutoff::Refused).now_or_never();
+                    cutoffs.apply(session, raised.unwrap().unwrap());
+                }
+                issuer.issue_pair("user-4242", &()).unwrap().access.token
+            }
+        };
         let validator = |token_cache_max_bytes| {
             Validator::builder()
                 .algorithms([algorithm])
