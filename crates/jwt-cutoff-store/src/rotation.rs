@@ -1,18 +1,4 @@
 //! Refresh-token rotation with reuse detection: [`RefreshTokens`], the store side of it.
-//!
-//! Each session's record holds the id (`jti`) of its current refresh token, the one it replaced,
-//! and when. Spending a token is one atomic step in the store:
-//!
-//! | presented token | answer | effect |
-//! | --- | --- | --- |
-//! | the current one (or the session's first, never spent) | [`Spent::Rotated`] | its successor is current |
-//! | the one just replaced, within the grace window | [`Spent::Raced`] | none: a concurrent refresh, or a retry of one, won |
-//! | any other (replaced before the window, or older) | [`Spent::Reused`] | the session is revoked ([`Cutoff::Refused`]), pushed like any change |
-//! | any, in a revoked session | [`Spent::Revoked`] | none |
-//!
-//! So of concurrent refreshes with one token exactly one rotates, and a retry within the grace
-//! window is refused without signing the session out; only a token presented again after the
-//! window (a copy in another hand, typically) revokes the session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +25,7 @@ pub struct Spend<'a> {
     pub grace: Duration,
 }
 
-/// What spending a refresh token did; see the [module docs](self).
+/// What spending a refresh token did; see [`RefreshTokens`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[must_use]
 pub enum Spent {
@@ -57,10 +43,24 @@ pub enum Spent {
 /// A store that rotates refresh tokens: spends each one atomically, once, and revokes a session
 /// whose spent token comes back.
 ///
+/// Each session's record holds the id (`jti`) of its current refresh token, the one it replaced,
+/// and when. Spending a token is one atomic step in the store:
+///
+/// | presented token | answer | effect |
+/// | --- | --- | --- |
+/// | the current one (or the session's first, never spent) | [`Spent::Rotated`] | its successor is current |
+/// | the one just replaced, within the grace window | [`Spent::Raced`] | none: a concurrent refresh, or a retry of one, won |
+/// | any other (replaced before the window, or older) | [`Spent::Reused`] | the session is revoked ([`Cutoff::Refused`]), pushed like any change |
+/// | any, in a revoked session | [`Spent::Revoked`] | none |
+///
+/// So of concurrent refreshes with one token exactly one rotates, and a retry within the grace
+/// window is refused without signing the session out; only a token presented again after the
+/// window (a copy in another hand, typically) revokes the session.
+///
 /// Stores keep a session's record for their session retention after its last rotation, as they
 /// keep its cutoff; it must outlive every refresh token of the session.
 pub trait RefreshTokens: Send + Sync + 'static {
-    /// Spends `spend.token`, atomically: see the [module docs](self) for the answers. On
+    /// Spends `spend.token`, atomically: see the [trait docs](RefreshTokens) for the answers. On
     /// [`Spent::Reused`] the session's cutoff is [`Cutoff::Refused`] in the store, and pushed,
     /// before this returns.
     fn spend<'a>(&'a self, spend: Spend<'a>) -> BoxFuture<'a, Result<Spent, SourceError>>;

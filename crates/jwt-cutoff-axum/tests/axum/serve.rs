@@ -677,3 +677,92 @@ async fn realms_and_closure_responders_shape_the_refusals() {
         "{challenge}"
     );
 }
+
+/// `/me`, `/logout` ([`logout_session`](jwt_cutoff_axum::logout_session)) and `/logout-others`
+/// ([`revoke_sessions`](jwt_cutoff_axum::revoke_sessions) over the sessions named in the body)
+/// behind the layer, on a memory store.
+async fn session_app() -> (SocketAddr, CutoffCache, TokenIssuer) {
+    async fn logout(
+        State(cutoffs): State<CutoffCache>,
+        claims: Claims<Profile>,
+    ) -> Result<StatusCode, AuthRejection> {
+        jwt_cutoff_axum::logout_session(&cutoffs, &claims).await
+    }
+    async fn logout_others(
+        State(cutoffs): State<CutoffCache>,
+        claims: Claims<Profile>,
+        Json(sessions): Json<Vec<String>>,
+    ) -> Result<StatusCode, AuthRejection> {
+        jwt_cutoff_axum::revoke_sessions(&cutoffs, &claims, sessions).await
+    }
+    let cutoffs = CutoffCache::new(MemoryStore::new());
+    let guard = JwtCutoffLayer::new(validator(&cutoffs)).responder(JsonResponder::new());
+    let router = Router::new()
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/logout-others", post(logout_others))
+        .route_layer(guard)
+        .with_state(cutoffs.clone());
+    (serve(router).await, cutoffs, issuer())
+}
+
+#[tokio::test]
+async fn logging_out_here_and_the_others_revokes_sessions_not_the_user() {
+    let (addr, _cutoffs, issuer) = session_app().await;
+    let [here, other, third] = [(); 3].map(|()| issuer.issue_pair("alice", &profile()).unwrap());
+    let status = async |token: &str| get_bearer(addr, "/me", token).await.status;
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    // The others, named with this session among them: this one stays.
+    let sessions = json!([here.session_id, other.session_id]);
+    let reply = send(post_json(
+        addr,
+        "/logout-others",
+        Some(&bearer(&here.access.token)),
+        &sessions,
+    ))
+    .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    assert_eq!(status(&here.access.token).await, StatusCode::OK);
+    assert_eq!(status(&other.access.token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(&third.access.token).await,
+        StatusCode::OK,
+        "not named"
+    );
+
+    // Log out here: this session goes, the third stays.
+    let reply = send(post_json(
+        addr,
+        "/logout",
+        Some(&bearer(&here.access.token)),
+        &json!({}),
+    ))
+    .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    assert_eq!(status(&here.access.token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(&third.access.token).await, StatusCode::OK);
+}
+
+/// A token without a session can only be covered by its subject's cutoff: "log out here" with
+/// one logs the subject out from all devices, the safe side.
+#[tokio::test]
+async fn logging_out_here_without_a_session_logs_the_subject_out() {
+    let (addr, _cutoffs, issuer) = session_app().await;
+    let lone = access_token(&issuer);
+    let pair = issuer.issue_pair("alice", &profile()).unwrap();
+    let reply = send(post_json(
+        addr,
+        "/logout",
+        Some(&format!("Bearer {lone}")),
+        &json!({}),
+    ))
+    .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    for token in [&lone, &pair.access.token] {
+        assert_eq!(
+            get_bearer(addr, "/me", token).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
