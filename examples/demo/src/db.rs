@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS demo_sessions (
     user_agent    TEXT NOT NULL              -- as sent at the login
 );
 CREATE INDEX IF NOT EXISTS demo_sessions_user ON demo_sessions (user_id);
+CREATE INDEX IF NOT EXISTS demo_sessions_expiry ON demo_sessions (expires_at);
 CREATE TABLE IF NOT EXISTS demo_secrets (
     name  TEXT NOT NULL PRIMARY KEY,         -- 'access' or 'refresh'
     value TEXT NOT NULL                      -- HS256 key, generated at first start
