@@ -493,35 +493,72 @@ impl<D: Dialect> CutoffSource for SqlStore<D> {
                     (&statements.raise_session, &session_keys, kept)
                 }
             };
-            // The upsert and its announcement commit together or not at all (PostgreSQL delivers a
-            // notification at commit, in commit order).
             let mut transaction = self.pool.begin().await.map_err(source_error)?;
             if let Some((now, _)) = keep_until {
-                // Sessions past their retention go with each session write, so the table follows
-                // the sessions that can still have a valid token.
-                let forget = &statements.forget_sessions;
-                let now = [Param::Micros(now.as_unix_micros())];
-                D::execute(&mut transaction, forget, &now)
-                    .await
-                    .map_err(source_error)?;
+                self.forget_sessions(&mut transaction, now).await?;
             }
             let keep_until = keep_until.map(|(_, until)| until);
-            let stored = D::upsert(
-                &mut transaction,
+            let write = Write {
                 statement,
+                scope,
                 keys,
-                to_columns(to),
+                to,
                 keep_until,
-            )
+            };
+            self.write_and_announce(transaction, write).await
+        })
+    }
+}
+
+/// One upsert of a cutoff: its statement, scope, the keys bound first, the cutoff, and for a
+/// session until when it is kept.
+struct Write<'a> {
+    statement: &'a Arc<str>,
+    scope: Scope<'a>,
+    keys: &'a [&'a str],
+    to: Cutoff,
+    keep_until: Option<i64>,
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Deletes the sessions past their retention at `now`, so the table follows the sessions that
+    /// can still have a valid token; every session write does it first, through the index.
+    async fn forget_sessions(
+        &self,
+        transaction: &mut D::Connection,
+        now: Timestamp,
+    ) -> Result<(), SourceError> {
+        let now = [Param::Micros(now.as_unix_micros())];
+        let forget = &self.settings.statements.forget_sessions;
+        D::execute(transaction, forget, &now)
             .await
             .map_err(source_error)?;
-            let change = CutoffChange::new(scope, from_columns(stored));
-            D::announce(&self.settings.channel, &mut transaction, &change)
-                .await
-                .map_err(source_error)?;
-            transaction.commit().await.map_err(source_error)?;
-            Ok(change.cutoff())
-        })
+        Ok(())
+    }
+
+    /// Runs `write`, announces what it stored and commits, all or nothing (PostgreSQL delivers a
+    /// notification at commit, in commit order); the cutoff now stored.
+    async fn write_and_announce(
+        &self,
+        mut transaction: sqlx::Transaction<'_, D>,
+        write: Write<'_>,
+    ) -> Result<Cutoff, SourceError> {
+        let columns = to_columns(write.to);
+        let stored = D::upsert(
+            &mut transaction,
+            write.statement,
+            write.keys,
+            columns,
+            write.keep_until,
+        )
+        .await
+        .map_err(source_error)?;
+        let change = CutoffChange::new(write.scope, from_columns(stored));
+        D::announce(&self.settings.channel, &mut transaction, &change)
+            .await
+            .map_err(source_error)?;
+        transaction.commit().await.map_err(source_error)?;
+        Ok(change.cutoff())
     }
 }
 
@@ -536,10 +573,7 @@ impl<D: Dialect> RefreshTokens for SqlStore<D> {
             // revocation that reuse makes, with its announcement. Racing spends of one token wait
             // for each other on the row, and each sees what the one before it did.
             let mut transaction = self.pool.begin().await.map_err(source_error)?;
-            let now_param = [Param::Micros(now.as_unix_micros())];
-            D::execute(&mut transaction, &statements.forget_sessions, &now_param)
-                .await
-                .map_err(source_error)?;
+            self.forget_sessions(&mut transaction, now).await?;
             let params = [
                 Param::Text(spend.subject),
                 Param::Text(spend.session),
@@ -581,21 +615,14 @@ impl<D: Dialect> RefreshTokens for SqlStore<D> {
                 subject: spend.subject,
                 session: spend.session,
             };
-            let keys = [spend.subject, spend.session];
-            let stored = D::upsert(
-                &mut transaction,
-                &statements.raise_session,
-                &keys,
-                to_columns(Cutoff::Refused),
-                Some(keep_until.as_unix_micros()),
-            )
-            .await
-            .map_err(source_error)?;
-            let change = CutoffChange::new(scope, from_columns(stored));
-            D::announce(&self.settings.channel, &mut transaction, &change)
-                .await
-                .map_err(source_error)?;
-            transaction.commit().await.map_err(source_error)?;
+            let write = Write {
+                statement: &statements.raise_session,
+                scope,
+                keys: &[spend.subject, spend.session],
+                to: Cutoff::Refused,
+                keep_until: Some(keep_until.as_unix_micros()),
+            };
+            self.write_and_announce(transaction, write).await?;
             Ok(Spent::Reused)
         })
     }
