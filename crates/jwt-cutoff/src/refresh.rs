@@ -63,14 +63,9 @@ pub const DEFAULT_REUSE_GRACE: Duration = Duration::from_secs(5);
 pub struct Refresher<C = NoClaims> {
     validator: RefreshValidator<C>,
     issuer: TokenIssuer,
-    rotation: Option<Rotation>,
-}
-
-/// Where refresh tokens are spent, and how leniently.
-#[derive(Clone)]
-struct Rotation {
-    tokens: Arc<dyn RefreshTokens>,
-    grace: Duration,
+    /// Where refresh tokens are spent; `None` without rotation.
+    rotation: Option<Arc<dyn RefreshTokens>>,
+    reuse_grace: Duration,
 }
 
 impl<C> Clone for Refresher<C> {
@@ -79,6 +74,7 @@ impl<C> Clone for Refresher<C> {
             validator: self.validator.clone(),
             issuer: self.issuer.clone(),
             rotation: self.rotation.clone(),
+            reuse_grace: self.reuse_grace,
         }
     }
 }
@@ -88,10 +84,7 @@ impl<C> fmt::Debug for Refresher<C> {
         f.debug_struct("Refresher")
             .field("validator", &self.validator)
             .field("rotating", &self.rotation.is_some())
-            .field(
-                "reuse_grace",
-                &self.rotation.as_ref().map(|rotation| rotation.grace),
-            )
+            .field("reuse_grace", &self.reuse_grace)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +128,7 @@ impl<C> Refresher<C> {
             validator,
             issuer,
             rotation: None,
+            reuse_grace: DEFAULT_REUSE_GRACE,
         }
     }
 
@@ -144,21 +138,16 @@ impl<C> Refresher<C> {
     /// is refused by every validator over it.
     #[must_use]
     pub fn rotating(mut self, store: impl RefreshTokens) -> Self {
-        self.rotation = Some(Rotation {
-            tokens: Arc::new(store),
-            grace: DEFAULT_REUSE_GRACE,
-        });
+        self.rotation = Some(Arc::new(store));
         self
     }
 
     /// How long after a rotation the replaced token is refused without revoking its session
-    /// (default [`DEFAULT_REUSE_GRACE`]); zero makes any second use reuse. Only with
-    /// [`rotating`](Self::rotating).
+    /// (default [`DEFAULT_REUSE_GRACE`]); zero makes any second use reuse. It matters only with
+    /// [`rotating`](Self::rotating), before or after which it may be set.
     #[must_use]
     pub fn reuse_grace(mut self, grace: Duration) -> Self {
-        if let Some(rotation) = &mut self.rotation {
-            rotation.grace = grace;
-        }
+        self.reuse_grace = grace;
         self
     }
 
@@ -221,11 +210,11 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Refresher<C> {
             session,
             token,
             successor,
-            grace: rotation.grace,
+            grace: self.reuse_grace,
         };
         let cutoffs = self.validator.cutoffs();
         let timeout = cutoffs.store_timeout();
-        let spent = match tokio::time::timeout(timeout, rotation.tokens.spend(spend)).await {
+        let spent = match tokio::time::timeout(timeout, rotation.spend(spend)).await {
             Ok(spent) => spent,
             Err(_elapsed) => Err(SourceError::new(format!(
                 "spending a refresh token timed out after {timeout:?}"

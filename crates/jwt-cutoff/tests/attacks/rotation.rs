@@ -15,9 +15,10 @@ fn rotating(grace: Duration) -> (Refresher, Guarded, CutoffCache) {
     let validator = hs_builder()
         .build_refresh(cutoffs.clone())
         .unwrap_or_else(|error| panic!("refresh validator: {error}"));
+    // The grace set before the store: the order of the two must not matter.
     let refresher = Refresher::new(validator, hs_issuer())
-        .rotating(store)
-        .reuse_grace(grace);
+        .reuse_grace(grace)
+        .rotating(store);
     (
         refresher,
         Guarded::new(hs_validator(cutoffs.clone())),
