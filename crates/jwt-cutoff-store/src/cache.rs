@@ -31,6 +31,7 @@ use crate::metrics;
 use crate::push::{CutoffChange, PushChannel, PushSubscription};
 use crate::source::{CutoffSource, Scope, SourceError, check_scope, check_subject};
 use crate::time::Timestamp;
+use crate::token_check::{Changes, TokenCheck};
 
 /// Cached cutoffs for one service instance, in front of a [`CutoffSource`].
 ///
@@ -76,6 +77,10 @@ pub(crate) struct Shared {
     generation: AtomicU64,
     store_timeout: Duration,
     push_state: Arc<AtomicU8>,
+    /// How long entries live, for the admissions [`TokenCheck`]s remember from them.
+    lifetime: PushAwareExpiry,
+    /// Bumped by every change that could refuse a token a [`TokenCheck`] remembers as admitted.
+    changes: Changes,
     loads: Mutex<Loads>,
 }
 
@@ -162,6 +167,7 @@ pub(crate) enum PushState {
 
 /// An entry lives for the TTL with push while a push channel is connected, else for the plain TTL,
 /// counted from when the store was asked: raising a cached cutoff makes its answer no younger.
+#[derive(Clone)]
 struct PushAwareExpiry {
     time_to_live: Duration,
     time_to_live_with_push: Duration,
@@ -289,13 +295,14 @@ impl CutoffCacheBuilder {
     #[must_use]
     pub fn build(self) -> CutoffCache {
         let push_state = Arc::new(AtomicU8::new(PushState::None as u8));
+        let lifetime = PushAwareExpiry {
+            time_to_live: self.time_to_live,
+            time_to_live_with_push: self.time_to_live_with_push.unwrap_or(self.time_to_live),
+            push_state: Arc::clone(&push_state),
+        };
         let fresh = Cache::builder()
             .max_capacity(self.max_subjects)
-            .expire_after(PushAwareExpiry {
-                time_to_live: self.time_to_live,
-                time_to_live_with_push: self.time_to_live_with_push.unwrap_or(self.time_to_live),
-                push_state: Arc::clone(&push_state),
-            })
+            .expire_after(lifetime.clone())
             .build();
         let stale = self.serve_stale_for.map(|max_age| StaleAnswers {
             answers: Cache::builder()
@@ -313,6 +320,8 @@ impl CutoffCacheBuilder {
                 generation: AtomicU64::new(0),
                 store_timeout: self.store_timeout,
                 push_state,
+                lifetime,
+                changes: Changes::new(),
                 loads: Mutex::default(),
             }),
         }
@@ -431,6 +440,58 @@ impl CutoffCache {
         Some(cutoffs.judge_with(self.shared.everyone(), session, instant))
     }
 
+    /// A token's cutoff check, to keep beside the token and answer with
+    /// [`check_token`](Self::check_token) each time the token is presented: `subject` and
+    /// `session` as the token names them, `instant` the one it is judged by (see
+    /// [`TokenInstant::judged`]).
+    #[must_use]
+    pub fn token_check(
+        &self,
+        subject: Arc<str>,
+        session: Option<Arc<str>>,
+        instant: TokenInstant,
+    ) -> TokenCheck {
+        self.shared.changes.check(subject, session, instant)
+    }
+
+    /// [`check_cached`](Self::check_cached) for a token presented again: when this cache admitted
+    /// the token before and no cutoff that could apply to it has changed since, the answer is
+    /// [`Verdict::Admitted`] without looking the subject up (a few atomic loads and a clock read);
+    /// otherwise the subject's cached cutoffs decide, and an admission is remembered in `check`.
+    /// `None` when the subject is not cached, and [`check`](Self::check) must run instead.
+    ///
+    /// A remembered admission lives no longer than the cached answer it came from, so it sees
+    /// changes exactly when `check_cached` would: at once for changes written, applied or pushed
+    /// here, within the time-to-live for others. A `check` made by another cache is answered from
+    /// the cutoffs alone.
+    #[must_use]
+    pub fn check_token(&self, check: &TokenCheck) -> Option<Verdict> {
+        let shared = &self.shared;
+        // Read before the cutoffs: a change bumps the count only once it is in force, so either
+        // the cutoffs read below hold it, or the count no longer matches next time.
+        let count = shared.changes.count_for(check);
+        let now = Instant::now();
+        if shared.changes.still_admits(check, count, now) {
+            metrics::cache_hit();
+            return Some(Verdict::Admitted);
+        }
+        let entry = shared.cached_entry(check.subject())?;
+        metrics::cache_hit();
+        let verdict = entry
+            .cutoffs
+            .judge_with(shared.everyone(), check.session(), check.instant());
+        if verdict == Verdict::Admitted {
+            let fresh_until = shared
+                .lifetime
+                .remaining(&entry, now)
+                .and_then(|remaining| now.checked_add(remaining));
+            if let Some(fresh_until) = fresh_until {
+                shared.changes.remember(check, count, fresh_until);
+            }
+        }
+        Some(verdict)
+    }
+
     /// Logs `subject` out from all devices: every token issued before now, and every token of a
     /// login made before now, is refused from the moment this returns, on this instance (and on
     /// others when the store pushes, or within their TTL).
@@ -539,6 +600,7 @@ impl CutoffCache {
             .fresh
             .entry_by_ref(subject)
             .and_compute_with(|_| Op::Remove);
+        shared.changes.bump(subject);
     }
 
     /// Forgets every cached cutoff, for instance after a push channel was down and changes may have
@@ -576,8 +638,13 @@ impl Shared {
 
     /// The subject's cached cutoffs, if some of the current generation are cached.
     fn cached(&self, subject: &str) -> Option<SubjectCutoffs> {
+        self.cached_entry(subject).map(|entry| entry.cutoffs)
+    }
+
+    /// The subject's cache entry, if one of the current generation is cached.
+    fn cached_entry(&self, subject: &str) -> Option<Entry> {
         let entry = self.fresh.get(subject)?;
-        (entry.generation == self.generation.load(Ordering::Acquire)).then_some(entry.cutoffs)
+        (entry.generation == self.generation.load(Ordering::Acquire)).then_some(entry)
     }
 
     /// A subject's cutoffs with the [`Scope::Everyone`] cutoff known here.
@@ -587,6 +654,8 @@ impl Shared {
 
     pub(crate) fn set_push_state(&self, state: PushState) {
         self.push_state.store(state as u8, Ordering::Release);
+        // How long answers stay fresh depends on it.
+        self.changes.bump_all();
     }
 
     pub(crate) fn invalidate_all(&self) {
@@ -596,6 +665,7 @@ impl Shared {
             loads.by_subject.clear();
         }
         self.fresh.invalidate_all();
+        self.changes.bump_all();
     }
 
     /// Waits for the subject's load, starting one unless one is under way.
@@ -721,9 +791,20 @@ impl Shared {
                 asked_at,
             })
         };
+        let mut raised_entry = false;
         self.fresh
             .entry_by_ref(&*load.subject)
-            .and_compute_with(put);
+            .and_compute_with(|current| {
+                let held = current.as_ref().map(|entry| entry.value().cutoffs.clone());
+                let op = put(current);
+                if let (Op::Put(entry), Some(held)) = (&op, held) {
+                    raised_entry = entry.cutoffs != held;
+                }
+                op
+            });
+        if raised_entry {
+            self.changes.bump(&load.subject);
+        }
         if let Some(stale) = &self.stale {
             stale
                 .answers
@@ -743,7 +824,9 @@ impl Shared {
     pub(crate) fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
         let (subject, session) = match scope {
             Scope::Everyone => {
-                self.everyone.raise(cutoff);
+                if self.everyone.raise(cutoff) {
+                    self.changes.bump_all();
+                }
                 return;
             }
             Scope::Subject(subject) => (subject, None),
@@ -752,30 +835,57 @@ impl Shared {
         if let Some(load) = self.loads().by_subject.get(subject) {
             load.floor.raise(session, cutoff);
         }
-        raise_if_cached(&self.fresh, subject, session, cutoff);
+        let raised = raise_if_cached(&self.fresh, subject, session, cutoff);
         if let Some(stale) = &self.stale {
             raise_if_cached(&stale.answers, subject, session, cutoff);
         }
+        // Only a cached entry that already held the change leaves the admissions read from it
+        // standing. An absent one may have been evicted a moment ago, under admissions still
+        // remembered: they must go.
+        if raised != CachedRaise::AlreadyHeld {
+            self.changes.bump(subject);
+        }
     }
+}
+
+/// What [`raise_if_cached`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CachedRaise {
+    NotCached,
+    AlreadyHeld,
+    Applied,
 }
 
 /// Raises a cached cutoff (the subject's, or one of its sessions') in place, keeping its
 /// generation and age. An absent subject stays absent: the entry holds the subject's whole answer
 /// (wider cutoffs and every session included), which `to` alone is not.
-fn raise_if_cached(cache: &Cache<String, Entry>, subject: &str, session: Option<&str>, to: Cutoff) {
+fn raise_if_cached(
+    cache: &Cache<String, Entry>,
+    subject: &str,
+    session: Option<&str>,
+    to: Cutoff,
+) -> CachedRaise {
+    let mut raised = CachedRaise::NotCached;
     cache.entry_by_ref(subject).and_compute_with(|current| {
         let Some(entry) = current else {
             return Op::Nop;
         };
         let entry = entry.value();
         match entry.cutoffs.raised(session, to) {
-            Some(cutoffs) => Op::Put(Entry {
-                cutoffs,
-                ..entry.clone()
-            }),
-            None => Op::Nop,
+            Some(cutoffs) => {
+                raised = CachedRaise::Applied;
+                Op::Put(Entry {
+                    cutoffs,
+                    ..entry.clone()
+                })
+            }
+            None => {
+                raised = CachedRaise::AlreadyHeld;
+                Op::Nop
+            }
         }
     });
+    raised
 }
 
 /// The cutoffs applied here while a load ran, which its answer is never below.
@@ -817,8 +927,10 @@ impl RisingCutoff {
         }
     }
 
-    fn raise(&self, to: Cutoff) {
-        self.0.fetch_max(Self::encode(to), Ordering::AcqRel);
+    /// Raises it to at least `to`; returns whether that changed it.
+    fn raise(&self, to: Cutoff) -> bool {
+        let to = Self::encode(to);
+        self.0.fetch_max(to, Ordering::AcqRel) < to
     }
 
     /// An `i64` whose order matches [`Cutoff`]'s, so `fetch_max` keeps it monotonic.
@@ -964,4 +1076,187 @@ impl Drop for Following {
 fn stop_counting_on_push(shared: &Shared) {
     shared.set_push_state(PushState::None);
     shared.invalidate_all();
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::MemoryStore;
+
+    fn issued_now() -> TokenInstant {
+        TokenInstant::precise(Timestamp::now())
+    }
+
+    async fn cached(cutoffs: &CutoffCache, subjects: &[&str]) {
+        for subject in subjects {
+            cutoffs.lookup(subject).await.unwrap();
+        }
+    }
+
+    /// A check that `cutoffs` admitted, so that it remembers the admission.
+    fn admitted(cutoffs: &CutoffCache, subject: &str, session: Option<&str>) -> TokenCheck {
+        let check = cutoffs.token_check(subject.into(), session.map(Arc::from), issued_now());
+        assert_eq!(cutoffs.check_token(&check), Some(Verdict::Admitted));
+        check
+    }
+
+    /// Whether `check` is answered from its remembered admission: with the subject's entry taken
+    /// out of the cache behind the cache's back (no change counted), only a remembered admission
+    /// can still answer.
+    fn remembered(cutoffs: &CutoffCache, check: &TokenCheck) -> bool {
+        cutoffs.shared.fresh.invalidate(check.subject());
+        let answer = cutoffs.check_token(check);
+        assert_ne!(answer, Some(Verdict::Revoked), "a remembered check refused");
+        answer == Some(Verdict::Admitted)
+    }
+
+    /// A subject whose change count is not `subject`'s.
+    fn in_another_shard(cutoffs: &CutoffCache, subject: &str) -> String {
+        let changes = &cutoffs.shared.changes;
+        (0..)
+            .map(|n| format!("other-{n}"))
+            .find(|other| changes.shard(other) != changes.shard(subject))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_admission_is_remembered_until_something_could_refuse_the_token() {
+        let cutoffs = CutoffCache::new(MemoryStore::new());
+        cached(&cutoffs, &["alice"]).await;
+        let check = admitted(&cutoffs, "alice", Some("laptop"));
+        assert!(remembered(&cutoffs, &check));
+        // Twice: answering from memory keeps the memory.
+        assert!(remembered(&cutoffs, &check));
+
+        // Another subject's logout, one of alice's other sessions revoked, a replayed change and
+        // a failed write leave it standing.
+        let bob = in_another_shard(&cutoffs, "alice");
+        cached(&cutoffs, &["alice", &bob]).await;
+        let check = admitted(&cutoffs, "alice", Some("laptop"));
+        cutoffs.logout_all(&bob).await.unwrap();
+        cutoffs.apply(Scope::Subject("alice"), Cutoff::NoCutoff);
+        assert!(remembered(&cutoffs, &check));
+    }
+
+    #[tokio::test]
+    async fn every_change_that_could_refuse_a_token_forgets_its_admission() {
+        type Change = fn(&CutoffCache) -> crate::BoxFuture<'_, ()>;
+        let changes: [(&str, Change); 9] = [
+            ("logout_all", |c| {
+                Box::pin(async { _ = c.logout_all("alice").await.unwrap() })
+            }),
+            ("refuse", |c| {
+                Box::pin(async { c.refuse("alice").await.unwrap() })
+            }),
+            ("revoke the session", |c| {
+                Box::pin(async { c.revoke_session("alice", "laptop").await.unwrap() })
+            }),
+            ("logout_everyone", |c| {
+                Box::pin(async { _ = c.logout_everyone().await.unwrap() })
+            }),
+            ("a pushed logout", |c| {
+                let now = Cutoff::ValidFrom(Timestamp::now());
+                Box::pin(async move { c.apply(Scope::Subject("alice"), now) })
+            }),
+            ("a pushed logout of a subject not cached", |c| {
+                let now = Cutoff::ValidFrom(Timestamp::now());
+                c.shared.fresh.invalidate("alice");
+                Box::pin(async move { c.apply(Scope::Subject("alice"), now) })
+            }),
+            ("invalidate", |c| Box::pin(async { c.invalidate("alice") })),
+            ("invalidate_all", |c| Box::pin(async { c.invalidate_all() })),
+            ("the push state", |c| {
+                Box::pin(async { c.shared.set_push_state(PushState::Disconnected) })
+            }),
+        ];
+        for (name, change) in changes {
+            let cutoffs = CutoffCache::new(MemoryStore::new());
+            cached(&cutoffs, &["alice"]).await;
+            let check = admitted(&cutoffs, "alice", Some("laptop"));
+            change(&cutoffs).await;
+            assert!(!remembered(&cutoffs, &check), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_admission_lives_no_longer_than_the_answer_it_read() {
+        const TTL: Duration = Duration::from_millis(100);
+        let cutoffs = CutoffCache::builder(MemoryStore::new())
+            .time_to_live(TTL)
+            .build();
+        cached(&cutoffs, &["alice"]).await;
+        let check = admitted(&cutoffs, "alice", None);
+        cutoffs.lookup("alice").await.unwrap();
+        tokio::time::sleep(TTL + Duration::from_millis(20)).await;
+        assert!(!remembered(&cutoffs, &check));
+
+        let uncached = CutoffCache::builder(MemoryStore::new())
+            .time_to_live(Duration::ZERO)
+            .build();
+        let check = uncached.token_check("alice".into(), None, issued_now());
+        assert_eq!(uncached.check_token(&check), None);
+    }
+
+    #[tokio::test]
+    async fn a_check_made_by_another_cache_is_answered_from_the_cutoffs() {
+        let store = MemoryStore::new();
+        let (one, other) = (CutoffCache::new(store.clone()), CutoffCache::new(store));
+        cached(&one, &["alice"]).await;
+        cached(&other, &["alice"]).await;
+        let check = admitted(&one, "alice", None);
+        other.logout_all("alice").await.unwrap();
+        assert_eq!(other.check_token(&check), Some(Verdict::Revoked));
+        assert!(!remembered(&other, &check));
+    }
+
+    /// Threads keep checking remembered tokens while changes land; once a change has returned, no
+    /// check that starts after it may admit what it refuses. Catches a count bumped before its
+    /// change is in force.
+    #[test]
+    fn no_check_admits_after_a_change_returned() {
+        const ROUNDS: usize = 200;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        for round in 0..ROUNDS {
+            let cutoffs = CutoffCache::new(MemoryStore::new());
+            runtime.block_on(cached(&cutoffs, &["alice"]));
+            let check = Arc::new(admitted(&cutoffs, "alice", Some("laptop")));
+            let changed = Arc::new(AtomicBool::new(false));
+            let checkers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (cutoffs, check, changed) =
+                        (cutoffs.clone(), Arc::clone(&check), Arc::clone(&changed));
+                    std::thread::spawn(move || {
+                        for _ in 0..2_000 {
+                            let after_change = changed.load(Ordering::Acquire);
+                            let verdict = cutoffs.check_token(&check);
+                            if after_change {
+                                assert_eq!(verdict, Some(Verdict::Revoked), "round {round}");
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let scope = if round % 2 == 0 {
+                Scope::Session {
+                    subject: "alice",
+                    session: "laptop",
+                }
+            } else {
+                Scope::Subject("alice")
+            };
+            std::thread::yield_now();
+            cutoffs.apply(scope, Cutoff::ValidFrom(Timestamp::now()));
+            changed.store(true, Ordering::Release);
+            for checker in checkers {
+                checker.join().unwrap();
+            }
+        }
+    }
 }

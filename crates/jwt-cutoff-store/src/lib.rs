@@ -53,6 +53,7 @@ mod push;
 mod rotation;
 mod source;
 mod time;
+mod token_check;
 
 pub use cache::{CutoffCache, CutoffCacheBuilder, PushTask};
 pub use cutoff::{
@@ -66,3 +67,4 @@ pub use source::{
     SourceError, check_scope, check_subject,
 };
 pub use time::Timestamp;
+pub use token_check::TokenCheck;

@@ -116,23 +116,21 @@ where
             }
             Err(reason) => return self.reject(Rejection::new(reason)),
         };
-        let verified = match self.validator.verify(token) {
-            Ok(verified) => verified,
+        let checked = match self.validator.verify_bearer(token) {
+            Ok(checked) => checked,
             Err(reason) => return self.reject(Rejection::new(reason)),
         };
-        let judged = verified.judged_instant();
-        if let Some(checked) =
-            self.validator
-                .check_cutoff_cached(&verified.subject, verified.session_id(), judged)
-        {
-            return match recorded(checked) {
+        if let Some(result) = self.validator.check_cutoff_cached(&checked) {
+            return match recorded(result) {
                 Ok(()) => {
-                    request.extensions_mut().insert(verified);
+                    request.extensions_mut().insert(checked.into_verified());
                     ResponseFuture::calling(inner.call(request))
                 }
                 Err(rejection) => self.respond(&rejection),
             };
         }
+        let verified = checked.into_verified();
+        let judged = verified.judged_instant();
         let validator = self.validator.clone();
         let subject = Arc::clone(&verified.subject);
         let session = verified.session_id.clone();

@@ -8,9 +8,12 @@
 //!   answer. Only tokens that passed go in, so an attacker cannot fill it with forgeries.
 //! - Everything that depends on the clock is decided again on every hit, with the same leeway:
 //!   `exp`, `nbf` and a future `iat`. An entry also leaves the cache when its token expires.
-//! - The cutoff is not cached here: the caller checks it on every hit, so a logout refuses a cached
-//!   token at once.
+//! - The cutoff is checked on every hit, so a logout refuses a cached token at once. Each entry
+//!   keeps its token's [`TokenCheck`], so that a hit whose cutoffs have not changed since the token
+//!   was last admitted is admitted again without looking its subject up (see `TokenCheck` for why
+//!   that is sound).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use foldhash::fast::RandomState;
@@ -18,7 +21,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::claims::Verified;
-use jwt_cutoff_store::Timestamp;
+use jwt_cutoff_store::{Timestamp, TokenCheck};
 
 /// A verified token, with what a hit must re-check against the clock and what its claims weigh.
 #[derive(Clone)]
@@ -30,9 +33,16 @@ pub(crate) struct CachedToken<C> {
     pub(crate) claims_bytes: usize,
 }
 
+/// A token in the cache: what its verification found, and its remembered cutoff check.
+pub(crate) struct TokenEntry<C> {
+    pub(crate) token: CachedToken<C>,
+    pub(crate) check: TokenCheck,
+}
+
 /// Verified tokens of one [`Validator`](crate::Validator), bounded by an estimate of their bytes.
 pub(crate) struct TokenCache<C> {
-    entries: Cache<Box<str>, CachedToken<C>, RandomState>,
+    // Shared, so that a hit costs a reference count and the remembered check is the entry's own.
+    entries: Cache<Box<[u8]>, Arc<TokenEntry<C>>, RandomState>,
 }
 
 impl<C> Clone for TokenCache<C> {
@@ -56,7 +66,8 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
         )]
         let entries = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|token: &Box<str>, cached: &CachedToken<C>| {
+            .weigher(|token: &Box<[u8]>, entry: &Arc<TokenEntry<C>>| {
+                let cached = &entry.token;
                 let bytes = token.len()
                     + cached.verified.subject.len()
                     + [&cached.verified.session_id, &cached.verified.token_id]
@@ -65,7 +76,9 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
                         .map(|id| id.len())
                         .sum::<usize>()
                     + cached.claims_bytes
-                    + size_of::<CachedToken<C>>()
+                    // The `Arc`'s two counts.
+                    + size_of::<TokenEntry<C>>()
+                    + 2 * size_of::<usize>()
                     + ENTRY_OVERHEAD_BYTES;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
@@ -77,26 +90,25 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
         Self { entries }
     }
 
-    pub(crate) fn get(&self, token: &str) -> Option<CachedToken<C>> {
+    pub(crate) fn get(&self, token: &[u8]) -> Option<Arc<TokenEntry<C>>> {
         let cached = self.entries.get(token);
         crate::metrics::token_cache(cached.is_some());
         cached
     }
 
-    /// Keeps a token that just passed verification, unless it is already past its `exp` (and
-    /// accepted only within the leeway). Returns whether it was kept.
-    pub(crate) fn insert(&self, token: &str, cached: &CachedToken<C>) -> bool {
-        let keep = until_expiry(cached).is_some();
-        if keep {
-            self.entries.insert(token.into(), cached.clone());
-        }
-        keep
+    /// Whether a token that just passed verification is worth keeping: not if it is already past
+    /// its `exp` (and accepted only within the leeway).
+    pub(crate) fn keeps(cached: &CachedToken<C>) -> bool {
+        until_expiry(cached).is_some()
     }
 
-    /// Puts an entry in without `insert`'s check, to show that hits are checked anyway.
-    #[cfg(test)]
-    pub(crate) fn insert_unchecked(&self, token: &str, cached: CachedToken<C>) {
-        self.entries.insert(token.into(), cached);
+    /// Keeps a token that passed verification and that [`keeps`](Self::keeps) accepts (an entry
+    /// past its `exp` would only leave at once).
+    pub(crate) fn insert(&self, token: &str, entry: TokenEntry<C>) -> Arc<TokenEntry<C>> {
+        let entry = Arc::new(entry);
+        self.entries
+            .insert(token.as_bytes().into(), Arc::clone(&entry));
+        entry
     }
 
     #[cfg(test)]
@@ -122,13 +134,13 @@ fn until_expiry<C>(cached: &CachedToken<C>) -> Option<Duration> {
 /// Entries live until their token's `exp`.
 struct UntilExpiry;
 
-impl<C> Expiry<Box<str>, CachedToken<C>> for UntilExpiry {
+impl<C> Expiry<Box<[u8]>, Arc<TokenEntry<C>>> for UntilExpiry {
     fn expire_after_create(
         &self,
-        _token: &Box<str>,
-        cached: &CachedToken<C>,
+        _token: &Box<[u8]>,
+        entry: &Arc<TokenEntry<C>>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(until_expiry(cached).unwrap_or(Duration::ZERO))
+        Some(until_expiry(&entry.token).unwrap_or(Duration::ZERO))
     }
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use serde::de::{DeserializeOwned, DeserializeSeed as _};
 
-use crate::bearer::bearer_token;
+use crate::bearer::{BearerToken, bearer_token};
 use crate::claims::{
     JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified, check_subject_claim,
 };
@@ -19,7 +19,7 @@ use crate::error::ConfigError;
 use crate::keys::{Algorithm, KeySet, VerifyingKey};
 use crate::numeric_date;
 use crate::reject::{Reason, Rejection, recorded};
-use crate::token_cache::{CachedToken, TokenCache};
+use crate::token_cache::{CachedToken, TokenCache, TokenEntry};
 use jwt_cutoff_store::{
     CutoffCache, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MAX_TOKEN_ID_BYTES, Timestamp,
     TokenInstant,
@@ -404,18 +404,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// # Errors
     /// The token is refused, or the cutoff store is unavailable ([`Reason::Unavailable`]).
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
-        let result = match self.verify(token) {
-            Ok(verified) => self
-                .check_cutoff(
-                    &verified.subject,
-                    verified.session_id(),
-                    verified.judged_instant(),
-                )
-                .await
-                .map(|()| verified),
-            Err(reason) => Err(Rejection::new(reason)),
-        };
-        recorded(result)
+        self.admit(self.verify(token)).await
     }
 
     /// Validates the bearer token of a request's headers completely.
@@ -423,10 +412,30 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// # Errors
     /// The header is missing or malformed, the token is refused, or the cutoff store is unavailable.
     pub async fn validate_headers(&self, headers: &HeaderMap) -> Result<Verified<C>, Rejection> {
-        match bearer_token(headers, self.shared.config.max_token_bytes) {
-            Ok(token) => self.validate(token).await,
-            Err(reason) => recorded(Err(Rejection::new(reason))),
+        let max_token_bytes = self.shared.config.max_token_bytes;
+        let checked =
+            bearer_token(headers, max_token_bytes).and_then(|token| self.verify_bearer(token));
+        self.admit(checked).await
+    }
+
+    /// The cutoff check of a token that passed the rest.
+    async fn admit(&self, checked: Result<Checked<C>, Reason>) -> Result<Verified<C>, Rejection> {
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(reason) => return recorded(Err(Rejection::new(reason))),
+        };
+        if let Some(result) = self.check_cutoff_cached(&checked) {
+            return recorded(result.map(|()| checked.into_verified()));
         }
+        let verified = checked.into_verified();
+        let result = self
+            .check_cutoff(
+                &verified.subject,
+                verified.session_id(),
+                verified.judged_instant(),
+            )
+            .await;
+        recorded(result.map(|()| verified))
     }
 
     /// The cutoff check of a verified token (everyone's, its subject's and its session's), from
@@ -445,45 +454,95 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         Rejection::from_check(checked)
     }
 
-    /// The cutoff check answered from the cache alone, for access tokens whose subject is cached;
-    /// `None` when [`check_cutoff`](Self::check_cutoff) must run instead.
+    /// The cutoff check answered from the cache alone, for access tokens whose subject is cached
+    /// (a token from the token cache that was admitted before and whose cutoffs have not changed
+    /// since, without looking its subject up); `None` when [`check_cutoff`](Self::check_cutoff)
+    /// must run instead.
     pub(crate) fn check_cutoff_cached(
         &self,
-        subject: &str,
-        session: Option<&str>,
-        judged: TokenInstant,
+        checked: &Checked<C>,
     ) -> Option<Result<(), Rejection>> {
-        match self.shared.config.token_type {
-            TokenType::Access => {
-                let verdict = self.shared.cutoffs.check_cached(subject, session, judged)?;
-                Some(Rejection::from_check(Ok(verdict)))
-            }
-            TokenType::Refresh => None,
+        if self.shared.config.token_type != TokenType::Access {
+            return None;
         }
+        let cutoffs = &self.shared.cutoffs;
+        let verdict = match checked {
+            Checked::Cached(entry) => cutoffs.check_token(&entry.check)?,
+            Checked::Verified(verified) => cutoffs.check_cached(
+                &verified.subject,
+                verified.session_id(),
+                verified.judged_instant(),
+            )?,
+        };
+        Some(Rejection::from_check(Ok(verdict)))
     }
 
     /// Everything but the cutoff: the part that needs no I/O. A token in the token cache is only
     /// checked against the clock again.
-    pub(crate) fn verify(&self, token: &str) -> Result<Verified<C>, Reason> {
+    pub(crate) fn verify(&self, token: &str) -> Result<Checked<C>, Reason> {
+        match self.cached(token.as_bytes())? {
+            Some(entry) => Ok(Checked::Cached(entry)),
+            None => self.verify_and_keep(token),
+        }
+    }
+
+    /// [`verify`](Self::verify) for a request's bearer token, whose characters are scanned only
+    /// when it is not in the token cache (all tokens there are well-formed).
+    pub(crate) fn verify_bearer(&self, token: BearerToken<'_>) -> Result<Checked<C>, Reason> {
+        match self.cached(token.as_bytes())? {
+            Some(entry) => Ok(Checked::Cached(entry)),
+            None => self.verify_and_keep(token.text()?),
+        }
+    }
+
+    /// The token's entry in the token cache, checked against the clock again; `None` when it is not
+    /// there.
+    fn cached(&self, token: &[u8]) -> Result<Option<Arc<TokenEntry<C>>>, Reason> {
         let Inner { config, tokens, .. } = &*self.shared;
         if token.len() > config.max_token_bytes {
             return Err(Reason::TokenTooLarge);
         }
-        let Some(tokens) = tokens else {
-            return self.verify_uncached(token).map(|cached| cached.verified);
+        let Some(entry) = tokens.as_ref().and_then(|tokens| tokens.get(token)) else {
+            return Ok(None);
         };
-        if let Some(cached) = tokens.get(token) {
-            config.check_clock(
-                Timestamp::from_system_time(SystemTime::now()),
-                cached.verified.expires_at,
-                cached.not_before,
-                cached.verified.issued_at.at(),
-            )?;
-            return Ok(cached.verified);
-        }
+        let cached = &entry.token;
+        config.check_clock(
+            Timestamp::from_system_time(SystemTime::now()),
+            cached.verified.expires_at,
+            cached.not_before,
+            cached.verified.issued_at.at(),
+        )?;
+        Ok(Some(entry))
+    }
+
+    /// Verifies a token that is not in the token cache, and keeps it there if worth it.
+    fn verify_and_keep(&self, token: &str) -> Result<Checked<C>, Reason> {
+        let Inner {
+            tokens, cutoffs, ..
+        } = &*self.shared;
+        let Some(tokens) = tokens else {
+            return self
+                .verify_uncached(token)
+                .map(|cached| Checked::Verified(cached.verified));
+        };
         let cached = self.verify_uncached(token)?;
-        tokens.insert(token, &cached);
-        Ok(cached.verified)
+        if !TokenCache::keeps(&cached) {
+            return Ok(Checked::Verified(cached.verified));
+        }
+        let verified = &cached.verified;
+        let check = cutoffs.token_check(
+            Arc::clone(&verified.subject),
+            verified.session_id.clone(),
+            verified.judged_instant(),
+        );
+        let entry = tokens.insert(
+            token,
+            TokenEntry {
+                token: cached,
+                check,
+            },
+        );
+        Ok(Checked::Cached(entry))
     }
 
     fn verify_uncached(&self, token: &str) -> Result<CachedToken<C>, Reason> {
@@ -619,6 +678,24 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 2 * payload.len()
             },
         })
+    }
+}
+
+/// A token that passed every check but the cutoff.
+pub(crate) enum Checked<C> {
+    /// Verified now, and not kept in the token cache.
+    Verified(Verified<C>),
+    /// In the token cache (found there, or just put in), with its remembered cutoff check.
+    Cached(Arc<TokenEntry<C>>),
+}
+
+impl<C: Clone> Checked<C> {
+    /// What verification found, for the request.
+    pub(crate) fn into_verified(self) -> Verified<C> {
+        match self {
+            Self::Verified(verified) => verified,
+            Self::Cached(entry) => entry.token.verified.clone(),
+        }
     }
 }
 
@@ -849,7 +926,18 @@ mod tests {
             (not_yet_valid, Reason::NotYetValid),
             (issued_in_future, Reason::IssuedInFuture),
         ] {
-            tokens.insert_unchecked(&good, entry);
+            let check = validator.cutoffs().token_check(
+                Arc::clone(&entry.verified.subject),
+                None,
+                entry.verified.judged_instant(),
+            );
+            tokens.insert(
+                &good,
+                TokenEntry {
+                    token: entry,
+                    check,
+                },
+            );
             assert_eq!(validator.verify(&good).err(), Some(reason));
         }
         let past = now.saturating_sub(hour);
@@ -862,14 +950,36 @@ mod tests {
     #[test]
     fn tokens_accepted_only_within_the_leeway_are_not_cached() {
         let validator = validator(DEFAULT_TOKEN_CACHE_BYTES);
-        let tokens = validator.shared.tokens.as_ref().unwrap();
         let good = token("alice");
-        let mut expired = validator.verify_uncached(&good).unwrap();
+        let fresh = validator.verify_uncached(&good).unwrap();
+        assert!(TokenCache::keeps(&fresh));
+        let mut expired = fresh;
         // A second ago, not `now()`: `Timestamp::now` may run a few microseconds ahead of the wall
         // clock while other tests call it, and the cache reads the wall clock.
         expired.verified.expires_at = Timestamp::now().saturating_sub(Duration::from_secs(1));
-        assert!(!tokens.insert(&good, &expired));
-        assert_eq!(tokens.len(), 0);
+        assert!(!TokenCache::keeps(&expired));
+    }
+
+    #[test]
+    fn a_token_past_its_exp_is_verified_but_not_cached() {
+        let validator = Validator::builder()
+            .algorithms([Algorithm::HS256])
+            .key(VerifyingKey::hmac(SECRET).unwrap())
+            .leeway(Duration::from_secs(30))
+            .build(CutoffCache::new(MemoryStore::new()))
+            .unwrap();
+        let expired = TokenIssuer::builder(SigningKey::hmac(SECRET, Algorithm::HS256).unwrap())
+            .access_lifetime(Duration::ZERO)
+            .build()
+            .unwrap()
+            .issue_access("alice", &())
+            .unwrap()
+            .token;
+        assert!(matches!(
+            validator.verify(&expired),
+            Ok(Checked::Verified(_))
+        ));
+        assert_eq!(cached_entries(&validator), 0);
     }
 
     #[test]

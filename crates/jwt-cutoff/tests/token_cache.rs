@@ -101,3 +101,68 @@ async fn a_token_cached_by_one_validator_means_nothing_to_another() {
     let verified = with_claims.validate(&token).await.unwrap();
     assert_eq!(verified.claims().token_use, "access");
 }
+
+/// A token answered from the token cache is admitted again without looking its subject up while
+/// its cutoffs stand (see `TokenCheck`); every scope that applies to it still refuses it at once,
+/// written here or pushed, and changes that do not apply leave it admitted.
+#[tokio::test]
+async fn a_cached_token_is_refused_at_once_by_every_scope_that_applies_to_it() {
+    type Change = fn(&CutoffCache, &str) -> futures_util::future::BoxFuture<'static, ()>;
+    let changes: [(&str, Change); 4] = [
+        ("its session revoked", |cutoffs, session| {
+            let (cutoffs, session) = (cutoffs.clone(), session.to_owned());
+            Box::pin(async move { cutoffs.revoke_session("alice", &session).await.unwrap() })
+        }),
+        ("its subject logged out elsewhere, pushed", |cutoffs, _| {
+            let cutoffs = cutoffs.clone();
+            let now = jwt_cutoff::Cutoff::ValidFrom(jwt_cutoff::Timestamp::now());
+            Box::pin(async move { cutoffs.apply(jwt_cutoff::Scope::Subject("alice"), now) })
+        }),
+        ("everyone logged out", |cutoffs, _| {
+            let cutoffs = cutoffs.clone();
+            Box::pin(async move { _ = cutoffs.logout_everyone().await.unwrap() })
+        }),
+        ("its subject deleted", |cutoffs, _| {
+            let cutoffs = cutoffs.clone();
+            Box::pin(async move { cutoffs.refuse("alice").await.unwrap() })
+        }),
+    ];
+    for (name, change) in changes {
+        let cutoffs = CutoffCache::new(MemoryStore::new());
+        let validator = hs_validator(cutoffs.clone());
+        let guarded = Guarded::new(validator.clone());
+        let token = hs_issuer().issue_pair("alice", &()).unwrap().access.token;
+        let session = validator.validate(&token).await.unwrap();
+        let session = session.session_id().unwrap().to_owned();
+        let others = [
+            hs_access("bob"),
+            hs_issuer().issue_pair("alice", &()).unwrap().access.token,
+        ];
+        for _ in 0..3 {
+            guarded.accepts(&token, "alice", "before").await;
+        }
+
+        // What does not apply to the token leaves it admitted.
+        cutoffs.logout_all("bob").await.unwrap();
+        let other_session = validator.validate(&others[1]).await.unwrap();
+        cutoffs
+            .revoke_session("alice", other_session.session_id().unwrap())
+            .await
+            .unwrap();
+        guarded.accepts(&token, "alice", name).await;
+        assert!(validator.validate(&others[0]).await.is_err());
+
+        change(&cutoffs, &session).await;
+        let expected = if name == "its subject deleted" {
+            Reason::SubjectRefused
+        } else {
+            Reason::Revoked
+        };
+        guarded.refuses(&token, expected, name).await;
+        assert_eq!(
+            reason(validator.validate(&token).await),
+            Some(expected),
+            "{name}"
+        );
+    }
+}
