@@ -186,12 +186,13 @@ fn run(command: Command) -> Result<(), Box<dyn Error>> {
     }
 }
 
-/// An access token for [`SUBJECT`] minted by jwt-cutoff's [`TokenIssuer`].
+/// The access token of a login of [`SUBJECT`] minted by jwt-cutoff's [`TokenIssuer`]: it carries a
+/// session id (`sid`), so jwt-cutoff's layer checks the session's cutoff as well as the subject's.
 fn mint(alg: Alg) -> Result<String, Box<dyn Error>> {
     let issuer = TokenIssuer::builder(alg.signing_key()?)
         .access_lifetime(TOKEN_LIFETIME)
         .build()?;
-    Ok(issuer.issue_access(SUBJECT, &())?.token)
+    Ok(issuer.issue_pair(SUBJECT, &())?.access.token)
 }
 
 async fn serve(mode: Mode, alg: Alg, addr: SocketAddr) -> Result<(), Box<dyn Error>> {

@@ -141,8 +141,8 @@ pub use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffFuture, CutoffSource,
     DEFAULT_SESSION_RETENTION, LookupFuture, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES,
     MAX_TOKEN_ID_BYTES, MemoryStore, MemorySubscription, PushChannel, PushSubscription, PushTask,
-    RefreshTokens, Scope, SourceError, Spend, Spent, SubjectCutoffs, Timestamp, TokenInstant,
-    Verdict, check_scope, check_spend, check_subject,
+    RefreshTokens, Scope, SourceError, Spend, Spent, SubjectCutoffs, Timestamp, TokenCheck,
+    TokenInstant, Verdict, check_scope, check_spend, check_subject,
 };
 pub use key_bundle::TokenKeys;
 pub use keys::{Algorithm, SigningKey, VerifyingKey};
