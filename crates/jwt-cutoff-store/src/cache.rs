@@ -822,6 +822,10 @@ impl Shared {
     }
 
     pub(crate) fn apply(&self, scope: Scope<'_>, cutoff: Cutoff) {
+        // Raises nothing anywhere; a refresh reading the store back applies it for most subjects.
+        if cutoff == Cutoff::NoCutoff {
+            return;
+        }
         let (subject, session) = match scope {
             Scope::Everyone => {
                 if self.everyone.raise(cutoff) {
