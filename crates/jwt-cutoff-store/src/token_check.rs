@@ -5,8 +5,9 @@
 //! - The cache counts its changes in shards, by a hash of the subject ([`Changes`]). Every change
 //!   that can refuse a cached token bumps its subject's shard *after* it is in force: a raised
 //!   cutoff of the subject or of one of its sessions, a cutoff applied to a subject that is not
-//!   cached (its entry may have just been evicted), a forgotten subject. A change of the everyone
-//!   cutoff, a reset of the whole cache and a change of the push state bump every shard.
+//!   cached (its entry may have just been evicted), a forgotten subject, a lookup that raises an
+//!   entry already cached. A change of the everyone cutoff, a reset of the whole cache and a change
+//!   of the push state bump every shard. A change already held bumps nothing.
 //! - A check reads its shard's count *before* the cached cutoffs, and remembers an admission with
 //!   that count. It is reused only while the count is the same: a change bumped after the count
 //!   was read makes it stale, and a change bumped before was visible to the check.

@@ -12,7 +12,9 @@ use tonic::{Request, Status};
 ///
 /// fn greeting(request: &Request<()>) -> Result<String, Status> {
 ///     let verified = request.verified::<NoClaims>()?;
-///     Ok(format!("hello {}", verified.subject()))
+///     // The login this token belongs to (its `sid`), to sign that one device out.
+///     let device = verified.session_id().unwrap_or("a token without a session");
+///     Ok(format!("hello {} on {device}", verified.subject()))
 /// }
 ///
 /// // Without the layer (or with an optional layer and no token) there is nothing to read.
