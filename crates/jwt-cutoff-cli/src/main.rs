@@ -1,0 +1,235 @@
+//! `jwt-cutoff`: the operator's command line for jwt-cutoff's cutoff stores. Log one subject out
+//! from all devices, one session, or everyone after a key leak, and watch the changes as the
+//! store pushes them, from a shell, against the production store, without restarting anything.
+//!
+//! ```text
+//! jwt-cutoff logout-all --store sqlite://jwt-cutoff-demo.db alice bob
+//! jwt-cutoff revoke-session --store postgres://postgres@localhost/app alice 5F2b…
+//! jwt-cutoff logout-everyone --store redis://127.0.0.1:6379 --key-prefix app:
+//! jwt-cutoff watch --store redis://127.0.0.1:6379 --json
+//! ```
+//!
+//! Exit codes: 0 done; 1 the store could not be reached or did not answer within `--timeout`
+//! (the message on stderr); 2 a usage error (one line on stderr).
+
+mod output;
+mod store;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use jwt_cutoff_store::{Cutoff, Scope, Timestamp};
+
+use crate::output::Format;
+use crate::store::{StoreOptions, StoreUrl};
+
+/// Log people out of services that use jwt-cutoff, and watch the changes, on any cutoff store.
+#[derive(Debug, Parser)]
+#[command(name = "jwt-cutoff", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Logs each subject out from all devices: every token issued before now is refused (the
+    /// cutoff is never lowered). Prints the cutoff now stored for each.
+    LogoutAll {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The subjects (the tokens' `sub`).
+        #[arg(required = true)]
+        subjects: Vec<String>,
+    },
+    /// Logs everyone out: every token issued before now is refused, whoever it belongs to (after
+    /// a signing key leaked, then rotate the key).
+    LogoutEveryone {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revokes one session (one login and the tokens refreshed from it: their `sid`).
+    RevokeSession {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Whose session it is.
+        subject: String,
+        /// The session id (the tokens' `sid`).
+        session: String,
+    },
+    /// Prints each change as the store pushes it, until Ctrl-C (PostgreSQL and Redis stores
+    /// push; a SQLite store does not, and this exits 1).
+    Watch {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the cutoffs are.
+#[derive(Debug, Args)]
+struct StoreArgs {
+    /// The cutoff store: sqlite://PATH (an existing file), postgres://USER@HOST/DB,
+    /// redis://HOST:PORT or redis://HOST:PORT/DB.
+    #[arg(long, env = "JWT_CUTOFF_STORE")]
+    store: String,
+    /// The SQL stores' table (the everyone and sessions tables are named after it).
+    #[arg(long, default_value = jwt_cutoff_sqlx::DEFAULT_TABLE)]
+    table: String,
+    /// The Redis store's key prefix; the default is the demo's (its --redis-prefix).
+    #[arg(long, default_value = "jwt-cutoff-demo:")]
+    key_prefix: String,
+    /// How long the store may take to answer, e.g. 10s or 500ms.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if error.use_stderr() => {
+            // One line: clap's first, without its usage block.
+            let message = error.to_string();
+            eprintln!("{}", message.lines().next().unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+        // --help, --version
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("jwt-cutoff: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(line)) => {
+            eprintln!("{line}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("jwt-cutoff: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why a command did not do its work, and so its exit code.
+#[derive(Debug)]
+enum Failure {
+    /// Exit 2: the command line is wrong.
+    Usage(String),
+    /// Exit 1: the store failed, or a check failed.
+    Runtime(String),
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::LogoutAll { store, subjects } => {
+            let now = Cutoff::ValidFrom(Timestamp::now());
+            let (store, timeout) = open(&store).await?;
+            for subject in &subjects {
+                let stored =
+                    bounded(timeout, store.source().raise(Scope::Subject(subject), now)).await?;
+                println!("{subject}: {stored}");
+            }
+            Ok(())
+        }
+        Command::LogoutEveryone { store } => {
+            let now = Cutoff::ValidFrom(Timestamp::now());
+            let (store, timeout) = open(&store).await?;
+            let stored = bounded(timeout, store.source().raise(Scope::Everyone, now)).await?;
+            println!("everyone: {stored}");
+            Ok(())
+        }
+        Command::RevokeSession {
+            store,
+            subject,
+            session,
+        } => {
+            let scope = Scope::Session {
+                subject: &subject,
+                session: &session,
+            };
+            jwt_cutoff_store::check_scope(scope)
+                .map_err(|error| Failure::Usage(format!("revoke-session: {error}")))?;
+            let (store, timeout) = open(&store).await?;
+            let stored = bounded(timeout, store.source().raise(scope, Cutoff::Refused)).await?;
+            println!("{subject} session {session}: {stored}");
+            Ok(())
+        }
+        Command::Watch { store, json } => {
+            let format = if json { Format::Json } else { Format::Text };
+            let (store, _timeout) = open(&store).await?;
+            let watching = store.watch(|change| println!("{}", format.change(&change)));
+            tokio::select! {
+                watched = watching => watched.map_err(Failure::Runtime),
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
+    }
+}
+
+/// Opens the store within the timeout.
+async fn open(args: &StoreArgs) -> Result<(store::Store, Duration), Failure> {
+    let url = StoreUrl::parse(&args.store).map_err(Failure::Usage)?;
+    if args.key_prefix.is_empty() {
+        return Err(Failure::Usage("--key-prefix: must not be empty".to_owned()));
+    }
+    let options = StoreOptions {
+        table: args.table.clone(),
+        key_prefix: args.key_prefix.clone(),
+        timeout: args.timeout,
+    };
+    let store = tokio::time::timeout(args.timeout, url.open(&options))
+        .await
+        .map_err(|_| timed_out(args.timeout))?
+        .map_err(Failure::Runtime)?;
+    Ok((store, args.timeout))
+}
+
+/// One store call, within the timeout.
+async fn bounded<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, jwt_cutoff_store::SourceError>>,
+) -> Result<T, Failure> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| timed_out(timeout))?
+        .map_err(|error| Failure::Runtime(format!("the store failed: {error}")))
+}
+
+fn timed_out(timeout: Duration) -> Failure {
+    Failure::Runtime(format!("the store did not answer within {timeout:?}"))
+}
+
+/// A duration like `10s`, `500ms`, `2m`; at least one millisecond.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration like 10s, 500ms or 2m");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        _ => return Err(invalid()),
+    };
+    let millis = number.checked_mul(millis_per_unit).ok_or_else(invalid)?;
+    (millis > 0)
+        .then(|| Duration::from_millis(millis))
+        .ok_or_else(invalid)
+}

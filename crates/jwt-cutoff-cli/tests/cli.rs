@@ -1,0 +1,279 @@
+//! The built `jwt-cutoff` binary against real stores: a SQLite file, PostgreSQL and Redis (servers
+//! named by `JWT_CUTOFF_TEST_POSTGRES_URL` and `JWT_CUTOFF_TEST_REDIS_URL`, else the local
+//! defaults; a missing one skips its test unless `JWT_CUTOFF_REQUIRE_SERVERS=1`), every usage error
+//! and unreachable stores.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use jwt_cutoff_redis::RedisStore;
+use jwt_cutoff_sqlx::{PostgresStore, SqliteStore};
+use jwt_cutoff_store::{Cutoff, CutoffSource, Scope, Timestamp};
+use jwt_cutoff_test_support::{skip, unique_id};
+use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_jwt-cutoff");
+
+async fn run(args: &[&str]) -> Output {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        Command::new(BINARY).args(args).output(),
+    )
+    .await
+    .expect("jwt-cutoff did not end within 30 s")
+    .expect("jwt-cutoff runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// Exit code 2, one line on stderr, nothing on stdout.
+fn assert_usage_error(output: &Output, args: &[&str]) {
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{args:?}: {}",
+        stderr(output)
+    );
+    assert_eq!(
+        stderr(output).lines().count(),
+        1,
+        "{args:?}: {}",
+        stderr(output)
+    );
+    assert!(stdout(output).is_empty(), "{args:?}");
+}
+
+/// The cutoff stored for `subject`'s tokens with no session, as the store answers a lookup.
+async fn cutoff_of(store: &dyn CutoffSource, subject: &str) -> Cutoff {
+    store.lookup(subject).await.unwrap().cutoff()
+}
+
+#[tokio::test]
+async fn usage_errors_are_one_line_and_exit_2() {
+    let cases: [&[&str]; 8] = [
+        &["bogus"],
+        &[],
+        &["logout-all", "--store", "ftp://host/db", "alice"],
+        &["logout-all", "--store", "sqlite://", "alice"],
+        &["logout-all", "--store", "sqlite://x.db"],
+        &[
+            "logout-all",
+            "--store",
+            "sqlite://x.db",
+            "--timeout",
+            "soon",
+            "alice",
+        ],
+        &["logout-all", "--store", "sqlite://x.db", "--bogus", "alice"],
+        &["revoke-session", "--store", "sqlite://x.db", "alice", ""],
+    ];
+    for args in cases {
+        assert_usage_error(&run(args).await, args);
+    }
+    for args in [
+        &["--help"][..],
+        &["watch", "--help"],
+        &["logout-all", "--help"],
+    ] {
+        let output = run(args).await;
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(stdout(&output).contains("Usage"), "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_sqlite_file_is_an_error_and_is_not_created() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("missing.db");
+    let url = format!("sqlite://{}", path.display());
+    let output = run(&["logout-all", "--store", &url, "alice"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("no SQLite database"));
+    assert!(!path.exists(), "the file was created");
+}
+
+#[tokio::test]
+async fn an_unreachable_store_fails_within_the_timeout() {
+    for url in [
+        "redis://127.0.0.1:1",
+        "postgres://postgres@127.0.0.1:1/test",
+    ] {
+        let started = Instant::now();
+        let output = run(&["logout-all", "--store", url, "--timeout", "2s", "alice"]).await;
+        assert_eq!(output.status.code(), Some(1), "{url}: {}", stderr(&output));
+        assert!(!stderr(&output).is_empty(), "{url}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn logouts_land_in_a_sqlite_store() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", directory.path().join("cutoffs.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store
+        .raise(Scope::Subject("deleted"), Cutoff::Refused)
+        .await
+        .unwrap();
+
+    let before = Timestamp::now();
+    let output = run(&["logout-all", "--store", &url, "alice", "bob", "deleted"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines: Vec<_> = stdout(&output).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("alice: valid from "), "{lines:?}");
+    assert_eq!(lines[2], "deleted: refused", "never lowered");
+    for subject in ["alice", "bob"] {
+        let Cutoff::ValidFrom(at) = cutoff_of(&store, subject).await else {
+            panic!("{subject} was not logged out");
+        };
+        assert!(at >= before);
+    }
+    assert_eq!(cutoff_of(&store, "deleted").await, Cutoff::Refused);
+
+    let output = run(&["revoke-session", "--store", &url, "alice", "laptop"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "alice session laptop: refused\n");
+    let alice = store.lookup("alice").await.unwrap();
+    assert_eq!(alice.session("laptop"), Cutoff::Refused);
+    assert_eq!(alice.session("phone"), Cutoff::NoCutoff);
+
+    let before = Timestamp::now();
+    let output = run(&["logout-everyone", "--store", &url]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("everyone: valid from "));
+    let Cutoff::ValidFrom(at) = cutoff_of(&store, "carol").await else {
+        panic!("everyone was not logged out");
+    };
+    assert!(at >= before);
+
+    // A SQLite store does not push: nothing to watch.
+    let output = run(&["watch", "--store", &url]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("does not push"));
+}
+
+/// `watch --json` on a store that pushes, while the CLI itself logs a subject out and revokes a
+/// session: each change is one JSON line. Ends with Ctrl-C (SIGINT), exit 0.
+async fn watch_prints_what_the_store_pushes(store: &dyn CutoffSource, options: &[&str]) {
+    let mut watch = Command::new(BINARY)
+        .args(["watch", "--json"])
+        .args(options)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+
+    // Until the watcher is subscribed, changes are not seen: raise a marker until one shows.
+    let marker = format!("marker-{}", unique_id());
+    let mut first = None;
+    for _ in 0..100 {
+        store
+            .raise(Scope::Subject(&marker), Cutoff::ValidFrom(Timestamp::now()))
+            .await
+            .unwrap();
+        if let Ok(line) = tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
+        {
+            first = line.unwrap();
+            break;
+        }
+    }
+    let first = first.expect("the watcher printed nothing");
+    assert!(first.contains(&marker), "{first}");
+
+    let output = run(&[&["logout-all"][..], options, &["alice"]].concat()).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let line = next_change_of(&mut lines, "alice").await;
+    let change: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(change["subject"], "alice");
+    assert_eq!(change["everyone"], false);
+    assert_eq!(change["refused"], false);
+    assert!(change["valid_from"].as_f64().unwrap() > 1.7e9, "{line}");
+
+    let output = run(&[&["revoke-session"][..], options, &["alice", "laptop"]].concat()).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let line = next_change_of(&mut lines, "alice").await;
+    let change: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(change["session"], "laptop");
+    assert_eq!(change["refused"], true);
+
+    let pid = watch.id().unwrap().to_string();
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), watch.wait())
+        .await
+        .expect("watch did not end on Ctrl-C")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// The next line naming `subject`, skipping markers still arriving.
+async fn next_change_of(lines: &mut Lines<BufReader<ChildStdout>>, subject: &str) -> String {
+    let wanted = format!("\"subject\":\"{subject}\"");
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("no change within 10 s")
+            .unwrap()
+            .expect("the watcher ended");
+        if line.contains(&wanted) {
+            return line;
+        }
+    }
+}
+
+#[tokio::test]
+async fn watch_prints_postgres_changes() {
+    let url = std::env::var("JWT_CUTOFF_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let table = format!("cli_{}", unique_id());
+    let connected = tokio::time::timeout(
+        Duration::from_secs(5),
+        PostgresStore::builder().table(table.as_str()).connect(&url),
+    )
+    .await;
+    let Ok(Ok(store)) = connected else {
+        skip(&format!("PostgreSQL not reachable at {url}"));
+        return;
+    };
+    watch_prints_what_the_store_pushes(&store, &["--store", &url, "--table", &table]).await;
+}
+
+#[tokio::test]
+async fn watch_prints_redis_changes() {
+    let url = std::env::var("JWT_CUTOFF_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("cli-{}:", unique_id());
+    let client = jwt_cutoff_redis::redis::Client::open(url.as_str()).unwrap();
+    let connected = tokio::time::timeout(
+        Duration::from_secs(5),
+        RedisStore::builder(client)
+            .key_prefix(prefix.as_str())
+            .connect(),
+    )
+    .await;
+    let Ok(Ok(store)) = connected else {
+        skip(&format!("Redis not reachable at {url}"));
+        return;
+    };
+    watch_prints_what_the_store_pushes(&store, &["--store", &url, "--key-prefix", &prefix]).await;
+}
