@@ -7,20 +7,26 @@
 //! jwt-cutoff revoke-session --store postgres://postgres@localhost/app alice 5F2b…
 //! jwt-cutoff logout-everyone --store redis://127.0.0.1:6379 --key-prefix app:
 //! jwt-cutoff watch --store redis://127.0.0.1:6379 --json
+//! jwt-cutoff inspect --secret-env ACCESS_SECRET --store sqlite://jwt-cutoff-demo.db "$TOKEN"
 //! ```
 //!
-//! Exit codes: 0 done; 1 the store could not be reached or did not answer within `--timeout`
-//! (the message on stderr); 2 a usage error (one line on stderr).
+//! Exit codes: 0 done; 1 the store could not be reached or did not answer within `--timeout`, or
+//! a check of `inspect` failed (the message on stderr); 2 a usage error (one line on stderr).
 
+mod inspect;
 mod output;
 mod store;
 
+use std::io::Read as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use jwt_cutoff::VerifyingKey;
 use jwt_cutoff_store::{Cutoff, Scope, Timestamp};
 
+use crate::inspect::{Inspected, Judgement, Signature};
 use crate::output::Format;
 use crate::store::{StoreOptions, StoreUrl};
 
@@ -58,6 +64,25 @@ enum Command {
         /// The session id (the tokens' `sid`).
         session: String,
     },
+    /// Shows a token's header and claims; with a key, whether its signature holds; with a
+    /// store, whether its cutoffs refuse it. Exits 1 when a check fails ("signature" or
+    /// "revoked").
+    Inspect {
+        /// The token, or - to read it from stdin.
+        token: String,
+        /// Checks the signature with the HMAC secret in this environment variable (never on the
+        /// command line, never printed).
+        #[arg(long, value_name = "NAME", conflicts_with = "public_key")]
+        secret_env: Option<String>,
+        /// Checks the signature with this PEM public key (RSA, EC or Ed25519).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        /// Checks the token against this cutoff store (see the other commands' --store).
+        #[arg(long, env = "JWT_CUTOFF_STORE")]
+        store: Option<String>,
+        #[command(flatten)]
+        options: StoreFlags,
+    },
     /// Prints each change as the store pushes it, until Ctrl-C (PostgreSQL and Redis stores
     /// push; a SQLite store does not, and this exits 1).
     Watch {
@@ -76,6 +101,13 @@ struct StoreArgs {
     /// redis://HOST:PORT or redis://HOST:PORT/DB.
     #[arg(long, env = "JWT_CUTOFF_STORE")]
     store: String,
+    #[command(flatten)]
+    options: StoreFlags,
+}
+
+/// How the store is shaped and how long it may take.
+#[derive(Debug, Args)]
+struct StoreFlags {
     /// The SQL stores' table (the everyone and sessions tables are named after it).
     #[arg(long, default_value = jwt_cutoff_sqlx::DEFAULT_TABLE)]
     table: String,
@@ -169,6 +201,13 @@ async fn run(command: Command) -> Result<(), Failure> {
             println!("{subject} session {session}: {stored}");
             Ok(())
         }
+        Command::Inspect {
+            token,
+            secret_env,
+            public_key,
+            store,
+            options,
+        } => inspect(&token, secret_env, public_key, store, &options).await,
         Command::Watch { store, json } => {
             let format = if json { Format::Json } else { Format::Text };
             let (store, _timeout) = open(&store).await?;
@@ -183,7 +222,11 @@ async fn run(command: Command) -> Result<(), Failure> {
 
 /// Opens the store within the timeout.
 async fn open(args: &StoreArgs) -> Result<(store::Store, Duration), Failure> {
-    let url = StoreUrl::parse(&args.store).map_err(Failure::Usage)?;
+    open_url(&args.store, &args.options).await
+}
+
+async fn open_url(url: &str, args: &StoreFlags) -> Result<(store::Store, Duration), Failure> {
+    let url = StoreUrl::parse(url).map_err(Failure::Usage)?;
     if args.key_prefix.is_empty() {
         return Err(Failure::Usage("--key-prefix: must not be empty".to_owned()));
     }
@@ -197,6 +240,91 @@ async fn open(args: &StoreArgs) -> Result<(store::Store, Duration), Failure> {
         .map_err(|_| timed_out(args.timeout))?
         .map_err(Failure::Runtime)?;
     Ok((store, args.timeout))
+}
+
+/// `inspect`: prints the token's parts, then each check asked for; a failed check is an error.
+async fn inspect(
+    token: &str,
+    secret_env: Option<String>,
+    public_key: Option<PathBuf>,
+    store: Option<String>,
+    options: &StoreFlags,
+) -> Result<(), Failure> {
+    let token = if token == "-" {
+        let mut read = String::new();
+        std::io::stdin()
+            .read_to_string(&mut read)
+            .map_err(|error| Failure::Runtime(format!("cannot read the token: {error}")))?;
+        read.trim().to_owned()
+    } else {
+        token.to_owned()
+    };
+    let key = match (secret_env, public_key) {
+        (Some(name), _) => {
+            let secret = std::env::var(&name).map_err(|_| {
+                Failure::Usage(format!("--secret-env: {name} is not set (or not UTF-8)"))
+            })?;
+            let key = VerifyingKey::hmac(secret.as_bytes())
+                .map_err(|error| Failure::Usage(format!("--secret-env: {error}")))?;
+            Some(key)
+        }
+        (None, Some(path)) => Some(public_key_from(&path)?),
+        (None, None) => None,
+    };
+    let inspected = Inspected::parse(&token)
+        .map_err(|why| Failure::Runtime(format!("malformed token: {why}")))?;
+    println!("{}", inspect::describe(&inspected));
+    let mut failed = Vec::new();
+    if let Some(key) = key {
+        match inspected.check_signature(&token, key).await {
+            Signature::Valid(None) => println!("signature: valid"),
+            Signature::Valid(Some(note)) => {
+                println!("signature: valid (but a service would refuse the token: {note})");
+            }
+            Signature::Invalid(why) => {
+                println!("signature: INVALID: {why}");
+                failed.push("signature");
+            }
+        }
+    }
+    if let Some(url) = store {
+        let subject = inspected.subject().ok_or_else(|| {
+            Failure::Runtime("the token has no `sub`: no cutoff applies to it".to_owned())
+        })?;
+        let (store, timeout) = open_url(&url, options).await?;
+        let cutoffs = bounded(timeout, store.source().lookup(subject)).await?;
+        match inspected.judge(&cutoffs).map_err(Failure::Runtime)? {
+            Judgement::Admitted => println!("cutoffs: not revoked ({cutoffs})"),
+            Judgement::Revoked(cutoff) => {
+                println!("revoked: the cutoff that applies is {cutoff}");
+                failed.push("revoked");
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(format!("failed: {}", failed.join(", "))))
+    }
+}
+
+/// A PEM public key of any kind jwt-cutoff verifies with.
+fn public_key_from(path: &std::path::Path) -> Result<VerifyingKey, Failure> {
+    let pem = std::fs::read(path).map_err(|error| {
+        Failure::Runtime(format!(
+            "--public-key: cannot read {}: {error}",
+            path.display()
+        ))
+    })?;
+    VerifyingKey::rsa_pem(&pem)
+        .or_else(|_| VerifyingKey::ec_pem(&pem))
+        .or_else(|_| VerifyingKey::ed_pem(&pem))
+        .map_err(|_| {
+            Failure::Usage(format!(
+                "--public-key: {} holds no RSA, EC or Ed25519 public key in PEM",
+                path.display()
+            ))
+        })
 }
 
 /// One store call, within the timeout.

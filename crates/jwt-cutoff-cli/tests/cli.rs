@@ -277,3 +277,169 @@ async fn watch_prints_redis_changes() {
     };
     watch_prints_what_the_store_pushes(&store, &["--store", &url, "--key-prefix", &prefix]).await;
 }
+
+const SECRET: &str = "an inspect test secret of at least 32 bytes";
+const SECRET_VARIABLE: &str = "JWT_CUTOFF_CLI_TEST_SECRET";
+const WRONG_SECRET_VARIABLE: &str = "JWT_CUTOFF_CLI_TEST_WRONG_SECRET";
+
+fn issuer(key: jwt_cutoff::SigningKey) -> jwt_cutoff::TokenIssuer {
+    jwt_cutoff::TokenIssuer::builder(key).build().unwrap()
+}
+
+fn hs_issuer() -> jwt_cutoff::TokenIssuer {
+    issuer(jwt_cutoff::SigningKey::hmac(SECRET.as_bytes(), jwt_cutoff::Algorithm::HS256).unwrap())
+}
+
+/// `jwt-cutoff` with the HMAC secret (and a wrong one) in its environment and `input` on stdin.
+async fn run_with_secret(args: &[&str], input: &str) -> Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .env(SECRET_VARIABLE, SECRET)
+        .env(
+            WRONG_SECRET_VARIABLE,
+            "another secret, also of at least 32 bytes",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("jwt-cutoff did not end within 30 s")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn inspect_shows_the_token_and_checks_the_signature_and_the_cutoffs() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", directory.path().join("cutoffs.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let pair = hs_issuer().issue_pair("alice", &()).unwrap();
+    let token = pair.access.token.as_str();
+
+    let output = run_with_secret(&["inspect", token], "").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let shown = stdout(&output);
+    assert!(shown.contains("\"alg\": \"HS256\""), "{shown}");
+    assert!(shown.contains("\"sub\": \"alice\""), "{shown}");
+
+    let checked = [
+        "inspect",
+        "--secret-env",
+        SECRET_VARIABLE,
+        "--store",
+        &url,
+        token,
+    ];
+    let output = run_with_secret(&checked, "").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("signature: valid"));
+    assert!(stdout(&output).contains("cutoffs: not revoked"));
+    assert!(!stdout(&output).contains(SECRET) && !stderr(&output).contains(SECRET));
+
+    // The same token from stdin, checked with a wrong secret.
+    let wrong = ["inspect", "--secret-env", WRONG_SECRET_VARIABLE, "-"];
+    let output = run_with_secret(&wrong, token).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("signature: INVALID"));
+    assert!(stderr(&output).contains("signature"));
+
+    // Logged out: revoked, since when; the signature still holds.
+    let logout = run(&["logout-all", "--store", &url, "alice"]).await;
+    assert_eq!(logout.status.code(), Some(0), "{}", stderr(&logout));
+    let output = run_with_secret(&checked, "").await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("signature: valid"));
+    assert!(stdout(&output).contains("revoked: the cutoff that applies is valid from"));
+    assert!(stderr(&output).contains("revoked"));
+    drop(store);
+
+    // A session revoked: the login's refresh token is refused too.
+    let pair = hs_issuer().issue_pair("bob", &()).unwrap();
+    let sid = claims_of(&pair.refresh.token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoke = run(&["revoke-session", "--store", &url, "bob", &sid]).await;
+    assert_eq!(revoke.status.code(), Some(0), "{}", stderr(&revoke));
+    let refresh = ["inspect", "--secret-env", SECRET_VARIABLE, "--store", &url];
+    let output =
+        run_with_secret(&[&refresh[..], &[pair.refresh.token.as_str()]].concat(), "").await;
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).contains("signature: valid"));
+    assert!(stdout(&output).contains("revoked: the cutoff that applies is refused"));
+}
+
+/// A token's claims, decoded without any check.
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+#[tokio::test]
+async fn inspect_checks_public_key_signatures_and_refuses_bad_input() {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../jwt-cutoff/tests/keys/");
+    let private = std::fs::read(format!("{keys}ec_private.pem")).unwrap();
+    let signing = jwt_cutoff::SigningKey::ec_pem(&private, jwt_cutoff::Algorithm::ES256).unwrap();
+    let token = issuer(signing).issue_access("alice", &()).unwrap().token;
+    let ec_public = format!("{keys}ec_public.pem");
+    let rsa_public = format!("{keys}rsa_public.pem");
+
+    let output = run(&["inspect", "--public-key", &ec_public, &token]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("signature: valid"));
+    // Another kind of key cannot verify ES256 at all.
+    let output = run(&["inspect", "--public-key", &rsa_public, &token]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("signature: INVALID"));
+    // An HS256 token signed with the public key's bytes as the secret (algorithm confusion).
+    let confused = issuer(
+        jwt_cutoff::SigningKey::hmac(
+            &std::fs::read(&ec_public).unwrap(),
+            jwt_cutoff::Algorithm::HS256,
+        )
+        .unwrap(),
+    )
+    .issue_access("alice", &())
+    .unwrap()
+    .token;
+    let output = run(&["inspect", "--public-key", &ec_public, &confused]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("signature: INVALID"));
+
+    for bad in ["not-a-token", "a.b.c", "a.b", ""] {
+        let output = run(&["inspect", bad]).await;
+        assert_eq!(output.status.code(), Some(1), "{bad:?}");
+        assert!(stderr(&output).contains("malformed token"), "{bad:?}");
+    }
+    for args in [
+        &[
+            "inspect",
+            "--secret-env",
+            "JWT_CUTOFF_CLI_TEST_NOT_SET",
+            "a.b.c",
+        ][..],
+        &[
+            "inspect",
+            "--public-key",
+            &rsa_public,
+            "--secret-env",
+            "X",
+            "a.b.c",
+        ],
+        &["inspect", "--public-key", keys, "a.b.c"],
+    ] {
+        let output = run(args).await;
+        assert!(matches!(output.status.code(), Some(1 | 2)), "{args:?}");
+        assert_eq!(stderr(&output).lines().count(), 1, "{args:?}");
+    }
+}
