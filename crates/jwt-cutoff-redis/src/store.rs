@@ -466,6 +466,41 @@ impl CutoffSource for RedisStore {
         })
     }
 
+    fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+        Box::pin(async move {
+            check_scope(scope)?;
+            let mut connection = self.inner.connection.clone();
+            let Scope::Session { subject, session } = scope else {
+                let key = self.key(scope);
+                let value: Option<String> = self
+                    .bounded(redis::cmd("GET").arg(&key).query_async(&mut connection))
+                    .await?;
+                return decode(value.as_deref());
+            };
+            let sessions_key = self.key(Scope::Session {
+                subject,
+                session: "",
+            });
+            let value: Option<String> = self
+                .bounded(
+                    redis::cmd("HGET")
+                        .arg(&sessions_key)
+                        .arg(session)
+                        .query_async(&mut connection),
+                )
+                .await?;
+            let Some(value) = value else {
+                return Ok(Cutoff::NoCutoff);
+            };
+            let (cutoff, keep_until) = decode_session(&value)?;
+            Ok(if keep_until > Timestamp::now() {
+                cutoff
+            } else {
+                Cutoff::NoCutoff
+            })
+        })
+    }
+
     fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(async move {
             check_scope(scope)?;

@@ -130,6 +130,13 @@ pub trait Driver: Database {
         params: &'a [Param<'a>],
     ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
 
+    /// The two columns `statement` reads with `params` bound, if a row matches.
+    fn fetch_columns<'a>(
+        pool: &'a Pool<Self>,
+        statement: &Arc<str>,
+        params: &'a [Param<'a>],
+    ) -> BoxFuture<'a, Result<Option<Columns>, sqlx::Error>>;
+
     /// The session row a spend reads, by `subject` and `session`.
     fn fetch_rotation<'a>(
         connection: &'a mut Self::Connection,
@@ -202,6 +209,21 @@ where
             };
         }
         Box::pin(async move { Ok(query.execute(connection).await?.changed_rows()) })
+    }
+
+    fn fetch_columns<'a>(
+        pool: &'a Pool<Self>,
+        statement: &Arc<str>,
+        params: &'a [Param<'a>],
+    ) -> BoxFuture<'a, Result<Option<Columns>, sqlx::Error>> {
+        let mut query = sqlx::query_as(AssertSqlSafe(Arc::clone(statement)));
+        for param in params {
+            query = match *param {
+                Param::Text(text) => query.bind(text),
+                Param::Micros(micros) => query.bind(micros),
+            };
+        }
+        Box::pin(query.fetch_optional(pool))
     }
 
     fn fetch_rotation<'a>(

@@ -80,6 +80,9 @@ struct Statements {
     raise_subject: Arc<str>,
     raise_everyone: Arc<str>,
     raise_session: Arc<str>,
+    stored_subject: Arc<str>,
+    stored_everyone: Arc<str>,
+    stored_session: Arc<str>,
     forget_sessions: Arc<str>,
     rotate: Arc<str>,
     read_rotation: Arc<str>,
@@ -147,6 +150,16 @@ impl Statements {
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject, session) DO UPDATE SET {set}, \
                  keep_until_micros = CASE WHEN excluded.keep_until_micros > c.keep_until_micros \
                  THEN excluded.keep_until_micros ELSE c.keep_until_micros END {returning}"
+            )
+            .into(),
+            stored_subject: format!(
+                "SELECT valid_from_micros, refused FROM {subjects} WHERE subject = $1"
+            )
+            .into(),
+            stored_everyone: format!("SELECT valid_from_micros, refused FROM {everyone}").into(),
+            stored_session: format!(
+                "SELECT valid_from_micros, refused FROM {sessions} \
+                 WHERE subject = $1 AND session = $2 AND keep_until_micros > $3"
             )
             .into(),
             forget_sessions: format!("DELETE FROM {sessions} WHERE keep_until_micros <= $1").into(),
@@ -470,6 +483,35 @@ impl<D: Dialect> CutoffSource for SqlStore<D> {
                 .await
                 .map_err(source_error)?;
             Ok(cutoffs_of_rows(rows))
+        })
+    }
+
+    fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+        Box::pin(async move {
+            check_scope(scope)?;
+            let statements = &self.settings.statements;
+            let now = Timestamp::now().as_unix_micros();
+            let subject_params;
+            let session_params;
+            let (statement, params): (_, &[Param<'_>]) = match scope {
+                Scope::Subject(subject) => {
+                    subject_params = [Param::Text(subject)];
+                    (&statements.stored_subject, &subject_params)
+                }
+                Scope::Everyone => (&statements.stored_everyone, &[]),
+                Scope::Session { subject, session } => {
+                    session_params = [
+                        Param::Text(subject),
+                        Param::Text(session),
+                        Param::Micros(now),
+                    ];
+                    (&statements.stored_session, &session_params)
+                }
+            };
+            let columns = D::fetch_columns(&self.pool, statement, params)
+                .await
+                .map_err(source_error)?;
+            Ok(columns.map_or(Cutoff::NoCutoff, from_columns))
         })
     }
 

@@ -641,6 +641,32 @@ impl<S: CutoffSource> Probe<S> {
                 self.model.everyone
             );
         }
+        for subject in subjects {
+            self.verify_stored_apart(subject).await;
+        }
+    }
+
+    /// Checks that [`CutoffSource::stored`] answers each scope of `subject` (and everyone's) on
+    /// its own, as written, without the wider ones.
+    async fn verify_stored_apart(&self, subject: &str) {
+        let check = self.check;
+        let sessions = self.model.sessions.keys();
+        let sessions = sessions.filter(|(owner, _)| owner == subject);
+        let scopes = [Scope::Subject(subject), Scope::Everyone]
+            .into_iter()
+            .chain(sessions.map(|(_, session)| Scope::Session { subject, session }));
+        for scope in scopes {
+            let answered = self.store.stored(scope).await.unwrap_or_else(|error| {
+                panic!("{check:?}: stored({}) failed: {error}", describe(scope))
+            });
+            let expected = self.model.stored(scope);
+            assert!(
+                answered == expected,
+                "{check:?}: stored({}) answered {answered}, expected {expected}: what was raised \
+                 for that scope alone",
+                describe(scope)
+            );
+        }
     }
 
     /// Checks that `session`, out of bounds, is refused with an error and nothing is stored.

@@ -166,6 +166,24 @@ impl CutoffSource for MemoryStore {
         Box::pin(async move { Ok(cutoffs) })
     }
 
+    fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+        if let Err(error) = check_scope(scope) {
+            return Box::pin(async { Err(error) });
+        }
+        let now = Timestamp::now();
+        let stored = self.read(|state| match scope {
+            Scope::Subject(subject) => state.subjects.get(subject).copied(),
+            Scope::Everyone => Some(state.everyone),
+            Scope::Session { subject, session } => state
+                .sessions
+                .get(subject)
+                .and_then(|sessions| sessions.get(session))
+                .filter(|kept| kept.keep_until > now)
+                .map(|kept| kept.cutoff),
+        });
+        Box::pin(async move { Ok(stored.unwrap_or(Cutoff::NoCutoff)) })
+    }
+
     fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         if let Err(error) = check_scope(scope) {
             return Box::pin(async { Err(error) });

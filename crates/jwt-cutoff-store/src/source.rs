@@ -93,6 +93,16 @@ pub trait CutoffSource: Send + Sync + 'static {
         let _ = (scope, to);
         Box::pin(async { Err(SourceError::new("this cutoff source is read-only")) })
     }
+
+    /// The cutoff stored for `scope` alone, without the wider ones a lookup combines it with (a
+    /// session past its retention has none): what an operator's tool shows. Tokens are judged by
+    /// [`lookup`](Self::lookup), never by this.
+    ///
+    /// The default answers with an error: the source cannot show one scope apart.
+    fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+        let _ = scope;
+        Box::pin(async { Err(SourceError::new("this cutoff source cannot show one scope apart")) })
+    }
 }
 
 /// Opaque, as `dyn Any` is: a source may hold credentials, and most have no `Debug` of their own.
@@ -109,6 +119,10 @@ macro_rules! forward_through {
         impl<T: CutoffSource + ?Sized> CutoffSource for $pointer<T> {
             fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
                 (**self).lookup(subject)
+            }
+
+            fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+                (**self).stored(scope)
             }
 
             fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {

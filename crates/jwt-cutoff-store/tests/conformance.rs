@@ -273,6 +273,11 @@ impl Flawed {
 }
 
 impl CutoffSource for Flawed {
+    fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+        let stored = Self::stored(self, &self.key(scope));
+        Box::pin(async move { Ok(stored) })
+    }
+
     fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
         Box::pin(async move {
             if !self.has(Flaw::Unbounded) {

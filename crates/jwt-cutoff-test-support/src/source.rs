@@ -186,4 +186,9 @@ impl CutoffSource for TestSource {
     fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
         Box::pin(self.write(scope, to))
     }
+
+    /// Straight from the store: neither counted nor held at a gate.
+    fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+        self.store.stored(scope)
+    }
 }
