@@ -64,6 +64,20 @@ enum Command {
         /// The session id (the tokens' `sid`).
         session: String,
     },
+    /// Shows what is stored: the everyone cutoff, then each subject's own cutoff and its
+    /// sessions' (those revoked and still kept).
+    Show {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The subjects (the tokens' `sub`).
+        #[arg(required = true)]
+        subjects: Vec<String>,
+        /// One JSON object per line: `{"everyone": true, "valid_from", "refused"}`, then
+        /// `{"subject", "valid_from", "refused", "sessions": [{"session", "valid_from",
+        /// "refused"}]}`; `valid_from` in seconds since the epoch (with microseconds) or null.
+        #[arg(long)]
+        json: bool,
+    },
     /// Shows a token's header and claims; with a key, whether its signature holds; with a
     /// store, whether its cutoffs refuse it. Exits 1 when a check fails ("signature" or
     /// "revoked").
@@ -199,6 +213,23 @@ async fn run(command: Command) -> Result<(), Failure> {
             let (store, timeout) = open(&store).await?;
             let stored = bounded(timeout, store.source().raise(scope, Cutoff::Refused)).await?;
             println!("{subject} session {session}: {stored}");
+            Ok(())
+        }
+        Command::Show {
+            store,
+            subjects,
+            json,
+        } => {
+            let format = if json { Format::Json } else { Format::Text };
+            let (store, timeout) = open(&store).await?;
+            let source = store.source();
+            let everyone = bounded(timeout, source.stored(Scope::Everyone)).await?;
+            println!("{}", format.everyone(everyone));
+            for subject in &subjects {
+                let own = bounded(timeout, source.stored(Scope::Subject(subject))).await?;
+                let cutoffs = bounded(timeout, source.lookup(subject)).await?;
+                println!("{}", format.subject(subject, own, &cutoffs));
+            }
             Ok(())
         }
         Command::Inspect {

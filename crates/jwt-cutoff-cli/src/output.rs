@@ -1,6 +1,6 @@
-//! How changes are printed: readable lines, or one JSON object per line.
+//! How cutoffs and changes are printed: readable lines, or one JSON object per line.
 
-use jwt_cutoff_store::{Cutoff, CutoffChange, Scope};
+use jwt_cutoff_store::{Cutoff, CutoffChange, Scope, SubjectCutoffs};
 use serde_json::{Value, json};
 
 /// Text for people, JSON for programs.
@@ -11,6 +11,48 @@ pub(crate) enum Format {
 }
 
 impl Format {
+    /// One line for what is stored for everyone.
+    pub(crate) fn everyone(self, cutoff: Cutoff) -> String {
+        match self {
+            Self::Text => format!("everyone: {cutoff}"),
+            Self::Json => {
+                let mut line = serde_json::Map::new();
+                line.insert("everyone".to_owned(), json!(true));
+                line.extend(cutoff_fields(cutoff));
+                Value::Object(line).to_string()
+            }
+        }
+    }
+
+    /// What is stored for `subject`: its own cutoff and its live sessions' own, one line of JSON,
+    /// or a line each as text.
+    pub(crate) fn subject(self, subject: &str, own: Cutoff, sessions: &SubjectCutoffs) -> String {
+        match self {
+            Self::Text => {
+                let mut text = format!("{subject}: {own}");
+                for (session, cutoff) in sessions.sessions() {
+                    text.push_str(&format!("\n{subject} session {session}: {cutoff}"));
+                }
+                text
+            }
+            Self::Json => {
+                let mut line = serde_json::Map::new();
+                line.insert("subject".to_owned(), json!(subject));
+                line.extend(cutoff_fields(own));
+                let sessions: Vec<Value> = sessions
+                    .sessions()
+                    .map(|(session, cutoff)| {
+                        let mut fields = cutoff_fields(cutoff);
+                        fields.insert("session".to_owned(), json!(session));
+                        Value::Object(fields)
+                    })
+                    .collect();
+                line.insert("sessions".to_owned(), Value::Array(sessions));
+                Value::Object(line).to_string()
+            }
+        }
+    }
+
     /// One line for a pushed change.
     pub(crate) fn change(self, change: &CutoffChange) -> String {
         let cutoff = change.cutoff();

@@ -161,6 +161,40 @@ async fn logouts_land_in_a_sqlite_store() {
     };
     assert!(at >= before);
 
+    // What is stored, each scope apart: everyone's is not alice's own.
+    let output = run(&[
+        "show", "--store", &url, "--json", "alice", "deleted", "nobody",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0]["everyone"], true);
+    assert_eq!(lines[0]["refused"], false);
+    let everyone = lines[0]["valid_from"].as_f64().unwrap();
+    assert_eq!(lines[1]["subject"], "alice");
+    assert!(
+        lines[1]["valid_from"].as_f64().unwrap() < everyone,
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[1]["sessions"],
+        serde_json::json!([{"session": "laptop", "valid_from": null, "refused": true}])
+    );
+    assert_eq!(lines[2]["refused"], true);
+    assert_eq!(lines[3]["subject"], "nobody");
+    assert_eq!(lines[3]["valid_from"], serde_json::Value::Null);
+    assert_eq!(lines[3]["refused"], false);
+    let output = run(&["show", "--store", &url, "alice"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let shown = stdout(&output);
+    assert!(shown.starts_with("everyone: valid from "), "{shown}");
+    assert!(shown.contains("\nalice: valid from "), "{shown}");
+    assert!(shown.contains("\nalice session laptop: refused"), "{shown}");
+
     // A SQLite store does not push: nothing to watch.
     let output = run(&["watch", "--store", &url]).await;
     assert_eq!(output.status.code(), Some(1));
