@@ -101,7 +101,11 @@ pub trait CutoffSource: Send + Sync + 'static {
     /// The default answers with an error: the source cannot show one scope apart.
     fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
         let _ = scope;
-        Box::pin(async { Err(SourceError::new("this cutoff source cannot show one scope apart")) })
+        Box::pin(async {
+            Err(SourceError::new(
+                "this cutoff source cannot show one scope apart",
+            ))
+        })
     }
 }
 
