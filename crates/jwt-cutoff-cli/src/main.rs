@@ -183,12 +183,13 @@ enum Failure {
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::LogoutAll { store, subjects } => {
+            check_subjects(&subjects)?;
             let now = Cutoff::ValidFrom(Timestamp::now());
             let (store, timeout) = open(&store).await?;
             for subject in &subjects {
                 let stored =
                     bounded(timeout, store.source().raise(Scope::Subject(subject), now)).await?;
-                println!("{subject}: {stored}");
+                print_line(&format!("{subject}: {stored}"));
             }
             Ok(())
         }
@@ -196,7 +197,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             let now = Cutoff::ValidFrom(Timestamp::now());
             let (store, timeout) = open(&store).await?;
             let stored = bounded(timeout, store.source().raise(Scope::Everyone, now)).await?;
-            println!("everyone: {stored}");
+            print_line(&format!("everyone: {stored}"));
             Ok(())
         }
         Command::RevokeSession {
@@ -212,7 +213,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 .map_err(|error| Failure::Usage(format!("revoke-session: {error}")))?;
             let (store, timeout) = open(&store).await?;
             let stored = bounded(timeout, store.source().raise(scope, Cutoff::Refused)).await?;
-            println!("{subject} session {session}: {stored}");
+            print_line(&format!("{subject} session {session}: {stored}"));
             Ok(())
         }
         Command::Show {
@@ -220,15 +221,16 @@ async fn run(command: Command) -> Result<(), Failure> {
             subjects,
             json,
         } => {
+            check_subjects(&subjects)?;
             let format = if json { Format::Json } else { Format::Text };
             let (store, timeout) = open(&store).await?;
             let source = store.source();
             let everyone = bounded(timeout, source.stored(Scope::Everyone)).await?;
-            println!("{}", format.everyone(everyone));
+            print_line(&format.everyone(everyone));
             for subject in &subjects {
                 let own = bounded(timeout, source.stored(Scope::Subject(subject))).await?;
                 let cutoffs = bounded(timeout, source.lookup(subject)).await?;
-                println!("{}", format.subject(subject, own, &cutoffs));
+                print_line(&format.subject(subject, own, &cutoffs));
             }
             Ok(())
         }
@@ -242,13 +244,23 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Watch { store, json } => {
             let format = if json { Format::Json } else { Format::Text };
             let (store, _timeout) = open(&store).await?;
-            let watching = store.watch(|change| println!("{}", format.change(&change)));
+            let watching = store.watch(|change| print_line(&format.change(&change)));
             tokio::select! {
                 watched = watching => watched.map_err(Failure::Runtime),
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         }
     }
+}
+
+/// Writes one line to stdout; `false` once stdout is closed (piped into `head`, say). The other
+/// commands carry on (their writes are what matters), `watch` ends quietly.
+fn print_line(line: &str) -> bool {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .is_ok()
 }
 
 /// Opens the store within the timeout.
@@ -304,16 +316,20 @@ async fn inspect(
     };
     let inspected = Inspected::parse(&token)
         .map_err(|why| Failure::Runtime(format!("malformed token: {why}")))?;
-    println!("{}", inspect::describe(&inspected));
+    print_line(&inspect::describe(&inspected));
     let mut failed = Vec::new();
     if let Some(key) = key {
         match inspected.check_signature(&token, key).await {
-            Signature::Valid(None) => println!("signature: valid"),
+            Signature::Valid(None) => {
+                print_line("signature: valid");
+            }
             Signature::Valid(Some(note)) => {
-                println!("signature: valid (but a service would refuse the token: {note})");
+                print_line(&format!(
+                    "signature: valid (but a service would refuse the token: {note})"
+                ));
             }
             Signature::Invalid(why) => {
-                println!("signature: INVALID: {why}");
+                print_line(&format!("signature: INVALID: {why}"));
                 failed.push("signature");
             }
         }
@@ -325,9 +341,11 @@ async fn inspect(
         let (store, timeout) = open_url(&url, options).await?;
         let cutoffs = bounded(timeout, store.source().lookup(subject)).await?;
         match inspected.judge(&cutoffs).map_err(Failure::Runtime)? {
-            Judgement::Admitted => println!("cutoffs: not revoked ({cutoffs})"),
+            Judgement::Admitted => {
+                print_line(&format!("cutoffs: not revoked ({cutoffs})"));
+            }
             Judgement::Revoked(cutoff) => {
-                println!("revoked: the cutoff that applies is {cutoff}");
+                print_line(&format!("revoked: the cutoff that applies is {cutoff}"));
                 failed.push("revoked");
             }
         }
@@ -356,6 +374,16 @@ fn public_key_from(path: &std::path::Path) -> Result<VerifyingKey, Failure> {
                 path.display()
             ))
         })
+}
+
+/// Subjects a store would refuse (over the bound) are usage errors, found before anything is
+/// written.
+fn check_subjects(subjects: &[String]) -> Result<(), Failure> {
+    for subject in subjects {
+        jwt_cutoff_store::check_subject(subject)
+            .map_err(|error| Failure::Usage(format!("SUBJECT: {error}")))?;
+    }
+    Ok(())
 }
 
 /// One store call, within the timeout.

@@ -111,9 +111,12 @@ impl Store {
         }
     }
 
-    /// Calls `each` with every change the store pushes, until the channel fails; an error at once
-    /// when the store does not push.
-    pub(crate) async fn watch(&self, mut each: impl FnMut(CutoffChange)) -> Result<(), String> {
+    /// Calls `each` with every change the store pushes, until it answers `false` or the channel
+    /// fails; an error at once when the store does not push.
+    pub(crate) async fn watch(
+        &self,
+        mut each: impl FnMut(CutoffChange) -> bool,
+    ) -> Result<(), String> {
         let failed = |error: jwt_cutoff_store::SourceError| format!("push channel: {error}");
         match self {
             Self::Sqlite(_) => Err(
@@ -123,15 +126,13 @@ impl Store {
             ),
             Self::Postgres(store) => {
                 let mut changes = store.push_channel().subscribe().await.map_err(failed)?;
-                loop {
-                    each(changes.next_change().await.map_err(failed)?);
-                }
+                while each(changes.next_change().await.map_err(failed)?) {}
+                Ok(())
             }
             Self::Redis(store) => {
                 let mut changes = store.subscribe().await.map_err(failed)?;
-                loop {
-                    each(changes.next_change().await.map_err(failed)?);
-                }
+                while each(changes.next_change().await.map_err(failed)?) {}
+                Ok(())
             }
         }
     }

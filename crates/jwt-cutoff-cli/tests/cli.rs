@@ -84,6 +84,17 @@ async fn usage_errors_are_one_line_and_exit_2() {
     for args in cases {
         assert_usage_error(&run(args).await, args);
     }
+    let too_long = "a".repeat(jwt_cutoff_store::MAX_SUBJECT_BYTES + 1);
+    for command in ["logout-all", "show"] {
+        let args = [
+            command,
+            "--store",
+            "sqlite://x.db",
+            "alice",
+            too_long.as_str(),
+        ];
+        assert_usage_error(&run(&args).await, &args);
+    }
     for args in [
         &["--help"][..],
         &["watch", "--help"],
@@ -204,32 +215,7 @@ async fn logouts_land_in_a_sqlite_store() {
 /// `watch --json` on a store that pushes, while the CLI itself logs a subject out and revokes a
 /// session: each change is one JSON line. Ends with Ctrl-C (SIGINT), exit 0.
 async fn watch_prints_what_the_store_pushes(store: &dyn CutoffSource, options: &[&str]) {
-    let mut watch = Command::new(BINARY)
-        .args(["watch", "--json"])
-        .args(options)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
-
-    // Until the watcher is subscribed, changes are not seen: raise a marker until one shows.
-    let marker = format!("marker-{}", unique_id());
-    let mut first = None;
-    for _ in 0..100 {
-        store
-            .raise(Scope::Subject(&marker), Cutoff::ValidFrom(Timestamp::now()))
-            .await
-            .unwrap();
-        if let Ok(line) = tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
-        {
-            first = line.unwrap();
-            break;
-        }
-    }
-    let first = first.expect("the watcher printed nothing");
-    assert!(first.contains(&marker), "{first}");
+    let (mut watch, mut lines) = subscribed_watcher(store, options, &["--json"]).await;
 
     let output = run(&[&["logout-all"][..], options, &["alice"]].concat()).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -258,6 +244,52 @@ async fn watch_prints_what_the_store_pushes(store: &dyn CutoffSource, options: &
         .expect("watch did not end on Ctrl-C")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+
+    // Piped into a reader that goes away (`| head -1`): the next change ends it quietly.
+    let (mut watch, lines) = subscribed_watcher(store, options, &[]).await;
+    drop(lines);
+    store
+        .raise(Scope::Subject("alice"), Cutoff::Refused)
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), watch.wait())
+        .await
+        .expect("watch did not end once its stdout was closed")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// `jwt-cutoff watch` with `options` and `extra` flags, once it prints the changes of the store:
+/// until then changes are not seen, so a marker is raised until one shows.
+async fn subscribed_watcher(
+    store: &dyn CutoffSource,
+    options: &[&str],
+    extra: &[&str],
+) -> (tokio::process::Child, Lines<BufReader<ChildStdout>>) {
+    let mut watch = Command::new(BINARY)
+        .arg("watch")
+        .args(extra)
+        .args(options)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let marker = format!("marker-{}", unique_id());
+    for _ in 0..100 {
+        store
+            .raise(Scope::Subject(&marker), Cutoff::ValidFrom(Timestamp::now()))
+            .await
+            .unwrap();
+        if let Ok(line) = tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
+        {
+            let line = line.unwrap().expect("the watcher ended");
+            assert!(line.contains(&marker), "{line}");
+            return (watch, lines);
+        }
+    }
+    panic!("the watcher printed nothing");
 }
 
 /// The next line naming `subject`, skipping markers still arriving.
