@@ -41,6 +41,7 @@ const DEMO_VARIABLES: &[&str] = &[
     "JWT_CUTOFF_DEMO_CACHE_TTL",
     "JWT_CUTOFF_DEMO_ACCESS_SECRET",
     "JWT_CUTOFF_DEMO_REFRESH_SECRET",
+    "JWT_CUTOFF_DEMO_REFRESH_REUSE_GRACE",
 ];
 
 /// The demo's command with a clean environment, run in `dir`.
@@ -535,4 +536,35 @@ async fn connect_or_skip<T, E: std::fmt::Display>(
 /// The URL of the SQLite database `file` in `dir`.
 pub fn sqlite_url(dir: &Path, file: &str) -> String {
     format!("sqlite://{}", dir.join(file).display())
+}
+
+/// The operator CLI `jwt-cutoff`, beside the demo's binary: `cargo test --workspace` builds both.
+/// Where it is missing (`cargo test -p jwt-cutoff-demo` on a fresh target directory) it is built
+/// here, once. Only a missing binary is built: building the CLI package alone would resolve other
+/// features and rebuild the shared crates a second time.
+pub fn cli_binary() -> &'static Path {
+    static CLI: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    CLI.get_or_init(|| {
+        let binary =
+            Path::new(BINARY).with_file_name(format!("jwt-cutoff{}", std::env::consts::EXE_SUFFIX));
+        if !binary.exists() {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build.args([
+                "build",
+                "--locked",
+                "-p",
+                "jwt-cutoff-cli",
+                "--bin",
+                "jwt-cutoff",
+            ]);
+            let profile = binary.parent().and_then(Path::file_name);
+            if profile.is_some_and(|name| name == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "cargo build -p jwt-cutoff-cli failed");
+        }
+        binary
+    })
 }
