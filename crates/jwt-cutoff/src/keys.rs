@@ -210,6 +210,24 @@ impl VerifyingKey {
         Ok(Self::new(key, Family::Rsa))
     }
 
+    /// An ECDSA public key (P-256 or P-384) from its base64url coordinates, as a JWK carries them.
+    ///
+    /// # Errors
+    /// The coordinates are not valid base64url.
+    pub fn ec_components(x: &str, y: &str) -> Result<Self, ConfigError> {
+        let key = DecodingKey::from_ec_components(x, y).map_err(key_error("EC public key"))?;
+        Ok(Self::new(key, Family::Ec))
+    }
+
+    /// An Ed25519 public key from its base64url bytes, as a JWK carries them (`x`).
+    ///
+    /// # Errors
+    /// The key is not valid base64url.
+    pub fn ed_components(x: &str) -> Result<Self, ConfigError> {
+        let key = DecodingKey::from_ed_components(x).map_err(key_error("Ed25519 public key"))?;
+        Ok(Self::new(key, Family::Ed))
+    }
+
     /// An ECDSA public key (P-256 or P-384) in PEM.
     ///
     /// # Errors
@@ -240,6 +258,12 @@ impl VerifyingKey {
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = Some(algorithms.into_iter().collect());
         self
+    }
+
+    /// The `kid` this key answers to, if it has one.
+    #[must_use]
+    pub fn key_id(&self) -> Option<&str> {
+        self.kid.as_deref()
     }
 
     fn permits(&self, alg: Algorithm) -> bool {
@@ -550,29 +574,59 @@ impl SigningKey {
     /// The public half of this private key, derived with the crate's backend (never through
     /// jsonwebtoken's process-wide default, which panics when both of its backends are on).
     fn public_key(&self) -> Result<DecodingKey, ConfigError> {
+        let key = match self.public_components()? {
+            PublicComponents::Rsa { n, e } => Ok(DecodingKey::from_rsa_raw_components(&n, &e)),
+            PublicComponents::Ec { x, y, .. } => DecodingKey::from_ec_components(
+                &URL_SAFE_NO_PAD.encode(x),
+                &URL_SAFE_NO_PAD.encode(y),
+            ),
+            PublicComponents::Ed { x } => {
+                DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(x))
+            }
+        };
+        key.map_err(key_error("private key"))
+    }
+
+    /// The numbers of the public half of this private key.
+    pub(crate) fn public_components(&self) -> Result<PublicComponents, ConfigError> {
         let provider =
             crate::crypto::provider().ok_or_else(|| ConfigError::new(crate::crypto::MISSING))?;
         let utils = &provider.key_utils;
         let private = self.key.as_bytes();
-        let derived = match self.algorithm.family() {
+        let components = match self.algorithm.family() {
             Family::Rsa => (utils.rsa_pub_components_from_private_key)(private)
-                .map(|(n, e)| DecodingKey::from_rsa_raw_components(&n, &e)),
+                .map(|(n, e)| PublicComponents::Rsa { n, e }),
             Family::Ec => (utils.ec_pub_components_from_private_key)(
                 private,
                 self.algorithm.to_jsonwebtoken(),
             )
-            .and_then(|(_curve, x, y)| {
-                DecodingKey::from_ec_components(
-                    &URL_SAFE_NO_PAD.encode(x),
-                    &URL_SAFE_NO_PAD.encode(y),
-                )
+            .map(|(_curve, x, y)| PublicComponents::Ec {
+                algorithm: self.algorithm,
+                x,
+                y,
             }),
             Family::Ed => {
                 (utils.ed_pub_components_from_private_key)(private, &EllipticCurve::Ed25519)
-                    .and_then(|x| DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(x)))
+                    .map(|x| PublicComponents::Ed { x })
             }
             Family::Hmac => return Err(ConfigError::new("an HMAC secret has no public key")),
         };
-        derived.map_err(key_error("private key"))
+        components.map_err(key_error("private key"))
     }
+}
+
+/// The numbers of a public key, big-endian, as a JWK carries them.
+pub(crate) enum PublicComponents {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    Ec {
+        algorithm: Algorithm,
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
+    Ed {
+        x: Vec<u8>,
+    },
 }

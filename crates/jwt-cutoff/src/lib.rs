@@ -122,6 +122,7 @@ mod claims;
 mod crypto;
 mod error;
 mod issuer;
+mod jwks;
 mod key_bundle;
 mod keys;
 mod layer;
@@ -137,6 +138,7 @@ pub use bypass::{Bypass, NoBypass};
 pub use claims::{NoClaims, TokenType, Verified};
 pub use error::ConfigError;
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
+pub use jwks::{JwkSet, JwksError, SkippedKey};
 pub use jwt_cutoff_store::{
     BoxFuture, Cutoff, CutoffCache, CutoffCacheBuilder, CutoffChange, CutoffFuture, CutoffSource,
     DEFAULT_SESSION_RETENTION, LookupFuture, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES,
