@@ -16,6 +16,8 @@
 //! - feature `jwt`: `tokens` (test keys, hand-made tokens, HS256 issuer and validator fixtures,
 //!   and the logout round trip every store's tests check) and `guarded` (a tower service behind the layer that records what reached it).
 //! - feature `http`: `client` (HTTP/1 and HTTP/2 clients, answers read whole, raw TCP).
+//! - feature `provider`: `provider` (a fake OpenID provider serving discovery and a JWK set on a
+//!   real socket, failing on demand).
 //! - feature `grpc`: `grpc` (a tonic server on 127.0.0.1:0 and a channel to it).
 //!
 //! The cutoff side depends on `jwt-cutoff-store` only; the token side on `jwt-cutoff` without a
@@ -45,6 +47,8 @@ pub mod tokens;
 pub mod client;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(feature = "provider")]
+pub mod provider;
 
 pub use cutoffs::{
     NO_TIMEOUT, Probe, blocked_lookups, cache_with_timeout, check_session_retention, logged_out_at,

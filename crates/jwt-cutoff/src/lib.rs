@@ -111,6 +111,8 @@
 //! signature" on every request.
 //!
 //! # Features
+//! - `remote-keys`: [`KeyFetcher`], fetching JWK sets and OpenID discovery documents over
+//!   HTTP(S).
 //! - `metrics`: counters through the [`metrics`](https://docs.rs/metrics) facade
 //!   (`jwt_cutoff_requests_total`, `jwt_cutoff_cache_total`, `jwt_cutoff_token_cache_total`).
 //!
@@ -121,6 +123,8 @@ mod bypass;
 mod claims;
 mod crypto;
 mod error;
+#[cfg(feature = "remote-keys")]
+mod fetch;
 mod issuer;
 mod jwks;
 mod key_bundle;
@@ -137,6 +141,11 @@ mod validate;
 pub use bypass::{Bypass, NoBypass};
 pub use claims::{NoClaims, TokenType, Verified};
 pub use error::ConfigError;
+#[cfg(feature = "remote-keys")]
+pub use fetch::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_DOCUMENT_BYTES, FetchError,
+    KeyFetcher, KeyFetcherBuilder, ProviderMetadata,
+};
 pub use issuer::{IssueError, IssuedToken, TokenIssuer, TokenIssuerBuilder, TokenPair};
 pub use jwks::{JwkSet, JwksError, SkippedKey};
 pub use jwt_cutoff_store::{
