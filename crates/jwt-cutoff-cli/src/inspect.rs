@@ -81,24 +81,37 @@ impl Inspected {
         self.subject.as_deref()
     }
 
-    /// Whether `key` verifies the token's signature with the algorithm its header names; the
-    /// other checks a service makes (expiry, token type) are reported beside, not as failures.
-    pub(crate) async fn check_signature(&self, token: &str, key: VerifyingKey) -> Signature {
-        let Some(algorithm) = self.algorithm.as_deref().and_then(Algorithm::from_name) else {
-            return Signature::Invalid(format!(
-                "the header's algorithm {:?} is not one jwt-cutoff verifies",
-                self.algorithm.as_deref().unwrap_or("(none)")
-            ));
-        };
+    /// The algorithm the header names, if jwt-cutoff verifies it.
+    pub(crate) fn algorithm(&self) -> Result<Algorithm, String> {
+        self.algorithm
+            .as_deref()
+            .and_then(Algorithm::from_name)
+            .ok_or_else(|| {
+                format!(
+                    "the header's algorithm {:?} is not one jwt-cutoff verifies",
+                    self.algorithm.as_deref().unwrap_or("(none)")
+                )
+            })
+    }
+
+    /// Whether one of `keys` verifies the token's signature with the algorithm its header names,
+    /// among `algorithms`; the other checks a service makes (expiry, token type) are reported
+    /// beside, not as failures.
+    pub(crate) async fn check_signature(
+        &self,
+        token: &str,
+        keys: Vec<VerifyingKey>,
+        algorithms: Vec<Algorithm>,
+    ) -> Signature {
         let token_type = match self.token_type.as_deref() {
             Some("refresh") => TokenType::Refresh,
             _ => TokenType::Access,
         };
-        let builder = Validator::builder()
-            .algorithms([algorithm])
-            .key(key)
-            .token_type(token_type)
-            .token_cache_max_bytes(0);
+        let mut builder = Validator::builder().algorithms(algorithms);
+        for key in keys {
+            builder = builder.key(key);
+        }
+        let builder = builder.token_type(token_type).token_cache_max_bytes(0);
         // Untyped tokens are never refresh tokens: a refresh validator refuses the setting.
         let builder = match token_type {
             TokenType::Access => builder.accept_untyped_tokens(),
@@ -138,6 +151,20 @@ impl Inspected {
         })
     }
 }
+
+/// What keys published in a JWK set may verify: every asymmetric algorithm (never an HMAC one, so
+/// a tag made with a public key's bytes as the secret is refused).
+pub(crate) const PUBLISHED_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 /// Whether the signature holds, and what else a service would refuse the token for.
 pub(crate) enum Signature {

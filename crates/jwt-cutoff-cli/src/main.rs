@@ -8,6 +8,7 @@
 //! jwt-cutoff logout-everyone --store redis://127.0.0.1:6379 --key-prefix app:
 //! jwt-cutoff watch --store redis://127.0.0.1:6379 --json
 //! jwt-cutoff inspect --secret-env ACCESS_SECRET --store sqlite://jwt-cutoff-demo.db "$TOKEN"
+//! jwt-cutoff inspect --jwks-url https://login.example.com/jwks.json - < token.txt
 //! ```
 //!
 //! Exit codes: 0 done; 1 the store could not be reached or did not answer within `--timeout`, or
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use jwt_cutoff::VerifyingKey;
+use jwt_cutoff::{Algorithm, KeyFetcher, VerifyingKey};
 use jwt_cutoff_store::{Cutoff, Scope, Timestamp};
 
 use crate::inspect::{Inspected, Judgement, Signature};
@@ -89,8 +90,12 @@ enum Command {
         #[arg(long, value_name = "NAME", conflicts_with = "public_key")]
         secret_env: Option<String>,
         /// Checks the signature with this PEM public key (RSA, EC or Ed25519).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_url")]
         public_key: Option<PathBuf>,
+        /// Checks the signature with the keys of the JWK set at this URL (an identity
+        /// provider's `jwks_uri`), fetched within --timeout.
+        #[arg(long, value_name = "URL", conflicts_with = "secret_env")]
+        jwks_url: Option<String>,
         /// Checks the token against this cutoff store (see the other commands' --store).
         #[arg(long, env = "JWT_CUTOFF_STORE")]
         store: Option<String>,
@@ -238,9 +243,18 @@ async fn run(command: Command) -> Result<(), Failure> {
             token,
             secret_env,
             public_key,
+            jwks_url,
             store,
             options,
-        } => inspect(&token, secret_env, public_key, store, &options).await,
+        } => {
+            let key = match (secret_env, public_key, jwks_url) {
+                (Some(name), _, _) => Some(Key::Secret(name)),
+                (None, Some(path), _) => Some(Key::PemFile(path)),
+                (None, None, Some(url)) => Some(Key::JwksUrl(url)),
+                (None, None, None) => None,
+            };
+            inspect(&token, key, store, &options).await
+        }
         Command::Watch { store, json } => {
             let format = if json { Format::Json } else { Format::Text };
             let (store, _timeout) = open(&store).await?;
@@ -285,11 +299,62 @@ async fn open_url(url: &str, args: &StoreFlags) -> Result<(store::Store, Duratio
     Ok((store, args.timeout))
 }
 
+/// Where `inspect` finds the key that checks the signature.
+enum Key {
+    /// The HMAC secret in this environment variable.
+    Secret(String),
+    /// A PEM public key in this file.
+    PemFile(PathBuf),
+    /// The JWK set at this URL.
+    JwksUrl(String),
+}
+
+impl Key {
+    /// The keys, and the algorithms they may check: the token's own with a secret or a PEM key
+    /// (the key refuses it if it does not fit), and only asymmetric ones with a JWK set.
+    async fn load(
+        self,
+        token_algorithm: Algorithm,
+        timeout: Duration,
+    ) -> Result<(Vec<VerifyingKey>, Vec<Algorithm>), Failure> {
+        match self {
+            Self::Secret(name) => {
+                let secret = std::env::var(&name).map_err(|_| {
+                    Failure::Usage(format!("--secret-env: {name} is not set (or not UTF-8)"))
+                })?;
+                let key = VerifyingKey::hmac(secret.as_bytes())
+                    .map_err(|error| Failure::Usage(format!("--secret-env: {error}")))?;
+                Ok((vec![key], vec![token_algorithm]))
+            }
+            Self::PemFile(path) => Ok((vec![public_key_from(&path)?], vec![token_algorithm])),
+            Self::JwksUrl(url) => {
+                let fetcher = KeyFetcher::builder()
+                    .connect_timeout(timeout)
+                    .timeout(timeout)
+                    .build()
+                    .map_err(|error| Failure::Runtime(format!("--jwks-url: {error}")))?;
+                let set = fetcher
+                    .jwks(&url)
+                    .await
+                    .map_err(|error| Failure::Runtime(format!("--jwks-url: {error}")))?;
+                for skipped in set.skipped() {
+                    eprintln!("--jwks-url: skipped {skipped}");
+                }
+                if set.keys().is_empty() {
+                    return Err(Failure::Runtime(format!(
+                        "--jwks-url: {url} holds no key that verifies signatures"
+                    )));
+                }
+                Ok((set.into_keys(), inspect::PUBLISHED_ALGORITHMS.to_vec()))
+            }
+        }
+    }
+}
+
 /// `inspect`: prints the token's parts, then each check asked for; a failed check is an error.
 async fn inspect(
     token: &str,
-    secret_env: Option<String>,
-    public_key: Option<PathBuf>,
+    key: Option<Key>,
     store: Option<String>,
     options: &StoreFlags,
 ) -> Result<(), Failure> {
@@ -302,24 +367,22 @@ async fn inspect(
     } else {
         token.to_owned()
     };
-    let key = match (secret_env, public_key) {
-        (Some(name), _) => {
-            let secret = std::env::var(&name).map_err(|_| {
-                Failure::Usage(format!("--secret-env: {name} is not set (or not UTF-8)"))
-            })?;
-            let key = VerifyingKey::hmac(secret.as_bytes())
-                .map_err(|error| Failure::Usage(format!("--secret-env: {error}")))?;
-            Some(key)
-        }
-        (None, Some(path)) => Some(public_key_from(&path)?),
-        (None, None) => None,
-    };
     let inspected = Inspected::parse(&token)
         .map_err(|why| Failure::Runtime(format!("malformed token: {why}")))?;
+    let signature = match key {
+        None => None,
+        Some(key) => Some(match inspected.algorithm() {
+            Ok(algorithm) => {
+                let (keys, algorithms) = key.load(algorithm, options.timeout).await?;
+                inspected.check_signature(&token, keys, algorithms).await
+            }
+            Err(why) => Signature::Invalid(why),
+        }),
+    };
     print_line(&inspect::describe(&inspected));
     let mut failed = Vec::new();
-    if let Some(key) = key {
-        match inspected.check_signature(&token, key).await {
+    if let Some(signature) = signature {
+        match signature {
             Signature::Valid(None) => {
                 print_line("signature: valid");
             }

@@ -503,9 +503,110 @@ async fn inspect_checks_public_key_signatures_and_refuses_bad_input() {
             "a.b.c",
         ],
         &["inspect", "--public-key", keys, "a.b.c"],
+        &[
+            "inspect",
+            "--jwks-url",
+            "http://127.0.0.1:1/jwks.json",
+            "--public-key",
+            &rsa_public,
+            "a.b.c",
+        ],
     ] {
         let output = run(args).await;
         assert!(matches!(output.status.code(), Some(1 | 2)), "{args:?}");
         assert_eq!(stderr(&output).lines().count(), 1, "{args:?}");
     }
+}
+
+#[tokio::test]
+async fn inspect_checks_signatures_with_a_providers_jwk_set() {
+    use jwt_cutoff::{Algorithm, SigningKey};
+    use jwt_cutoff_test_support::provider::{Behaviour, FakeProvider};
+    use jwt_cutoff_test_support::{EC_PRIVATE, ED_PRIVATE, RSA_ATTACKER_PRIVATE};
+
+    let provider = FakeProvider::start().await;
+    let ec = SigningKey::ec_pem(EC_PRIVATE, Algorithm::ES256)
+        .unwrap()
+        .kid("ec-1");
+    let ed = SigningKey::ed_pem(ED_PRIVATE).unwrap().kid("ed-1");
+    provider.publish(&[&ec, &ed]);
+    let jwks_url = provider.jwks_uri();
+    let check = |token: String| {
+        let jwks_url = jwks_url.clone();
+        async move {
+            run(&[
+                "inspect",
+                "--jwks-url",
+                &jwks_url,
+                "--timeout",
+                "2s",
+                &token,
+            ])
+            .await
+        }
+    };
+
+    for key in [ec.clone(), ed] {
+        let output = check(issuer(key).issue_access("alice", &()).unwrap().token).await;
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(stdout(&output).contains("signature: valid"));
+    }
+    let forged = [
+        // Another key under a published kid.
+        SigningKey::rsa_pem(RSA_ATTACKER_PRIVATE, Algorithm::RS256)
+            .unwrap()
+            .kid("ec-1"),
+        // A kid the set does not hold.
+        ec.clone().kid("ec-2"),
+        // Algorithm confusion: an HS256 tag made with the published set's bytes.
+        SigningKey::hmac(
+            &jwt_cutoff::JwkSet::document([&ec]).unwrap().into_bytes(),
+            Algorithm::HS256,
+        )
+        .unwrap()
+        .kid("ec-1"),
+    ];
+    for key in forged {
+        let output = check(issuer(key).issue_access("alice", &()).unwrap().token).await;
+        assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+        assert!(stdout(&output).contains("signature: INVALID"));
+        assert!(stderr(&output).contains("signature"));
+    }
+
+    // A provider that fails: exit 1 within the timeout, saying why, the token left unjudged.
+    let token = issuer(ec).issue_access("alice", &()).unwrap().token;
+    for (behaviour, says) in [
+        (Behaviour::Status(503), "503"),
+        (Behaviour::Hang, "within"),
+        (Behaviour::Garbage, "not a JWK set"),
+    ] {
+        provider.behave(behaviour);
+        let started = Instant::now();
+        let output = check(token.clone()).await;
+        assert_eq!(output.status.code(), Some(1), "{behaviour:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{behaviour:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("--jwks-url") && message.contains(says),
+            "{message}"
+        );
+        assert!(stdout(&output).is_empty(), "{behaviour:?}");
+    }
+    provider.set_jwks(r#"{"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}]}"#);
+    provider.behave(Behaviour::Serve);
+    let output = check(token.clone()).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no key that verifies"),
+        "{}",
+        stderr(&output)
+    );
+    provider.stop().await;
+    let output = check(token).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("--jwks-url"),
+        "{}",
+        stderr(&output)
+    );
 }
