@@ -35,7 +35,7 @@ pub async fn logout_all<T>(
     cutoffs: &CutoffCache,
     claims: &Claims<T>,
 ) -> Result<StatusCode, AuthRejection> {
-    cutoffs.logout_all(claims.subject()).await?;
+    cutoffs.logout_all(claims.cutoff_subject()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -63,8 +63,8 @@ pub async fn logout_session<T>(
     claims: &Claims<T>,
 ) -> Result<StatusCode, AuthRejection> {
     match claims.session_id() {
-        Some(session) => cutoffs.revoke_session(claims.subject(), session).await?,
-        None => drop(cutoffs.logout_all(claims.subject()).await?),
+        Some(session) => cutoffs.revoke_session(claims.cutoff_subject(), session).await?,
+        None => drop(cutoffs.logout_all(claims.cutoff_subject()).await?),
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -98,7 +98,7 @@ pub async fn revoke_sessions<T>(
     for session in sessions {
         let session = session.as_ref();
         if Some(session) != claims.session_id() {
-            cutoffs.revoke_session(claims.subject(), session).await?;
+            cutoffs.revoke_session(claims.cutoff_subject(), session).await?;
         }
     }
     Ok(StatusCode::NO_CONTENT)

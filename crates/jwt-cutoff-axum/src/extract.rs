@@ -68,6 +68,20 @@ impl<T> Claims<T> {
         self.0.subject()
     }
 
+    /// The subject whose cutoffs apply to the token, for logging it out: see
+    /// [`Verified::cutoff_subject`].
+    #[must_use]
+    pub fn cutoff_subject(&self) -> &str {
+        self.0.cutoff_subject()
+    }
+
+    /// The trusted issuer whose keys verified the token; `None` for this service's own: see
+    /// [`Verified::trusted_issuer`].
+    #[must_use]
+    pub fn trusted_issuer(&self) -> Option<&str> {
+        self.0.trusted_issuer()
+    }
+
     /// When the token was issued (`iat`).
     #[must_use]
     pub fn issued_at(&self) -> Timestamp {

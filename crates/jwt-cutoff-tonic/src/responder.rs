@@ -6,8 +6,8 @@ use tonic::Status;
 
 /// The gRPC [`Status`] for a refused request.
 ///
-/// - [`Reason::Unavailable`] (the cutoff store could not answer): `UNAVAILABLE` (14), so clients
-///   retry.
+/// - [`Reason::Unavailable`] (the cutoff store could not answer) and [`Reason::KeysUnavailable`]
+///   (the issuer's keys could not be fetched): `UNAVAILABLE` (14), so clients retry.
 /// - [`Reason::ServerError`] (the server could not finish an auth step, never the client's
 ///   fault): `INTERNAL` (13).
 /// - Every other reason (no token, a malformed `authorization` value, several of them, a bad,
@@ -37,7 +37,7 @@ use tonic::Status;
 pub fn rejection_status(rejection: &Rejection) -> Status {
     let reason = rejection.reason();
     match reason {
-        Reason::Unavailable => Status::unavailable(reason.description()),
+        Reason::Unavailable | Reason::KeysUnavailable => Status::unavailable(reason.description()),
         Reason::ServerError => Status::internal(reason.description()),
         _ => Status::unauthenticated(reason.description()),
     }
@@ -77,17 +77,22 @@ mod tests {
 
     #[test]
     fn refused_tokens_are_unauthenticated_and_a_store_outage_unavailable() {
-        let token_reasons = Reason::ALL
-            .iter()
-            .filter(|reason| !matches!(reason, Reason::Unavailable | Reason::ServerError));
+        let token_reasons = Reason::ALL.iter().filter(|reason| {
+            !matches!(
+                reason,
+                Reason::Unavailable | Reason::KeysUnavailable | Reason::ServerError
+            )
+        });
         for &reason in token_reasons {
             let status = rejection_status(&Rejection::new(reason));
             assert_eq!(status.code(), Code::Unauthenticated, "{reason}");
             assert_eq!(status.message(), reason.description());
         }
-        let status = rejection_status(&Rejection::new(Reason::Unavailable));
-        assert_eq!(status.code(), Code::Unavailable);
-        assert_eq!(status.message(), Reason::Unavailable.description());
+        for reason in [Reason::Unavailable, Reason::KeysUnavailable] {
+            let status = rejection_status(&Rejection::new(reason));
+            assert_eq!(status.code(), Code::Unavailable);
+            assert_eq!(status.message(), reason.description());
+        }
         let status = rejection_status(&Rejection::new(Reason::ServerError));
         assert_eq!(
             status.code(),

@@ -63,6 +63,11 @@ impl TokenType {
 #[derive(Clone)]
 pub struct Verified<C = NoClaims> {
     pub(crate) subject: Arc<str>,
+    /// Where the subject's cutoffs are kept: `subject` itself for this service's own tokens,
+    /// `<iss>#<sub>` for a trusted issuer's.
+    pub(crate) cutoff_subject: Arc<str>,
+    /// The trusted issuer whose keys verified the token; `None` for this service's own tokens.
+    pub(crate) trusted_issuer: Option<Arc<str>>,
     pub(crate) issued_at: TokenInstant,
     pub(crate) authenticated_at: Option<TokenInstant>,
     pub(crate) session_id: Option<Arc<str>>,
@@ -77,6 +82,23 @@ impl<C> Verified<C> {
     #[must_use]
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The subject whose cutoffs apply to this token, as [`CutoffCache`](crate::CutoffCache)
+    /// methods take it: the [subject](Self::subject) for tokens this service issues itself, and
+    /// `<iss>#<sub>` for a [trusted issuer](crate::TrustedIssuer)'s, so that issuer X's "alice"
+    /// and issuer Y's are logged out apart. Log a token's subject out with this, never with
+    /// [`subject`](Self::subject).
+    #[must_use]
+    pub fn cutoff_subject(&self) -> &str {
+        &self.cutoff_subject
+    }
+
+    /// The [trusted issuer](crate::TrustedIssuer) whose keys verified this token (its `iss`);
+    /// `None` for a token this service's own keys verified.
+    #[must_use]
+    pub fn trusted_issuer(&self) -> Option<&str> {
+        self.trusted_issuer.as_deref()
     }
 
     /// When the token was issued (`iat`).
@@ -146,6 +168,7 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verified")
             .field("subject", &self.subject)
+            .field("trusted_issuer", &self.trusted_issuer)
             .field("issued_at", &self.issued_at.at())
             .field(
                 "authenticated_at",
@@ -245,6 +268,9 @@ pub(crate) struct Registered<'a> {
     pub(crate) auth_time: Option<&'a RawValue>,
     pub(crate) session_id: Option<Text<'a>>,
     pub(crate) token_id: Option<Text<'a>>,
+    /// `events`, which only security event tokens carry (a back-channel logout token, say): such
+    /// a token is never an access or a refresh token.
+    pub(crate) events: Option<IgnoredAny>,
 }
 
 /// Reads [`Registered`] from a payload, with the subject under a configurable claim name. Every
@@ -296,6 +322,7 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
                 "auth_time" => set_once(&mut claims.auth_time, &mut map, "auth_time")?,
                 "sid" => set_once(&mut claims.session_id, &mut map, "sid")?,
                 "jti" => set_once(&mut claims.token_id, &mut map, "jti")?,
+                "events" => set_once(&mut claims.events, &mut map, "events")?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -311,6 +338,7 @@ impl<'de> Visitor<'de> for RegisteredSeed<'_> {
 pub(crate) struct JoseHeader<'a> {
     pub(crate) alg: Option<Text<'a>>,
     pub(crate) kid: Option<Text<'a>>,
+    pub(crate) typ: Option<Text<'a>>,
     /// Whether `crit` is present, whatever its value: it names extensions the verifier must
     /// understand (RFC 7515 §4.1.11), and this one understands none.
     pub(crate) has_crit: bool,
@@ -331,6 +359,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for JoseHeader<'a> {
                     match &*name {
                         "alg" => set_once(&mut header.alg, &mut map, "alg")?,
                         "kid" => set_once(&mut header.kid, &mut map, "kid")?,
+                        "typ" => set_once(&mut header.typ, &mut map, "typ")?,
                         "crit" => set_once(&mut crit, &mut map, "crit")?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;

@@ -397,6 +397,40 @@ impl KeySet {
         Ok(Self { keys: entries })
     }
 
+    /// The keys an issuer published (a JWK set), each verifying the allowed algorithms it fits;
+    /// keys that fit none are left out, and the set may be empty (every token is then
+    /// [`UnknownKey`](Reason::UnknownKey)). Never fails: one odd key costs nothing else.
+    #[cfg(feature = "remote-keys")]
+    pub(crate) fn published(allowed: &[Algorithm], keys: Vec<VerifyingKey>) -> Self {
+        let mut entries: Vec<KeyEntry> = Vec::with_capacity(keys.len());
+        for key in keys {
+            let algorithms: Vec<Algorithm> = allowed
+                .iter()
+                .copied()
+                .filter(|alg| key.permits(*alg))
+                .collect();
+            let kid_taken = key.kid.as_ref().is_some_and(|kid| {
+                entries
+                    .iter()
+                    .any(|entry| entry.key.kid.as_ref() == Some(kid))
+            });
+            if algorithms.is_empty() || kid_taken {
+                tracing::debug!(
+                    kid = ?key.kid,
+                    "jwt-cutoff: a published key is left out: its kid is taken, or it verifies none \
+                     of the allowed algorithms"
+                );
+                continue;
+            }
+            entries.push(KeyEntry {
+                key,
+                algorithms,
+                id: NEXT_KEY_ID.fetch_add(1, Ordering::Relaxed),
+            });
+        }
+        Self { keys: entries }
+    }
+
     /// Verifies `signature` (base64url) over `message` with the key the header points to.
     ///
     /// A token that names a `kid` is checked against that key alone. A token without one is checked

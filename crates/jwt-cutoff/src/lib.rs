@@ -134,8 +134,11 @@ mod metrics;
 mod numeric_date;
 mod refresh;
 mod reject;
+#[cfg(feature = "remote-keys")]
+mod remote;
 mod service;
 mod token_cache;
+mod trust;
 mod validate;
 
 pub use bypass::{Bypass, NoBypass};
@@ -161,6 +164,9 @@ pub use layer::JwtCutoffLayer;
 pub use refresh::{DEFAULT_REUSE_GRACE, RefreshError, Refresher};
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder, responder_fn};
 pub use service::{JwtCutoff, ResponseFuture};
+pub use trust::TrustedIssuer;
+#[cfg(feature = "remote-keys")]
+pub use trust::{DEFAULT_KEYS_REFRESH, DEFAULT_REFETCH_COOLDOWN};
 pub use validate::{RefreshValidator, Validator, ValidatorBuilder};
 
 pub mod guide {

@@ -42,6 +42,7 @@ use jwt_cutoff_store::{SourceError, Verdict};
 /// | `revoked` | 401 | `invalid_token` | issued (or logged in, `auth_time`) before its subject's or everyone's cutoff: "logged out from all devices" |
 /// | `subject_refused` | 401 | `invalid_token` | the subject is refused outright (deleted or disabled) |
 /// | `unavailable` | 503 + `Retry-After` | none | the cutoff store could not answer in time: the request fails closed |
+/// | `keys_unavailable` | 503 + `Retry-After` | none | the token names a key its issuer has not published to this service, and the issuer's keys could not be fetched: the request fails closed |
 /// | `server_error` | 500 | none | never from the layer or a validator: an adapter or handler could not finish an auth step (see [`ServerError`](Self::ServerError)) |
 ///
 /// Two of these surprise people:
@@ -103,6 +104,10 @@ pub enum Reason {
     SubjectRefused,
     /// The cutoff store could not answer; the request fails closed.
     Unavailable,
+    /// The token's `kid` is not among its trusted issuer's known keys, and the issuer's key set
+    /// could not be fetched (the provider is down, hangs, or serves garbage); the request fails
+    /// closed. Once a fetch succeeds, a `kid` still unknown is [`UnknownKey`](Self::UnknownKey).
+    KeysUnavailable,
     /// The server could not finish an auth step: it is misconfigured (a handler asks for claims no
     /// layer provides, say) or could not issue tokens. Never produced by the layer or a validator;
     /// adapters and handlers use it so that their 500s go through the same
@@ -133,6 +138,7 @@ impl Reason {
         Self::Revoked,
         Self::SubjectRefused,
         Self::Unavailable,
+        Self::KeysUnavailable,
         Self::ServerError,
     ];
 
@@ -159,6 +165,7 @@ impl Reason {
             Self::Revoked => "revoked",
             Self::SubjectRefused => "subject_refused",
             Self::Unavailable => "unavailable",
+            Self::KeysUnavailable => "keys_unavailable",
             Self::ServerError => "server_error",
         }
     }
@@ -188,6 +195,7 @@ impl Reason {
             Self::Revoked => "the token has been revoked",
             Self::SubjectRefused => "the token subject is not allowed",
             Self::Unavailable => "the token store is unavailable right now",
+            Self::KeysUnavailable => "the token issuer's keys are unavailable right now",
             Self::ServerError => "the server could not handle the token",
         }
     }
@@ -260,7 +268,7 @@ impl Rejection {
     pub const fn status(&self) -> StatusCode {
         match self.reason {
             Reason::MalformedRequest => StatusCode::BAD_REQUEST,
-            Reason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Reason::Unavailable | Reason::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Reason::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -272,17 +280,21 @@ impl Rejection {
     #[must_use]
     pub const fn error_code(&self) -> Option<&'static str> {
         match self.reason {
-            Reason::MissingToken | Reason::Unavailable | Reason::ServerError => None,
+            Reason::MissingToken
+            | Reason::Unavailable
+            | Reason::KeysUnavailable
+            | Reason::ServerError => None,
             Reason::MalformedRequest => Some("invalid_request"),
             _ => Some("invalid_token"),
         }
     }
 
-    /// How long the client should wait before retrying, for [`Reason::Unavailable`].
+    /// How long the client should wait before retrying, for [`Reason::Unavailable`] and
+    /// [`Reason::KeysUnavailable`].
     #[must_use]
     pub const fn retry_after(&self) -> Option<Duration> {
         match self.reason {
-            Reason::Unavailable => Some(RETRY_AFTER),
+            Reason::Unavailable | Reason::KeysUnavailable => Some(RETRY_AFTER),
             _ => None,
         }
     }
@@ -293,7 +305,10 @@ impl Rejection {
     /// `realm` is written as a quoted string, escaped as needed.
     #[must_use]
     pub fn www_authenticate(&self, realm: Option<&str>) -> Option<HeaderValue> {
-        if matches!(self.reason, Reason::Unavailable | Reason::ServerError) {
+        if matches!(
+            self.reason,
+            Reason::Unavailable | Reason::KeysUnavailable | Reason::ServerError
+        ) {
             return None;
         }
         let mut challenge = String::from("Bearer");
@@ -552,6 +567,7 @@ mod tests {
                 | Reason::Revoked
                 | Reason::SubjectRefused
                 | Reason::Unavailable
+                | Reason::KeysUnavailable
                 | Reason::ServerError => {}
             }
         }

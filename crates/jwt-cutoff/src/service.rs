@@ -15,7 +15,7 @@ use crate::bearer::bearer_token;
 use crate::bypass::{Bypass, NoBypass};
 use crate::claims::NoClaims;
 use crate::reject::{Reason, Rejection, Responder, Rfc6750Responder, record_refusal, recorded};
-use crate::validate::Validator;
+use crate::validate::{Unverified, Validator};
 use jwt_cutoff_store::BoxFuture;
 
 /// The service made by [`JwtCutoffLayer`](crate::JwtCutoffLayer).
@@ -118,7 +118,15 @@ where
         };
         let checked = match self.validator.verify_bearer(token) {
             Ok(checked) => checked,
-            Err(reason) => return self.reject(Rejection::new(reason)),
+            Err(Unverified::NeedsKeys(issuer)) => {
+                // Rare: a trusted issuer's token naming a key not fetched yet.
+                let token = match token.text() {
+                    Ok(text) => text.to_owned(),
+                    Err(reason) => return self.reject(Rejection::new(reason)),
+                };
+                return self.after_fetch(inner, request, token, issuer);
+            }
+            Err(Unverified::Refused(reason)) => return self.reject(Rejection::new(reason)),
         };
         if let Some(result) = self.validator.check_cutoff_cached(&checked) {
             return match recorded(result) {
@@ -132,7 +140,7 @@ where
         let verified = checked.into_verified();
         let judged = verified.judged_instant();
         let validator = self.validator.clone();
-        let subject = Arc::clone(&verified.subject);
+        let subject = Arc::clone(&verified.cutoff_subject);
         let session = verified.session_id.clone();
         let responder = self.responder.clone();
         // Handed to the inner service only if the cutoff check below passes.
@@ -151,6 +159,38 @@ where
 }
 
 impl<S, C, R, P> JwtCutoff<S, C, R, P> {
+    /// The whole check of a token whose trusted issuer's keys must be fetched first.
+    fn after_fetch<ReqBody, ResBody>(
+        &self,
+        inner: S,
+        mut request: Request<ReqBody>,
+        token: String,
+        issuer: usize,
+    ) -> ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
+        ReqBody: Send + 'static,
+        ResBody: 'static,
+        C: DeserializeOwned + Clone + Send + Sync + 'static,
+        R: Responder<ResBody>,
+    {
+        let validator = self.validator.clone();
+        let responder = self.responder.clone();
+        let check = Box::pin(async move {
+            let checked = validator.verify_after_fetch(&token, issuer).await;
+            match validator.admit(checked).await {
+                Ok(verified) => {
+                    request.extensions_mut().insert(verified);
+                    Ok((inner, request))
+                }
+                Err(rejection) => Err(responder.respond(&rejection)),
+            }
+        });
+        ResponseFuture {
+            state: State::Checking { check },
+        }
+    }
+
     fn reject<ReqBody, ResBody>(&self, rejection: Rejection) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,

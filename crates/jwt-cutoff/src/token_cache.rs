@@ -68,8 +68,15 @@ impl<C: Clone + Send + Sync + 'static> TokenCache<C> {
             .max_capacity(max_bytes)
             .weigher(|token: &Box<[u8]>, entry: &Arc<TokenEntry<C>>| {
                 let cached = &entry.token;
+                let verified = &cached.verified;
+                let cutoff_subject = if Arc::ptr_eq(&verified.subject, &verified.cutoff_subject) {
+                    0
+                } else {
+                    verified.cutoff_subject.len()
+                };
                 let bytes = token.len()
-                    + cached.verified.subject.len()
+                    + verified.subject.len()
+                    + cutoff_subject
                     + [&cached.verified.session_id, &cached.verified.token_id]
                         .into_iter()
                         .flatten()

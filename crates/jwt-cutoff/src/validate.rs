@@ -9,17 +9,22 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
+use serde::Deserialize;
 use serde::de::{DeserializeOwned, DeserializeSeed as _};
 
 use crate::bearer::{BearerToken, bearer_token};
 use crate::claims::{
-    JoseHeader, NoClaims, RegisteredSeed, Text, TokenType, Verified, check_subject_claim,
+    JoseHeader, NoClaims, Registered, RegisteredSeed, Text, TokenType, Verified,
+    check_subject_claim,
 };
 use crate::error::ConfigError;
 use crate::keys::{Algorithm, KeySet, VerifyingKey};
 use crate::numeric_date;
 use crate::reject::{Reason, Rejection, recorded};
+#[cfg(feature = "remote-keys")]
+use crate::remote::Refetched;
 use crate::token_cache::{CachedToken, TokenCache, TokenEntry};
+use crate::trust::{IssuerKeys, Trusted, TrustedIssuer};
 use jwt_cutoff_store::{
     CutoffCache, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MAX_TOKEN_ID_BYTES, Timestamp,
     TokenInstant,
@@ -101,7 +106,9 @@ impl<C> fmt::Debug for Validator<C> {
 
 #[derive(Debug)]
 struct Config {
-    keys: KeySet,
+    /// This service's own keys; `None` when it only trusts other issuers.
+    keys: Option<KeySet>,
+    trusted: Vec<Trusted>,
     subject_claim: Box<str>,
     issuer: Option<Box<str>>,
     audiences: Vec<Box<str>>,
@@ -119,6 +126,7 @@ struct Config {
 pub struct ValidatorBuilder {
     algorithms: Vec<Algorithm>,
     keys: Vec<VerifyingKey>,
+    trusted: Vec<TrustedIssuer>,
     subject_claim: String,
     issuer: Option<String>,
     audiences: Vec<String>,
@@ -144,6 +152,14 @@ impl ValidatorBuilder {
     /// alone; a token without one, with the keys that have none.
     pub fn key(mut self, key: VerifyingKey) -> Self {
         self.keys.push(key);
+        self
+    }
+
+    /// Also accepts the tokens of another issuer, verified with its keys alone (see
+    /// [`TrustedIssuer`]); call again for several. A validator may trust other issuers and have
+    /// no [key](Self::key) of its own. Access tokens only: a refresh endpoint takes its own tokens.
+    pub fn trust(mut self, issuer: TrustedIssuer) -> Self {
+        self.trusted.push(issuer);
         self
     }
 
@@ -271,11 +287,16 @@ impl ValidatorBuilder {
     }
 
     fn build_for(
-        self,
+        mut self,
         token_type: TokenType,
         cutoffs: CutoffCache,
     ) -> Result<Validator, ConfigError> {
-        let keys = KeySet::new(&self.algorithms, self.keys)?;
+        let trusted = self.trusted_issuers(token_type)?;
+        let keys = if self.keys.is_empty() && !trusted.is_empty() {
+            None
+        } else {
+            Some(KeySet::new(&self.algorithms, self.keys)?)
+        };
         check_subject_claim(&self.subject_claim).map_err(ConfigError::new)?;
         if self.accept_untyped && token_type == TokenType::Refresh {
             return Err(ConfigError::new(
@@ -296,6 +317,7 @@ impl ValidatorBuilder {
         Ok(Validator::new(
             Arc::new(Config {
                 keys,
+                trusted,
                 subject_claim: self.subject_claim.into(),
                 issuer: self.issuer.map(Into::into),
                 audiences: self.audiences.into_iter().map(Into::into).collect(),
@@ -307,6 +329,40 @@ impl ValidatorBuilder {
             }),
             cutoffs,
         ))
+    }
+}
+
+impl ValidatorBuilder {
+    /// The trusted issuers, checked and readied.
+    fn trusted_issuers(&mut self, token_type: TokenType) -> Result<Vec<Trusted>, ConfigError> {
+        if self.trusted.is_empty() {
+            return Ok(Vec::new());
+        }
+        if token_type == TokenType::Refresh {
+            return Err(ConfigError::new(
+                "a refresh validator takes this service's own refresh tokens: trusted issuers \
+                 are for access tokens",
+            ));
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::new(
+                "no algorithms allowed: name them explicitly with `algorithms([..])`",
+            ));
+        }
+        let mut trusted: Vec<Trusted> = Vec::with_capacity(self.trusted.len());
+        for issuer in std::mem::take(&mut self.trusted) {
+            let name = issuer.issuer().to_owned();
+            if trusted.iter().any(|other| *other.issuer == *name)
+                || self.issuer.as_deref() == Some(name.as_str())
+            {
+                return Err(ConfigError::new(format!(
+                    "the issuer {name:?} is configured twice (a trusted issuer is never also \
+                     this validator's own)"
+                )));
+            }
+            trusted.push(issuer.into_trusted(&self.algorithms)?);
+        }
+        Ok(trusted)
     }
 }
 
@@ -330,6 +386,7 @@ impl Validator {
         ValidatorBuilder {
             algorithms: Vec::new(),
             keys: Vec::new(),
+            trusted: Vec::new(),
             subject_claim: "sub".to_owned(),
             issuer: None,
             audiences: Vec::new(),
@@ -405,7 +462,11 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// # Errors
     /// The token is refused, or the cutoff store is unavailable ([`Reason::Unavailable`]).
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
-        self.admit(self.verify(token)).await
+        let checked = match self.verify(token) {
+            Err(Unverified::NeedsKeys(issuer)) => self.verify_after_fetch(token, issuer).await,
+            checked => checked.map_err(Unverified::into_reason),
+        };
+        self.admit(checked).await
     }
 
     /// Validates the bearer token of a request's headers completely.
@@ -414,13 +475,54 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// The header is missing or malformed, the token is refused, or the cutoff store is unavailable.
     pub async fn validate_headers(&self, headers: &HeaderMap) -> Result<Verified<C>, Rejection> {
         let max_token_bytes = self.shared.config.max_token_bytes;
-        let checked =
-            bearer_token(headers, max_token_bytes).and_then(|token| self.verify_bearer(token));
+        let checked = match bearer_token(headers, max_token_bytes) {
+            Ok(token) => match self.verify_bearer(token) {
+                Err(Unverified::NeedsKeys(issuer)) => match token.text() {
+                    Ok(text) => self.verify_after_fetch(text, issuer).await,
+                    Err(reason) => Err(reason),
+                },
+                checked => checked.map_err(Unverified::into_reason),
+            },
+            Err(reason) => Err(reason),
+        };
         self.admit(checked).await
     }
 
+    /// Verifies a token whose trusted issuer's keys it needs were not known: waits for them to be
+    /// fetched (or for the fetch in flight), then verifies it again. Still unknown after a fetch
+    /// that succeeded: [`Reason::UnknownKey`]; a fetch that failed: [`Reason::KeysUnavailable`].
+    #[cfg_attr(
+        not(feature = "remote-keys"),
+        allow(unused_variables, reason = "only fetched keys can be missing")
+    )]
+    pub(crate) async fn verify_after_fetch(
+        &self,
+        token: &str,
+        issuer: usize,
+    ) -> Result<Checked<C>, Reason> {
+        #[cfg(feature = "remote-keys")]
+        if let Some(Trusted {
+            keys: IssuerKeys::Remote(keys),
+            ..
+        }) = self.shared.config.trusted.get(issuer)
+        {
+            return match keys.refetch().await {
+                Refetched::Unavailable => Err(Reason::KeysUnavailable),
+                Refetched::Keys => match self.verify(token) {
+                    Err(Unverified::NeedsKeys(_)) => Err(Reason::UnknownKey),
+                    checked => checked.map_err(Unverified::into_reason),
+                },
+            };
+        }
+        // Only fetched keys can be missing, so no other issuer gets here.
+        Err(Reason::UnknownKey)
+    }
+
     /// The cutoff check of a token that passed the rest.
-    async fn admit(&self, checked: Result<Checked<C>, Reason>) -> Result<Verified<C>, Rejection> {
+    pub(crate) async fn admit(
+        &self,
+        checked: Result<Checked<C>, Reason>,
+    ) -> Result<Verified<C>, Rejection> {
         let checked = match checked {
             Ok(checked) => checked,
             Err(reason) => return recorded(Err(Rejection::new(reason))),
@@ -431,7 +533,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let verified = checked.into_verified();
         let result = self
             .check_cutoff(
-                &verified.subject,
+                &verified.cutoff_subject,
                 verified.session_id(),
                 verified.judged_instant(),
             )
@@ -470,7 +572,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let verdict = match checked {
             Checked::Cached(entry) => cutoffs.check_token(&entry.check)?,
             Checked::Verified(verified) => cutoffs.check_cached(
-                &verified.subject,
+                &verified.cutoff_subject,
                 verified.session_id(),
                 verified.judged_instant(),
             )?,
@@ -480,7 +582,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
 
     /// Everything but the cutoff: the part that needs no I/O. A token in the token cache is only
     /// checked against the clock again.
-    pub(crate) fn verify(&self, token: &str) -> Result<Checked<C>, Reason> {
+    pub(crate) fn verify(&self, token: &str) -> Result<Checked<C>, Unverified> {
         match self.cached(token.as_bytes())? {
             Some(entry) => Ok(Checked::Cached(entry)),
             None => self.verify_and_keep(token),
@@ -489,7 +591,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
 
     /// [`verify`](Self::verify) for a request's bearer token, whose characters are scanned only
     /// when it is not in the token cache (all tokens there are well-formed).
-    pub(crate) fn verify_bearer(&self, token: BearerToken<'_>) -> Result<Checked<C>, Reason> {
+    pub(crate) fn verify_bearer(&self, token: BearerToken<'_>) -> Result<Checked<C>, Unverified> {
         match self.cached(token.as_bytes())? {
             Some(entry) => Ok(Checked::Cached(entry)),
             None => self.verify_and_keep(token.text()?),
@@ -517,7 +619,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     }
 
     /// Verifies a token that is not in the token cache, and keeps it there if worth it.
-    fn verify_and_keep(&self, token: &str) -> Result<Checked<C>, Reason> {
+    fn verify_and_keep(&self, token: &str) -> Result<Checked<C>, Unverified> {
         let Inner {
             tokens, cutoffs, ..
         } = &*self.shared;
@@ -532,7 +634,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         }
         let verified = &cached.verified;
         let check = cutoffs.token_check(
-            Arc::clone(&verified.subject),
+            Arc::clone(&verified.cutoff_subject),
             verified.session_id.clone(),
             verified.judged_instant(),
         );
@@ -546,7 +648,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         Ok(Checked::Cached(entry))
     }
 
-    fn verify_uncached(&self, token: &str) -> Result<CachedToken<C>, Reason> {
+    fn verify_uncached(&self, token: &str) -> Result<CachedToken<C>, Unverified> {
         let config = &*self.shared.config;
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
@@ -555,10 +657,10 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             segments.next(),
             segments.next(),
         ) else {
-            return Err(Reason::MalformedToken);
+            return Err(Reason::MalformedToken.into());
         };
         if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
-            return Err(Reason::MalformedToken);
+            return Err(Reason::MalformedToken.into());
         }
 
         // Typical segments decode into these stack buffers; larger ones (up to the size cap) spill.
@@ -567,25 +669,37 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let header: JoseHeader<'_> =
             serde_json::from_str(utf8(header_json)?).map_err(|_| Reason::MalformedToken)?;
         if header.has_crit {
-            return Err(Reason::UnsupportedHeader);
+            return Err(Reason::UnsupportedHeader.into());
+        }
+        if header
+            .typ
+            .as_ref()
+            .is_some_and(|Text(typ)| is_event_type(typ))
+        {
+            return Err(Reason::WrongTokenType.into());
         }
         let Some(Text(alg)) = &header.alg else {
-            return Err(Reason::MalformedToken);
+            return Err(Reason::MalformedToken.into());
         };
         let alg = Algorithm::from_name(alg).ok_or(Reason::AlgorithmNotAllowed)?;
         let signed = token
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(Reason::MalformedToken)?;
-        config.keys.verify(
-            alg,
-            header.kid.as_ref().map(|kid| &*kid.0),
-            signed.as_bytes(),
-            signature_b64,
-        )?;
-
         let (mut payload_buffer, mut payload_spill) = ([0_u8; 2048], Vec::new());
         let payload = decode_segment(payload_b64, &mut payload_buffer, &mut payload_spill)?;
         let payload = utf8(payload)?;
+        let trusted = config.trusted_issuer_of(payload)?;
+        let kid = header.kid.as_ref().map(|kid| &*kid.0);
+        let signature = (alg, kid, signed.as_bytes(), signature_b64);
+        match trusted {
+            Some((index, trusted)) => trusted.verify(index, signature)?,
+            None => config.keys.as_ref().ok_or(Reason::WrongIssuer)?.verify(
+                alg,
+                kid,
+                signed.as_bytes(),
+                signature_b64,
+            )?,
+        }
         let registered = RegisteredSeed {
             subject_claim: &config.subject_claim,
         }
@@ -602,46 +716,58 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let now = Timestamp::from_system_time(SystemTime::now());
         config.check_clock(now, expires_at, not_before, issued_at.at())?;
 
-        if let Some(required) = &config.issuer {
-            match &registered.issuer {
-                Some(Text(issuer)) if **issuer == **required => {}
-                Some(_) => return Err(Reason::WrongIssuer),
-                None => return Err(Reason::MissingClaim),
-            }
+        if registered.events.is_some() {
+            return Err(Reason::WrongTokenType.into());
         }
-        if !config.audiences.is_empty() {
-            let audience = registered.audience.as_ref().ok_or(Reason::MissingClaim)?;
-            let accepted = audience
-                .0
-                .iter()
-                .any(|Text(aud)| config.audiences.iter().any(|required| **required == **aud));
-            if !accepted {
-                return Err(Reason::WrongAudience);
+        match trusted {
+            // Its keys verified it, so its `iss` is the trusted issuer's.
+            Some((_, trusted)) => check_audience(&registered, &trusted.audiences)?,
+            None => {
+                if let Some(required) = &config.issuer {
+                    match &registered.issuer {
+                        Some(Text(issuer)) if **issuer == **required => {}
+                        Some(_) => return Err(Reason::WrongIssuer.into()),
+                        None => return Err(Reason::MissingClaim.into()),
+                    }
+                }
+                check_audience(&registered, &config.audiences)?;
             }
         }
 
         let token_type = match registered.token_use.as_ref().map(|text| &*text.0) {
             Some("access") => Some(TokenType::Access),
             Some("refresh") => Some(TokenType::Refresh),
-            Some(_) => return Err(Reason::WrongTokenType),
+            Some(_) => return Err(Reason::WrongTokenType.into()),
             None => None,
         };
         let type_accepted = match token_type {
             Some(token_type) => token_type == config.token_type,
-            None => config.accept_untyped,
+            // Providers write no `token_use`; only access validators trust them.
+            None => config.accept_untyped || trusted.is_some(),
         };
         if !type_accepted {
-            return Err(Reason::WrongTokenType);
+            return Err(Reason::WrongTokenType.into());
         }
 
         let Text(subject) = registered.subject.ok_or(Reason::MissingClaim)?;
         if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
-            return Err(Reason::InvalidClaim);
+            return Err(Reason::InvalidClaim.into());
         }
+        let subject: Arc<str> = Arc::from(subject);
+        let (cutoff_subject, trusted_issuer) = match trusted {
+            None => (Arc::clone(&subject), None),
+            Some((_, trusted)) => {
+                let scoped = format!("{}#{subject}", trusted.issuer);
+                if scoped.len() > MAX_SUBJECT_BYTES {
+                    return Err(Reason::InvalidClaim.into());
+                }
+                (Arc::from(scoped), Some(Arc::clone(&trusted.issuer)))
+            }
+        };
 
         let session_id = match registered.session_id {
             Some(Text(sid)) if sid.is_empty() || sid.len() > MAX_SESSION_ID_BYTES => {
-                return Err(Reason::InvalidClaim);
+                return Err(Reason::InvalidClaim.into());
             }
             Some(Text(sid)) => Some(Arc::from(sid)),
             None => None,
@@ -653,7 +779,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                     || jti.len() > MAX_TOKEN_ID_BYTES
                     || jti.chars().any(|c| c.is_whitespace() || c.is_control()) =>
             {
-                return Err(Reason::InvalidClaim);
+                return Err(Reason::InvalidClaim.into());
             }
             Some(Text(jti)) => Some(Arc::from(jti)),
             None => None,
@@ -663,7 +789,9 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         self.announce();
         Ok(CachedToken {
             verified: Verified {
-                subject: Arc::from(subject),
+                subject,
+                cutoff_subject,
+                trusted_issuer,
                 issued_at,
                 authenticated_at,
                 session_id,
@@ -680,6 +808,101 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             },
         })
     }
+}
+
+/// Why verification stopped short of a token that passed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unverified {
+    /// The token is refused.
+    Refused(Reason),
+    /// The token's trusted issuer (its index) has no known key for it: its keys must be fetched
+    /// first ([`Validator::verify_after_fetch`]).
+    #[cfg_attr(
+        not(feature = "remote-keys"),
+        allow(dead_code, reason = "only fetched keys can be missing")
+    )]
+    NeedsKeys(usize),
+}
+
+impl From<Reason> for Unverified {
+    fn from(reason: Reason) -> Self {
+        Self::Refused(reason)
+    }
+}
+
+impl Unverified {
+    /// The reason, for paths that cannot wait for keys: a key still unknown.
+    pub(crate) fn into_reason(self) -> Reason {
+        match self {
+            Self::Refused(reason) => reason,
+            Self::NeedsKeys(_) => Reason::UnknownKey,
+        }
+    }
+}
+
+/// `typ` values of security event tokens (RFC 8417), back-channel logout tokens among them, with
+/// or without the `application/` prefix, in any case (media types are case-insensitive).
+fn is_event_type(typ: &str) -> bool {
+    let typ = typ
+        .get(..12)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
+        .map_or(typ, |_| typ.get(12..).unwrap_or_default());
+    ["logout+jwt", "secevent+jwt"]
+        .iter()
+        .any(|event| typ.eq_ignore_ascii_case(event))
+}
+
+/// `aud` names one of `audiences`; nothing is required when there are none.
+fn check_audience(registered: &Registered<'_>, audiences: &[Box<str>]) -> Result<(), Reason> {
+    if audiences.is_empty() {
+        return Ok(());
+    }
+    let audience = registered.audience.as_ref().ok_or(Reason::MissingClaim)?;
+    let accepted = audience
+        .0
+        .iter()
+        .any(|Text(aud)| audiences.iter().any(|required| **required == **aud));
+    if accepted {
+        Ok(())
+    } else {
+        Err(Reason::WrongAudience)
+    }
+}
+
+/// What a signature check needs: the algorithm, the `kid`, the signed bytes and the signature.
+type Signature<'a> = (Algorithm, Option<&'a str>, &'a [u8], &'a str);
+
+impl Trusted {
+    /// Verifies the signature with this issuer's keys; [`Unverified::NeedsKeys`] when they are
+    /// fetched and none has the token's `kid` (or none was fetched yet).
+    #[cfg_attr(
+        not(feature = "remote-keys"),
+        allow(unused_variables, reason = "only fetched keys can be missing")
+    )]
+    fn verify(
+        &self,
+        index: usize,
+        (alg, kid, message, signature): Signature<'_>,
+    ) -> Result<(), Unverified> {
+        match &self.keys {
+            IssuerKeys::Static(keys) => Ok(keys.verify(alg, kid, message, signature)?),
+            #[cfg(feature = "remote-keys")]
+            IssuerKeys::Remote(remote) => match remote.current() {
+                None => Err(Unverified::NeedsKeys(index)),
+                Some(keys) => match keys.verify(alg, kid, message, signature) {
+                    Err(Reason::UnknownKey) => Err(Unverified::NeedsKeys(index)),
+                    verified => Ok(verified?),
+                },
+            },
+        }
+    }
+}
+
+/// The `iss` of a payload not verified yet, only to pick the keys that must verify it.
+#[derive(Deserialize)]
+struct IssuerOnly<'a> {
+    #[serde(borrow)]
+    iss: Option<Text<'a>>,
 }
 
 /// A token that passed every check but the cutoff.
@@ -782,6 +1005,23 @@ impl<C> Validator<C> {
 }
 
 impl Config {
+    /// The trusted issuer whose `iss` the payload names, with its index; `None` for a token of
+    /// this service's own (or of nobody trusted: its own keys then refuse it).
+    fn trusted_issuer_of(&self, payload: &str) -> Result<Option<(usize, &Trusted)>, Reason> {
+        if self.trusted.is_empty() {
+            return Ok(None);
+        }
+        let issuer = serde_json::from_str::<IssuerOnly<'_>>(payload)
+            .map_err(|_| Reason::MalformedToken)?
+            .iss;
+        Ok(issuer.and_then(|Text(issuer)| {
+            self.trusted
+                .iter()
+                .enumerate()
+                .find(|(_, trusted)| *trusted.issuer == *issuer)
+        }))
+    }
+
     /// The checks that depend on the clock, with the leeway; made on every request, cached or not.
     fn check_clock(
         &self,
@@ -939,7 +1179,7 @@ mod tests {
                     check,
                 },
             );
-            assert_eq!(validator.verify(&good).err(), Some(reason));
+            assert_eq!(validator.verify(&good).err(), Some(reason.into()));
         }
         let past = now.saturating_sub(hour);
         assert_eq!(

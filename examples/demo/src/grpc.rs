@@ -47,7 +47,7 @@ impl pb::account_server::Account for Account {
         &self,
         request: Request<pb::LogoutAllRequest>,
     ) -> Result<Response<pb::LogoutAllResponse>, Status> {
-        let subject = request.verified::<Profile>()?.subject();
+        let subject = request.verified::<Profile>()?.cutoff_subject();
         self.cutoffs
             .logout_all(subject)
             .await

@@ -1,0 +1,203 @@
+//! A trusted issuer's published keys, fetched and kept fresh: refreshed in the background while
+//! the known keys keep working, refetched for an unknown `kid` at most once per cooldown, one
+//! fetch at a time shared by everyone waiting for it.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+
+use crate::fetch::{FetchError, KeyFetcher};
+use crate::keys::{Algorithm, KeySet};
+
+/// Whether the last fetch found keys.
+type Fetched = Shared<BoxFuture<'static, bool>>;
+
+pub(crate) struct RemoteKeys {
+    issuer: String,
+    /// Given, or `None` to find it through discovery.
+    jwks_url: Option<String>,
+    fetcher: KeyFetcher,
+    algorithms: Vec<Algorithm>,
+    refresh: Duration,
+    cooldown: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// What the last successful fetch found; `None` before one.
+    keys: Option<Arc<KeySet>>,
+    fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+    /// Whether the last attempt failed.
+    failing: bool,
+    /// The `jwks_uri` discovery found, until a fetch from it fails.
+    discovered: Option<String>,
+    in_flight: Option<Fetched>,
+}
+
+impl fmt::Debug for RemoteKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteKeys")
+            .field("issuer", &self.issuer)
+            .field("jwks_url", &self.jwks_url)
+            .field("refresh", &self.refresh)
+            .field("cooldown", &self.cooldown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What waiting for keys found.
+pub(crate) enum Refetched {
+    /// Keys are known (fetched now, or by a fetch within the cooldown).
+    Keys,
+    /// The issuer's keys could not be fetched.
+    Unavailable,
+}
+
+impl RemoteKeys {
+    /// Starts the first fetch in the background when built inside a Tokio runtime.
+    pub(crate) fn new(
+        issuer: String,
+        jwks_url: Option<String>,
+        fetcher: KeyFetcher,
+        algorithms: Vec<Algorithm>,
+        refresh: Duration,
+        cooldown: Duration,
+    ) -> Arc<Self> {
+        let keys = Arc::new(Self {
+            issuer,
+            jwks_url,
+            fetcher,
+            algorithms,
+            refresh,
+            cooldown,
+            state: Mutex::default(),
+        });
+        keys.current();
+        keys
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The keys known now (`None` before the first successful fetch). When they are older than
+    /// the refresh interval, a fetch starts in the background (inside a Tokio runtime), unless
+    /// one started within the cooldown.
+    pub(crate) fn current(self: &Arc<Self>) -> Option<Arc<KeySet>> {
+        let mut state = self.state();
+        let stale = state
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.refresh);
+        if stale
+            && !in_flight(&state)
+            && !self.cooling_down(&state)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // The fetch runs as a task of its own; nobody waits for it here.
+            drop(self.start(&mut state, &runtime));
+        }
+        state.keys.clone()
+    }
+
+    /// For a token whose `kid` the known keys lack: waits for the fetch in flight, or starts one
+    /// unless one started within the cooldown, whose outcome then answers.
+    pub(crate) async fn refetch(self: &Arc<Self>) -> Refetched {
+        let fetched = {
+            let mut state = self.state();
+            match &state.in_flight {
+                Some(fetched) if in_flight(&state) => fetched.clone(),
+                _ if self.cooling_down(&state) => {
+                    return if state.failing || state.keys.is_none() {
+                        Refetched::Unavailable
+                    } else {
+                        Refetched::Keys
+                    };
+                }
+                _ => {
+                    let runtime = tokio::runtime::Handle::current();
+                    self.start(&mut state, &runtime)
+                }
+            }
+        };
+        if fetched.await {
+            Refetched::Keys
+        } else {
+            Refetched::Unavailable
+        }
+    }
+
+    fn cooling_down(&self, state: &State) -> bool {
+        state
+            .attempted_at
+            .is_some_and(|at| at.elapsed() < self.cooldown)
+    }
+
+    /// Starts a fetch as a task of its own (it finishes, and stores what it found, even when
+    /// every request waiting for it is gone) and records it as the one in flight.
+    fn start(self: &Arc<Self>, state: &mut State, runtime: &tokio::runtime::Handle) -> Fetched {
+        state.attempted_at = Some(Instant::now());
+        let keys = Arc::clone(self);
+        let task = runtime.spawn(async move { keys.fetch_and_keep().await });
+        let fetched = async move { task.await.unwrap_or(false) }.boxed().shared();
+        state.in_flight = Some(fetched.clone());
+        fetched
+    }
+
+    async fn fetch_and_keep(&self) -> bool {
+        let discovered = self.state().discovered.clone();
+        let fetched = self.fetch(discovered).await;
+        let mut state = self.state();
+        state.in_flight = None;
+        match fetched {
+            Ok((keys, jwks_url)) => {
+                state.keys = Some(Arc::new(keys));
+                state.fetched_at = Some(Instant::now());
+                state.failing = false;
+                if self.jwks_url.is_none() {
+                    state.discovered = Some(jwks_url);
+                }
+                true
+            }
+            Err(error) => {
+                tracing::warn!(
+                    issuer = %self.issuer,
+                    %error,
+                    "jwt-cutoff: the trusted issuer's keys could not be fetched; the keys known \
+                     keep working"
+                );
+                state.failing = true;
+                state.discovered = None;
+                false
+            }
+        }
+    }
+
+    /// The key set, and the URL it came from.
+    async fn fetch(&self, discovered: Option<String>) -> Result<(KeySet, String), FetchError> {
+        let url = match (&self.jwks_url, discovered) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url,
+            (None, None) => self
+                .fetcher
+                .discover(&self.issuer)
+                .await?
+                .jwks_uri()
+                .to_owned(),
+        };
+        let set = self.fetcher.jwks(&url).await?;
+        Ok((KeySet::published(&self.algorithms, set.into_keys()), url))
+    }
+}
+
+/// Whether a fetch is running: one that ended (even by a panic, which leaves it recorded) is not.
+fn in_flight(state: &State) -> bool {
+    state
+        .in_flight
+        .as_ref()
+        .is_some_and(|fetched| fetched.peek().is_none())
+}
