@@ -63,7 +63,11 @@ pub async fn logout_session<T>(
     claims: &Claims<T>,
 ) -> Result<StatusCode, AuthRejection> {
     match claims.session_id() {
-        Some(session) => cutoffs.revoke_session(claims.cutoff_subject(), session).await?,
+        Some(session) => {
+            cutoffs
+                .revoke_session(claims.cutoff_subject(), session)
+                .await?
+        }
         None => drop(cutoffs.logout_all(claims.cutoff_subject()).await?),
     }
     Ok(StatusCode::NO_CONTENT)
@@ -98,7 +102,9 @@ pub async fn revoke_sessions<T>(
     for session in sessions {
         let session = session.as_ref();
         if Some(session) != claims.session_id() {
-            cutoffs.revoke_session(claims.cutoff_subject(), session).await?;
+            cutoffs
+                .revoke_session(claims.cutoff_subject(), session)
+                .await?;
         }
     }
     Ok(StatusCode::NO_CONTENT)

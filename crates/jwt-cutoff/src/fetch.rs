@@ -2,6 +2,7 @@
 //! sets, and their OpenID discovery documents.
 
 use std::fmt;
+use std::hash::BuildHasher as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -198,10 +199,22 @@ impl KeyFetcher {
     /// As [`FetchError`] says; a document that is not a JWK set.
     pub async fn jwks(&self, url: &str) -> Result<JwkSet, FetchError> {
         let document = self.get(url).await?;
+        Self::read_jwks(url, &document)
+    }
+
+    /// The JWK set at `url`, with a hash of its document, which tells a changed set from the
+    /// same one served again.
+    pub(crate) async fn jwks_hashed(&self, url: &str) -> Result<(JwkSet, u64), FetchError> {
+        let document = self.get(url).await?;
+        let hash = foldhash::fast::FixedState::default().hash_one(&document[..]);
+        Ok((Self::read_jwks(url, &document)?, hash))
+    }
+
+    fn read_jwks(url: &str, document: &[u8]) -> Result<JwkSet, FetchError> {
         let set =
-            JwkSet::parse(&document).map_err(|error| FetchError::new(url, error.to_string()))?;
+            JwkSet::parse(document).map_err(|error| FetchError::new(url, error.to_string()))?;
         for skipped in set.skipped() {
-            tracing::warn!(url, %skipped, "a JWK set entry is skipped");
+            tracing::warn!(url, %skipped, "jwt-cutoff: a JWK set entry is skipped");
         }
         Ok(set)
     }

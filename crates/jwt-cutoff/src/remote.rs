@@ -3,6 +3,7 @@
 //! fetch at a time shared by everyone waiting for it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 
 use crate::fetch::{FetchError, KeyFetcher};
+use crate::jwks::JwkSet;
 use crate::keys::{Algorithm, KeySet};
 
 /// Whether the last fetch found keys.
@@ -23,6 +25,9 @@ pub(crate) struct RemoteKeys {
     algorithms: Vec<Algorithm>,
     refresh: Duration,
     cooldown: Duration,
+    /// Changes whenever a fetch brings a key set different from the one before, so that tokens
+    /// verified with the old one are verified again (a key withdrawn must stop verifying).
+    generation: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -30,6 +35,8 @@ pub(crate) struct RemoteKeys {
 struct State {
     /// What the last successful fetch found; `None` before one.
     keys: Option<Arc<KeySet>>,
+    /// A hash of the document those keys came from.
+    document_hash: u64,
     fetched_at: Option<Instant>,
     attempted_at: Option<Instant>,
     /// Whether the last attempt failed.
@@ -75,6 +82,7 @@ impl RemoteKeys {
             algorithms,
             refresh,
             cooldown,
+            generation: AtomicU64::new(0),
             state: Mutex::default(),
         });
         keys.current();
@@ -85,10 +93,15 @@ impl RemoteKeys {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The keys known now (`None` before the first successful fetch). When they are older than
+    /// The generation of the keys known now: see [`current`](Self::current).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The keys known now (`None` before the first successful fetch), with their generation. When they are older than
     /// the refresh interval, a fetch starts in the background (inside a Tokio runtime), unless
     /// one started within the cooldown.
-    pub(crate) fn current(self: &Arc<Self>) -> Option<Arc<KeySet>> {
+    pub(crate) fn current(self: &Arc<Self>) -> Option<(Arc<KeySet>, u64)> {
         let mut state = self.state();
         let stale = state
             .fetched_at
@@ -101,7 +114,8 @@ impl RemoteKeys {
             // The fetch runs as a task of its own; nobody waits for it here.
             drop(self.start(&mut state, &runtime));
         }
-        state.keys.clone()
+        let generation = self.generation();
+        state.keys.clone().map(|keys| (keys, generation))
     }
 
     /// For a token whose `kid` the known keys lack: waits for the fetch in flight, or starts one
@@ -154,8 +168,13 @@ impl RemoteKeys {
         let mut state = self.state();
         state.in_flight = None;
         match fetched {
-            Ok((keys, jwks_url)) => {
-                state.keys = Some(Arc::new(keys));
+            Ok((set, hash, jwks_url)) => {
+                if state.keys.is_none() || hash != state.document_hash {
+                    let keys = KeySet::published(&self.algorithms, set.into_keys());
+                    state.keys = Some(Arc::new(keys));
+                    state.document_hash = hash;
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                }
                 state.fetched_at = Some(Instant::now());
                 state.failing = false;
                 if self.jwks_url.is_none() {
@@ -177,8 +196,8 @@ impl RemoteKeys {
         }
     }
 
-    /// The key set, and the URL it came from.
-    async fn fetch(&self, discovered: Option<String>) -> Result<(KeySet, String), FetchError> {
+    /// The key set, a hash of its document, and the URL it came from.
+    async fn fetch(&self, discovered: Option<String>) -> Result<(JwkSet, u64, String), FetchError> {
         let url = match (&self.jwks_url, discovered) {
             (Some(url), _) => url.clone(),
             (None, Some(url)) => url,
@@ -189,8 +208,8 @@ impl RemoteKeys {
                 .jwks_uri()
                 .to_owned(),
         };
-        let set = self.fetcher.jwks(&url).await?;
-        Ok((KeySet::published(&self.algorithms, set.into_keys()), url))
+        let (set, hash) = self.fetcher.jwks_hashed(&url).await?;
+        Ok((set, hash, url))
     }
 }
 

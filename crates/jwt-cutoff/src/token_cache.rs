@@ -21,6 +21,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::claims::Verified;
+use crate::trust::KeysStamp;
 use jwt_cutoff_store::{Timestamp, TokenCheck};
 
 /// A verified token, with what a hit must re-check against the clock and what its claims weigh.
@@ -28,6 +29,8 @@ use jwt_cutoff_store::{Timestamp, TokenCheck};
 pub(crate) struct CachedToken<C> {
     pub(crate) verified: Verified<C>,
     pub(crate) not_before: Option<Timestamp>,
+    /// The fetched keys that verified it, for a trusted issuer's token.
+    pub(crate) keys: Option<KeysStamp>,
     /// An estimate of the heap the application's claims hold: twice their JSON, or nothing for a
     /// type without fields.
     pub(crate) claims_bytes: usize,

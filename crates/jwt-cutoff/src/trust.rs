@@ -233,3 +233,26 @@ pub(crate) enum IssuerKeys {
     #[cfg(feature = "remote-keys")]
     Remote(Arc<RemoteKeys>),
 }
+
+/// Which fetched keys verified a cached token: the trusted issuer (its index) and the
+/// generation of its key set then. A hit verified with an older generation is verified again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeysStamp {
+    pub(crate) issuer: usize,
+    pub(crate) generation: u64,
+}
+
+impl Trusted {
+    /// Whether `stamp` names the keys this issuer verifies with now.
+    #[cfg_attr(
+        not(feature = "remote-keys"),
+        allow(unused_variables, reason = "given keys never change")
+    )]
+    pub(crate) fn is_current(&self, stamp: KeysStamp) -> bool {
+        match &self.keys {
+            IssuerKeys::Static(_) => true,
+            #[cfg(feature = "remote-keys")]
+            IssuerKeys::Remote(remote) => remote.generation() == stamp.generation,
+        }
+    }
+}

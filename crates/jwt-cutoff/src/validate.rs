@@ -24,7 +24,7 @@ use crate::reject::{Reason, Rejection, recorded};
 #[cfg(feature = "remote-keys")]
 use crate::remote::Refetched;
 use crate::token_cache::{CachedToken, TokenCache, TokenEntry};
-use crate::trust::{IssuerKeys, Trusted, TrustedIssuer};
+use crate::trust::{IssuerKeys, KeysStamp, Trusted, TrustedIssuer};
 use jwt_cutoff_store::{
     CutoffCache, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MAX_TOKEN_ID_BYTES, Timestamp,
     TokenInstant,
@@ -609,6 +609,15 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             return Ok(None);
         };
         let cached = &entry.token;
+        if let Some(stamp) = cached.keys
+            && !config
+                .trusted
+                .get(stamp.issuer)
+                .is_some_and(|trusted| trusted.is_current(stamp))
+        {
+            // Verified with keys its issuer has replaced since: verified again.
+            return Ok(None);
+        }
         config.check_clock(
             Timestamp::from_system_time(SystemTime::now()),
             cached.verified.expires_at,
@@ -691,15 +700,14 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let trusted = config.trusted_issuer_of(payload)?;
         let kid = header.kid.as_ref().map(|kid| &*kid.0);
         let signature = (alg, kid, signed.as_bytes(), signature_b64);
-        match trusted {
+        let keys_stamp = match trusted {
             Some((index, trusted)) => trusted.verify(index, signature)?,
-            None => config.keys.as_ref().ok_or(Reason::WrongIssuer)?.verify(
-                alg,
-                kid,
-                signed.as_bytes(),
-                signature_b64,
-            )?,
-        }
+            None => {
+                let keys = config.keys.as_ref().ok_or(Reason::WrongIssuer)?;
+                keys.verify(alg, kid, signed.as_bytes(), signature_b64)?;
+                None
+            }
+        };
         let registered = RegisteredSeed {
             subject_claim: &config.subject_claim,
         }
@@ -801,6 +809,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 claims,
             },
             not_before,
+            keys: keys_stamp,
             claims_bytes: if size_of::<C>() == 0 {
                 0
             } else {
@@ -874,7 +883,8 @@ type Signature<'a> = (Algorithm, Option<&'a str>, &'a [u8], &'a str);
 
 impl Trusted {
     /// Verifies the signature with this issuer's keys; [`Unverified::NeedsKeys`] when they are
-    /// fetched and none has the token's `kid` (or none was fetched yet).
+    /// fetched and none has the token's `kid` (or none was fetched yet). For fetched keys, which
+    /// of them verified it.
     #[cfg_attr(
         not(feature = "remote-keys"),
         allow(unused_variables, reason = "only fetched keys can be missing")
@@ -883,15 +893,22 @@ impl Trusted {
         &self,
         index: usize,
         (alg, kid, message, signature): Signature<'_>,
-    ) -> Result<(), Unverified> {
+    ) -> Result<Option<KeysStamp>, Unverified> {
         match &self.keys {
-            IssuerKeys::Static(keys) => Ok(keys.verify(alg, kid, message, signature)?),
+            IssuerKeys::Static(keys) => {
+                keys.verify(alg, kid, message, signature)?;
+                Ok(None)
+            }
             #[cfg(feature = "remote-keys")]
             IssuerKeys::Remote(remote) => match remote.current() {
                 None => Err(Unverified::NeedsKeys(index)),
-                Some(keys) => match keys.verify(alg, kid, message, signature) {
+                Some((keys, generation)) => match keys.verify(alg, kid, message, signature) {
                     Err(Reason::UnknownKey) => Err(Unverified::NeedsKeys(index)),
-                    verified => Ok(verified?),
+                    Err(reason) => Err(reason.into()),
+                    Ok(()) => Ok(Some(KeysStamp {
+                        issuer: index,
+                        generation,
+                    })),
                 },
             },
         }
