@@ -64,9 +64,13 @@ impl Drop for FakeProvider {
 impl FakeProvider {
     /// Starts one on a free port, serving an empty key set.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts one on `addr` (the address of one [stopped](Self::stop) before: a provider coming
+    /// back), serving an empty key set.
+    pub async fn start_on(addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind the address");
         let addr = listener.local_addr().expect("a local address");
         let issuer = format!("http://{addr}");
         let state = Arc::new(Mutex::new(Provider {
@@ -93,6 +97,11 @@ impl FakeProvider {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Its issuer identifier, `http://127.0.0.1:PORT`.

@@ -94,6 +94,11 @@ impl Algorithm {
         Self::ALL.into_iter().find(|alg| alg.name() == name)
     }
 
+    /// Whether keys of this algorithm are public keys (which a JWK set may publish).
+    pub(crate) const fn is_asymmetric(self) -> bool {
+        !matches!(self.family(), Family::Hmac)
+    }
+
     const fn family(self) -> Family {
         match self {
             Self::HS256 | Self::HS384 | Self::HS512 => Family::Hmac,
@@ -429,6 +434,14 @@ impl KeySet {
             });
         }
         Self { keys: entries }
+    }
+
+    /// Whether a key answers to `kid` (for `None`: whether a key has no `kid`).
+    #[cfg(feature = "remote-keys")]
+    pub(crate) fn has_kid(&self, kid: Option<&str>) -> bool {
+        self.keys
+            .iter()
+            .any(|entry| entry.key.kid.as_deref() == kid)
     }
 
     /// Verifies `signature` (base64url) over `message` with the key the header points to.

@@ -28,6 +28,10 @@ pub(crate) struct RemoteKeys {
     /// Changes whenever a fetch brings a key set different from the one before, so that tokens
     /// verified with the old one are verified again (a key withdrawn must stop verifying).
     generation: AtomicU64,
+    /// When the keys may next need a fetch, in milliseconds since `created`: read without the
+    /// lock on every cached token's hit, so that hits alone keep the keys fresh.
+    due_millis: AtomicU64,
+    created: Instant,
     state: Mutex<State>,
 }
 
@@ -83,6 +87,8 @@ impl RemoteKeys {
             refresh,
             cooldown,
             generation: AtomicU64::new(0),
+            due_millis: AtomicU64::new(0),
+            created: Instant::now(),
             state: Mutex::default(),
         });
         keys.current();
@@ -93,9 +99,29 @@ impl RemoteKeys {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The generation of the keys known now: see [`current`](Self::current).
-    pub(crate) fn generation(&self) -> u64 {
+    /// Whether a key this issuer may publish could verify `alg`: a token naming a key not known
+    /// yet is worth a fetch only then (never for an HMAC one).
+    pub(crate) fn may_verify(&self, alg: Algorithm) -> bool {
+        alg.is_asymmetric() && self.algorithms.contains(&alg)
+    }
+
+    /// The generation of the keys known now (see [`current`](Self::current)), for a cached
+    /// token's hit; starts a refresh when one is due, as [`current`](Self::current) does.
+    pub(crate) fn generation(self: &Arc<Self>) -> u64 {
+        if self.millis_since_created(Instant::now()) >= self.due_millis.load(Ordering::Relaxed) {
+            self.refresh_if_due(&mut self.state());
+        }
         self.generation.load(Ordering::Acquire)
+    }
+
+    fn millis_since_created(&self, at: Instant) -> u64 {
+        u64::try_from(at.duration_since(self.created).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes that no fetch is needed before `after` from now.
+    fn not_due_for(&self, after: Duration) {
+        let due = self.millis_since_created(Instant::now() + after);
+        self.due_millis.store(due, Ordering::Relaxed);
     }
 
     /// The keys known now (`None` before the first successful fetch), with their generation. When they are older than
@@ -103,19 +129,25 @@ impl RemoteKeys {
     /// one started within the cooldown.
     pub(crate) fn current(self: &Arc<Self>) -> Option<(Arc<KeySet>, u64)> {
         let mut state = self.state();
+        self.refresh_if_due(&mut state);
+        let generation = self.generation.load(Ordering::Acquire);
+        state.keys.clone().map(|keys| (keys, generation))
+    }
+
+    /// Starts a fetch in the background (inside a Tokio runtime) when the keys are older than the
+    /// refresh interval, unless one is running or started within the cooldown.
+    fn refresh_if_due(self: &Arc<Self>, state: &mut State) {
         let stale = state
             .fetched_at
             .is_none_or(|at| at.elapsed() >= self.refresh);
         if stale
-            && !in_flight(&state)
-            && !self.cooling_down(&state)
+            && !in_flight(state)
+            && !self.cooling_down(state)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             // The fetch runs as a task of its own; nobody waits for it here.
-            drop(self.start(&mut state, &runtime));
+            drop(self.start(state, &runtime));
         }
-        let generation = self.generation();
-        state.keys.clone().map(|keys| (keys, generation))
     }
 
     /// For a token whose `kid` the known keys lack: waits for the fetch in flight, or starts one
@@ -155,6 +187,7 @@ impl RemoteKeys {
     /// every request waiting for it is gone) and records it as the one in flight.
     fn start(self: &Arc<Self>, state: &mut State, runtime: &tokio::runtime::Handle) -> Fetched {
         state.attempted_at = Some(Instant::now());
+        self.not_due_for(self.cooldown);
         let keys = Arc::clone(self);
         let task = runtime.spawn(async move { keys.fetch_and_keep().await });
         let fetched = async move { task.await.unwrap_or(false) }.boxed().shared();
@@ -176,6 +209,7 @@ impl RemoteKeys {
                     self.generation.fetch_add(1, Ordering::AcqRel);
                 }
                 state.fetched_at = Some(Instant::now());
+                self.not_due_for(self.refresh);
                 state.failing = false;
                 if self.jwks_url.is_none() {
                     state.discovered = Some(jwks_url);

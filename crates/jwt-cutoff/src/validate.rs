@@ -904,6 +904,12 @@ impl Trusted {
                 None => Err(Unverified::NeedsKeys(index)),
                 Some((keys, generation)) => match keys.verify(alg, kid, message, signature) {
                     Err(Reason::UnknownKey) => Err(Unverified::NeedsKeys(index)),
+                    // A key of a kind the set holds none of yet (rotation to another algorithm).
+                    Err(Reason::AlgorithmNotAllowed)
+                        if !keys.has_kid(kid) && remote.may_verify(alg) =>
+                    {
+                        Err(Unverified::NeedsKeys(index))
+                    }
                     Err(reason) => Err(reason.into()),
                     Ok(()) => Ok(Some(KeysStamp {
                         issuer: index,
