@@ -68,6 +68,9 @@ pub struct Verified<C = NoClaims> {
     pub(crate) cutoff_subject: Arc<str>,
     /// The trusted issuer whose keys verified the token; `None` for this service's own tokens.
     pub(crate) trusted_issuer: Option<Arc<str>>,
+    /// For a trusted issuer's token with a `sid`: the subject under which that issuer's sessions
+    /// logged out by `sid` alone are kept (`<iss>#`; see [`CutoffQuery`]).
+    pub(crate) issuer_sessions: Option<Arc<str>>,
     pub(crate) issued_at: TokenInstant,
     pub(crate) authenticated_at: Option<TokenInstant>,
     pub(crate) session_id: Option<Arc<str>>,
@@ -139,6 +142,31 @@ impl<C> Verified<C> {
         TokenInstant::judged(self.issued_at, self.authenticated_at)
     }
 
+    /// The session whose cutoff applies to this token: its `sid`, or, for a trusted issuer's
+    /// token without one, [`NO_SESSION`].
+    pub(crate) fn cutoff_session(&self) -> Option<&str> {
+        match (&self.session_id, &self.trusted_issuer) {
+            (Some(session), _) => Some(session),
+            (None, Some(_)) => Some(NO_SESSION),
+            (None, None) => None,
+        }
+    }
+
+    /// Everything the cutoff check of this token needs, owned.
+    pub(crate) fn cutoff_query(&self) -> CutoffQuery {
+        let session = match (&self.session_id, &self.trusted_issuer) {
+            (Some(session), _) => Some(Arc::clone(session)),
+            (None, Some(_)) => Some(Arc::from(NO_SESSION)),
+            (None, None) => None,
+        };
+        CutoffQuery {
+            subject: Arc::clone(&self.cutoff_subject),
+            issuer_session: self.issuer_sessions.clone().zip(self.session_id.clone()),
+            session,
+            judged: self.judged_instant(),
+        }
+    }
+
     /// When the token expires (`exp`).
     #[must_use]
     pub fn expires_at(&self) -> Timestamp {
@@ -181,6 +209,24 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
             .field("claims", &self.claims)
             .finish()
     }
+}
+
+/// The session a trusted issuer's tokens without a `sid` are judged under, so that a back-channel
+/// logout naming a subject and one of its sessions can refuse them (they cannot be told apart
+/// from that session's) while the subject's other sessions go on. Providers' `sid`s are opaque
+/// ids; none is this.
+pub(crate) const NO_SESSION: &str = "(no sid)";
+
+/// What the cutoff check of a verified token looks up: its subject's cutoffs (its own, its
+/// session's, everyone's) and, for a trusted issuer's token with a `sid`, that issuer's sessions
+/// logged out by `sid` alone (kept under the subject `<iss>#`).
+#[derive(Clone, Debug)]
+pub(crate) struct CutoffQuery {
+    pub(crate) subject: Arc<str>,
+    pub(crate) session: Option<Arc<str>>,
+    /// `(<iss>#, sid)`.
+    pub(crate) issuer_session: Option<(Arc<str>, Arc<str>)>,
+    pub(crate) judged: TokenInstant,
 }
 
 /// The claims type for applications that need nothing beyond the registered claims.

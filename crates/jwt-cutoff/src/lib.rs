@@ -118,6 +118,7 @@
 //!
 //! [tower]: https://docs.rs/tower
 
+mod backchannel;
 mod bearer;
 mod bypass;
 mod claims;
@@ -141,6 +142,7 @@ mod token_cache;
 mod trust;
 mod validate;
 
+pub use backchannel::{BACKCHANNEL_LOGOUT_EVENT, BackChannelLogout, LoggedOut, LogoutError};
 pub use bypass::{Bypass, NoBypass};
 pub use claims::{NoClaims, TokenType, Verified};
 pub use error::ConfigError;

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::{Future, Ready};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::{Request, Response};
@@ -138,16 +137,13 @@ where
             };
         }
         let verified = checked.into_verified();
-        let judged = verified.judged_instant();
+        let query = verified.cutoff_query();
         let validator = self.validator.clone();
-        let subject = Arc::clone(&verified.cutoff_subject);
-        let session = verified.session_id.clone();
         let responder = self.responder.clone();
         // Handed to the inner service only if the cutoff check below passes.
         request.extensions_mut().insert(verified);
         let check = Box::pin(async move {
-            let checked = validator.check_cutoff(&subject, session.as_deref(), judged);
-            match recorded(checked.await) {
+            match recorded(validator.check_cutoffs(&query).await) {
                 Ok(()) => Ok((inner, request)),
                 Err(rejection) => Err(responder.respond(&rejection)),
             }

@@ -211,6 +211,7 @@ impl TrustedIssuer {
             }
         };
         Ok(Trusted {
+            sessions_subject: Arc::from(format!("{}#", self.issuer)),
             issuer: Arc::from(self.issuer),
             audiences: self.audiences.into_iter().map(Into::into).collect(),
             keys,
@@ -222,6 +223,8 @@ impl TrustedIssuer {
 #[derive(Debug)]
 pub(crate) struct Trusted {
     pub(crate) issuer: Arc<str>,
+    /// `<iss>#`: where this issuer's sessions logged out by `sid` alone are kept.
+    pub(crate) sessions_subject: Arc<str>,
     pub(crate) audiences: Vec<Box<str>>,
     pub(crate) keys: IssuerKeys,
 }

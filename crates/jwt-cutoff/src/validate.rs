@@ -14,7 +14,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed as _};
 
 use crate::bearer::{BearerToken, bearer_token};
 use crate::claims::{
-    JoseHeader, NoClaims, Registered, RegisteredSeed, Text, TokenType, Verified,
+    CutoffQuery, JoseHeader, NoClaims, Registered, RegisteredSeed, Text, TokenType, Verified,
     check_subject_claim,
 };
 use crate::error::ConfigError;
@@ -27,7 +27,7 @@ use crate::token_cache::{CachedToken, TokenCache, TokenEntry};
 use crate::trust::{IssuerKeys, KeysStamp, Trusted, TrustedIssuer};
 use jwt_cutoff_store::{
     CutoffCache, MAX_SESSION_ID_BYTES, MAX_SUBJECT_BYTES, MAX_TOKEN_ID_BYTES, Timestamp,
-    TokenInstant,
+    TokenInstant, Verdict,
 };
 
 /// The default cap on a token's length: 8 KiB.
@@ -500,6 +500,21 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         token: &str,
         issuer: usize,
     ) -> Result<Checked<C>, Reason> {
+        self.fetch_keys(issuer).await?;
+        self.verify(token).map_err(Unverified::into_reason)
+    }
+
+    /// Waits for the keys of the trusted issuer `issuer` to be fetched (or for the fetch in
+    /// flight); [`Reason::KeysUnavailable`] when they could not be.
+    #[cfg_attr(
+        not(feature = "remote-keys"),
+        allow(
+            unused_variables,
+            clippy::unused_async,
+            reason = "only fetched keys can be missing"
+        )
+    )]
+    pub(crate) async fn fetch_keys(&self, issuer: usize) -> Result<(), Reason> {
         #[cfg(feature = "remote-keys")]
         if let Some(Trusted {
             keys: IssuerKeys::Remote(keys),
@@ -508,14 +523,80 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         {
             return match keys.refetch().await {
                 Refetched::Unavailable => Err(Reason::KeysUnavailable),
-                Refetched::Keys => match self.verify(token) {
-                    Err(Unverified::NeedsKeys(_)) => Err(Reason::UnknownKey),
-                    checked => checked.map_err(Unverified::into_reason),
-                },
+                Refetched::Keys => Ok(()),
             };
         }
         // Only fetched keys can be missing, so no other issuer gets here.
         Err(Reason::UnknownKey)
+    }
+
+    /// A back-channel logout token's header checked (a `typ`, if any, says `logout+jwt`) and its
+    /// signature verified with the keys of the trusted issuer its `iss` names: that issuer, and
+    /// the payload's JSON, to be checked further by the receiver.
+    pub(crate) fn verify_logout_token(
+        &self,
+        token: &str,
+    ) -> Result<(&Trusted, String), Unverified> {
+        let config = &*self.shared.config;
+        if token.len() > config.max_token_bytes {
+            return Err(Reason::TokenTooLarge.into());
+        }
+        let mut segments = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(Reason::MalformedToken.into());
+        };
+        let (mut header_buffer, mut header_spill) = ([0_u8; 512], Vec::new());
+        let header_json = decode_segment(header_b64, &mut header_buffer, &mut header_spill)?;
+        let header: JoseHeader<'_> =
+            serde_json::from_str(utf8(header_json)?).map_err(|_| Reason::MalformedToken)?;
+        if header.has_crit {
+            return Err(Reason::UnsupportedHeader.into());
+        }
+        if header
+            .typ
+            .as_ref()
+            .is_some_and(|Text(typ)| !is_logout_type(typ))
+        {
+            return Err(Reason::WrongTokenType.into());
+        }
+        let Some(Text(alg)) = &header.alg else {
+            return Err(Reason::MalformedToken.into());
+        };
+        let alg = Algorithm::from_name(alg).ok_or(Reason::AlgorithmNotAllowed)?;
+        let (mut payload_buffer, mut payload_spill) = ([0_u8; 2048], Vec::new());
+        let payload = decode_segment(payload_b64, &mut payload_buffer, &mut payload_spill)?;
+        let payload = utf8(payload)?;
+        let (index, trusted) = config
+            .trusted_issuer_of(payload)?
+            .ok_or(Reason::WrongIssuer)?;
+        let signed = token
+            .get(..header_b64.len() + 1 + payload_b64.len())
+            .ok_or(Reason::MalformedToken)?;
+        let kid = header.kid.as_ref().map(|kid| &*kid.0);
+        trusted.verify(index, (alg, kid, signed.as_bytes(), signature_b64))?;
+        Ok((trusted, payload.to_owned()))
+    }
+
+    /// The leeway, and the clock checks made with it, for a logout token's `iat` and `exp`.
+    pub(crate) fn check_logout_clock(
+        &self,
+        issued_at: Timestamp,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(), Reason> {
+        let config = &*self.shared.config;
+        let now = Timestamp::from_system_time(SystemTime::now());
+        if issued_at > now.saturating_add(config.leeway) {
+            return Err(Reason::IssuedInFuture);
+        }
+        if expires_at.is_some_and(|expires_at| now.saturating_sub(config.leeway) >= expires_at) {
+            return Err(Reason::Expired);
+        }
+        Ok(())
     }
 
     /// The cutoff check of a token that passed the rest.
@@ -531,30 +612,30 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             return recorded(result.map(|()| checked.into_verified()));
         }
         let verified = checked.into_verified();
-        let result = self
-            .check_cutoff(
-                &verified.cutoff_subject,
-                verified.session_id(),
-                verified.judged_instant(),
-            )
-            .await;
+        let result = self.check_cutoffs(&verified.cutoff_query()).await;
         recorded(result.map(|()| verified))
     }
 
-    /// The cutoff check of a verified token (everyone's, its subject's and its session's), from
-    /// the cache for access tokens and from the store for refresh tokens.
-    pub(crate) async fn check_cutoff(
-        &self,
-        subject: &str,
-        session: Option<&str>,
-        judged: TokenInstant,
-    ) -> Result<(), Rejection> {
+    /// The cutoff check of a verified token (everyone's, its subject's and its session's, and its
+    /// issuer's sessions logged out by `sid` alone), from the cache for access tokens and from the
+    /// store for refresh tokens.
+    pub(crate) async fn check_cutoffs(&self, query: &CutoffQuery) -> Result<(), Rejection> {
         let cutoffs = &self.shared.cutoffs;
+        let session = query.session.as_deref();
         let checked = match self.shared.config.token_type {
-            TokenType::Access => cutoffs.check(subject, session, judged).await,
-            TokenType::Refresh => cutoffs.check_in_store(subject, session, judged).await,
+            TokenType::Access => cutoffs.check(&query.subject, session, query.judged).await,
+            TokenType::Refresh => {
+                cutoffs
+                    .check_in_store(&query.subject, session, query.judged)
+                    .await
+            }
         };
-        Rejection::from_check(checked)
+        Rejection::from_check(checked)?;
+        if let Some((subject, session)) = &query.issuer_session {
+            let checked = cutoffs.check(subject, Some(session), query.judged).await;
+            Rejection::from_check(checked)?;
+        }
+        Ok(())
     }
 
     /// The cutoff check answered from the cache alone, for access tokens whose subject is cached
@@ -569,13 +650,22 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             return None;
         }
         let cutoffs = &self.shared.cutoffs;
-        let verdict = match checked {
-            Checked::Cached(entry) => cutoffs.check_token(&entry.check)?,
-            Checked::Verified(verified) => cutoffs.check_cached(
-                &verified.cutoff_subject,
-                verified.session_id(),
-                verified.judged_instant(),
-            )?,
+        let (verdict, verified) = match checked {
+            Checked::Cached(entry) => (cutoffs.check_token(&entry.check)?, &entry.token.verified),
+            Checked::Verified(verified) => {
+                let verdict = cutoffs.check_cached(
+                    &verified.cutoff_subject,
+                    verified.cutoff_session(),
+                    verified.judged_instant(),
+                )?;
+                (verdict, verified)
+            }
+        };
+        let verdict = match (&verified.issuer_sessions, &verified.session_id) {
+            (Some(subject), Some(session)) if verdict == Verdict::Admitted => {
+                cutoffs.check_cached(subject, Some(session), verified.judged_instant())?
+            }
+            _ => verdict,
         };
         Some(Rejection::from_check(Ok(verdict)))
     }
@@ -642,11 +732,8 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             return Ok(Checked::Verified(cached.verified));
         }
         let verified = &cached.verified;
-        let check = cutoffs.token_check(
-            Arc::clone(&verified.cutoff_subject),
-            verified.session_id.clone(),
-            verified.judged_instant(),
-        );
+        let query = verified.cutoff_query();
+        let check = cutoffs.token_check(query.subject, query.session, query.judged);
         let entry = tokens.insert(
             token,
             TokenEntry {
@@ -765,7 +852,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let (cutoff_subject, trusted_issuer) = match trusted {
             None => (Arc::clone(&subject), None),
             Some((_, trusted)) => {
-                let scoped = format!("{}#{subject}", trusted.issuer);
+                let scoped = format!("{}{subject}", trusted.sessions_subject);
                 if scoped.len() > MAX_SUBJECT_BYTES {
                     return Err(Reason::InvalidClaim.into());
                 }
@@ -800,6 +887,9 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
                 subject,
                 cutoff_subject,
                 trusted_issuer,
+                issuer_sessions: trusted
+                    .filter(|_| session_id.is_some())
+                    .map(|(_, trusted)| Arc::clone(&trusted.sessions_subject)),
                 issued_at,
                 authenticated_at,
                 session_id,
@@ -852,13 +942,22 @@ impl Unverified {
 /// `typ` values of security event tokens (RFC 8417), back-channel logout tokens among them, with
 /// or without the `application/` prefix, in any case (media types are case-insensitive).
 fn is_event_type(typ: &str) -> bool {
-    let typ = typ
-        .get(..12)
-        .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
-        .map_or(typ, |_| typ.get(12..).unwrap_or_default());
+    let typ = without_application_prefix(typ);
     ["logout+jwt", "secevent+jwt"]
         .iter()
         .any(|event| typ.eq_ignore_ascii_case(event))
+}
+
+/// A `typ` that says "logout token" (OIDC Back-Channel Logout 1.0 §2.4), with or without the
+/// `application/` prefix, in any case.
+fn is_logout_type(typ: &str) -> bool {
+    without_application_prefix(typ).eq_ignore_ascii_case("logout+jwt")
+}
+
+fn without_application_prefix(typ: &str) -> &str {
+    typ.get(..12)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
+        .map_or(typ, |_| typ.get(12..).unwrap_or_default())
 }
 
 /// `aud` names one of `audiences`; nothing is required when there are none.
