@@ -172,12 +172,14 @@
 //! [`JwtCutoffLayer::optional`]: jwt_cutoff::JwtCutoffLayer::optional
 //! [`JwtCutoffLayer::responder`]: jwt_cutoff::JwtCutoffLayer::responder
 
+mod backchannel;
 mod endpoints;
 mod extract;
 mod refusals;
 mod rejection;
 mod responder;
 
+pub use backchannel::backchannel_logout;
 pub use endpoints::{
     RefreshRequest, TokenResponse, logout_all, logout_session, refresh, revoke_sessions,
 };

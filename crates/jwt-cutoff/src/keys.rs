@@ -95,6 +95,7 @@ impl Algorithm {
     }
 
     /// Whether keys of this algorithm are public keys (which a JWK set may publish).
+    #[cfg(feature = "remote-keys")]
     pub(crate) const fn is_asymmetric(self) -> bool {
         !matches!(self.family(), Family::Hmac)
     }

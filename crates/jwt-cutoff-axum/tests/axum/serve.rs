@@ -766,3 +766,105 @@ async fn logging_out_here_without_a_session_logs_the_subject_out() {
         );
     }
 }
+
+/// The back-channel logout endpoint over a real socket: a provider's logout token is 200 and
+/// refuses that subject's tokens on the guarded routes; a bad request or token is a 400 JSON
+/// answer; every answer is `no-store`.
+#[tokio::test]
+async fn backchannel_logout_endpoint() {
+    use jwt_cutoff::{BackChannelLogout, TrustedIssuer};
+
+    const IDP: &str = "https://id.example.com";
+    let provider = SigningKey::ec_pem(
+        include_bytes!("../../../jwt-cutoff/tests/keys/ec_private.pem"),
+        Algorithm::ES256,
+    )
+    .unwrap()
+    .kid("idp");
+    let cutoffs = CutoffCache::new(MemoryStore::new());
+    let validator = Validator::builder()
+        .algorithms([Algorithm::ES256])
+        .trust(TrustedIssuer::with_keys(IDP, [provider.verifying_key().unwrap()]).audience("api"))
+        .build(cutoffs.clone())
+        .unwrap();
+    let receiver = BackChannelLogout::new(&validator, "web");
+    let router = Router::new()
+        .route(
+            "/me",
+            get(|claims: Claims| async move { claims.cutoff_subject().to_owned() }),
+        )
+        .layer(JwtCutoffLayer::new(validator).responder(JsonResponder::new()))
+        .merge(
+            Router::new()
+                .route(
+                    "/backchannel-logout",
+                    post(jwt_cutoff_axum::backchannel_logout),
+                )
+                .with_state(receiver),
+        );
+    let addr = serve(router).await;
+
+    let provider_issuer = TokenIssuer::builder(provider)
+        .issuer(IDP)
+        .audience("api")
+        .build()
+        .unwrap();
+    let access = provider_issuer.issue_access("alice", &()).unwrap().token;
+    let reply = get_bearer(addr, "/me", &access).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.text(), "https://id.example.com#alice");
+
+    // A logout token as a provider signs it (TokenIssuer writes no `events`: claims by hand).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let claims = json!({
+        "iss": IDP, "aud": "web", "iat": now, "jti": "j-1", "sub": "alice",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    let logout_token = sign_es256(r#"{"alg":"ES256","typ":"logout+jwt","kid":"idp"}"#, &claims);
+    let post_form = |body: String, content_type: &'static str| {
+        Request::post(format!("http://{addr}/backchannel-logout"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    let form = "application/x-www-form-urlencoded";
+    for (body, content_type) in [
+        ("logout_token=not.a.token".to_owned(), form),
+        (String::new(), form),
+        (format!("logout_token={logout_token}&logout_token=x"), form),
+        (format!("logout_token={logout_token}"), "application/json"),
+    ] {
+        let reply = send(post_form(body, content_type)).await;
+        reply.assert_json_refusal(StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(!reply.text().contains(&logout_token));
+    }
+    assert_eq!(
+        get_bearer(addr, "/me", &access).await.status,
+        StatusCode::OK
+    );
+
+    let reply = send(post_form(format!("logout_token={logout_token}"), form)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.header(header::CACHE_CONTROL), Some("no-store"));
+    assert!(reply.body.is_empty());
+    let reply = get_bearer(addr, "/me", &access).await;
+    reply.assert_json_refusal(StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+/// An ES256 token over `header` and the JSON `claims`, signed with the test EC key.
+fn sign_es256(header: &str, claims: &Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(include_bytes!(
+        "../../../jwt-cutoff/tests/keys/ec_private.pem"
+    ))
+    .unwrap();
+    jwt_cutoff_test_support::sign(
+        header,
+        &claims.to_string(),
+        &key,
+        jsonwebtoken::Algorithm::ES256,
+    )
+}
