@@ -6,11 +6,13 @@
 //! SQL stores check that in the cutoff lookup's own query (`known_subjects`), so it costs no extra
 //! round trip; with the cutoffs in Redis, `RedisForKnownUsers` asks Redis and the database at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_cutoff::{
-    Algorithm, Cutoff, CutoffCache, CutoffFuture, CutoffSource, LookupFuture, PushTask,
-    RefreshTokens, Refresher, Scope, SourceError, TokenIssuer, TokenKeys, Validator,
+    Algorithm, BackChannelLogout, Cutoff, CutoffCache, CutoffFuture, CutoffSource, LookupFuture,
+    PushTask, RefreshTokens, Refresher, Scope, SourceError, TokenIssuer, TokenKeys, TrustedIssuer,
+    Validator, ValidatorBuilder,
 };
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
@@ -18,7 +20,7 @@ use jwt_cutoff_sqlx::{PostgresStore, SqliteStore};
 use serde::{Deserialize, Serialize};
 
 use crate::Failure;
-use crate::config::{Config, RedisConfig, Secret};
+use crate::config::{Config, Providers, RedisConfig, Secret};
 use crate::db::{Database, USER_ID_COLUMN, USERS_TABLE, random_hex};
 use crate::users;
 
@@ -34,10 +36,32 @@ const LEEWAY: Duration = Duration::from_secs(5);
 /// leeway, so no token of a session outlives what is known of it.
 const RETENTION_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The claims the demo adds to every token, next to `sub`, `iat`, `exp` and `token_use`.
+/// The claims the demo adds to every token, next to `sub`, `iat`, `exp` and `token_use`; in an
+/// OpenID provider's tokens, what it calls the username.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Profile {
-    pub(crate) username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    /// OpenID Connect's name for it, in providers' tokens; never written.
+    #[serde(default, skip_serializing)]
+    preferred_username: Option<String>,
+}
+
+impl Profile {
+    /// The claims of a token for the demo's own user `username`.
+    pub(crate) fn of(username: String) -> Self {
+        Self {
+            username: Some(username),
+            preferred_username: None,
+        }
+    }
+
+    /// The username: the demo's own, or a provider's `preferred_username`.
+    pub(crate) fn username(&self) -> Option<&str> {
+        self.username
+            .as_deref()
+            .or(self.preferred_username.as_deref())
+    }
 }
 
 /// Everything about tokens; cheap to clone.
@@ -50,6 +74,40 @@ pub(crate) struct Auth {
     /// Refresh tokens, for `/auth/refresh`: verified, exchanged for a pair and spent.
     pub(crate) refresher: Refresher<Profile>,
     pub(crate) issuer: TokenIssuer,
+    /// Back-channel logout tokens from the trusted providers.
+    pub(crate) logouts: BackChannelLogout,
+}
+
+/// Every algorithm a provider may sign its tokens with, beside the demo's own HS256.
+const PROVIDER_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// The access validator, also trusting the `--oidc-issuer` providers (found through discovery).
+fn trusting(builder: ValidatorBuilder, providers: &Providers) -> ValidatorBuilder {
+    if providers.issuers.is_empty() {
+        return builder;
+    }
+    let algorithms = std::iter::once(Algorithm::HS256).chain(PROVIDER_ALGORITHMS);
+    providers
+        .issuers
+        .iter()
+        .fold(builder.algorithms(algorithms), |builder, issuer| {
+            builder.trust(
+                TrustedIssuer::discover(issuer.as_str())
+                    .audience(providers.audience.as_str())
+                    .refetch_cooldown(providers.jwks_cooldown)
+                    .refresh_every(providers.jwks_refresh),
+            )
+        })
 }
 
 /// Keeps the push subscription (PostgreSQL LISTEN or Redis pub/sub) running; `None` for SQLite.
@@ -65,15 +123,26 @@ impl Auth {
     ) -> Result<(Self, Push), Failure> {
         let store_failed =
             |error: jwt_cutoff_sqlx::Error| Failure::runtime(format!("cutoff store: {error}"));
+        // A provider's subjects are `<iss>#<sub>` (and `<iss>#` for its sessions): not the demo's users.
+        let prefixes: Arc<[String]> = config
+            .providers
+            .issuers
+            .iter()
+            .map(|issuer| format!("{issuer}#"))
+            .collect();
         // Revoked sessions and rotation records are kept as long as a refresh token can live.
         let retention = config.refresh_ttl.saturating_add(RETENTION_MARGIN);
         let (cutoffs, push, rotation): (_, _, Box<dyn RefreshTokens>) =
             match (&config.redis, database) {
                 (Some(redis), _) => {
                     let store = redis_store(redis, retention).await?;
-                    let source = RedisForKnownUsers {
-                        redis: store.clone(),
-                        database: database.clone(),
+                    let source = ProvidersApart {
+                        users: RedisForKnownUsers {
+                            redis: store.clone(),
+                            database: database.clone(),
+                        },
+                        providers: store.clone(),
+                        prefixes: prefixes.clone(),
                     };
                     let cutoffs = cache(source, config.cache_ttl);
                     let push = cutoffs.follow(store.clone());
@@ -86,11 +155,17 @@ impl Auth {
                         .pool(pool.clone())
                         .await
                         .map_err(store_failed)?;
-                    (
-                        cache(store.clone(), config.cache_ttl),
-                        None,
-                        Box::new(store),
-                    )
+                    let providers = SqliteStore::builder()
+                        .session_retention(retention)
+                        .pool(pool.clone())
+                        .await
+                        .map_err(store_failed)?;
+                    let source = ProvidersApart {
+                        users: store.clone(),
+                        providers,
+                        prefixes: prefixes.clone(),
+                    };
+                    (cache(source, config.cache_ttl), None, Box::new(store))
                 }
                 (None, Database::Postgres(pool)) => {
                     let store = PostgresStore::builder()
@@ -99,7 +174,17 @@ impl Auth {
                         .pool(pool.clone())
                         .await
                         .map_err(store_failed)?;
-                    let cutoffs = cache(store.clone(), config.cache_ttl);
+                    let providers = PostgresStore::builder()
+                        .session_retention(retention)
+                        .pool(pool.clone())
+                        .await
+                        .map_err(store_failed)?;
+                    let source = ProvidersApart {
+                        users: store.clone(),
+                        providers,
+                        prefixes: prefixes.clone(),
+                    };
+                    let cutoffs = cache(source, config.cache_ttl);
                     let push = cutoffs.follow(store.push_channel());
                     (cutoffs, Some(push), Box::new(store))
                 }
@@ -123,13 +208,13 @@ impl Auth {
             .build_refresh(cutoffs.clone())
             .map_err(bad_key)?
             .with_claims::<Profile>();
+        let access = trusting(keys.access_validator().leeway(LEEWAY), &config.providers)
+            .build(cutoffs.clone())
+            .map_err(|error| Failure::usage(format!("--oidc-issuer: {error}")))?
+            .with_claims::<Profile>();
         let auth = Self {
-            access: keys
-                .access_validator()
-                .leeway(LEEWAY)
-                .build(cutoffs.clone())
-                .map_err(bad_key)?
-                .with_claims::<Profile>(),
+            logouts: BackChannelLogout::new(&access, config.providers.client_id.as_str()),
+            access,
             refresher: Refresher::new(refresh_validator, issuer.clone())
                 .rotating(rotation)
                 .reuse_grace(config.refresh_reuse_grace),
@@ -146,6 +231,37 @@ fn cache(store: impl CutoffSource, time_to_live: Duration) -> CutoffCache {
         .time_to_live(time_to_live)
         .time_to_live_with_push(time_to_live.max(TIME_TO_LIVE_WITH_PUSH))
         .build()
+}
+
+/// The demo's users are checked against `demo_users` (`users`); a trusted provider's subjects
+/// (`<iss>#…`) are nobody there, so their cutoffs are looked up without that check (`providers`,
+/// the same store). Writes go to the same place either way.
+struct ProvidersApart<U, P> {
+    users: U,
+    providers: P,
+    prefixes: Arc<[String]>,
+}
+
+impl<U: CutoffSource, P: CutoffSource> CutoffSource for ProvidersApart<U, P> {
+    fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
+        if self
+            .prefixes
+            .iter()
+            .any(|prefix| subject.starts_with(prefix.as_str()))
+        {
+            self.providers.lookup(subject)
+        } else {
+            self.users.lookup(subject)
+        }
+    }
+
+    fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
+        self.users.raise(scope, to)
+    }
+
+    fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
+        self.users.stored(scope)
+    }
 }
 
 /// Cutoffs in Redis, users in the database. Redis knows nothing about users, so each lookup asks

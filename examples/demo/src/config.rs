@@ -59,6 +59,28 @@ pub(crate) struct Flags {
         default_value = "5s"
     )]
     refresh_reuse_grace: String,
+    /// Also accept the access tokens of this OpenID provider (its issuer URL; found through
+    /// its discovery document). Repeat for several.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_OIDC_ISSUER", value_delimiter = ',')]
+    oidc_issuer: Vec<String>,
+    /// The audience the providers' access tokens must carry (`aud`).
+    #[arg(
+        long,
+        env = "JWT_CUTOFF_DEMO_AUDIENCE",
+        default_value = "jwt-cutoff-demo"
+    )]
+    audience: String,
+    /// The demo's client id at the providers: the `aud` their back-channel logout tokens carry
+    /// (default: the audience).
+    #[arg(long, env = "JWT_CUTOFF_DEMO_CLIENT_ID")]
+    client_id: Option<String>,
+    /// After a fetch of a provider's keys, how long a token naming an unknown key waits for
+    /// nothing (bounds the fetches a flood of made-up key ids causes).
+    #[arg(long, env = "JWT_CUTOFF_DEMO_JWKS_COOLDOWN", default_value = "10s")]
+    jwks_cooldown: String,
+    /// How often a provider's keys are fetched again.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_JWKS_REFRESH", default_value = "5m")]
+    jwks_refresh: String,
 }
 
 /// The checked configuration.
@@ -76,6 +98,17 @@ pub(crate) struct Config {
     pub(crate) access_secret: Option<Secret>,
     /// From `JWT_CUTOFF_DEMO_REFRESH_SECRET`; generated and kept in the database when unset.
     pub(crate) refresh_secret: Option<Secret>,
+    pub(crate) providers: Providers,
+}
+
+/// The OpenID providers whose access tokens the demo accepts too.
+#[derive(Debug)]
+pub(crate) struct Providers {
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audience: String,
+    pub(crate) client_id: String,
+    pub(crate) jwks_cooldown: Duration,
+    pub(crate) jwks_refresh: Duration,
 }
 
 /// Where users live.
@@ -139,8 +172,44 @@ impl Config {
             refresh_reuse_grace: grace(&flags.refresh_reuse_grace)?,
             access_secret: secret("JWT_CUTOFF_DEMO_ACCESS_SECRET")?,
             refresh_secret: secret("JWT_CUTOFF_DEMO_REFRESH_SECRET")?,
+            providers: providers(
+                flags.oidc_issuer,
+                flags.audience,
+                flags.client_id,
+                &flags.jwks_cooldown,
+                &flags.jwks_refresh,
+            )?,
         })
     }
+}
+
+fn providers(
+    issuers: Vec<String>,
+    audience: String,
+    client_id: Option<String>,
+    jwks_cooldown: &str,
+    jwks_refresh: &str,
+) -> Result<Providers, String> {
+    for issuer in &issuers {
+        let url = issuer
+            .strip_prefix("https://")
+            .or_else(|| issuer.strip_prefix("http://"));
+        if url.is_none_or(|rest| rest.is_empty() || rest.contains('#')) {
+            return Err(format!(
+                "--oidc-issuer: {issuer:?} is not an issuer URL like https://id.example.com"
+            ));
+        }
+    }
+    if audience.is_empty() {
+        return Err("--audience: must not be empty".to_owned());
+    }
+    Ok(Providers {
+        issuers,
+        client_id: client_id.unwrap_or_else(|| audience.clone()),
+        audience,
+        jwks_cooldown: duration("--jwks-cooldown", jwks_cooldown)?,
+        jwks_refresh: duration("--jwks-refresh", jwks_refresh)?,
+    })
 }
 
 /// Prints `line` to stderr and exits with the usage-error code.

@@ -37,7 +37,8 @@ impl pb::account_server::Account for Account {
         let verified = request.verified::<Profile>()?;
         Ok(Response::new(pb::WhoAmIResponse {
             sub: verified.subject().to_owned(),
-            username: verified.claims().username.clone(),
+            username: verified.claims().username().unwrap_or_default().to_owned(),
+            iss: verified.trusted_issuer().unwrap_or_default().to_owned(),
             iat: verified.issued_at().as_unix_secs_f64(),
             exp: verified.expires_at().as_unix_secs(),
         }))

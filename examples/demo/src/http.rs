@@ -10,19 +10,26 @@
 //! | `POST /auth/logout-all` | access | 204: every token of the user issued until now is refused |
 //! | `GET /api/sessions` | access | 200 `{"sessions": [{"id","created_at","last_used_at","user_agent","current"}]}`: the user's live sessions |
 //! | `DELETE /api/sessions/{id}` | access | 204: that session is revoked; 404 for an id that is not one of the user's live sessions |
-//! | `GET /api/me` | access | 200 `{"sub","username","iat","exp"}` |
+//! | `GET /api/me` | access | 200 `{"sub","iss","username","iat","exp"}` (`iss` null for the demo's own tokens; `username` from a provider's `preferred_username`, or null) |
 //! | `DELETE /api/me` | access | 204: the user is deleted and all their tokens refused |
+//! | `POST /backchannel-logout` `logout_token=…` (form) | - | 200: a trusted provider's back-channel logout done; 400 invalid; 503 keys or store unavailable |
 //! | `GET /healthz`, `GET /` | - | 200, the web page |
+//!
+//! A trusted provider's (`--oidc-issuer`) access token works on `/api/me`, `/auth/logout` and
+//! `/auth/logout-all` (that provider's subject); the routes of the demo's own accounts (sessions,
+//! `DELETE /api/me`) answer it 403.
 
 use std::borrow::Cow;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRef, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use jwt_cutoff::{IssueError, JwtCutoffLayer, Reason, RefreshError, Rejection, SourceError};
+use jwt_cutoff::{
+    BackChannelLogout, IssueError, JwtCutoffLayer, Reason, RefreshError, Rejection, SourceError,
+};
 use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -42,6 +49,12 @@ pub(crate) struct App {
     pub(crate) dummy_hash: std::sync::Arc<str>,
 }
 
+impl FromRef<App> for BackChannelLogout {
+    fn from_ref(app: &App) -> Self {
+        app.auth.logouts.clone()
+    }
+}
+
 /// The whole HTTP side.
 pub(crate) fn router(app: App) -> Router {
     // Refusals answer per RFC 6750 (401 + WWW-Authenticate, 400, 503 + Retry-After), in JSON.
@@ -57,6 +70,10 @@ pub(crate) fn router(app: App) -> Router {
         .route("/auth/signup", post(signup))
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
+        .route(
+            "/backchannel-logout",
+            post(jwt_cutoff_axum::backchannel_logout),
+        )
         .route("/healthz", get(healthz))
         .route("/", get(page::index))
         .fallback(not_found)
@@ -121,9 +138,7 @@ async fn login(
             "wrong username or password",
         )
     })?;
-    let profile = Profile {
-        username: user.username,
-    };
+    let profile = Profile::of(user.username);
     let pair = app.auth.issuer.issue_pair(&user.id, &profile)?;
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -145,9 +160,7 @@ async fn refresh(
     let user = users::by_id(&app.database, verified.subject())
         .await?
         .ok_or_else(|| ApiError::from(Rejection::new(Reason::SubjectRefused)))?;
-    let profile = Profile {
-        username: user.username,
-    };
+    let profile = Profile::of(user.username);
     // The new pair keeps the session and the login instant of the refresh token, so a logout
     // covers it too; the refresh token is spent, and a copy used again later revokes the session.
     let pair = refresher.exchange(&verified, &profile).await?;
@@ -166,7 +179,7 @@ async fn logout_others(
     State(app): State<App>,
     claims: Claims<Profile>,
 ) -> Result<StatusCode, ApiError> {
-    let others = live_sessions(&app, claims.subject()).await?;
+    let others = live_sessions(&app, own_user(&claims)?).await?;
     let ids: Vec<String> = others.into_iter().map(|session| session.id).collect();
     Ok(jwt_cutoff_axum::revoke_sessions(&app.auth.cutoffs, &claims, ids).await?)
 }
@@ -190,7 +203,7 @@ async fn list_sessions(
     State(app): State<App>,
     claims: Claims<Profile>,
 ) -> Result<Response, ApiError> {
-    let sessions = live_sessions(&app, claims.subject()).await?;
+    let sessions = live_sessions(&app, own_user(&claims)?).await?;
     let sessions = sessions
         .into_iter()
         .map(|session| SessionBody {
@@ -210,7 +223,7 @@ async fn delete_session(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     // Only the caller's own live sessions: another user's id is as unknown as a made-up one.
-    let sessions = live_sessions(&app, claims.subject()).await?;
+    let sessions = live_sessions(&app, own_user(&claims)?).await?;
     if !sessions.iter().any(|session| session.id == id) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -220,9 +233,22 @@ async fn delete_session(
     }
     app.auth
         .cutoffs
-        .revoke_session(claims.subject(), &id)
+        .revoke_session(own_user(&claims)?, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The id of the demo's own user the token speaks for: a provider's token has no account, no
+/// device list and nothing to delete here (its `sub` could even equal a demo user's id).
+fn own_user(claims: &Claims<Profile>) -> Result<&str, ApiError> {
+    if claims.trusted_issuer().is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this account is kept by its identity provider",
+        ));
+    }
+    Ok(claims.subject())
 }
 
 async fn live_sessions(app: &App, user_id: &str) -> Result<Vec<sessions::Session>, ApiError> {
@@ -245,7 +271,9 @@ async fn logout_all(
 #[derive(Serialize)]
 struct MeBody<'a> {
     sub: &'a str,
-    username: &'a str,
+    /// The trusted provider that issued the token; null for the demo's own.
+    iss: Option<&'a str>,
+    username: Option<&'a str>,
     /// NumericDate with microseconds.
     iat: f64,
     exp: i64,
@@ -255,7 +283,8 @@ async fn me(claims: Claims<Profile>) -> Response {
     no_store(
         Json(MeBody {
             sub: claims.subject(),
-            username: &claims.username,
+            iss: claims.trusted_issuer(),
+            username: claims.username(),
             iat: claims.issued_at().as_unix_secs_f64(),
             exp: claims.expires_at().as_unix_secs(),
         })
@@ -268,8 +297,8 @@ async fn delete_me(
     claims: Claims<Profile>,
 ) -> Result<StatusCode, ApiError> {
     // Refuse first: if deleting then fails, the account is locked rather than its tokens alive.
-    app.auth.cutoffs.refuse(claims.subject()).await?;
-    users::delete(&app.database, claims.subject()).await?;
+    app.auth.cutoffs.refuse(own_user(&claims)?).await?;
+    users::delete(&app.database, own_user(&claims)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -42,6 +42,11 @@ const DEMO_VARIABLES: &[&str] = &[
     "JWT_CUTOFF_DEMO_ACCESS_SECRET",
     "JWT_CUTOFF_DEMO_REFRESH_SECRET",
     "JWT_CUTOFF_DEMO_REFRESH_REUSE_GRACE",
+    "JWT_CUTOFF_DEMO_OIDC_ISSUER",
+    "JWT_CUTOFF_DEMO_AUDIENCE",
+    "JWT_CUTOFF_DEMO_CLIENT_ID",
+    "JWT_CUTOFF_DEMO_JWKS_COOLDOWN",
+    "JWT_CUTOFF_DEMO_JWKS_REFRESH",
 ];
 
 /// The demo's command with a clean environment, run in `dir`.
@@ -183,7 +188,11 @@ impl Http {
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        if body.is_some() {
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
             request = request.header("content-type", "application/json");
         }
         let request = request
@@ -297,6 +306,20 @@ impl Http {
 
     pub async fn me(&self, token: &str) -> Answer {
         self.get("/api/me", Some(token)).await
+    }
+
+    /// Posts `logout_token` as a provider does, form-encoded, to `/backchannel-logout`.
+    pub async fn backchannel_logout(&self, logout_token: &str) -> Answer {
+        let body = format!("logout_token={logout_token}");
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        self.send_with(
+            Method::POST,
+            "/backchannel-logout",
+            None,
+            Some(&body),
+            &headers,
+        )
+        .await
     }
 
     pub async fn logout_all(&self, token: &str) -> Answer {
