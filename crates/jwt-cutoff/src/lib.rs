@@ -87,6 +87,12 @@
 //! - **Staleness.** A change made through this instance's [`CutoffCache`] is in force here when the call
 //!   returns. A change made elsewhere is seen within the cache TTL, or at once when the store pushes
 //!   changes to [`CutoffCache::apply`].
+//! - **Other issuers' tokens.** A [`TrustedIssuer`] (an OpenID provider: its keys given, at a JWK
+//!   set URL, or through discovery) has its tokens verified with its keys alone, its audience
+//!   required, and cutoffs of their own ([`Verified::cutoff_subject`]: `<iss>#<sub>`); its
+//!   [back-channel logout](BackChannelLogout) tokens log its users out here. Keys that cannot be
+//!   fetched give 503 for a token naming an unknown key, never a pass; the known keys keep
+//!   working.
 //! - **RFC 6750 answers.** 401 with `WWW-Authenticate: Bearer` for a missing token (no error code),
 //!   400 `invalid_request` for a malformed `Authorization` header or several of them, 401
 //!   `invalid_token` for a refused token. Bodies never echo the token, and logs never hold it.
@@ -111,8 +117,8 @@
 //! signature" on every request.
 //!
 //! # Features
-//! - `remote-keys`: [`KeyFetcher`], fetching JWK sets and OpenID discovery documents over
-//!   HTTP(S).
+//! - `remote-keys`: [`TrustedIssuer::discover`] and [`TrustedIssuer::jwks`], whose keys
+//!   [`KeyFetcher`] fetches over HTTP(S) (hyper, rustls on aws-lc-rs, the system's roots).
 //! - `metrics`: counters through the [`metrics`](https://docs.rs/metrics) facade
 //!   (`jwt_cutoff_requests_total`, `jwt_cutoff_cache_total`, `jwt_cutoff_token_cache_total`).
 //!
