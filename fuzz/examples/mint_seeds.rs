@@ -107,6 +107,139 @@ fn main() -> Result<(), Box<dyn Error>> {
     for (name, value) in dates {
         fs::write(dir.join(name), value)?;
     }
+
+    write_jwks_seeds(&corpus)?;
+    write_logout_token_seeds(&corpus)?;
+    Ok(())
+}
+
+/// JWK sets: what an issuer publishes (every key type), and entries of every odd kind.
+fn write_jwks_seeds(corpus: &Path) -> Result<(), Box<dyn Error>> {
+    let keys = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/jwt-cutoff/tests/keys/"
+    );
+    let read = |name: &str| fs::read(format!("{keys}{name}"));
+    let published = jwt_cutoff::JwkSet::document(&[
+        SigningKey::rsa_pem(&read("rsa_private.pem")?, Algorithm::RS256)?.kid("rsa"),
+        SigningKey::ec_pem(&read("ec_private.pem")?, Algorithm::ES256)?.kid("ec"),
+        SigningKey::ed_pem(&read("ed_private.pem")?)?.kid("ed"),
+    ])?;
+    let odd = serde_json::json!({"keys": [
+        {"kty": "oct", "kid": "secret", "k": "c2VjcmV0"},
+        {"kty": "RSA", "kid": "enc", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"},
+        {"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"},
+        {"kty": "OKP", "crv": "X25519", "kid": "x", "x": "AA"},
+        {"kty": "EC", "crv": "P-256", "kid": "short", "x": "AQAB", "y": "AQAB"},
+        {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "alg": "RS256", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {"kty": 7}, "not an object", null
+    ]});
+    let dir = corpus.join("jwks");
+    fs::create_dir_all(&dir)?;
+    let seeds: [(&str, Vec<u8>); 6] = [
+        ("published", published.into_bytes()),
+        ("odd-entries", odd.to_string().into_bytes()),
+        ("empty", br#"{"keys":[]}"#.to_vec()),
+        (
+            "keys-twice",
+            br#"{"keys":[],"keys":[{"kty":"oct"}]}"#.to_vec(),
+        ),
+        ("not-an-array", br#"{"keys":{}}"#.to_vec()),
+        ("html", b"<html>502 Bad Gateway</html>".to_vec()),
+    ];
+    for (name, value) in &seeds {
+        fs::write(dir.join(name), value)?;
+    }
+    Ok(())
+}
+
+/// Logout tokens signed with the fuzz key for the fixture's trusted issuer: valid ones (sub, sid,
+/// both) and each rule broken once.
+fn write_logout_token_seeds(corpus: &Path) -> Result<(), Box<dyn Error>> {
+    use jwt_cutoff_fuzz::{LOGOUT_CLIENT_ID, LOGOUT_ISSUER};
+    let key = jsonwebtoken::EncodingKey::from_secret(FUZZ_SECRET)?;
+    let sign = |typ: &str, claims: &serde_json::Value| -> Result<String, Box<dyn Error>> {
+        use base64::Engine as _;
+        let encode = |text: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        let header = encode(format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#));
+        let message = format!("{header}.{}", encode(claims.to_string()));
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)?;
+        Ok(format!("{message}.{signature}"))
+    };
+    let event = serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}});
+    let valid = |members: serde_json::Value| {
+        let mut claims = serde_json::json!({
+            "iss": LOGOUT_ISSUER, "aud": LOGOUT_CLIENT_ID, "iat": 1_764_384_000, "jti": "j",
+            "events": event,
+        });
+        if let (Some(claims), serde_json::Value::Object(members)) =
+            (claims.as_object_mut(), members)
+        {
+            claims.extend(members);
+        }
+        claims
+    };
+    let seeds = [
+        (
+            "sub",
+            sign("logout+jwt", &valid(serde_json::json!({"sub": "alice"})))?,
+        ),
+        (
+            "sid",
+            sign("logout+jwt", &valid(serde_json::json!({"sid": "s1"})))?,
+        ),
+        (
+            "sub-and-sid",
+            sign(
+                "JWT",
+                &valid(serde_json::json!({"sub": "alice", "sid": "s1"})),
+            )?,
+        ),
+        (
+            "nonce",
+            sign(
+                "logout+jwt",
+                &valid(serde_json::json!({"sub": "a", "nonce": "n"})),
+            )?,
+        ),
+        (
+            "other-client",
+            sign(
+                "logout+jwt",
+                &valid(serde_json::json!({"sub": "a", "aud": ["x"]})),
+            )?,
+        ),
+        (
+            "no-subject",
+            sign("logout+jwt", &valid(serde_json::json!({})))?,
+        ),
+        (
+            "access-type",
+            sign("at+jwt", &valid(serde_json::json!({"sub": "a"})))?,
+        ),
+        (
+            "events-array",
+            sign(
+                "logout+jwt",
+                &valid(serde_json::json!({"sub": "a", "events": []})),
+            )?,
+        ),
+        (
+            "expired",
+            sign(
+                "logout+jwt",
+                &valid(serde_json::json!({"sub": "a", "exp": 1})),
+            )?,
+        ),
+    ];
+    let dir = corpus.join("logout_token");
+    fs::create_dir_all(&dir)?;
+    for (name, token) in &seeds {
+        fs::write(dir.join(name), token)?;
+    }
     Ok(())
 }
 

@@ -583,3 +583,175 @@ pub fn decision(token: &str) -> Result<String, Reason> {
         .map(|verified| verified.subject().to_owned())
         .map_err(|rejection| rejection.reason())
 }
+
+/// The trusted issuer of the logout-token target's fixture.
+pub const LOGOUT_ISSUER: &str = "https://fuzz.example";
+/// The client id its logout tokens must be addressed to.
+pub const LOGOUT_CLIENT_ID: &str = "fuzz-client";
+
+struct LogoutFixture {
+    receiver: jwt_cutoff::BackChannelLogout,
+}
+
+fn logout_fixture() -> &'static LogoutFixture {
+    static FIXTURE: OnceLock<LogoutFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let key = VerifyingKey::hmac(FUZZ_SECRET).expect("a 32+ byte secret");
+        let validator = Validator::builder()
+            .algorithms([Algorithm::HS256])
+            .trust(jwt_cutoff::TrustedIssuer::with_keys(LOGOUT_ISSUER, [key]).audience("fuzz-api"))
+            .leeway(LEEWAY)
+            .build(CutoffCache::new(MemoryStore::new()))
+            .expect("a valid configuration");
+        LogoutFixture {
+            receiver: jwt_cutoff::BackChannelLogout::new(&validator, LOGOUT_CLIENT_ID),
+        }
+    })
+}
+
+/// The claims of a token's payload, read independently of the crate.
+fn payload_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let payload = token.split('.').nth(1)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    match serde_json::from_slice(&json).ok()? {
+        serde_json::Value::Object(claims) => Some(claims),
+        _ => None,
+    }
+}
+
+/// What the fixture's receiver answers a logout token: the subject and session it logged out, or
+/// the status of its refusal.
+pub fn logout_decision(token: &str) -> Result<(Option<String>, Option<String>), u16> {
+    let receiver = &logout_fixture().receiver;
+    match fixture().runtime.block_on(receiver.receive(token)) {
+        Ok(done) => Ok((
+            done.subject().map(str::to_owned),
+            done.session().map(str::to_owned),
+        )),
+        Err(error) => Err(error.status().as_u16()),
+    }
+}
+
+/// Fuzz target `logout_token`: arbitrary bytes (lossy UTF-8) as a back-channel logout token. One
+/// accepted must be signed canonically with the fuzz key, come from the trusted issuer, be
+/// addressed to the client, and hold what OIDC Back-Channel Logout §2.4 requires, read here
+/// independently: `iat`, a non-empty `jti`, the event as an object, `sub` or `sid`, no `nonce`.
+/// Nothing the receiver answers is a 5xx: the store is in memory and the keys are given.
+pub fn check_logout_token(data: &[u8]) {
+    let token = String::from_utf8_lossy(data);
+    let receiver = &logout_fixture().receiver;
+    let received = fixture().runtime.block_on(receiver.receive(&token));
+    match received {
+        Ok(logged_out) => {
+            assert!(
+                is_genuine(&token),
+                "accepted a forged logout token: {token:?}"
+            );
+            let claims = payload_claims(&token).expect("an accepted token has JSON claims");
+            assert_eq!(
+                claims.get("iss").and_then(|iss| iss.as_str()),
+                Some(LOGOUT_ISSUER)
+            );
+            let audience = claims.get("aud").expect("an audience");
+            let addressed = audience.as_str() == Some(LOGOUT_CLIENT_ID)
+                || audience.as_array().is_some_and(|audiences| {
+                    audiences
+                        .iter()
+                        .any(|aud| aud.as_str() == Some(LOGOUT_CLIENT_ID))
+                });
+            assert!(addressed, "accepted a logout token for another client");
+            assert!(claims.get("iat").is_some_and(serde_json::Value::is_number));
+            assert!(
+                claims
+                    .get("jti")
+                    .and_then(|jti| jti.as_str())
+                    .is_some_and(|jti| !jti.is_empty())
+            );
+            let event = claims
+                .get("events")
+                .and_then(|events| events.get(jwt_cutoff::BACKCHANNEL_LOGOUT_EVENT));
+            assert!(
+                event.is_some_and(serde_json::Value::is_object),
+                "no event object"
+            );
+            assert!(!claims.contains_key("nonce"), "accepted a nonce");
+            assert_eq!(
+                logged_out.subject(),
+                claims.get("sub").and_then(|sub| sub.as_str())
+            );
+            assert_eq!(
+                logged_out.session(),
+                claims.get("sid").and_then(|sid| sid.as_str())
+            );
+            assert!(logged_out.subject().is_some() || logged_out.session().is_some());
+        }
+        Err(error) => assert_eq!(
+            error.status(),
+            http::StatusCode::BAD_REQUEST,
+            "a logout token answered {error}"
+        ),
+    }
+}
+
+/// Fuzz target `jwks`: arbitrary bytes as a JWK set document. The parse never panics; it is an
+/// error exactly when the document is not a JSON object with a `keys` array (read here with
+/// serde_json); otherwise every entry is either taken or skipped, the taken keys' `kid`s are
+/// unique, and each one is read from an entry that has that `kid`.
+pub fn check_jwks(data: &[u8]) {
+    let independent = serde_json::from_slice::<serde_json::Value>(data).ok();
+    let entries = independent
+        .as_ref()
+        .and_then(|document| document.as_object())
+        .and_then(|document| document.get("keys"))
+        .and_then(serde_json::Value::as_array);
+    match (jwt_cutoff::JwkSet::parse(data), entries) {
+        (Ok(set), Some(entries)) => {
+            assert_eq!(
+                set.keys().len() + set.skipped().len(),
+                entries.len(),
+                "an entry was lost or counted twice"
+            );
+            let mut kids: Vec<&str> = set.keys().iter().filter_map(VerifyingKey::key_id).collect();
+            let named = kids.len();
+            kids.sort_unstable();
+            kids.dedup();
+            assert_eq!(kids.len(), named, "two taken keys share a kid");
+            for kid in kids {
+                assert!(
+                    entries
+                        .iter()
+                        .any(|entry| entry.get("kid").and_then(|k| k.as_str()) == Some(kid)),
+                    "a taken kid no entry has"
+                );
+            }
+        }
+        (Err(_), None) => {}
+        // serde_json's own reading may still differ on duplicate members (the last one wins
+        // there; the crate refuses duplicate `keys`): only then may they disagree.
+        (Err(_), Some(_)) | (Ok(_), None) => assert!(
+            has_duplicate_keys_member(data),
+            "JwkSet::parse and serde_json disagree on whether this is a set"
+        ),
+    }
+}
+
+/// Whether a top-level JSON object names `keys` more than once (escapes decoded).
+fn has_duplicate_keys_member(data: &[u8]) -> bool {
+    struct CountKeys;
+    impl<'de> Visitor<'de> for CountKeys {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+            let mut count = 0;
+            while let Some(name) = map.next_key::<String>()? {
+                count += usize::from(name == "keys");
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(count)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(data);
+    serde::Deserializer::deserialize_map(&mut deserializer, CountKeys).is_ok_and(|count| count > 1)
+}

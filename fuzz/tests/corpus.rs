@@ -5,7 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use jwt_cutoff::Reason;
-use jwt_cutoff_fuzz::{check_headers, check_numeric_date, check_token, decision};
+use jwt_cutoff_fuzz::{
+    check_headers, check_jwks, check_logout_token, check_numeric_date, check_token, decision,
+    logout_decision,
+};
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -50,6 +53,16 @@ fn token_corpus() {
 #[test]
 fn numeric_date_corpus() {
     replay("numeric_date", check_numeric_date);
+}
+
+#[test]
+fn jwks_corpus() {
+    replay("jwks", check_jwks);
+}
+
+#[test]
+fn logout_token_corpus() {
+    replay("logout_token", check_logout_token);
 }
 
 /// The seeds reach the end of the validator: accepted, revoked, or refused for the reason named.
@@ -104,5 +117,33 @@ fn the_numeric_date_oracle_follows_the_spec() {
         "0x10",
     ] {
         assert_eq!(parse(refused), None, "{refused:?}");
+    }
+}
+
+/// The logout-token seeds reach the decisions they were made for.
+#[test]
+fn seed_logout_tokens_reach_the_decisions_they_were_made_for() {
+    let seed = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus/logout_token")
+            .join(name);
+        String::from_utf8(fs::read(path).unwrap_or_default()).unwrap_or_default()
+    };
+    let some = |text: &str| Some(text.to_owned());
+    assert_eq!(logout_decision(&seed("sub")), Ok((some("alice"), None)));
+    assert_eq!(logout_decision(&seed("sid")), Ok((None, some("s1"))));
+    assert_eq!(
+        logout_decision(&seed("sub-and-sid")),
+        Ok((some("alice"), some("s1")))
+    );
+    for refused in [
+        "nonce",
+        "other-client",
+        "no-subject",
+        "access-type",
+        "events-array",
+        "expired",
+    ] {
+        assert_eq!(logout_decision(&seed(refused)), Err(400), "{refused}");
     }
 }

@@ -26,7 +26,7 @@ pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/back
 /// must further: be addressed to this service's client id at the provider (its `aud`, which is
 /// not the API audience of access tokens), carry `iat` and `jti`, an `events` object holding
 /// the back-channel logout event as an object, `sub` or `sid` or both, no `nonce`, and, if it has
-/// them, an unexpired `exp` and `typ: logout+jwt`.
+/// them, an unexpired `exp` and a `typ` of `logout+jwt` (or the generic `JWT`).
 ///
 /// What it logs out, as of the logout token's `iat` (the provider's clock, which also stamps its
 /// access tokens; a token replayed later changes nothing):

@@ -530,7 +530,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         Err(Reason::UnknownKey)
     }
 
-    /// A back-channel logout token's header checked (a `typ`, if any, says `logout+jwt`) and its
+    /// A back-channel logout token's header checked (a `typ`, if any, says `logout+jwt` or `JWT`) and its
     /// signature verified with the keys of the trusted issuer its `iss` names: that issuer, and
     /// the payload's JSON, to be checked further by the receiver.
     pub(crate) fn verify_logout_token(
@@ -948,10 +948,12 @@ fn is_event_type(typ: &str) -> bool {
         .any(|event| typ.eq_ignore_ascii_case(event))
 }
 
-/// A `typ` that says "logout token" (OIDC Back-Channel Logout 1.0 §2.4), with or without the
-/// `application/` prefix, in any case.
+/// A `typ` a logout token may have (OIDC Back-Channel Logout 1.0 §2.4): `logout+jwt`, or the
+/// generic `JWT` that providers predating explicit typing write (their `events` claim still sets
+/// them apart), with or without the `application/` prefix, in any case.
 fn is_logout_type(typ: &str) -> bool {
-    without_application_prefix(typ).eq_ignore_ascii_case("logout+jwt")
+    let typ = without_application_prefix(typ);
+    typ.eq_ignore_ascii_case("logout+jwt") || typ.eq_ignore_ascii_case("jwt")
 }
 
 fn without_application_prefix(typ: &str) -> &str {
