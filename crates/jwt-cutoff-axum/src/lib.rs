@@ -175,6 +175,7 @@
 mod backchannel;
 mod endpoints;
 mod extract;
+mod publish;
 mod refusals;
 mod rejection;
 mod responder;
@@ -184,6 +185,7 @@ pub use endpoints::{
     RefreshRequest, TokenResponse, logout_all, logout_session, refresh, revoke_sessions,
 };
 pub use extract::Claims;
+pub use publish::{DISCOVERY_PATH, JWKS_PATH, PublishedKeys};
 pub use refusals::{RefusalLayer, Refusals, RefusalsFuture};
 pub use rejection::AuthRejection;
 pub use responder::JsonResponder;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use jwt_cutoff::{
     Algorithm, BackChannelLogout, Cutoff, CutoffCache, CutoffFuture, CutoffSource, LookupFuture,
-    PushTask, RefreshTokens, Refresher, Scope, SourceError, TokenIssuer, TokenKeys, TrustedIssuer,
-    Validator, ValidatorBuilder,
+    PushTask, RefreshTokens, Refresher, Scope, SigningKey, SourceError, TokenIssuer, TokenKeys,
+    TrustedIssuer, Validator, ValidatorBuilder,
 };
+use jwt_cutoff_axum::PublishedKeys;
 use jwt_cutoff_redis::RedisStore;
 use jwt_cutoff_redis::redis;
 use jwt_cutoff_sqlx::{PostgresStore, SqliteStore};
@@ -76,6 +77,8 @@ pub(crate) struct Auth {
     pub(crate) issuer: TokenIssuer,
     /// Back-channel logout tokens from the trusted providers.
     pub(crate) logouts: BackChannelLogout,
+    /// With `--issuer`: the discovery document and the JWK set other services fetch.
+    pub(crate) published: Option<PublishedKeys>,
 }
 
 /// Every algorithm a provider may sign its tokens with, beside the demo's own HS256.
@@ -130,6 +133,10 @@ impl Auth {
             .iter()
             .map(|issuer| format!("{issuer}#"))
             .collect();
+        let own_prefix: Option<Arc<str>> = config
+            .issuer
+            .as_ref()
+            .map(|issuer| format!("{issuer}#").into());
         // Revoked sessions and rotation records are kept as long as a refresh token can live.
         let retention = config.refresh_ttl.saturating_add(RETENTION_MARGIN);
         let (cutoffs, push, rotation): (_, _, Box<dyn RefreshTokens>) =
@@ -143,6 +150,7 @@ impl Auth {
                         },
                         providers: store.clone(),
                         prefixes: prefixes.clone(),
+                        own_prefix: own_prefix.clone(),
                     };
                     let cutoffs = cache(source, config.cache_ttl);
                     let push = cutoffs.follow(store.clone());
@@ -164,6 +172,7 @@ impl Auth {
                         users: store.clone(),
                         providers,
                         prefixes: prefixes.clone(),
+                        own_prefix: own_prefix.clone(),
                     };
                     (cache(source, config.cache_ttl), None, Box::new(store))
                 }
@@ -183,6 +192,7 @@ impl Auth {
                         users: store.clone(),
                         providers,
                         prefixes: prefixes.clone(),
+                        own_prefix: own_prefix.clone(),
                     };
                     let cutoffs = cache(source, config.cache_ttl);
                     let push = cutoffs.follow(store.push_channel());
@@ -193,26 +203,47 @@ impl Auth {
         let access_secret = secret(database, "access", config.access_secret.as_ref()).await?;
         let refresh_secret = secret(database, "refresh", config.refresh_secret.as_ref()).await?;
         let bad_key = |error: jwt_cutoff::ConfigError| Failure::usage(format!("secret: {error}"));
-        // One bundle of keys for the issuer and both validators; each kind of token its own secret.
-        let keys =
-            TokenKeys::hmac(&access_secret, &refresh_secret, Algorithm::HS256).map_err(bad_key)?;
-        let issuer = keys
-            .issuer()
+        let access_key = match config.signing_alg {
+            Algorithm::HS256 => {
+                SigningKey::hmac(&access_secret, Algorithm::HS256).map_err(bad_key)?
+            }
+            algorithm => generated_key(database, algorithm).await?,
+        };
+        let refresh_key = SigningKey::hmac(&refresh_secret, Algorithm::HS256).map_err(bad_key)?;
+        // One bundle of keys for the issuer and both validators; each kind of token its own key.
+        let keys = TokenKeys::new(access_key.clone(), refresh_key).map_err(bad_key)?;
+        let (mut issuer, mut access, mut refresh) = (
+            keys.issuer(),
+            keys.access_validator(),
+            keys.refresh_validator(),
+        );
+        let mut published = None;
+        if let Some(own) = &config.issuer {
+            // Its own tokens say who issued them and for whom, as a provider's do.
+            issuer = issuer
+                .issuer(own.as_str())
+                .audience(config.providers.audience.as_str());
+            access = access.issuer(own.as_str());
+            refresh = refresh.issuer(own.as_str());
+            let asymmetric = (config.signing_alg != Algorithm::HS256).then_some(&access_key);
+            published = Some(PublishedKeys::new(own, asymmetric).map_err(bad_key)?);
+        }
+        let issuer = issuer
             .access_lifetime(config.access_ttl)
             .refresh_lifetime(config.refresh_ttl)
             .build()
             .map_err(bad_key)?;
-        let refresh_validator = keys
-            .refresh_validator()
+        let refresh_validator = refresh
             .leeway(LEEWAY)
             .build_refresh(cutoffs.clone())
             .map_err(bad_key)?
             .with_claims::<Profile>();
-        let access = trusting(keys.access_validator().leeway(LEEWAY), &config.providers)
+        let access = trusting(access.leeway(LEEWAY), &config.providers)
             .build(cutoffs.clone())
             .map_err(|error| Failure::usage(format!("--oidc-issuer: {error}")))?
             .with_claims::<Profile>();
         let auth = Self {
+            published,
             logouts: BackChannelLogout::new(&access, config.providers.client_id.as_str()),
             access,
             refresher: Refresher::new(refresh_validator, issuer.clone())
@@ -236,19 +267,37 @@ fn cache(store: impl CutoffSource, time_to_live: Duration) -> CutoffCache {
 /// The demo's users are checked against `demo_users` (`users`); a trusted provider's subjects
 /// (`<iss>#…`) are nobody there, so their cutoffs are looked up without that check (`providers`,
 /// the same store). Writes go to the same place either way.
+///
+/// With `--issuer`, a cutoff of the demo's own users is written twice: under the plain subject,
+/// which the demo judges its own tokens by (as before it had an issuer), and under
+/// `<issuer>#<subject>`, which services trusting it (`--oidc-issuer`) judge its tokens by: so a
+/// logout here reaches them through the store they share, and pushes.
 struct ProvidersApart<U, P> {
     users: U,
     providers: P,
     prefixes: Arc<[String]>,
+    /// `<--issuer>#`.
+    own_prefix: Option<Arc<str>>,
+}
+
+impl<U, P> ProvidersApart<U, P> {
+    fn is_provider_subject(&self, subject: &str) -> bool {
+        self.prefixes
+            .iter()
+            .any(|prefix| subject.starts_with(prefix.as_str()))
+    }
+
+    /// The subject services trusting the demo judge an own user's tokens by.
+    fn mirrored(&self, subject: &str) -> Option<String> {
+        let own = self.own_prefix.as_deref()?;
+        (!self.is_provider_subject(subject) && !subject.starts_with(own))
+            .then(|| format!("{own}{subject}"))
+    }
 }
 
 impl<U: CutoffSource, P: CutoffSource> CutoffSource for ProvidersApart<U, P> {
     fn lookup<'a>(&'a self, subject: &'a str) -> LookupFuture<'a> {
-        if self
-            .prefixes
-            .iter()
-            .any(|prefix| subject.starts_with(prefix.as_str()))
-        {
+        if self.is_provider_subject(subject) {
             self.providers.lookup(subject)
         } else {
             self.users.lookup(subject)
@@ -256,7 +305,24 @@ impl<U: CutoffSource, P: CutoffSource> CutoffSource for ProvidersApart<U, P> {
     }
 
     fn raise<'a>(&'a self, scope: Scope<'a>, to: Cutoff) -> CutoffFuture<'a> {
-        self.users.raise(scope, to)
+        Box::pin(async move {
+            let raised = self.users.raise(scope, to).await?;
+            let mirror = match scope {
+                Scope::Everyone => None,
+                Scope::Subject(subject) | Scope::Session { subject, .. } => self.mirrored(subject),
+            };
+            if let Some(mirror) = mirror {
+                let mirrored = match scope {
+                    Scope::Session { session, .. } => Scope::Session {
+                        subject: &mirror,
+                        session,
+                    },
+                    _ => Scope::Subject(&mirror),
+                };
+                self.users.raise(mirrored, to).await?;
+            }
+            Ok(raised)
+        })
     }
 
     fn stored<'a>(&'a self, scope: Scope<'a>) -> CutoffFuture<'a> {
@@ -302,6 +368,65 @@ async fn redis_store(config: &RedisConfig, retention: Duration) -> Result<RedisS
         .connect()
         .await
         .map_err(|error| Failure::runtime(format!("cannot reach the Redis cutoff store: {error}")))
+}
+
+/// The asymmetric access-token key for `algorithm`, generated at first start and kept in the
+/// database (as PKCS#8 PEM), with a `kid` of its own, so restarts and instances on one database
+/// sign with the same key.
+async fn generated_key(database: &Database, algorithm: Algorithm) -> Result<SigningKey, Failure> {
+    let pem = private_key_pem(algorithm).map_err(Failure::runtime)?;
+    let pem = database
+        .secret(&format!("access-key-{algorithm}"), &pem)
+        .await
+        .map_err(|error| Failure::runtime(format!("database: {error}")))?;
+    let kid = random_hex(8).map_err(|error| Failure::runtime(error.to_string()))?;
+    let kid = database
+        .secret(&format!("access-kid-{algorithm}"), &kid)
+        .await
+        .map_err(|error| Failure::runtime(format!("database: {error}")))?;
+    let key = match algorithm {
+        Algorithm::ES256 => SigningKey::ec_pem(pem.as_bytes(), algorithm),
+        Algorithm::EdDSA => SigningKey::ed_pem(pem.as_bytes()),
+        _ => SigningKey::rsa_pem(pem.as_bytes(), algorithm),
+    };
+    Ok(key
+        .map_err(|error| Failure::runtime(format!("the stored {algorithm} key: {error}")))?
+        .kid(kid))
+}
+
+/// A new private key for `algorithm`, as PKCS#8 PEM.
+fn private_key_pem(algorithm: Algorithm) -> Result<String, String> {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+    use base64::Engine as _;
+    let failed = |_| format!("could not generate an {algorithm} key");
+    let der: Vec<u8> = match algorithm {
+        Algorithm::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()
+        }
+        Algorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
+        _ => aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(failed)?
+            .as_der()
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
+    };
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    Ok(pem)
 }
 
 /// The secret from the environment, else the one kept in the database (generated at first start).

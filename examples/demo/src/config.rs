@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use jwt_cutoff::Algorithm;
 
 /// The shortest secret accepted for HS256 keys.
 const MIN_SECRET_BYTES: usize = 32;
@@ -81,6 +82,16 @@ pub(crate) struct Flags {
     /// How often a provider's keys are fetched again.
     #[arg(long, env = "JWT_CUTOFF_DEMO_JWKS_REFRESH", default_value = "5m")]
     jwks_refresh: String,
+    /// The demo's own issuer URL: written into its tokens (with --audience) and required in
+    /// them; GET /.well-known/openid-configuration and /.well-known/jwks.json then say where its
+    /// keys are, for other services to trust it (their --oidc-issuer).
+    #[arg(long, env = "JWT_CUTOFF_DEMO_ISSUER")]
+    issuer: Option<String>,
+    /// How access tokens are signed: HS256 (a secret), or ES256, EdDSA or RS256 (a key generated
+    /// at first start and kept in the database; its public half is served as a JWK set).
+    /// Refresh tokens stay HS256.
+    #[arg(long, env = "JWT_CUTOFF_DEMO_SIGNING_ALG", default_value = "HS256")]
+    signing_alg: String,
 }
 
 /// The checked configuration.
@@ -99,6 +110,9 @@ pub(crate) struct Config {
     /// From `JWT_CUTOFF_DEMO_REFRESH_SECRET`; generated and kept in the database when unset.
     pub(crate) refresh_secret: Option<Secret>,
     pub(crate) providers: Providers,
+    /// `--issuer`.
+    pub(crate) issuer: Option<String>,
+    pub(crate) signing_alg: Algorithm,
 }
 
 /// The OpenID providers whose access tokens the demo accepts too.
@@ -172,6 +186,11 @@ impl Config {
             refresh_reuse_grace: grace(&flags.refresh_reuse_grace)?,
             access_secret: secret("JWT_CUTOFF_DEMO_ACCESS_SECRET")?,
             refresh_secret: secret("JWT_CUTOFF_DEMO_REFRESH_SECRET")?,
+            issuer: flags
+                .issuer
+                .map(|issuer| issuer_url("--issuer", issuer))
+                .transpose()?,
+            signing_alg: signing_alg(&flags.signing_alg)?,
             providers: providers(
                 flags.oidc_issuer,
                 flags.audience,
@@ -190,16 +209,10 @@ fn providers(
     jwks_cooldown: &str,
     jwks_refresh: &str,
 ) -> Result<Providers, String> {
-    for issuer in &issuers {
-        let url = issuer
-            .strip_prefix("https://")
-            .or_else(|| issuer.strip_prefix("http://"));
-        if url.is_none_or(|rest| rest.is_empty() || rest.contains('#')) {
-            return Err(format!(
-                "--oidc-issuer: {issuer:?} is not an issuer URL like https://id.example.com"
-            ));
-        }
-    }
+    let issuers = issuers
+        .into_iter()
+        .map(|issuer| issuer_url("--oidc-issuer", issuer))
+        .collect::<Result<Vec<_>, _>>()?;
     if audience.is_empty() {
         return Err("--audience: must not be empty".to_owned());
     }
@@ -210,6 +223,30 @@ fn providers(
         jwks_cooldown: duration("--jwks-cooldown", jwks_cooldown)?,
         jwks_refresh: duration("--jwks-refresh", jwks_refresh)?,
     })
+}
+
+/// An issuer identifier: an `https://` (or, for local set-ups, `http://`) URL without a fragment.
+fn issuer_url(flag: &str, issuer: String) -> Result<String, String> {
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"));
+    if rest.is_none_or(|rest| rest.is_empty() || rest.contains('#')) {
+        return Err(format!(
+            "{flag}: {issuer:?} is not an issuer URL like https://id.example.com"
+        ));
+    }
+    Ok(issuer)
+}
+
+fn signing_alg(name: &str) -> Result<Algorithm, String> {
+    match Algorithm::from_name(name) {
+        Some(alg @ (Algorithm::HS256 | Algorithm::ES256 | Algorithm::EdDSA | Algorithm::RS256)) => {
+            Ok(alg)
+        }
+        _ => Err(format!(
+            "--signing-alg: {name:?} is not one of HS256, ES256, EdDSA, RS256"
+        )),
+    }
 }
 
 /// Prints `line` to stderr and exits with the usage-error code.

@@ -30,7 +30,9 @@ use axum::{Json, Router};
 use jwt_cutoff::{
     BackChannelLogout, IssueError, JwtCutoffLayer, Reason, RefreshError, Rejection, SourceError,
 };
-use jwt_cutoff_axum::{AuthRejection, Claims, JsonResponder, RefreshRequest, TokenResponse};
+use jwt_cutoff_axum::{
+    AuthRejection, Claims, JsonResponder, PublishedKeys, RefreshRequest, TokenResponse,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +77,13 @@ pub(crate) fn router(app: App) -> Router {
             post(jwt_cutoff_axum::backchannel_logout),
         )
         .route("/healthz", get(healthz))
+        .merge(
+            app.auth
+                .published
+                .as_ref()
+                .map(PublishedKeys::routes)
+                .unwrap_or_default(),
+        )
         .route("/", get(page::index))
         .fallback(not_found)
         .with_state(app)

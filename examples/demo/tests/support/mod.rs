@@ -47,6 +47,8 @@ const DEMO_VARIABLES: &[&str] = &[
     "JWT_CUTOFF_DEMO_CLIENT_ID",
     "JWT_CUTOFF_DEMO_JWKS_COOLDOWN",
     "JWT_CUTOFF_DEMO_JWKS_REFRESH",
+    "JWT_CUTOFF_DEMO_ISSUER",
+    "JWT_CUTOFF_DEMO_SIGNING_ALG",
 ];
 
 /// The demo's command with a clean environment, run in `dir`.
@@ -71,7 +73,13 @@ pub struct Demo {
 impl Demo {
     /// Starts the demo on free ports with `args` (add `--database`), waits for its listening line.
     pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut all = vec!["--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"];
+        Self::start_on(dir, "127.0.0.1:0", args, env).await
+    }
+
+    /// [`start`](Self::start) with HTTP on `http` (an address known before it starts: its
+    /// `--issuer` URL, say).
+    pub async fn start_on(dir: &Path, http: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut all = vec!["--http", http, "--grpc", "127.0.0.1:0"];
         all.extend_from_slice(args);
         let mut child = command(dir, &all, env)
             .stdout(Stdio::piped())
@@ -590,4 +598,10 @@ pub fn cli_binary() -> &'static Path {
         }
         binary
     })
+}
+
+/// A 127.0.0.1 address nothing listens on now.
+pub fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
 }
