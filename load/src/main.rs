@@ -40,8 +40,8 @@ use axum::routing::get;
 use clap::{Parser, Subcommand, ValueEnum};
 use jwt_authorizer::{Authorizer, IntoLayer as _, JwtAuthorizer, Validation};
 use jwt_cutoff::{
-    Algorithm, CutoffCache, JwtCutoffLayer, ConfigError, MemoryStore, SigningKey, TokenIssuer, Validator,
-    ValidatorBuilder, VerifyingKey,
+    Algorithm, ConfigError, CutoffCache, JwkSet, JwtCutoffLayer, MemoryStore, SigningKey,
+    TokenIssuer, TrustedIssuer, Validator, ValidatorBuilder, VerifyingKey,
 };
 use serde::Deserialize;
 
@@ -50,6 +50,13 @@ const HMAC_SECRET: &str = "load-run: a fixed HMAC secret of more than 32 bytes";
 /// The ES256 (P-256) key pair shared with jwt-cutoff's tests.
 const EC_PRIVATE_PEM: &[u8] = include_bytes!("../../crates/jwt-cutoff/tests/keys/ec_private.pem");
 const EC_PUBLIC_PEM: &str = include_str!("../../crates/jwt-cutoff/tests/keys/ec_public.pem");
+/// The RSA key of the provider-like issuer whose JWK set the server publishes itself.
+const RSA_PRIVATE_PEM: &[u8] = include_bytes!("../../crates/jwt-cutoff/tests/keys/rsa_private.pem");
+/// That issuer's identifier, and the audience its tokens are for.
+const PROVIDER_ISSUER: &str = "https://provider.load.example";
+const PROVIDER_AUDIENCE: &str = "load-api";
+/// Where the server publishes the provider's JWK set (outside the guarded route).
+const JWKS_PATH: &str = "/jwks.json";
 /// The subject of the minted token.
 const SUBJECT: &str = "load-user";
 /// How long the minted token is valid: longer than any run.
@@ -111,6 +118,9 @@ impl Mode {
 enum Alg {
     Hs256,
     Es256,
+    /// RS256 tokens of an identity provider whose keys both layers fetch from a JWK set URL
+    /// (jwt-cutoff: a `TrustedIssuer`; jwt-authorizer: `from_jwks_url`).
+    Rs256Jwks,
 }
 
 impl Alg {
@@ -118,6 +128,7 @@ impl Alg {
         match self {
             Self::Hs256 => Algorithm::HS256,
             Self::Es256 => Algorithm::ES256,
+            Self::Rs256Jwks => Algorithm::RS256,
         }
     }
 
@@ -126,6 +137,7 @@ impl Alg {
         match self {
             Self::Hs256 => jsonwebtoken9::Algorithm::HS256,
             Self::Es256 => jsonwebtoken9::Algorithm::ES256,
+            Self::Rs256Jwks => jsonwebtoken9::Algorithm::RS256,
         }
     }
 
@@ -133,6 +145,9 @@ impl Alg {
         match self {
             Self::Hs256 => SigningKey::hmac(HMAC_SECRET.as_bytes(), self.algorithm()),
             Self::Es256 => SigningKey::ec_pem(EC_PRIVATE_PEM, self.algorithm()),
+            Self::Rs256Jwks => {
+                Ok(SigningKey::rsa_pem(RSA_PRIVATE_PEM, self.algorithm())?.kid("load-rsa-1"))
+            }
         }
     }
 
@@ -140,6 +155,7 @@ impl Alg {
         match self {
             Self::Hs256 => VerifyingKey::hmac(HMAC_SECRET.as_bytes()),
             Self::Es256 => VerifyingKey::ec_pem(EC_PUBLIC_PEM.as_bytes()),
+            Self::Rs256Jwks => self.signing_key()?.verifying_key(),
         }
     }
 }
@@ -189,15 +205,18 @@ fn run(command: Command) -> Result<(), Box<dyn Error>> {
 /// The access token of a login of [`SUBJECT`] minted by jwt-cutoff's [`TokenIssuer`]: it carries a
 /// session id (`sid`), so jwt-cutoff's layer checks the session's cutoff as well as the subject's.
 fn mint(alg: Alg) -> Result<String, Box<dyn Error>> {
-    let issuer = TokenIssuer::builder(alg.signing_key()?)
-        .access_lifetime(TOKEN_LIFETIME)
-        .build()?;
+    let mut issuer = TokenIssuer::builder(alg.signing_key()?).access_lifetime(TOKEN_LIFETIME);
+    if alg == Alg::Rs256Jwks {
+        issuer = issuer.issuer(PROVIDER_ISSUER).audience(PROVIDER_AUDIENCE);
+    }
+    let issuer = issuer.build()?;
     Ok(issuer.issue_pair(SUBJECT, &())?.access.token)
 }
 
 async fn serve(mode: Mode, alg: Alg, addr: SocketAddr) -> Result<(), Box<dyn Error>> {
-    let app = app(mode, alg).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let jwks_url = format!("http://{}{JWKS_PATH}", listener.local_addr()?);
+    let app = app(mode, alg, &jwks_url).await?.merge(published()?);
     // The script reads the port from this line; stdout is line-buffered, so it is seen at once.
     println!("listening {}", listener.local_addr()?);
     // Nagle's algorithm off, as HTTP servers usually run; the same in every mode.
@@ -205,40 +224,57 @@ async fn serve(mode: Mode, alg: Alg, addr: SocketAddr) -> Result<(), Box<dyn Err
     Ok(())
 }
 
-/// The route, guarded as `mode` says.
-async fn app(mode: Mode, alg: Alg) -> Result<Router, Box<dyn Error>> {
+/// The provider's JWK set at [`JWKS_PATH`], unguarded.
+fn published() -> Result<Router, Box<dyn Error>> {
+    let document = JwkSet::document([&Alg::Rs256Jwks.signing_key()?])?;
+    Ok(Router::new().route(JWKS_PATH, get(move || async move { document })))
+}
+
+/// The route, guarded as `mode` says; a provider's keys are fetched from `jwks_url`.
+async fn app(mode: Mode, alg: Alg, jwks_url: &str) -> Result<Router, Box<dyn Error>> {
     let app = Router::new().route("/", get(|| async { "hello" }));
     Ok(match mode {
         Mode::NoAuth => app,
         Mode::JwtCutoff => app.layer(JwtCutoffLayer::new(
-            validator(alg)?.build(CutoffCache::new(MemoryStore::new()))?,
+            validator(alg, jwks_url)?.build(CutoffCache::new(MemoryStore::new()))?,
         )),
         Mode::JwtCutoffNoTokenCache => app.layer(JwtCutoffLayer::new(
-            validator(alg)?
+            validator(alg, jwks_url)?
                 .token_cache_max_bytes(0)
                 .build(CutoffCache::new(MemoryStore::new()))?,
         )),
-        Mode::JwtAuthorizer => app.layer(authorizer(alg).await?.into_layer()),
+        Mode::JwtAuthorizer => app.layer(authorizer(alg, jwks_url).await?.into_layer()),
     })
 }
 
-/// jwt-cutoff's validator for `alg`, with its defaults.
-fn validator(alg: Alg) -> Result<ValidatorBuilder, ConfigError> {
-    Ok(Validator::builder()
-        .algorithms([alg.algorithm()])
-        .key(alg.verifying_key()?))
+/// jwt-cutoff's validator for `alg`, with its defaults; for a provider's tokens, trusting it
+/// through its JWK set.
+fn validator(alg: Alg, jwks_url: &str) -> Result<ValidatorBuilder, ConfigError> {
+    let builder = Validator::builder().algorithms([alg.algorithm()]);
+    Ok(match alg {
+        Alg::Rs256Jwks => builder
+            .trust(TrustedIssuer::jwks(PROVIDER_ISSUER, jwks_url).audience(PROVIDER_AUDIENCE)),
+        Alg::Hs256 | Alg::Es256 => builder.key(alg.verifying_key()?),
+    })
 }
 
 /// jwt-authorizer configured like our layer: same key, one algorithm, `exp` required, same leeway,
 /// access tokens only.
-async fn authorizer(alg: Alg) -> Result<Authorizer<AuthorizerClaims>, Box<dyn Error>> {
+async fn authorizer(
+    alg: Alg,
+    jwks_url: &str,
+) -> Result<Authorizer<AuthorizerClaims>, Box<dyn Error>> {
     let builder = match alg {
         Alg::Hs256 => JwtAuthorizer::<AuthorizerClaims>::from_secret(HMAC_SECRET),
         Alg::Es256 => JwtAuthorizer::from_ec_pem_text(EC_PUBLIC_PEM),
+        Alg::Rs256Jwks => JwtAuthorizer::from_jwks_url(jwks_url),
     };
-    let validation = Validation::new()
+    let mut validation = Validation::new()
         .leeway(LEEWAY_SECS)
         .algs(vec![alg.jsonwebtoken9()]);
+    if alg == Alg::Rs256Jwks {
+        validation = validation.iss(&[PROVIDER_ISSUER]).aud(&[PROVIDER_AUDIENCE]);
+    }
     Ok(builder
         .validation(validation)
         .check(|claims: &AuthorizerClaims| claims.token_use == "access")
@@ -262,7 +298,9 @@ mod tests {
         if let Some(value) = authorization {
             request = request.header(header::AUTHORIZATION, value);
         }
-        let app = app(mode, alg).await.unwrap();
+        let app = app(mode, alg, "http://127.0.0.1:1/jwks.json")
+            .await
+            .unwrap();
         app.oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap()
