@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -154,9 +154,10 @@ impl<C> Verified<C> {
 
     /// Everything the cutoff check of this token needs, owned.
     pub(crate) fn cutoff_query(&self) -> CutoffQuery {
+        static NO_SESSION_ID: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(NO_SESSION));
         let session = match (&self.session_id, &self.trusted_issuer) {
             (Some(session), _) => Some(Arc::clone(session)),
-            (None, Some(_)) => Some(Arc::from(NO_SESSION)),
+            (None, Some(_)) => Some(Arc::clone(&NO_SESSION_ID)),
             (None, None) => None,
         };
         CutoffQuery {
