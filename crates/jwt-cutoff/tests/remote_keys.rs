@@ -286,6 +286,15 @@ async fn a_service_started_while_its_provider_is_down_picks_the_keys_up_later() 
     let back = FakeProvider::start_on(addr).await;
     back.publish(&[&ec_key("k1")]);
     eventually(&validator, &signed, Ok(())).await;
+
+    // The provider restarts with a new key, as some rotate: the new key's tokens are accepted
+    // once it answers again; the old key's are refused once the refresh saw it go.
+    back.stop().await;
+    let rotated = FakeProvider::start_on(addr).await;
+    rotated.publish(&[&ed_key("k2")]);
+    let new = token(&issuer, Jwa::EdDSA, "k2");
+    eventually(&validator, &new, Ok(())).await;
+    eventually(&validator, &signed, Err(Reason::UnknownKey)).await;
 }
 
 #[tokio::test]
