@@ -330,9 +330,7 @@ impl ValidatorBuilder {
             cutoffs,
         ))
     }
-}
 
-impl ValidatorBuilder {
     /// The trusted issuers, checked and readied.
     fn trusted_issuers(&mut self, token_type: TokenType) -> Result<Vec<Trusted>, ConfigError> {
         if self.trusted.is_empty() {
@@ -460,7 +458,8 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// and a cache can be a TTL or a push delay behind a logout made on another instance.
     ///
     /// # Errors
-    /// The token is refused, or the cutoff store is unavailable ([`Reason::Unavailable`]).
+    /// The token is refused, or the cutoff store is unavailable ([`Reason::Unavailable`]), or a
+    /// trusted issuer's keys could not be fetched for a key it names ([`Reason::KeysUnavailable`]).
     pub async fn validate(&self, token: &str) -> Result<Verified<C>, Rejection> {
         let checked = match self.verify(token) {
             Err(Unverified::NeedsKeys(issuer)) => self.verify_after_fetch(token, issuer).await,
@@ -491,10 +490,6 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
     /// Verifies a token whose trusted issuer's keys it needs were not known: waits for them to be
     /// fetched (or for the fetch in flight), then verifies it again. Still unknown after a fetch
     /// that succeeded: [`Reason::UnknownKey`]; a fetch that failed: [`Reason::KeysUnavailable`].
-    #[cfg_attr(
-        not(feature = "remote-keys"),
-        allow(unused_variables, reason = "only fetched keys can be missing")
-    )]
     pub(crate) async fn verify_after_fetch(
         &self,
         token: &str,
