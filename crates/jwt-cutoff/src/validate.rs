@@ -525,9 +525,9 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         Err(Reason::UnknownKey)
     }
 
-    /// A back-channel logout token's header checked (a `typ`, if any, says `logout+jwt` or `JWT`) and its
-    /// signature verified with the keys of the trusted issuer its `iss` names: that issuer, and
-    /// the payload's JSON, to be checked further by the receiver.
+    /// A back-channel logout token's header checked (a `typ`, if any, says `logout+jwt` or
+    /// `JWT`) and its signature verified with the keys of the trusted issuer its `iss` names:
+    /// that issuer, and the payload's JSON, to be checked further by the receiver.
     pub(crate) fn verify_logout_token(
         &self,
         token: &str,
@@ -626,6 +626,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
             }
         };
         Rejection::from_check(checked)?;
+        // Only access tokens come from trusted issuers, so this is never a refresh token's.
         if let Some((subject, session)) = &query.issuer_session {
             let checked = cutoffs.check(subject, Some(session), query.judged).await;
             Rejection::from_check(checked)?;
