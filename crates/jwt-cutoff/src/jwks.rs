@@ -125,11 +125,14 @@ impl JwkSet {
     /// Reads a JWK set document (`{"keys": [...]}`).
     ///
     /// # Errors
-    /// The document is not JSON, or has no `keys` array. Entries that cannot be used are
+    /// The document is not JSON (UTF-8), or has no `keys` array. Entries that cannot be used are
     /// [skipped](Self::skipped), never an error.
     pub fn parse(document: &[u8]) -> Result<Self, JwksError> {
+        // JSON text is UTF-8 (RFC 8259 §8.1); serde_json would not check the members it skips.
+        let document = std::str::from_utf8(document)
+            .map_err(|_| JwksError::new("the document is not UTF-8"))?;
         let document: Document =
-            serde_json::from_slice(document).map_err(|error| JwksError::new(error.to_string()))?;
+            serde_json::from_str(document).map_err(|error| JwksError::new(error.to_string()))?;
         let mut set = Self::default();
         for entry in document.keys {
             let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);

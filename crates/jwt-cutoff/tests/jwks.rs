@@ -227,6 +227,8 @@ fn documents_that_are_not_sets_are_errors() {
         br#"{"keys": {}}"#,
         br#"{"keys": null}"#,
         b"\xff\xfe",
+        // Found by fuzzing: invalid UTF-8 in a member the set does not read.
+        b"{\"keys\":[],\"k\":[{\"\x91kty\":\"oct\"}]}",
     ] {
         let error = JwkSet::parse(document).unwrap_err();
         assert!(error.to_string().starts_with("not a JWK set"), "{error}");
