@@ -33,7 +33,7 @@ use jwt_cutoff_store::{
 /// The default cap on a token's length: 8 KiB.
 const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The default bound on the verified-token cache of an access-token validator: 64 MiB, about
-/// 75 000 typical access tokens.
+/// 70 000 typical access tokens.
 const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// The smallest bound that is not `0`: below it a cache could not hold even one typical token.
 const MIN_TOKEN_CACHE_BYTES: u64 = 4096;
@@ -213,7 +213,7 @@ impl ValidatorBuilder {
     }
 
     /// Bounds the cache of verified tokens to about `max_bytes`; `0` turns it off. The default is
-    /// 64 MiB (about 75 000 typical access tokens) for access tokens and off for refresh tokens,
+    /// 64 MiB (about 70 000 typical access tokens) for access tokens and off for refresh tokens,
     /// which are presented once per access-token lifetime, so caching them saves little and keeps
     /// long-lived secrets in memory.
     ///
@@ -225,7 +225,7 @@ impl ValidatorBuilder {
     /// the clock again and the token's cutoffs are checked as always, so a cached token is refused
     /// the moment its subject or session logs out; while none of them has changed since the token
     /// was last admitted, that check needs no lookup of the subject. Size it to the tokens in use at
-    /// once: about 900 bytes per 230-byte token; the application's claims type, if any, is counted
+    /// once: about 970 bytes per 230-byte token; the application's claims type, if any, is counted
     /// as twice the size of the payload's JSON.
     pub fn token_cache_max_bytes(mut self, max_bytes: u64) -> Self {
         self.token_cache_max_bytes = Some(max_bytes);
