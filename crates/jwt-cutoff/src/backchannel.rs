@@ -212,6 +212,12 @@ impl BackChannelLogout {
                 }
                 Err(Unverified::Refused(reason)) => return Err(reason.into()),
             };
+        // A JSON object: serde's derive would also read a struct from an array.
+        if !payload.trim_start().starts_with('{') {
+            return Err(LogoutError::invalid(
+                "the logout token's claims are not a JSON object",
+            ));
+        }
         let claims: LogoutClaims<'_> = serde_json::from_str(&payload).map_err(|error| {
             LogoutError::invalid(format!("invalid logout token claims: {error}"))
         })?;

@@ -5,7 +5,8 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::error::ConfigError;
@@ -91,9 +92,36 @@ impl fmt::Display for JwksError {
 
 impl std::error::Error for JwksError {}
 
-#[derive(Deserialize)]
+/// `{"keys": [...]}`: an object (serde's derive would also take `[[...]]`), `keys` once.
 struct Document {
     keys: Vec<Value>,
+}
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DocumentVisitor;
+        impl<'de> Visitor<'de> for DocumentVisitor {
+            type Value = Document;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object with a `keys` array")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document, A::Error> {
+                let mut keys = None;
+                while let Some(name) = map.next_key::<String>()? {
+                    if name != "keys" {
+                        map.next_value::<IgnoredAny>()?;
+                    } else if keys.is_some() {
+                        return Err(de::Error::duplicate_field("keys"));
+                    } else {
+                        keys = Some(map.next_value()?);
+                    }
+                }
+                let keys = keys.ok_or_else(|| de::Error::missing_field("keys"))?;
+                Ok(Document { keys })
+            }
+        }
+        deserializer.deserialize_map(DocumentVisitor)
+    }
 }
 
 /// The members this crate reads; the others (`x5c`, `x5t`, `d`, …) are ignored.
@@ -136,8 +164,16 @@ impl JwkSet {
         let mut set = Self::default();
         for entry in document.keys {
             let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);
-            let taken = serde_json::from_value::<Jwk>(entry)
-                .map_err(|error| format!("not a JWK: {error}"))
+            let object = if entry.is_object() {
+                Ok(entry)
+            } else {
+                Err("not a JWK: not a JSON object".to_owned())
+            };
+            let taken = object
+                .and_then(|entry| {
+                    serde_json::from_value::<Jwk>(entry)
+                        .map_err(|error| format!("not a JWK: {error}"))
+                })
                 .and_then(|jwk| jwk.verifying_key())
                 .and_then(|key| match &kid {
                     Some(kid) if set.has_kid(kid) => Err("a key before it has this kid".to_owned()),

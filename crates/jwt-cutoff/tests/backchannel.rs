@@ -309,6 +309,14 @@ async fn every_invalid_logout_token_is_400_and_logs_nothing_out() {
             signed(IDP, "logout+jwt", &claims)
         }),
         ("not a JWT", "notajwt".to_owned()),
+        ("claims as an array", {
+            let claims = format!(
+                r#"[["{CLIENT_ID}"],{},null,"j","alice",null,{EVENT},null]"#,
+                now_micros().div_euclid(1_000_000)
+            );
+            let claims = claims.replacen('[', &format!(r#"["{IDP}","#), 1);
+            signed(IDP, "logout+jwt", &claims)
+        }),
     ];
     for (what, token) in &cases {
         let Err(error) = receiver.receive(token).await else {

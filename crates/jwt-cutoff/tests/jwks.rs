@@ -185,6 +185,12 @@ async fn odd_entries_are_skipped_and_the_others_kept() {
         ("kid not a string", with(json!({"kid": 7}))),
         ("not an object", json!("a string")),
         (
+            "an array in a JWK's place",
+            json!([
+                "EC", "array", null, null, null, "P-256", null, null, good["x"], good["y"]
+            ]),
+        ),
+        (
             "a second key with a taken kid",
             with(json!({"kid": "good"})),
         ),
@@ -227,7 +233,9 @@ fn documents_that_are_not_sets_are_errors() {
         br#"{"keys": {}}"#,
         br#"{"keys": null}"#,
         b"\xff\xfe",
-        // Found by fuzzing: invalid UTF-8 in a member the set does not read.
+        // Found by fuzzing: an array where the object belongs (serde's derive takes it)...
+        b"[[]]",
+        // ... and invalid UTF-8 in a member the set does not read.
         b"{\"keys\":[],\"k\":[{\"\x91kty\":\"oct\"}]}",
     ] {
         let error = JwkSet::parse(document).unwrap_err();
