@@ -124,9 +124,9 @@ impl RemoteKeys {
         self.due_millis.store(due, Ordering::Relaxed);
     }
 
-    /// The keys known now (`None` before the first successful fetch), with their generation. When they are older than
-    /// the refresh interval, a fetch starts in the background (inside a Tokio runtime), unless
-    /// one started within the cooldown.
+    /// The keys known now (`None` before the first successful fetch), with their generation.
+    /// When they are older than the refresh interval, a fetch starts in the background (inside a
+    /// Tokio runtime), unless one started within the cooldown.
     pub(crate) fn current(self: &Arc<Self>) -> Option<(Arc<KeySet>, u64)> {
         let mut state = self.state();
         self.refresh_if_due(&mut state);
@@ -137,16 +137,19 @@ impl RemoteKeys {
     /// Starts a fetch in the background (inside a Tokio runtime) when the keys are older than the
     /// refresh interval, unless one is running or started within the cooldown.
     fn refresh_if_due(self: &Arc<Self>, state: &mut State) {
-        let stale = state
-            .fetched_at
-            .is_none_or(|at| at.elapsed() >= self.refresh);
-        if stale
-            && !in_flight(state)
-            && !self.cooling_down(state)
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            // The fetch runs as a task of its own; nobody waits for it here.
-            drop(self.start(state, &runtime));
+        let age = state.fetched_at.map(|at| at.elapsed());
+        match age {
+            Some(age) if age < self.refresh => self.not_due_for(self.refresh - age),
+            _ if in_flight(state) || self.cooling_down(state) => {
+                // Hits need not take the lock again before another fetch may start.
+                self.not_due_for(self.cooldown);
+            }
+            _ => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    // The fetch runs as a task of its own; nobody waits for it here.
+                    drop(self.start(state, &runtime));
+                }
+            }
         }
     }
 
