@@ -191,27 +191,16 @@ impl BackChannelLogout {
     /// The token is invalid ([`LogoutError::status`] 400), or its issuer's keys or the cutoff
     /// store could not answer (503).
     pub async fn receive(&self, logout_token: &str) -> Result<LoggedOut, LogoutError> {
-        let (issuer, sessions_subject, payload) =
-            match self.validator.verify_logout_token(logout_token) {
-                Ok((trusted, payload)) => (
-                    trusted.issuer.to_string(),
-                    trusted.sessions_subject.to_string(),
-                    payload,
-                ),
-                Err(Unverified::NeedsKeys(index)) => {
-                    self.validator.fetch_keys(index).await?;
-                    let (trusted, payload) = self
-                        .validator
-                        .verify_logout_token(logout_token)
-                        .map_err(Unverified::into_reason)?;
-                    (
-                        trusted.issuer.to_string(),
-                        trusted.sessions_subject.to_string(),
-                        payload,
-                    )
-                }
-                Err(Unverified::Refused(reason)) => return Err(reason.into()),
-            };
+        let verified = match self.validator.verify_logout_token(logout_token) {
+            Err(Unverified::NeedsKeys(index)) => {
+                self.validator.fetch_keys(index).await?;
+                self.validator.verify_logout_token(logout_token)
+            }
+            verified => verified,
+        };
+        let (trusted, payload) = verified.map_err(Unverified::into_reason)?;
+        let issuer = trusted.issuer.to_string();
+        let sessions_subject = trusted.sessions_subject.to_string();
         // A JSON object: serde's derive would also read a struct from an array.
         if !payload.trim_start().starts_with('{') {
             return Err(LogoutError::invalid(

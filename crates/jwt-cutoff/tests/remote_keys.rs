@@ -372,3 +372,46 @@ async fn odd_entries_and_other_issuers_keys_are_never_used() {
         );
     }
 }
+
+/// A logout token naming a key not fetched yet waits for the fetch like an access token does: taken
+/// once the key is published, 503 (never 400) while the provider cannot be reached.
+#[tokio::test]
+async fn a_logout_token_waits_for_its_issuers_keys_too() {
+    use jwt_cutoff::BackChannelLogout;
+
+    let provider = FakeProvider::start().await;
+    provider.publish(&[&ec_key("k1")]);
+    let validator = validator([trusting(
+        &provider,
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    )]);
+    let receiver = BackChannelLogout::new(&validator, "web");
+    let issuer = provider.issuer();
+    let logout_token = |kid: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({
+            "iss": issuer, "aud": "web", "iat": now, "jti": kid, "sub": "alice",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        });
+        let header = format!(r#"{{"alg":"EdDSA","typ":"logout+jwt","kid":"{kid}"}}"#);
+        let key = EncodingKey::from_ed_pem(ED_PRIVATE).unwrap();
+        sign(&header, &claims.to_string(), &key, Jwa::EdDSA)
+    };
+
+    provider.behave(Behaviour::Status(503));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let error = receiver.receive(&logout_token("k2")).await.unwrap_err();
+    assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE, "{error}");
+
+    provider.behave(Behaviour::Serve);
+    provider.publish(&[&ec_key("k1"), &ed_key("k2")]);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let done = receiver.receive(&logout_token("k2")).await.unwrap();
+    assert_eq!(done.subject(), Some("alice"));
+    let alice = token(&issuer, Jwa::ES256, "k1");
+    assert_eq!(outcome(&validator, &alice).await, Err(Reason::Revoked));
+}
