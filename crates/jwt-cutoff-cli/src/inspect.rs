@@ -152,20 +152,6 @@ impl Inspected {
     }
 }
 
-/// What keys published in a JWK set may verify: every asymmetric algorithm (never an HMAC one, so
-/// a tag made with a public key's bytes as the secret is refused).
-pub(crate) const PUBLISHED_ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
 /// Whether the signature holds, and what else a service would refuse the token for.
 pub(crate) enum Signature {
     /// It holds; `Some` names another reason a service would refuse the token (expired, say).

@@ -345,7 +345,7 @@ impl Key {
                         "--jwks-url: {url} holds no key that verifies signatures"
                     )));
                 }
-                Ok((set.into_keys(), inspect::PUBLISHED_ALGORITHMS.to_vec()))
+                Ok((set.into_keys(), Algorithm::ASYMMETRIC.to_vec()))
             }
         }
     }

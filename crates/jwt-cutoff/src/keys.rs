@@ -69,6 +69,20 @@ impl Algorithm {
         Self::EdDSA,
     ];
 
+    /// Every public-key algorithm: what a key published in a JWK set may verify (never an HMAC
+    /// one, so a tag made with a public key's bytes as the secret is refused).
+    pub const ASYMMETRIC: [Self; 9] = [
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+        Self::ES256,
+        Self::ES384,
+        Self::EdDSA,
+    ];
+
     /// The name in a token's `alg` header.
     #[must_use]
     pub const fn name(self) -> &'static str {

@@ -536,33 +536,14 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         if token.len() > config.max_token_bytes {
             return Err(Reason::TokenTooLarge.into());
         }
-        let mut segments = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
-            return Err(Reason::MalformedToken.into());
-        };
+        let (header_b64, payload_b64, signature_b64) = segments(token)?;
         let (mut header_buffer, mut header_spill) = ([0_u8; 512], Vec::new());
-        let header_json = decode_segment(header_b64, &mut header_buffer, &mut header_spill)?;
-        let header: JoseHeader<'_> =
-            serde_json::from_str(utf8(header_json)?).map_err(|_| Reason::MalformedToken)?;
-        if header.has_crit {
-            return Err(Reason::UnsupportedHeader.into());
-        }
-        if header
-            .typ
-            .as_ref()
-            .is_some_and(|Text(typ)| !is_logout_type(typ))
-        {
-            return Err(Reason::WrongTokenType.into());
-        }
-        let Some(Text(alg)) = &header.alg else {
-            return Err(Reason::MalformedToken.into());
-        };
-        let alg = Algorithm::from_name(alg).ok_or(Reason::AlgorithmNotAllowed)?;
+        let (alg, kid) = read_header(
+            header_b64,
+            &mut header_buffer,
+            &mut header_spill,
+            is_logout_type,
+        )?;
         let (mut payload_buffer, mut payload_spill) = ([0_u8; 2048], Vec::new());
         let payload = decode_segment(payload_b64, &mut payload_buffer, &mut payload_spill)?;
         let payload = utf8(payload)?;
@@ -572,7 +553,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let signed = token
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(Reason::MalformedToken)?;
-        let kid = header.kid.as_ref().map(|kid| &*kid.0);
+        let kid = kid.as_ref().map(|kid| &*kid.0);
         trusted.verify(index, (alg, kid, signed.as_bytes(), signature_b64))?;
         Ok((trusted, payload.to_owned()))
     }
@@ -742,38 +723,12 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
 
     fn verify_uncached(&self, token: &str) -> Result<CachedToken<C>, Unverified> {
         let config = &*self.shared.config;
-        let mut segments = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
-            return Err(Reason::MalformedToken.into());
-        };
-        if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
-            return Err(Reason::MalformedToken.into());
-        }
-
+        let (header_b64, payload_b64, signature_b64) = segments(token)?;
         // Typical segments decode into these stack buffers; larger ones (up to the size cap) spill.
         let (mut header_buffer, mut header_spill) = ([0_u8; 512], Vec::new());
-        let header_json = decode_segment(header_b64, &mut header_buffer, &mut header_spill)?;
-        let header: JoseHeader<'_> =
-            serde_json::from_str(utf8(header_json)?).map_err(|_| Reason::MalformedToken)?;
-        if header.has_crit {
-            return Err(Reason::UnsupportedHeader.into());
-        }
-        if header
-            .typ
-            .as_ref()
-            .is_some_and(|Text(typ)| is_event_type(typ))
-        {
-            return Err(Reason::WrongTokenType.into());
-        }
-        let Some(Text(alg)) = &header.alg else {
-            return Err(Reason::MalformedToken.into());
-        };
-        let alg = Algorithm::from_name(alg).ok_or(Reason::AlgorithmNotAllowed)?;
+        let (alg, kid) = read_header(header_b64, &mut header_buffer, &mut header_spill, |typ| {
+            !is_event_type(typ)
+        })?;
         let signed = token
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(Reason::MalformedToken)?;
@@ -781,7 +736,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let payload = decode_segment(payload_b64, &mut payload_buffer, &mut payload_spill)?;
         let payload = utf8(payload)?;
         let trusted = config.trusted_issuer_of(payload)?;
-        let kid = header.kid.as_ref().map(|kid| &*kid.0);
+        let kid = kid.as_ref().map(|kid| &*kid.0);
         let signature = (alg, kid, signed.as_bytes(), signature_b64);
         let keys_stamp = match trusted {
             Some((index, trusted)) => trusted.verify(index, signature)?,
@@ -942,6 +897,53 @@ fn is_event_type(typ: &str) -> bool {
     ["logout+jwt", "secevent+jwt"]
         .iter()
         .any(|event| typ.eq_ignore_ascii_case(event))
+}
+
+/// A compact JWS's header, payload and signature segments, none of them empty.
+fn segments(token: &str) -> Result<(&str, &str, &str), Reason> {
+    let mut segments = token.split('.');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None)
+            if !header.is_empty() && !payload.is_empty() && !signature.is_empty() =>
+        {
+            Ok((header, payload, signature))
+        }
+        _ => Err(Reason::MalformedToken),
+    }
+}
+
+/// The header's algorithm and `kid`, after the checks every token's header gets: a JSON object
+/// with unique members, no `crit`, an `alg` this crate knows, and a `typ` (if any) that
+/// `typ_allowed` takes.
+fn read_header<'b>(
+    header_b64: &str,
+    buffer: &'b mut [u8],
+    spill: &'b mut Vec<u8>,
+    typ_allowed: fn(&str) -> bool,
+) -> Result<(Algorithm, Option<Text<'b>>), Reason> {
+    let header_json = decode_segment(header_b64, buffer, spill)?;
+    let header: JoseHeader<'b> =
+        serde_json::from_str(utf8(header_json)?).map_err(|_| Reason::MalformedToken)?;
+    if header.has_crit {
+        return Err(Reason::UnsupportedHeader);
+    }
+    if header
+        .typ
+        .as_ref()
+        .is_some_and(|Text(typ)| !typ_allowed(typ))
+    {
+        return Err(Reason::WrongTokenType);
+    }
+    let Some(Text(alg)) = &header.alg else {
+        return Err(Reason::MalformedToken);
+    };
+    let alg = Algorithm::from_name(alg).ok_or(Reason::AlgorithmNotAllowed)?;
+    Ok((alg, header.kid))
 }
 
 /// A `typ` a logout token may have (OIDC Back-Channel Logout 1.0 §2.4): `logout+jwt`, or the
