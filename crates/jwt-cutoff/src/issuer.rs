@@ -16,6 +16,7 @@ use crate::claims::{CHECKED_CLAIMS, TokenType, Verified, check_subject_claim};
 use crate::error::ConfigError;
 use crate::keys::SigningKey;
 use crate::numeric_date;
+use crate::rotation::SigningKeys;
 use jwt_cutoff_store::{MAX_SUBJECT_BYTES, Timestamp, TokenInstant};
 
 /// Mints access and refresh tokens.
@@ -54,8 +55,8 @@ pub struct TokenIssuer {
 
 #[derive(Debug)]
 struct IssuerConfig {
-    access_key: SigningKey,
-    refresh_key: SigningKey,
+    access_keys: Signing,
+    refresh_keys: Signing,
     subject_claim: String,
     issuer: Option<String>,
     audience: Option<String>,
@@ -63,7 +64,41 @@ struct IssuerConfig {
     refresh_lifetime: Duration,
 }
 
-/// Configures a [`TokenIssuer`]; made by [`TokenIssuer::builder`].
+/// What one kind of token is signed with.
+#[derive(Clone, Debug)]
+enum Signing {
+    One(Arc<SigningKey>),
+    Rotating(SigningKeys),
+}
+
+impl Signing {
+    fn signing_now(&self) -> Result<Arc<SigningKey>, IssueError> {
+        match self {
+            Self::One(key) => Ok(Arc::clone(key)),
+            Self::Rotating(keys) => keys
+                .signing_now()
+                .ok_or_else(|| IssueError::new("no signing key's turn has come")),
+        }
+    }
+
+    /// Keys that rotate must keep a retired key published for as long as its tokens live.
+    fn check_kept_for(&self, lifetime: Duration, kind: &str) -> Result<(), ConfigError> {
+        match self {
+            Self::Rotating(keys) if keys.keep_retired() < lifetime => {
+                Err(ConfigError::new(format!(
+                    "the {kind} keys keep a retired key published for {:?}, less than the {kind} \
+                     tokens' lifetime of {lifetime:?}: tokens it signed would be refused before \
+                     they expire",
+                    keys.keep_retired()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Configures a [`TokenIssuer`]; made by [`TokenIssuer::builder`] or
+/// [`TokenIssuer::builder_rotating`].
 #[derive(Debug)]
 #[must_use]
 pub struct TokenIssuerBuilder {
@@ -75,7 +110,13 @@ impl TokenIssuerBuilder {
     /// validator that only holds the access key cannot be fooled into accepting a refresh token even
     /// if it is misconfigured.
     pub fn refresh_key(mut self, key: SigningKey) -> Self {
-        self.config.refresh_key = key;
+        self.config.refresh_keys = Signing::One(Arc::new(key));
+        self
+    }
+
+    /// Signs refresh tokens with keys that rotate (see [`refresh_key`](Self::refresh_key)).
+    pub fn refresh_keys(mut self, keys: SigningKeys) -> Self {
+        self.config.refresh_keys = Signing::Rotating(keys);
         self
     }
 
@@ -113,11 +154,19 @@ impl TokenIssuerBuilder {
     ///
     /// # Errors
     /// The subject claim is one of the registered claims this crate writes itself (`iat`, `exp`,
-    /// `nbf`, `iss`, `aud`, `token_use`, `auth_time`), which no validator would accept; or this
+    /// `nbf`, `iss`, `aud`, `token_use`, `auth_time`), which no validator would accept; keys that
+    /// rotate keep a retired key for less than the lifetime of the tokens it signed; or this
     /// build has no crypto backend (see the crate docs).
     pub fn build(self) -> Result<TokenIssuer, ConfigError> {
         crate::crypto::provider().ok_or_else(|| ConfigError::new(crate::crypto::MISSING))?;
         check_subject_claim(&self.config.subject_claim).map_err(ConfigError::new)?;
+        let config = &self.config;
+        config
+            .access_keys
+            .check_kept_for(config.access_lifetime, "access")?;
+        config
+            .refresh_keys
+            .check_kept_for(config.refresh_lifetime, "refresh")?;
         Ok(TokenIssuer {
             config: Arc::new(self.config),
         })
@@ -196,10 +245,21 @@ impl TokenIssuer {
     /// Configures an issuer that signs with `access_key` (and refresh tokens too, unless
     /// [`refresh_key`](TokenIssuerBuilder::refresh_key) says otherwise).
     pub fn builder(access_key: SigningKey) -> TokenIssuerBuilder {
+        Self::with_keys(Signing::One(Arc::new(access_key)))
+    }
+
+    /// Configures an issuer that signs with whichever of `access_keys` signs at the time (and
+    /// refresh tokens too, unless [`refresh_key`](TokenIssuerBuilder::refresh_key) or
+    /// [`refresh_keys`](TokenIssuerBuilder::refresh_keys) says otherwise): see [`SigningKeys`].
+    pub fn builder_rotating(access_keys: SigningKeys) -> TokenIssuerBuilder {
+        Self::with_keys(Signing::Rotating(access_keys))
+    }
+
+    fn with_keys(access_keys: Signing) -> TokenIssuerBuilder {
         TokenIssuerBuilder {
             config: IssuerConfig {
-                refresh_key: access_key.clone(),
-                access_key,
+                refresh_keys: access_keys.clone(),
+                access_keys,
                 subject_claim: "sub".to_owned(),
                 issuer: None,
                 audience: None,
@@ -336,10 +396,11 @@ impl TokenIssuer {
                 "extra claims may not set {name:?}; the issuer writes it"
             )));
         }
-        let (key, lifetime) = match token_type {
-            TokenType::Access => (&config.access_key, config.access_lifetime),
-            TokenType::Refresh => (&config.refresh_key, config.refresh_lifetime),
+        let (keys, lifetime) = match token_type {
+            TokenType::Access => (&config.access_keys, config.access_lifetime),
+            TokenType::Refresh => (&config.refresh_keys, config.refresh_lifetime),
         };
+        let key = keys.signing_now()?;
         let issued_at = Timestamp::now();
         let expires_at =
             Timestamp::from_unix_secs(issued_at.saturating_add(lifetime).as_unix_secs());

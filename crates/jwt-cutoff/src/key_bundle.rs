@@ -4,6 +4,7 @@ use crate::claims::TokenType;
 use crate::error::ConfigError;
 use crate::issuer::{TokenIssuer, TokenIssuerBuilder};
 use crate::keys::{Algorithm, SigningKey, VerifyingKey};
+use crate::rotation::SigningKeys;
 use crate::validate::{Validator, ValidatorBuilder};
 
 /// The signing keys of access and refresh tokens, and the verifying keys derived from them: one
@@ -61,24 +62,32 @@ pub struct TokenKeys {
 
 /// The keys of one kind of token.
 #[derive(Clone, Debug)]
-struct KindKeys {
-    signing: SigningKey,
-    verifying: VerifyingKey,
+enum KindKeys {
+    Fixed {
+        signing: SigningKey,
+        verifying: VerifyingKey,
+    },
+    Rotating(SigningKeys),
 }
 
 impl KindKeys {
     fn new(signing: SigningKey) -> Result<Self, ConfigError> {
-        Ok(Self {
+        Ok(Self::Fixed {
             verifying: signing.verifying_key()?,
             signing,
         })
     }
 
-    /// A validator builder that allows this key's algorithm and holds its verifying key.
+    /// A validator builder that allows the algorithms of these keys and verifies with them.
     fn validator(&self) -> ValidatorBuilder {
-        Validator::builder()
-            .algorithms([self.signing.algorithm()])
-            .key(self.verifying.clone())
+        match self {
+            Self::Fixed { signing, verifying } => Validator::builder()
+                .algorithms([signing.algorithm()])
+                .key(verifying.clone()),
+            Self::Rotating(keys) => Validator::builder()
+                .algorithms(keys.algorithms())
+                .signing_keys(keys),
+        }
     }
 }
 
@@ -119,10 +128,29 @@ impl TokenKeys {
         })
     }
 
+    /// Keys that rotate, one [`SigningKeys`] per kind of token: the issuer signs with the key
+    /// whose turn it is, the validators verify with the keys published at the time. The
+    /// validators allow the algorithms published when they are built: a rotation to another
+    /// algorithm needs it named with [`algorithms`](ValidatorBuilder::algorithms).
+    #[must_use]
+    pub fn rotating(access: SigningKeys, refresh: SigningKeys) -> Self {
+        Self {
+            access: KindKeys::Rotating(access),
+            refresh: KindKeys::Rotating(refresh),
+        }
+    }
+
     /// A [`TokenIssuer`] builder that signs access tokens with the access key and refresh tokens
     /// with the refresh key.
     pub fn issuer(&self) -> TokenIssuerBuilder {
-        TokenIssuer::builder(self.access.signing.clone()).refresh_key(self.refresh.signing.clone())
+        let builder = match &self.access {
+            KindKeys::Fixed { signing, .. } => TokenIssuer::builder(signing.clone()),
+            KindKeys::Rotating(keys) => TokenIssuer::builder_rotating(keys.clone()),
+        };
+        match &self.refresh {
+            KindKeys::Fixed { signing, .. } => builder.refresh_key(signing.clone()),
+            KindKeys::Rotating(keys) => builder.refresh_keys(keys.clone()),
+        }
     }
 
     /// A validator builder for access tokens (the layer's): the access key's algorithm and

@@ -109,7 +109,6 @@ impl Algorithm {
     }
 
     /// Whether keys of this algorithm are public keys (which a JWK set may publish).
-    #[cfg(feature = "remote-keys")]
     pub(crate) const fn is_asymmetric(self) -> bool {
         !matches!(self.family(), Family::Hmac)
     }
@@ -420,7 +419,6 @@ impl KeySet {
     /// The keys an issuer published (a JWK set), each verifying the allowed algorithms it fits;
     /// keys that fit none are left out, and the set may be empty (every token is then
     /// [`UnknownKey`](Reason::UnknownKey)). Never fails: one odd key costs nothing else.
-    #[cfg(feature = "remote-keys")]
     pub(crate) fn published(allowed: &[Algorithm], keys: Vec<VerifyingKey>) -> Self {
         let mut entries: Vec<KeyEntry> = Vec::with_capacity(keys.len());
         for key in keys {
@@ -599,6 +597,12 @@ impl SigningKey {
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// The `kid` written into the tokens this key signs, if it has one.
+    #[must_use]
+    pub fn key_id(&self) -> Option<&str> {
+        self.kid.as_deref()
     }
 
     /// The key that verifies what this key signs: the same secret for HMAC, the public half of a

@@ -143,6 +143,7 @@ mod refresh;
 mod reject;
 #[cfg(feature = "remote-keys")]
 mod remote;
+mod rotation;
 mod service;
 mod token_cache;
 mod trust;
@@ -171,6 +172,7 @@ pub use keys::{Algorithm, SigningKey, VerifyingKey};
 pub use layer::JwtCutoffLayer;
 pub use refresh::{DEFAULT_REUSE_GRACE, RefreshError, Refresher};
 pub use reject::{Reason, Rejection, Responder, Rfc6750Responder, responder_fn};
+pub use rotation::SigningKeys;
 pub use service::{JwtCutoff, ResponseFuture};
 pub use trust::TrustedIssuer;
 #[cfg(feature = "remote-keys")]

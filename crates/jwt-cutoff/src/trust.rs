@@ -237,11 +237,12 @@ pub(crate) enum IssuerKeys {
     Remote(Arc<RemoteKeys>),
 }
 
-/// Which fetched keys verified a cached token: the trusted issuer (its index) and the
-/// generation of its key set then. A hit verified with an older generation is verified again.
+/// Which keys that change verified a cached token: a trusted issuer's fetched keys (its index)
+/// or the validator's own rotating keys (`None`), and the generation of that key set then. A hit
+/// verified with an older generation is verified again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct KeysStamp {
-    pub(crate) issuer: usize,
+    pub(crate) issuer: Option<usize>,
     pub(crate) generation: u64,
 }
 

@@ -23,6 +23,7 @@ use crate::numeric_date;
 use crate::reject::{Reason, Rejection, recorded};
 #[cfg(feature = "remote-keys")]
 use crate::remote::Refetched;
+use crate::rotation::{RotatingKeySet, SigningKeys};
 use crate::token_cache::{CachedToken, TokenCache, TokenEntry};
 use crate::trust::{IssuerKeys, KeysStamp, Trusted, TrustedIssuer};
 use jwt_cutoff_store::{
@@ -107,7 +108,7 @@ impl<C> fmt::Debug for Validator<C> {
 #[derive(Debug)]
 struct Config {
     /// This service's own keys; `None` when it only trusts other issuers.
-    keys: Option<KeySet>,
+    keys: Option<OwnKeys>,
     trusted: Vec<Trusted>,
     subject_claim: Box<str>,
     issuer: Option<Box<str>>,
@@ -119,6 +120,49 @@ struct Config {
     token_cache_max_bytes: u64,
 }
 
+/// The keys of the service's own tokens.
+#[derive(Debug)]
+enum OwnKeys {
+    /// Given once.
+    Fixed(KeySet),
+    /// Those a [`SigningKeys`] publishes at the time.
+    Rotating(RotatingKeySet),
+}
+
+impl OwnKeys {
+    /// Verifies the signature; for rotating keys, which of their generations verified it.
+    fn verify(
+        &self,
+        (alg, kid, message, signature): Signature<'_>,
+    ) -> Result<Option<KeysStamp>, Reason> {
+        match self {
+            Self::Fixed(keys) => keys.verify(alg, kid, message, signature).map(|()| None),
+            Self::Rotating(rotating) => {
+                let (keys, generation) = rotating.current();
+                keys.verify(alg, kid, message, signature)?;
+                Ok(Some(KeysStamp {
+                    issuer: None,
+                    generation,
+                }))
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Whether `stamp` names keys that still verify as they did.
+    fn is_current(&self, stamp: KeysStamp) -> bool {
+        match (stamp.issuer, &self.keys) {
+            (Some(index), _) => self
+                .trusted
+                .get(index)
+                .is_some_and(|trusted| trusted.is_current(stamp)),
+            (None, Some(OwnKeys::Rotating(rotating))) => rotating.generation() == stamp.generation,
+            (None, _) => false,
+        }
+    }
+}
+
 /// Configures a [`Validator`]; made by [`Validator::builder`]. Checked once, in
 /// [`build`](ValidatorBuilder::build).
 #[derive(Debug)]
@@ -126,6 +170,7 @@ struct Config {
 pub struct ValidatorBuilder {
     algorithms: Vec<Algorithm>,
     keys: Vec<VerifyingKey>,
+    signing_keys: Option<SigningKeys>,
     trusted: Vec<TrustedIssuer>,
     subject_claim: String,
     issuer: Option<String>,
@@ -152,6 +197,15 @@ impl ValidatorBuilder {
     /// alone; a token without one, with the keys that have none.
     pub fn key(mut self, key: VerifyingKey) -> Self {
         self.keys.push(key);
+        self
+    }
+
+    /// Verifies the service's own tokens with the keys `keys` publishes at the time, which follow
+    /// its rotations: the key signing now, the next one, and retired ones still published; a key
+    /// [withdrawn](SigningKeys::withdraw) stops verifying at once, also tokens verified before.
+    /// Instead of [`key`](Self::key)s. Allow every algorithm the keys will sign with.
+    pub fn signing_keys(mut self, keys: &SigningKeys) -> Self {
+        self.signing_keys = Some(keys.clone());
         self
     }
 
@@ -292,10 +346,18 @@ impl ValidatorBuilder {
         cutoffs: CutoffCache,
     ) -> Result<Validator, ConfigError> {
         let trusted = self.trusted_issuers(token_type)?;
-        let keys = if self.keys.is_empty() && !trusted.is_empty() {
-            None
-        } else {
-            Some(KeySet::new(&self.algorithms, self.keys)?)
+        let keys = match self.signing_keys {
+            Some(_) if !self.keys.is_empty() => {
+                return Err(ConfigError::new(
+                    "own keys are given twice: as `key`s and as `signing_keys`; give one of them",
+                ));
+            }
+            Some(signing_keys) => Some(OwnKeys::Rotating(RotatingKeySet::new(
+                signing_keys,
+                self.algorithms.clone(),
+            )?)),
+            None if self.keys.is_empty() && !trusted.is_empty() => None,
+            None => Some(OwnKeys::Fixed(KeySet::new(&self.algorithms, self.keys)?)),
         };
         check_subject_claim(&self.subject_claim).map_err(ConfigError::new)?;
         if self.accept_untyped && token_type == TokenType::Refresh {
@@ -384,6 +446,7 @@ impl Validator {
         ValidatorBuilder {
             algorithms: Vec::new(),
             keys: Vec::new(),
+            signing_keys: None,
             trusted: Vec::new(),
             subject_claim: "sub".to_owned(),
             issuer: None,
@@ -677,10 +740,7 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         };
         let cached = &entry.token;
         if let Some(stamp) = cached.keys
-            && !config
-                .trusted
-                .get(stamp.issuer)
-                .is_some_and(|trusted| trusted.is_current(stamp))
+            && !config.is_current(stamp)
         {
             // Verified with keys its issuer has replaced since: verified again.
             return Ok(None);
@@ -740,11 +800,11 @@ impl<C: DeserializeOwned + Clone + Send + Sync + 'static> Validator<C> {
         let signature = (alg, kid, signed.as_bytes(), signature_b64);
         let keys_stamp = match trusted {
             Some((index, trusted)) => trusted.verify(index, signature)?,
-            None => {
-                let keys = config.keys.as_ref().ok_or(Reason::WrongIssuer)?;
-                keys.verify(alg, kid, signed.as_bytes(), signature_b64)?;
-                None
-            }
+            None => config
+                .keys
+                .as_ref()
+                .ok_or(Reason::WrongIssuer)?
+                .verify(signature)?,
         };
         let registered = RegisteredSeed {
             subject_claim: &config.subject_claim,
@@ -1011,7 +1071,7 @@ impl Trusted {
                     }
                     Err(reason) => Err(reason.into()),
                     Ok(()) => Ok(Some(KeysStamp {
-                        issuer: index,
+                        issuer: Some(index),
                         generation,
                     })),
                 },

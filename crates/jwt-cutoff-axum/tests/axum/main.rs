@@ -1,5 +1,6 @@
 //! jwt-cutoff-axum's extractors, responders and refusals: over a real socket ([`serve`]), and
-//! through `oneshot` where a test reads the log events it caused ([`refusals`]).
+//! through `oneshot` where a test reads the log events it caused ([`refusals`]); an issuing
+//! service's published keys followed by another service through a rotation ([`rotation`]).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,6 +11,7 @@
 )]
 
 mod refusals;
+mod rotation;
 mod serve;
 
 use jwt_cutoff::{Cutoff, CutoffSource, LookupFuture};

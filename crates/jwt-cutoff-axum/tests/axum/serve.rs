@@ -74,7 +74,7 @@ fn access_token(issuer: &TokenIssuer) -> String {
     issuer.issue_access("alice", &profile()).unwrap().token
 }
 
-async fn serve(router: Router) -> SocketAddr {
+pub(crate) async fn serve(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -82,8 +82,8 @@ async fn serve(router: Router) -> SocketAddr {
 }
 
 #[derive(Debug)]
-struct Reply {
-    status: StatusCode,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -93,7 +93,7 @@ impl Reply {
         self.headers.get(name).map(|value| value.to_str().unwrap())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.body))
     }
@@ -114,7 +114,7 @@ impl Reply {
     }
 }
 
-async fn send(request: Request<Full<Bytes>>) -> Reply {
+pub(crate) async fn send(request: Request<Full<Bytes>>) -> Reply {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let response = client.request(request).await.unwrap();
@@ -126,7 +126,11 @@ async fn send(request: Request<Full<Bytes>>) -> Reply {
     }
 }
 
-fn get_with(addr: SocketAddr, path: &str, authorization: &[&str]) -> Request<Full<Bytes>> {
+pub(crate) fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    authorization: &[&str],
+) -> Request<Full<Bytes>> {
     let mut request = Request::get(format!("http://{addr}{path}"));
     for value in authorization {
         request = request.header(header::AUTHORIZATION, *value);
@@ -134,7 +138,7 @@ fn get_with(addr: SocketAddr, path: &str, authorization: &[&str]) -> Request<Ful
     request.body(Full::default()).unwrap()
 }
 
-async fn get_bearer(addr: SocketAddr, path: &str, token: &str) -> Reply {
+pub(crate) async fn get_bearer(addr: SocketAddr, path: &str, token: &str) -> Reply {
     send(get_with(addr, path, &[&format!("Bearer {token}")])).await
 }
 
