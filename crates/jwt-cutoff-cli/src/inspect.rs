@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_cutoff::{
-    Algorithm, CutoffCache, MemoryStore, Reason, SubjectCutoffs, Timestamp, TokenInstant,
-    TokenType, Validator, VerifyingKey,
+    Algorithm, CutoffCache, MemoryStore, NO_SESSION, Reason, SubjectCutoffs, Timestamp,
+    TokenInstant, TokenType, Validator, VerifyingKey,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -21,6 +21,7 @@ pub(crate) struct Inspected {
     algorithm: Option<String>,
     token_type: Option<String>,
     subject: Option<String>,
+    issuer: Option<String>,
     session: Option<String>,
     /// `iat`, with `auth_time` when the token has one (see [`TokenInstant::judged`]); `None` when
     /// `iat` is missing or not a plain number.
@@ -31,6 +32,7 @@ pub(crate) struct Inspected {
 #[derive(Deserialize)]
 struct Registered<'a> {
     sub: Option<String>,
+    iss: Option<String>,
     sid: Option<String>,
     token_use: Option<String>,
     #[serde(borrow)]
@@ -71,14 +73,42 @@ impl Inspected {
             algorithm,
             token_type: registered.token_use,
             subject: registered.sub,
+            issuer: registered.iss,
             session: registered.sid,
             judged: issued_at.map(|iat| TokenInstant::judged(iat, authenticated_at)),
         })
     }
 
-    /// The token's subject (`sub`), if it names one.
-    pub(crate) fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+    /// Where a service keeps the cutoffs that judge this token: as its own issuer's token,
+    /// under `sub` and its `sid`; as a trusted issuer's (`trusted`), under `<iss>#<sub>` and its
+    /// `sid` (or [`NO_SESSION`] without one), and, with a `sid`, also that session under
+    /// `<iss>#` (where back-channel logouts naming only a `sid` go).
+    pub(crate) fn lookups(&self, trusted: bool) -> Result<Vec<Lookup>, String> {
+        let subject = self
+            .subject
+            .as_deref()
+            .ok_or("the token has no `sub`: no cutoff applies to it")?;
+        if !trusted {
+            return Ok(vec![Lookup {
+                subject: subject.to_owned(),
+                session: self.session.clone(),
+            }]);
+        }
+        let issuer = self
+            .issuer
+            .as_deref()
+            .ok_or("--trusted-issuer: the token has no `iss`")?;
+        let mut lookups = vec![Lookup {
+            subject: format!("{issuer}#{subject}"),
+            session: Some(self.session.as_deref().unwrap_or(NO_SESSION).to_owned()),
+        }];
+        if let Some(session) = &self.session {
+            lookups.push(Lookup {
+                subject: format!("{issuer}#"),
+                session: Some(session.clone()),
+            });
+        }
+        Ok(lookups)
     }
 
     /// The algorithm the header names, if jwt-cutoff verifies it.
@@ -137,19 +167,28 @@ impl Inspected {
         }
     }
 
-    /// What the subject's cutoffs say of the token.
-    pub(crate) fn judge(&self, cutoffs: &SubjectCutoffs) -> Result<Judgement, String> {
+    /// What the cutoffs found by `lookup` say of the token.
+    pub(crate) fn judge(
+        &self,
+        lookup: &Lookup,
+        cutoffs: &SubjectCutoffs,
+    ) -> Result<Judgement, String> {
         let judged = self
             .judged
             .ok_or("the token has no `iat` as a plain number, so no cutoff can judge it")?;
-        let session = self.session.as_deref();
-        let cutoff = cutoffs.for_token(session);
+        let cutoff = cutoffs.for_token(lookup.session.as_deref());
         Ok(if cutoff.admits(judged) {
             Judgement::Admitted
         } else {
             Judgement::Revoked(cutoff.to_string())
         })
     }
+}
+
+/// One subject's cutoffs to look up, and the session among them that applies.
+pub(crate) struct Lookup {
+    pub(crate) subject: String,
+    session: Option<String>,
 }
 
 /// Whether the signature holds, and what else a service would refuse the token for.

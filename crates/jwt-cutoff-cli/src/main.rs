@@ -8,7 +8,7 @@
 //! jwt-cutoff logout-everyone --store redis://127.0.0.1:6379 --key-prefix app:
 //! jwt-cutoff watch --store redis://127.0.0.1:6379 --json
 //! jwt-cutoff inspect --secret-env ACCESS_SECRET --store sqlite://jwt-cutoff-demo.db "$TOKEN"
-//! jwt-cutoff inspect --jwks-url https://login.example.com/jwks.json - < token.txt
+//! jwt-cutoff inspect --jwks-url https://login.example.com/jwks.json --store "$STORE" --trusted-issuer - < token.txt
 //! ```
 //!
 //! Exit codes: 0 done; 1 the store could not be reached or did not answer within `--timeout`, or
@@ -62,7 +62,9 @@ enum Command {
         store: StoreArgs,
         /// Whose session it is.
         subject: String,
-        /// The session id (the tokens' `sid`).
+        /// The session id (the tokens' `sid`). One in 64 of the ids jwt-cutoff mints starts with
+        /// `-`, which is taken as the id here, not as an option.
+        #[arg(allow_hyphen_values = true)]
         session: String,
     },
     /// Shows what is stored: the everyone cutoff, then each subject's own cutoff and its
@@ -99,6 +101,11 @@ enum Command {
         /// Checks the token against this cutoff store (see the other commands' --store).
         #[arg(long, env = "JWT_CUTOFF_STORE")]
         store: Option<String>,
+        /// Judges the token as the services that trust its issuer (`iss`, an identity provider)
+        /// do: under `<iss>#<sub>`, and its `sid` under `<iss>#`. Without it, as a token of the
+        /// services' own issuer: under `sub`.
+        #[arg(long, requires = "store")]
+        trusted_issuer: bool,
         #[command(flatten)]
         options: StoreFlags,
     },
@@ -245,6 +252,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             public_key,
             jwks_url,
             store,
+            trusted_issuer,
             options,
         } => {
             let key = match (secret_env, public_key, jwks_url) {
@@ -253,6 +261,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 (None, None, Some(url)) => Some(Key::JwksUrl(url)),
                 (None, None, None) => None,
             };
+            let store = store.map(|url| (url, trusted_issuer));
             inspect(&token, key, store, &options).await
         }
         Command::Watch { store, json } => {
@@ -352,10 +361,11 @@ impl Key {
 }
 
 /// `inspect`: prints the token's parts, then each check asked for; a failed check is an error.
+/// `store`: the store's URL, and whether the token is judged as a trusted issuer's.
 async fn inspect(
     token: &str,
     key: Option<Key>,
-    store: Option<String>,
+    store: Option<(String, bool)>,
     options: &StoreFlags,
 ) -> Result<(), Failure> {
     let token = if token == "-" {
@@ -397,17 +407,30 @@ async fn inspect(
             }
         }
     }
-    if let Some(url) = store {
-        let subject = inspected.subject().ok_or_else(|| {
-            Failure::Runtime("the token has no `sub`: no cutoff applies to it".to_owned())
-        })?;
+    if let Some((url, trusted_issuer)) = store {
+        let lookups = inspected
+            .lookups(trusted_issuer)
+            .map_err(Failure::Runtime)?;
         let (store, timeout) = open_url(&url, options).await?;
-        let cutoffs = bounded(timeout, store.source().lookup(subject)).await?;
-        match inspected.judge(&cutoffs).map_err(Failure::Runtime)? {
-            Judgement::Admitted => {
-                print_line(&format!("cutoffs: not revoked ({cutoffs})"));
+        let mut revoked = None;
+        let mut found = Vec::with_capacity(lookups.len());
+        for lookup in &lookups {
+            let cutoffs = bounded(timeout, store.source().lookup(&lookup.subject)).await?;
+            match inspected
+                .judge(lookup, &cutoffs)
+                .map_err(Failure::Runtime)?
+            {
+                Judgement::Admitted => found.push(format!("{}: {cutoffs}", lookup.subject)),
+                Judgement::Revoked(cutoff) => {
+                    revoked.get_or_insert(format!("{cutoff} (under {})", lookup.subject));
+                }
             }
-            Judgement::Revoked(cutoff) => {
+        }
+        match revoked {
+            None => {
+                print_line(&format!("cutoffs: not revoked ({})", found.join("; ")));
+            }
+            Some(cutoff) => {
                 print_line(&format!("revoked: the cutoff that applies is {cutoff}"));
                 failed.push("revoked");
             }

@@ -162,6 +162,11 @@ async fn logouts_land_in_a_sqlite_store() {
     let alice = store.lookup("alice").await.unwrap();
     assert_eq!(alice.session("laptop"), Cutoff::Refused);
     assert_eq!(alice.session("phone"), Cutoff::NoCutoff);
+    // Minted session ids are base64url: one in 64 starts with `-`, and is still an id.
+    let output = run(&["revoke-session", "--store", &url, "dave", "-Eq3"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let dave = store.lookup("dave").await.unwrap();
+    assert_eq!(dave.session("-Eq3"), Cutoff::Refused);
 
     let before = Timestamp::now();
     let output = run(&["logout-everyone", "--store", &url]).await;
@@ -439,6 +444,85 @@ async fn inspect_shows_the_token_and_checks_the_signature_and_the_cutoffs() {
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     assert!(stdout(&output).contains("signature: valid"));
     assert!(stdout(&output).contains("revoked: the cutoff that applies is refused"));
+}
+
+/// `--trusted-issuer` judges a provider's token where the services that trust the provider keep
+/// its cutoffs: `<iss>#<sub>` (a `sid`-less token under the session `(no sid)`), and its `sid`
+/// under `<iss>#`; the plain `sub` of the services' own users is another subject.
+#[tokio::test]
+async fn inspect_judges_a_trusted_issuers_token_under_its_issuer() {
+    const IDP: &str = "https://id.example.com";
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", directory.path().join("cutoffs.db").display());
+    let _store = SqliteStore::connect(&url).await.unwrap();
+    let provider = jwt_cutoff::TokenIssuer::builder(
+        jwt_cutoff::SigningKey::hmac(SECRET.as_bytes(), jwt_cutoff::Algorithm::HS256).unwrap(),
+    )
+    .issuer(IDP)
+    .build()
+    .unwrap();
+    let lone = provider.issue_access("alice", &()).unwrap().token;
+    let with_sid = provider.issue_pair("alice", &()).unwrap().access.token;
+    let sid = claims_of(&with_sid)["sid"].as_str().unwrap().to_owned();
+    let judged = |token: &str, trusted: bool| {
+        let mut args = vec!["inspect", "--store", url.as_str()];
+        if trusted {
+            args.push("--trusted-issuer");
+        }
+        args.push(token);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let code = async |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run(&args).await;
+        (output.status.code(), stdout(&output))
+    };
+
+    // The services' own "alice" logged out: the provider's alice is another subject.
+    let output = run(&["logout-all", "--store", &url, "alice"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(code(judged(&lone, false)).await.0, Some(1));
+    let (status, shown) = code(judged(&lone, true)).await;
+    assert_eq!(status, Some(0), "{shown}");
+    assert!(shown.contains("cutoffs: not revoked"), "{shown}");
+
+    // A back-channel logout of the provider's session `sid` alone: only the token carrying it.
+    let issuer_sessions = format!("{IDP}#");
+    let output = run(&["revoke-session", "--store", &url, &issuer_sessions, &sid]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (status, shown) = code(judged(&with_sid, true)).await;
+    assert_eq!(status, Some(1), "{shown}");
+    assert!(shown.contains(&format!("(under {IDP}#)")), "{shown}");
+    assert_eq!(code(judged(&lone, true)).await.0, Some(0));
+
+    // The provider's subject and the session of its `sid`-less tokens (`sub` and `sid` both in
+    // a logout token): the lone token is refused.
+    let subject = format!("{IDP}#alice");
+    let output = run(&[
+        "revoke-session",
+        "--store",
+        &url,
+        &subject,
+        jwt_cutoff::NO_SESSION,
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (status, shown) = code(judged(&lone, true)).await;
+    assert_eq!(status, Some(1), "{shown}");
+    assert!(shown.contains(&format!("(under {subject})")), "{shown}");
+
+    // It needs a store to judge against, and a token that names its issuer.
+    assert_eq!(
+        run(&["inspect", "--trusted-issuer", &lone])
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
+    let own = hs_issuer().issue_access("alice", &()).unwrap().token;
+    let output = run(&["inspect", "--store", &url, "--trusted-issuer", &own]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no `iss`"), "{}", stderr(&output));
 }
 
 /// A token's claims, decoded without any check.

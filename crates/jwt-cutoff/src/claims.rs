@@ -216,7 +216,7 @@ impl<C: fmt::Debug> fmt::Debug for Verified<C> {
 /// logout naming a subject and one of its sessions can refuse them (they cannot be told apart
 /// from that session's) while the subject's other sessions go on. Providers' `sid`s are opaque
 /// ids; none is this.
-pub(crate) const NO_SESSION: &str = "(no sid)";
+pub const NO_SESSION: &str = "(no sid)";
 
 /// What the cutoff check of a verified token looks up: its subject's cutoffs (its own, its
 /// session's, everyone's) and, for a trusted issuer's token with a `sid`, that issuer's sessions

@@ -151,7 +151,7 @@ mod validate;
 
 pub use backchannel::{BACKCHANNEL_LOGOUT_EVENT, BackChannelLogout, LoggedOut, LogoutError};
 pub use bypass::{Bypass, NoBypass};
-pub use claims::{NoClaims, TokenType, Verified};
+pub use claims::{NO_SESSION, NoClaims, TokenType, Verified};
 pub use error::ConfigError;
 #[cfg(feature = "remote-keys")]
 pub use fetch::{
