@@ -46,7 +46,8 @@ async fn a_resource_service_follows_the_issuers_rotation() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuing = listener.local_addr().unwrap();
     let issuer_url = format!("http://{issuing}");
-    let keep_retired = Duration::from_millis(1500);
+    // Long enough that a stalled test machine still checks the retired key before it goes.
+    let keep_retired = Duration::from_secs(3);
     let keys = SigningKeys::new(ec(EC_PRIVATE, "first"), keep_retired).unwrap();
     let issuer = TokenIssuer::builder_rotating(keys.clone())
         .issuer(&issuer_url)
