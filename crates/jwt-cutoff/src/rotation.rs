@@ -15,7 +15,7 @@ use crate::keys::{Algorithm, KeySet, SigningKey, VerifyingKey};
 /// ones, published until the last token they signed has expired.
 ///
 /// Clones share the keys: give one clone to the [`TokenIssuer`](crate::TokenIssuer) (through
-/// [`TokenIssuerBuilder::access_keys`](crate::TokenIssuerBuilder::access_keys) or
+/// [`TokenIssuer::builder_rotating`](crate::TokenIssuer::builder_rotating) or
 /// [`TokenKeys::rotating`](crate::TokenKeys::rotating)), one to the service's own
 /// [`Validator`](crate::Validator) ([`ValidatorBuilder::signing_keys`]), one to the published JWK
 /// set (`jwt_cutoff_axum::PublishedKeys::following`), and keep one to rotate with. Each sees a
