@@ -696,3 +696,19 @@ pub(crate) enum PublicComponents {
         x: Vec<u8>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ASYMMETRIC` is written out to be a public constant: it must stay every algorithm but
+    /// the HMAC ones.
+    #[test]
+    fn asymmetric_is_every_algorithm_without_a_shared_secret() {
+        let derived: Vec<Algorithm> = Algorithm::ALL
+            .into_iter()
+            .filter(|alg| alg.is_asymmetric())
+            .collect();
+        assert_eq!(derived, Algorithm::ASYMMETRIC);
+    }
+}

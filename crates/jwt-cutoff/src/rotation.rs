@@ -245,13 +245,12 @@ impl SigningKeys {
 
     /// The algorithms of the keys published now.
     pub(crate) fn algorithms(&self) -> Vec<Algorithm> {
-        let mut algorithms: Vec<Algorithm> = self
-            .ring
-            .read()
-            .iter()
-            .map(|entry| entry.key.algorithm())
-            .collect();
-        algorithms.dedup();
+        let mut algorithms: Vec<Algorithm> = Vec::new();
+        for entry in self.ring.read().iter() {
+            if !algorithms.contains(&entry.key.algorithm()) {
+                algorithms.push(entry.key.algorithm());
+            }
+        }
         algorithms
     }
 

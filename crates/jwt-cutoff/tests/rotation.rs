@@ -27,6 +27,21 @@ fn ec(pem: &[u8], kid: &str) -> SigningKey {
     SigningKey::ec_pem(pem, Algorithm::ES256).unwrap().kid(kid)
 }
 
+/// A service issuing ES256 access tokens (living a second) with `keys`, and its own validator.
+fn issuing_service(keys: &SigningKeys) -> (TokenIssuer, Validator) {
+    let issuer = TokenIssuer::builder_rotating(keys.clone())
+        .access_lifetime(Duration::from_secs(1))
+        .refresh_key(refresh_key())
+        .build()
+        .unwrap();
+    let validator = Validator::builder()
+        .algorithms([Algorithm::ES256])
+        .signing_keys(keys)
+        .build(CutoffCache::new(MemoryStore::new()))
+        .unwrap();
+    (issuer, validator)
+}
+
 /// Refresh tokens live a month: the access keys' rotations would refuse them early.
 fn refresh_key() -> SigningKey {
     SigningKey::hmac(b"a refresh secret of at least 32 bytes", Algorithm::HS256).unwrap()
@@ -67,16 +82,7 @@ async fn a_rotation_publishes_first_then_signs_then_retires() {
     // Long enough that a stalled test machine still checks the retired key before it goes.
     let keep_retired = Duration::from_secs(3);
     let keys = SigningKeys::new(ec(EC_PRIVATE, "first"), keep_retired).unwrap();
-    let issuer = TokenIssuer::builder_rotating(keys.clone())
-        .access_lifetime(Duration::from_secs(1))
-        .refresh_key(refresh_key())
-        .build()
-        .unwrap();
-    let validator = Validator::builder()
-        .algorithms([Algorithm::ES256])
-        .signing_keys(&keys)
-        .build(CutoffCache::new(MemoryStore::new()))
-        .unwrap();
+    let (issuer, validator) = issuing_service(&keys);
 
     let first = issuer.issue_access("alice", &()).unwrap().token;
     assert_eq!(kid_of(&first), "first");
@@ -118,15 +124,7 @@ async fn a_rotation_publishes_first_then_signs_then_retires() {
 #[tokio::test]
 async fn a_leaked_key_is_withdrawn_at_once_cached_tokens_included() {
     let keys = SigningKeys::new(ec(EC_PRIVATE, "leaked"), Duration::from_secs(3600)).unwrap();
-    let issuer = TokenIssuer::builder_rotating(keys.clone())
-        .refresh_key(refresh_key())
-        .build()
-        .unwrap();
-    let validator = Validator::builder()
-        .algorithms([Algorithm::ES256])
-        .signing_keys(&keys)
-        .build(CutoffCache::new(MemoryStore::new()))
-        .unwrap();
+    let (issuer, validator) = issuing_service(&keys);
     let before = issuer.issue_access("alice", &()).unwrap().token;
     assert!(validator.validate(&before).await.is_ok());
 
